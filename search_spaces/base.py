@@ -1,0 +1,65 @@
+"""Parameter specs and the model-family interface.
+
+A family declares its parameters with default ranges; the experiment YAML may narrow or override
+any of them (same kind of spec). `sample` draws a point with Optuna; `build` turns a point into a
+float tf_keras model whose ops quantize to int8 (1D signals are written as 2D, see DESIGN.md).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Mapping, Union
+
+import optuna
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    step: int = 1
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    low: float
+    high: float
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    options: tuple
+
+
+ParamSpec = Union[IntRange, FloatRange, Choice]
+
+
+def suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
+    if isinstance(spec, IntRange):
+        return trial.suggest_int(name, spec.low, spec.high, step=spec.step)
+    if isinstance(spec, FloatRange):
+        return trial.suggest_float(name, spec.low, spec.high, log=spec.log)
+    return trial.suggest_categorical(name, list(spec.options))
+
+
+class SearchSpace(ABC):
+    """A model family. Subclasses set `name`, `signal_kinds` and `defaults`."""
+
+    name: str
+    signal_kinds: tuple[str, ...]  # which inputs it accepts: "1d" (1, L, C) and/or "2d" (H, W, C)
+    defaults: Mapping[str, ParamSpec]
+
+    def __init__(self, overrides: Mapping[str, ParamSpec] | None = None):
+        unknown = set(overrides or {}) - set(self.defaults)
+        if unknown:
+            raise KeyError(f"unknown parameter(s) for {self.name}: {', '.join(sorted(unknown))}")
+        self.ranges: dict[str, ParamSpec] = {**self.defaults, **(overrides or {})}
+
+    @abstractmethod
+    def sample(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Suggest one point (may be conditional, e.g. per-block filters)."""
+
+    @abstractmethod
+    def build(self, params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int):
+        """A compiled-free float tf_keras.Model ending in softmax over `num_classes`."""
