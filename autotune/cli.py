@@ -1,0 +1,96 @@
+"""The `autotune` command line."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+from pathlib import Path
+
+from autotune.errors import AutotuneError
+
+EXPERIMENT_COPY = "experiment.yaml"  # the run folder keeps the YAML it was started from
+
+
+def _run(args: argparse.Namespace) -> int:
+    from autotune.config import load_experiment
+    from autotune.study import run_search
+
+    experiment = load_experiment(args.experiment)
+    changes = {}
+    if args.trials is not None:
+        changes["budget"] = dataclasses.replace(experiment.budget, trials=args.trials)
+    if args.output_dir is not None:
+        changes["output_dir"] = Path(args.output_dir)
+    experiment = dataclasses.replace(experiment, **changes)
+    experiment.run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(experiment.path, experiment.run_dir / EXPERIMENT_COPY)
+    summary = run_search(experiment, workers=args.workers, ray_address=args.ray_address,
+                         progress=not args.no_progress)
+    print(f"{experiment.name}: {summary.finished}/{experiment.budget.trials} trials finished "
+          f"({summary.new} in this run), {summary.feasible} feasible, front of {summary.front}, "
+          f"hypervolume {summary.hypervolume:.4f}")
+    print(f"outputs in {experiment.run_dir}/: dashboard.html, trials.csv, pareto.json, pareto/")
+    if summary.interrupted:
+        print("interrupted: completed trials are saved; run the same command to continue", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from autotune.report.outputs import write_outputs
+    from autotune.study import open_study
+
+    experiment = load_run(Path(args.run))
+    front = write_outputs(experiment, open_study(experiment))
+    print(f"{experiment.run_dir}: front of {len(front)}; wrote dashboard.html, trials.csv, pareto.json, pareto/")
+    return 0
+
+
+def load_run(run: Path):
+    """The experiment of an existing run folder, pointing at that folder."""
+    from autotune.config import load_experiment
+
+    copy = run / EXPERIMENT_COPY
+    if not copy.exists():
+        raise AutotuneError(f"{run}: not a run folder (no {EXPERIMENT_COPY}; start one with `autotune run`)")
+    experiment = load_experiment(copy)
+    if run.resolve().name != experiment.name:
+        raise AutotuneError(f"{run}: the folder name must match the experiment name {experiment.name!r}")
+    return dataclasses.replace(experiment, output_dir=run.resolve().parent)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autotune", description="Design-space search and autotuner "
+                                     "for TinyML on microcontrollers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="search: train, quantize and cost candidates; resumable")
+    run.add_argument("experiment", help="experiment YAML, e.g. experiments/spectral.yaml")
+    run.add_argument("--trials", type=int, help="trial budget (overrides budget.trials)")
+    run.add_argument("--workers", type=int, help="trials at once on Ray (overrides workers; 1 needs no Ray)")
+    run.add_argument("--ray-address", help="join an existing Ray cluster, e.g. 10.0.0.5:6379 or auto")
+    run.add_argument("--output-dir", help="parent of the run folder (overrides output_dir; default runs)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(func=_run)
+
+    report = sub.add_parser("report", help="regenerate dashboard.html, trials.csv, pareto.json from a run")
+    report.add_argument("run", help="run folder, e.g. runs/spectral")
+    report.set_defaults(func=_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "trials", None) is not None and args.trials < 1:
+        print("autotune: error: --trials must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except AutotuneError as exc:
+        print(f"autotune: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

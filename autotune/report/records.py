@@ -1,0 +1,115 @@
+"""Trial records read back from the study, the Pareto front and its hypervolume."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+
+from autotune.config import Experiment
+from device_runners.targets import get_target
+
+# objective -> (user attribute holding its value, direction)
+OBJECTIVE_ATTRS = {
+    "accuracy": ("accuracy", "maximize"),
+    "flash": ("flash_kb", "minimize"),
+    "ram": ("ram_kb", "minimize"),
+    "latency": ("latency_ms", "minimize"),
+}
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    number: int
+    state: str  # COMPLETE | FAIL | PRUNED | RUNNING | WAITING
+    params: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)  # accuracy, flash_kb, ..., sources, stage_seconds
+    reason: str = ""
+    duration_s: float | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "COMPLETE"
+
+    @property
+    def feasible(self) -> bool:
+        return self.complete and all(c <= 0 for c in self.metrics.get("constraints", []))
+
+
+def read_records(study: optuna.Study) -> list[TrialRecord]:
+    records = []
+    for t in study.get_trials(deepcopy=False):
+        attrs = dict(t.user_attrs)
+        duration = (t.datetime_complete - t.datetime_start).total_seconds() \
+            if t.datetime_complete and t.datetime_start else None
+        records.append(TrialRecord(
+            number=t.number, state=t.state.name, params=dict(t.params),
+            metrics={k: v for k, v in attrs.items() if k not in ("fail_reason",)},
+            reason=attrs.get("fail_reason", ""), duration_s=duration))
+    return records
+
+
+def losses(records: list[TrialRecord], objectives: tuple[str, ...]) -> np.ndarray:
+    """Objective values with every objective turned into one to minimise."""
+    rows = []
+    for r in records:
+        row = []
+        for name in objectives:
+            attr, direction = OBJECTIVE_ATTRS[name]
+            value = float(r.metrics[attr])
+            row.append(-value if direction == "maximize" else value)
+        rows.append(row)
+    return np.array(rows, dtype=float).reshape(len(records), len(objectives))
+
+
+def pareto_front(records: list[TrialRecord], objectives: tuple[str, ...]) -> list[TrialRecord]:
+    """Feasible trials no other feasible trial dominates; ties in every objective keep the first."""
+    feasible = [r for r in records if r.feasible]
+    if not feasible:
+        return []
+    values = losses(feasible, objectives)
+    front = []
+    for i, row in enumerate(values):
+        dominated = np.any(np.all(values <= row, axis=1) & np.any(values < row, axis=1))
+        duplicate = np.any(np.all(values[:i] == row, axis=1))
+        if not dominated and not duplicate:
+            front.append(feasible[i])
+    return front
+
+
+def reference_point(experiment: Experiment) -> dict[str, float]:
+    """Limits that bound the hypervolume: the constraints, else what the target can hold."""
+    target = get_target(experiment.target)
+    c = experiment.constraints
+    return {
+        "accuracy": 0.0,
+        "flash": c.max_flash_kb or target.flash_bytes / 1024,
+        "ram": c.max_ram_kb or target.sram_bytes / 1024,
+        "latency": c.max_latency_ms or 1000.0,
+    }
+
+
+def hypervolume(front: list[TrialRecord], experiment: Experiment) -> float:
+    """Hypervolume of the front, each objective scaled to [0, 1] by the reference point."""
+    from optuna._hypervolume import compute_hypervolume
+
+    if not front:
+        return 0.0
+    objectives = experiment.objectives
+    ref = reference_point(experiment)
+    scale = np.array([1.0 if n == "accuracy" else ref[n] for n in objectives])
+    points = losses(front, objectives) / scale
+    points[:, [i for i, n in enumerate(objectives) if n == "accuracy"]] += 1.0  # 1 - accuracy
+    points = points[np.all(points < 1.0, axis=1)]
+    return float(compute_hypervolume(points, np.ones(len(objectives)))) if len(points) else 0.0
+
+
+def hypervolume_history(records: list[TrialRecord], experiment: Experiment) -> list[tuple[int, float]]:
+    """(trial number, hypervolume of the front of trials up to it), in trial order."""
+    done = sorted((r for r in records if r.state in ("COMPLETE", "FAIL", "PRUNED")), key=lambda r: r.number)
+    history, seen = [], []
+    for r in done:
+        seen.append(r)
+        history.append((r.number, hypervolume(pareto_front(seen, experiment.objectives), experiment)))
+    return history

@@ -1,0 +1,45 @@
+"""The TFLite Micro interpreter: the ground truth for integer arithmetic on the device."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from autotune.capture import captured_fd
+
+
+def _interpreter(tflite: bytes):
+    from tflite_micro.python.tflite_micro import runtime
+
+    return runtime.Interpreter.from_bytes(tflite)
+
+
+def quantize_input(tflite: bytes, x: np.ndarray) -> np.ndarray:
+    """Float inputs -> int8 with the model's input scale and zero point (round half away, clamp)."""
+    q = _interpreter(tflite).get_input_details(0)["quantization_parameters"]
+    scale, zero = float(q["scales"][0]), int(q["zero_points"][0])
+    return np.clip(np.round(x / scale) + zero, -128, 127).astype(np.int8)
+
+
+def tflm_outputs(tflite: bytes, x_int8: np.ndarray) -> np.ndarray:
+    """Run each example through TFLM; x_int8 has shape (N, *input_shape)."""
+    it = _interpreter(tflite)
+    shape = tuple(it.get_input_details(0)["shape"])
+    outputs = []
+    for x in x_int8:
+        it.set_input(x.reshape(shape), 0)
+        it.invoke()
+        outputs.append(np.array(it.get_output(0)).reshape(-1))
+    return np.stack(outputs)
+
+
+def tflm_arena_bytes(tflite: bytes) -> int:
+    """The arena TFLM allocates for this model (host build; read from print_allocations)."""
+    it = _interpreter(tflite)
+    with captured_fd(2) as printed:  # print_allocations writes to the C stderr
+        it.print_allocations()
+    text = printed[0]
+    match = re.search(r"Arena allocation total (\d+) bytes", text)
+    if not match:
+        raise RuntimeError(f"TFLM did not report its arena size: {text[:200]!r}")
+    return int(match.group(1))

@@ -1,0 +1,193 @@
+"""End to end: tiny real searches (real training, TFLM, SQLite, Ray) and every output they write."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from autotune.cli import main
+from autotune.config import load_experiment
+from autotune.report.records import pareto_front, read_records
+from autotune.study import open_study
+
+pytestmark = pytest.mark.slow
+
+TINY = """\
+name: {name}
+seed: 3
+data:
+  source: synthetic_spectral
+  samples_per_class: 40
+  length: 128
+model:
+  family: spectral_cnn
+  space:
+    blocks: {{low: 2, high: 2}}
+    filters: [8, 16]
+    kernel: [3, 5]
+    pool: [2]
+    dense: [8]
+constraints:
+  max_flash_kb: 100
+  max_ram_kb: 50
+  max_latency_ms: 10
+  max_params: 100000
+budget:
+  trials: {trials}
+  epochs: 2
+search:
+  sampler: random
+"""
+
+
+def tiny(tmp_path: Path, name: str = "tiny", trials: int = 4) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(TINY.format(name=name, trials=trials))
+    return path
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autotune", *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tiny")
+    proc = cli("run", str(tiny(tmp)), "--no-progress", cwd=tmp)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp / "runs" / "tiny", proc
+
+
+def test_run_writes_every_output(tiny_run):
+    run, proc = tiny_run
+    assert "4/4 trials finished (4 in this run)" in proc.stdout
+    for name in ("study.db", "trials.csv", "pareto.json", "dashboard.html", "experiment.yaml"):
+        assert (run / name).is_file(), name
+    rows = list(csv.DictReader((run / "trials.csv").open()))
+    assert len(rows) == 4 and {r["state"] for r in rows} == {"COMPLETE"}
+    for row in rows:
+        assert 0.0 <= float(row["accuracy"]) <= 1.0
+        assert float(row["flash_kb"]) > 0 and float(row["ram_kb"]) > 0 and float(row["latency_ms"]) > 0
+        assert row["accuracy_source"] == "measured:tflm-interpreter"
+        assert row["latency_source"].startswith("predicted:analytic-rp2040")
+        assert all(float(row[f"{s}_s"]) > 0 for s in ("train", "convert", "evaluate", "cost"))
+        assert row["param_blocks"] == "2" and row["param_kernel"] in ("3", "5")
+    pareto = json.loads((run / "pareto.json").read_text())
+    assert pareto["points"], "no feasible point in the tiny run"
+    for point in pareto["points"]:
+        assert (run / point["tflite"]).read_bytes()[4:8] == b"TFL3"
+        assert point["accuracy"]["source"] == "measured:tflm-interpreter"
+        assert point["flash_kb"]["value"] < 100 and point["params_count"] < 100000
+    on_front = {int(r["number"]) for r in rows if r["on_front"] == "True"}
+    assert on_front == {p["trial"] for p in pareto["points"]}
+
+
+def test_front_is_non_dominated_and_feasible(tiny_run):
+    run, _ = tiny_run
+    exp = load_experiment(run / "experiment.yaml")
+    records = read_records(open_study(exp.__class__(**{**exp.__dict__, "output_dir": run.parent})))
+    front = pareto_front(records, exp.objectives)
+    assert front and all(r.feasible for r in front)
+    for a in front:
+        for b in records:
+            if b.feasible and b.number != a.number:
+                better_or_equal = (b.metrics["accuracy"] >= a.metrics["accuracy"] and
+                                   all(b.metrics[k] <= a.metrics[k] for k in ("flash_kb", "ram_kb", "latency_ms")))
+                strictly = (b.metrics["accuracy"] > a.metrics["accuracy"] or
+                            any(b.metrics[k] < a.metrics[k] for k in ("flash_kb", "ram_kb", "latency_ms")))
+                assert not (better_or_equal and strictly), f"trial {b.number} dominates front trial {a.number}"
+
+
+def test_dashboard_holds_the_expected_traces(tiny_run):
+    run, _ = tiny_run
+    page = (run / "dashboard.html").read_text()
+    for needle in ('"name":"Pareto front"', '"name":"feasible"', '"name":"infeasible"', '"type":"parcoords"',
+                   '"name":"hypervolume"', "accuracy vs flash (KB)", "accuracy vs RAM (KB)",
+                   "accuracy vs latency (ms)", "limit 100", "limit 50", "limit 10", "trial 0<br>accuracy"):
+        assert needle in page, needle
+
+
+def test_report_regenerates_outputs(tiny_run):
+    run, _ = tiny_run
+    (run / "dashboard.html").unlink()
+    (run / "trials.csv").unlink()
+    before = json.loads((run / "pareto.json").read_text())
+    assert main(["report", str(run)]) == 0
+    assert (run / "dashboard.html").stat().st_size > 100_000
+    assert len(list(csv.DictReader((run / "trials.csv").open()))) == 4
+    assert json.loads((run / "pareto.json").read_text()) == before
+
+
+def _completed(db: Path, name: str) -> list[optuna.trial.FrozenTrial]:
+    if not db.exists():
+        return []
+    try:
+        study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
+    except KeyError:
+        return []
+    return study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def test_interrupt_then_resume_repeats_no_trial(tmp_path):
+    exp = tiny(tmp_path, name="resume", trials=4)
+    db = tmp_path / "runs" / "resume" / "study.db"
+    proc = subprocess.Popen([sys.executable, "-m", "autotune", "run", str(exp), "--no-progress"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while len(_completed(db, "resume")) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)  # Ctrl-C, in the middle of the third trial
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "run the same command to continue" in err
+    first = {t.number: (t.params, t.values, t.datetime_complete) for t in _completed(db, "resume")}
+    assert len(first) >= 2
+
+    again = cli("run", str(exp), "--no-progress", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"4/4 trials finished ({4 - len(first)} in this run)" in again.stdout
+    final = _completed(db, "resume")
+    assert len(final) == 4
+    for t in final:
+        if t.number in first:  # completed before the interrupt: untouched, not re-run
+            assert (t.params, t.values, t.datetime_complete) == first[t.number]
+    study = optuna.load_study(study_name="resume", storage=f"sqlite:///{db}")
+    interrupted = [t for t in study.trials if t.user_attrs.get("fail_reason") == "interrupted"]
+    assert len(interrupted) == 1 and interrupted[0].state == optuna.trial.TrialState.FAIL
+    params = [tuple(sorted(t.params.items())) for t in final]
+    assert len(set(params)) == len(params), "a completed trial was repeated"
+
+
+def test_two_workers_on_ray_run_trials_at_once(tmp_path):
+    exp = tiny(tmp_path, name="ray", trials=4)
+    proc = cli("run", str(exp), "--workers", "2", "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = _completed(tmp_path / "runs" / "ray" / "study.db", "ray")
+    assert len(trials) == 4
+    # Trials were told as they finished; with 2 workers some ran while another was running.
+    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials)
+    assert any(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1)), spans
+    assert (tmp_path / "runs" / "ray" / "dashboard.html").exists()
+
+
+def test_model_that_does_not_fit_fails_and_the_study_goes_on(tmp_path):
+    # A 16384-sample signal through 32 full-resolution filters needs 512 KB of activations: more
+    # SRAM than the RP2040 has. Each such trial is recorded as failed with its reason.
+    path = tmp_path / "big.yaml"
+    path.write_text(TINY.format(name="big", trials=2).replace("length: 128", "length: 16384")
+                    .replace("filters: [8, 16]", "filters: [32]\n    stem_stride: [1]")
+                    .replace("samples_per_class: 40", "samples_per_class: 12"))
+    proc = cli("run", str(path), "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2/2 trials finished" in proc.stdout
+    rows = list(csv.DictReader((tmp_path / "runs" / "big" / "trials.csv").open()))
+    assert [r["state"] for r in rows] == ["FAIL", "FAIL"]
+    for row in rows:
+        assert "does not fit rp2040" in row["reason"] and "KB SRAM" in row["reason"], row["reason"]
