@@ -1,0 +1,10 @@
+"""`make bench`: every benchmark, each writing benchmarks/results/<name>.json."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_search  # noqa: E402
+
+if __name__ == "__main__":
+    bench_search.main()

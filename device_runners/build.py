@@ -1,0 +1,404 @@
+"""Build generated C for a target and measure flash, RAM and worst-case stack from the ELF.
+
+Convention for a sources directory (what the code generator emits):
+  * every `*.c` file in the directory (not subdirectories) is compiled; `*.h` files may sit beside;
+  * `model.h` defines `MODEL_INPUT_SIZE` and `MODEL_OUTPUT_SIZE` (int8 elements = bytes) and
+    declares the entry point `int <entry>(const int8_t *input, int8_t *output)`, 0 on success;
+    `entry` defaults to `model_invoke` and is passed to the harness as `-DAUTOTUNE_ENTRY=<entry>`;
+  * C99, no malloc, no recursion, no variable-length arrays or alloca, no function pointers
+    (the stack bound must be computable); `memcpy`, `memmove`, `memset` are available;
+  * file names must not start with `autotune_` (reserved for the harness).
+
+Firmware (`build`): the sources plus `harness/autotune_*.c` (vector table, reset handler, a `main`
+that calls the entry once on the global `autotune_input`, stores into `autotune_output` and
+`autotune_status`, then spins in `halt`), linked with `harness/<target>.ld`, `-nostdlib -lgcc`.
+  flash = every allocated section with contents (.vectors, .text, .rodata, .ARM.exidx, .data
+          initialisers); RAM = .data + .bss + worst-case stack.
+  stack = the deepest path in the call graph from `Reset_Handler`, summing the frames GCC reports
+          with `-fcallgraph-info=su`; library functions (libgcc) have no call-graph file, so their
+          push/sub-sp instructions are added up from the disassembly. Exceptions are not counted
+          (the harness enables no interrupts). Recursion, dynamic frames or indirect calls raise
+          StackError.
+Results are cached under `cache_dir` (default ~/.cache/autotune/builds), keyed by the contents of
+all sources and harness files, target, flags, entry, compiler version and this file.
+
+Host (`build_host`): the sources plus `harness/host_main.c` (raw int8 records on stdin ->
+outputs on stdout) compiled with the system gcc, for bit-exactness tests.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from elftools.elf.constants import SH_FLAGS
+from elftools.elf.elffile import ELFFile
+
+from autotune.errors import AutotuneError, ToolchainError
+from device_runners.targets import get_target
+
+HARNESS_DIR = Path(__file__).parent / "harness"
+FIRMWARE_HARNESS = ("autotune_main.c", "autotune_startup.c", "autotune_libc.c")
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "autotune" / "builds"
+
+ARM_GCC = "arm-none-eabi-gcc"
+ARM_OBJDUMP = "arm-none-eabi-objdump"
+INSTALL_HINT = (
+    "install with: apt-get install -y --no-install-recommends "
+    "gcc-arm-none-eabi libnewlib-arm-none-eabi"
+)
+
+WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Werror")
+FIRMWARE_FLAGS = (
+    "-Os", *WARNINGS, "-ffunction-sections", "-fdata-sections",
+    "-fstack-usage", "-fcallgraph-info=su",
+)
+LINK_FLAGS = ("-nostdlib", "-Wl,--gc-sections")
+HOST_FLAGS = ("-O2", *WARNINGS)
+SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
+
+ROOT = "Reset_Handler"
+
+
+class StackError(AutotuneError):
+    """The worst-case stack cannot be bounded: recursion, a dynamic frame or an indirect call."""
+
+    exit_code = 3
+
+
+class DoesNotFitError(ToolchainError):
+    """The linker ran out of flash or RAM: the candidate does not fit the target."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    target: str
+    elf_path: Path
+    flash_bytes: int
+    ram_bytes: int  # static RAM + stack_bytes
+    stack_bytes: int
+    sections: dict[str, int]  # allocated section -> bytes
+    symbols: dict[str, int]  # symbols in flash -> bytes, largest first
+    ram_symbols: dict[str, int]  # symbols in RAM -> bytes, largest first
+    stack_path: tuple[str, ...]  # the deepest call chain, from Reset_Handler
+    seconds: float  # compile, link and analysis time of the build that made this result
+    cached: bool = False
+
+    @property
+    def fits(self) -> bool:
+        """Flash and RAM, stack included, within the target's memories."""
+        t = get_target(self.target)
+        return self.flash_bytes <= t.flash_bytes and self.ram_bytes <= t.sram_bytes
+
+
+def build(
+    sources_dir: Path,
+    target: str,
+    out_dir: Path | None = None,
+    entry: str = "model_invoke",
+    cache_dir: Path | None = None,
+) -> BuildResult:
+    """Compile and link `sources_dir` with the harness for `target`; measure the ELF.
+
+    The build lives in the cache entry; `out_dir`, if given, receives a copy of the ELF
+    (`<target>.elf`) and the result's `elf_path` points there.
+    """
+    start = time.perf_counter()
+    sources_dir = Path(sources_dir)
+    tgt = get_target(target)
+    gcc = _tool(ARM_GCC)
+    sources = _sources(sources_dir, entry)
+    harness = [HARNESS_DIR / name for name in FIRMWARE_HARNESS]
+    linker_script = HARNESS_DIR / f"{tgt.name}.ld"
+    flags = [*tgt.cpu_flags, *FIRMWARE_FLAGS, f"-DAUTOTUNE_ENTRY={entry}"]
+    key_files = [*sources, *sorted(sources_dir.glob("*.h")), *harness,
+                 linker_script, HARNESS_DIR / "autotune_sections.ld", Path(__file__)]
+    key = _cache_key(tgt.name, [*flags, *LINK_FLAGS], _version(gcc), key_files)
+
+    cache_root = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    entry_dir = cache_root / key
+    if (entry_dir / "result.json").exists():
+        result = _load(entry_dir)
+    else:
+        cache_root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f"{key[:12]}.", dir=cache_root))
+        try:
+            elf = work / "firmware.elf"
+            _run(
+                [gcc, *flags, "-I", str(sources_dir), *map(str, sources), *map(str, harness),
+                 "-L", str(HARNESS_DIR), "-T", str(linker_script), *LINK_FLAGS,
+                 "-o", str(elf), "-lgcc"],
+                f"{ARM_GCC} ({tgt.name})",
+            )
+            result = _measure(tgt.name, elf, sorted(work.glob("*.ci")))
+            result = replace(result, seconds=time.perf_counter() - start)
+            _save(work, result)
+            try:
+                work.rename(entry_dir)  # atomic; a concurrent build of the same key may win
+            except OSError:
+                if not (entry_dir / "result.json").exists():
+                    raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        result = replace(_load(entry_dir), cached=False)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        elf = shutil.copyfile(result.elf_path, out_dir / f"{tgt.name}.elf")
+        result = replace(result, elf_path=Path(elf))
+    return result
+
+
+def build_host(
+    sources_dir: Path,
+    out: Path,
+    extra_flags: Sequence[str] = (),
+    entry: str = "model_invoke",
+    sanitize: bool = False,
+) -> Path:
+    """Compile `sources_dir` with `harness/host_main.c` into the executable `out`.
+
+    The program reads MODEL_INPUT_SIZE-byte records from stdin and writes MODEL_OUTPUT_SIZE
+    bytes per record to stdout. `sanitize` adds AddressSanitizer and UBSan (any finding aborts).
+    """
+    gcc = _tool("gcc")
+    sources_dir, out = Path(sources_dir), Path(out)
+    sources = _sources(sources_dir, entry)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _run(
+        [gcc, *HOST_FLAGS, *(SANITIZE_FLAGS if sanitize else ()), *extra_flags,
+         f"-DAUTOTUNE_ENTRY={entry}", "-I", str(sources_dir),
+         *map(str, sources), str(HARNESS_DIR / "host_main.c"), "-o", str(out)],
+        "gcc (host)",
+    )
+    return out
+
+
+def _sources(sources_dir: Path, entry: str) -> list[Path]:
+    if not re.fullmatch(r"[A-Za-z_]\w*", entry):
+        raise ValueError(f"entry {entry!r} is not a C identifier")
+    sources = sorted(Path(sources_dir).glob("*.c"))
+    if not sources:
+        raise ToolchainError(f"no .c files in {sources_dir}")
+    clashes = [s.name for s in sources if s.name.startswith("autotune_")]
+    if clashes:
+        raise ToolchainError(f"{', '.join(clashes)}: names starting with autotune_ are reserved")
+    return sources
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        hint = INSTALL_HINT if name.startswith("arm-none-eabi") else "install gcc"
+        raise ToolchainError(f"{name} not found on PATH; {hint}")
+    return path
+
+
+@functools.cache
+def _version(compiler: str) -> str:
+    return subprocess.run([compiler, "--version"], capture_output=True, text=True,
+                          check=True).stdout.splitlines()[0]
+
+
+def _cache_key(target: str, flags: list[str], version: str, files: list[Path]) -> str:
+    h = hashlib.sha256(json.dumps([target, flags, version]).encode())
+    for f in files:
+        h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()[:32]
+
+
+def _run(cmd: list[str], tool: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode == 0:
+        return
+    lines = proc.stderr.splitlines()
+    errors = [ln for ln in lines if re.search(r"error|undefined reference|overflowed", ln)]
+    files = sorted({m.group(1) for ln in errors
+                    if (m := re.match(r"(\S+?\.[ch]):\d+:", ln))})
+    where = f"compiling {', '.join(files)}" if files else "linking"
+    detail = "\n".join((errors or lines)[:6])
+    error = DoesNotFitError if "overflowed by" in proc.stderr else ToolchainError
+    raise error(f"{tool} failed {where}:\n{detail}")
+
+
+def _save(build_dir: Path, result: BuildResult) -> None:
+    data = asdict(result)
+    data["elf_path"] = result.elf_path.name  # relative: the entry directory is renamed
+    (build_dir / "result.json").write_text(json.dumps(data, indent=1))
+
+
+def _load(build_dir: Path) -> BuildResult:
+    data = json.loads((build_dir / "result.json").read_text())
+    data.update(elf_path=build_dir / data["elf_path"], stack_path=tuple(data["stack_path"]),
+                cached=True)
+    return BuildResult(**data)
+
+
+# --- measurement -------------------------------------------------------------------------------
+
+def _measure(target: str, elf_path: Path, ci_files: list[Path]) -> BuildResult:
+    with elf_path.open("rb") as f:
+        elf = ELFFile(f)
+        alloc = [s for s in elf.iter_sections()
+                 if s["sh_flags"] & SH_FLAGS.SHF_ALLOC and s["sh_size"] > 0]
+        in_flash = {s.name for s in alloc if s["sh_type"] != "SHT_NOBITS"}
+        in_ram = {s.name for s in alloc if s["sh_flags"] & SH_FLAGS.SHF_WRITE}
+        by_index = {i: s.name for i, s in enumerate(elf.iter_sections())}
+        # One name per address: libgcc exports aliases (__aeabi_lmul = __muldi3).
+        named: dict[tuple[str, int], tuple[str, int]] = {}
+        functions: dict[str, int] = {}
+        for sym in elf.get_section_by_name(".symtab").iter_symbols():
+            kind = sym["st_info"]["type"]
+            if kind not in ("STT_FUNC", "STT_OBJECT") or not isinstance(sym["st_shndx"], int):
+                continue
+            addr = sym["st_value"] & ~1  # Thumb bit
+            if kind == "STT_FUNC":
+                functions[sym.name] = addr
+            if sym["st_size"]:
+                place = (by_index[sym["st_shndx"]], addr)
+                if place not in named or sym.name < named[place][0]:
+                    named[place] = (sym.name, sym["st_size"])
+        sections = {s.name: s["sh_size"] for s in alloc}
+
+    def table(which: set[str]) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        for (section, _), (name, size) in named.items():
+            if section in which:
+                sizes[name] = sizes.get(name, 0) + size  # same-named statics in several files
+        return dict(sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    stack, path = _worst_stack(ci_files, _LibraryFrames(elf_path, functions))
+    return BuildResult(
+        target=target,
+        elf_path=elf_path,
+        flash_bytes=sum(sections[n] for n in in_flash),
+        ram_bytes=sum(sections[n] for n in in_ram) + stack,
+        stack_bytes=stack,
+        sections=sections,
+        symbols=table(in_flash),
+        ram_symbols=table(in_ram),
+        stack_path=tuple(path),
+        seconds=0.0,
+    )
+
+
+_NODE = re.compile(r'^node: \{ title: "([^"]*)" label: "([^"]*)"', re.M)
+_EDGE = re.compile(r'^edge: \{ sourcename: "([^"]*)" targetname: "([^"]*)"', re.M)
+_FRAME = re.compile(r"\\n(\d+) bytes \(([^)]*)\)$")
+
+
+def _worst_stack(ci_files: list[Path], library: _LibraryFrames) -> tuple[int, list[str]]:
+    """Deepest stack from ROOT over the GCC call graph (.ci files); frames in bytes."""
+    frames: dict[str, tuple[int, str]] = {}  # title -> (bytes, qualifier); defined functions
+    calls: dict[str, list[str]] = {}
+    for ci in ci_files:
+        text = ci.read_text()
+        for title, label in _NODE.findall(text):
+            if m := _FRAME.search(label):
+                frames[title] = (int(m.group(1)), m.group(2))
+        for caller, callee in _EDGE.findall(text):
+            calls.setdefault(caller, []).append(callee)
+
+    done: dict[str, tuple[int, list[str]]] = {}
+
+    def deepest(fn: str, chain: list[str]) -> tuple[int, list[str]]:
+        if fn in chain:
+            cycle = " -> ".join(_short(f) for f in chain[chain.index(fn):] + [fn])
+            raise StackError(f"recursion, stack is unbounded: {cycle}")
+        if fn in done:
+            return done[fn]
+        if fn == "__indirect_call":
+            raise StackError(f"{_short(chain[-1])} makes an indirect call; stack is unbounded")
+        if fn in frames:
+            size, qualifier = frames[fn]
+            if qualifier == "dynamic":  # "dynamic,bounded" is a reliable maximum
+                raise StackError(f"{_short(fn)} has a dynamic stack frame (VLA or alloca)")
+            callees = calls.get(fn, [])
+        else:
+            size, callees = library.frame(fn)
+        below = max((deepest(c, chain + [fn]) for c in set(callees)), default=(0, []))
+        done[fn] = (size + below[0], [_short(fn)] + below[1])
+        return done[fn]
+
+    return deepest(ROOT, [])
+
+
+def _short(title: str) -> str:
+    """Call-graph titles of static functions are 'file.c:name'."""
+    return title.rsplit(":", 1)[-1]
+
+
+class _LibraryFrames:
+    """Stack frames of functions without call-graph info (libgcc), from their disassembly.
+
+    Conservative: every push and `sub sp` in the function is added up, as if all ran.
+    """
+
+    _LABEL = re.compile(r"^([0-9a-f]+) <(.+)>:$")
+    _INSN = re.compile(r"^\s*[0-9a-f]+:\t(\S+)\s*([^@;]*)")
+    _TARGET = re.compile(r"^([0-9a-f]+) <([^>+]+)>$")  # a function start, not <f+0x12>
+
+    def __init__(self, elf_path: Path, functions: dict[str, int]):
+        self.elf_path = elf_path
+        self.functions = functions
+
+    @functools.cached_property
+    def _code(self) -> dict[int, list[tuple[str, str]]]:
+        """Function start address -> (mnemonic, operands) up to the next label."""
+        proc = subprocess.run([_tool(ARM_OBJDUMP), "-d", "--no-show-raw-insn", str(self.elf_path)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ToolchainError(f"{ARM_OBJDUMP} failed on {self.elf_path}:\n{proc.stderr[:500]}")
+        code: dict[int, list[tuple[str, str]]] = {}
+        current: list[tuple[str, str]] = []
+        for line in proc.stdout.splitlines():
+            if m := self._LABEL.match(line):
+                current = code.setdefault(int(m.group(1), 16), [])
+            elif m := self._INSN.match(line):
+                current.append((m.group(1), m.group(2).strip()))
+        return code
+
+    def frame(self, name: str) -> tuple[int, list[str]]:
+        if name not in self.functions:
+            raise StackError(f"no stack information for {name}: not compiled here, not in the ELF")
+        start = self.functions[name]
+        size, callees = 0, []
+        for mnemonic, ops in self._code.get(start, []):
+            op = mnemonic.split(".")[0]
+            if op in ("push", "vpush") or op in ("stmdb", "vstmdb") and ops.startswith("sp!"):
+                size += _register_bytes(ops)
+            elif op in ("sub", "subw") and ops.startswith("sp,"):
+                imm = re.search(r"#(\d+)$", ops)
+                if imm is None:
+                    raise StackError(f"{name} moves sp by a register amount: {mnemonic} {ops}")
+                size += int(imm.group(1))
+            elif (ops.startswith("sp,") and op not in ("add", "addw")) or op == "blx" or (
+                    op == "bx" and ops != "lr"):
+                raise StackError(f"cannot bound the stack of {name}: {mnemonic} {ops}")
+            elif op.startswith("b") and (m := self._TARGET.match(ops)):
+                if int(m.group(1), 16) != start:  # a call or tail call to another function
+                    callees.append(m.group(2))
+        return size, callees
+
+
+def _register_bytes(operands: str) -> int:
+    """Bytes pushed for a register list such as '{r4, r5, lr}', '{r4-r7}' or '{d8-d15}'."""
+    total = 0
+    for reg in operands[operands.index("{") + 1:operands.index("}")].split(","):
+        reg = reg.strip()
+        width = 8 if reg.startswith("d") else 4
+        if "-" in reg:
+            lo, hi = (int(r[1:]) for r in reg.split("-"))
+            total += width * (hi - lo + 1)
+        else:
+            total += width
+    return total

@@ -1,0 +1,35 @@
+/* Host harness for bit-exactness tests: reads MODEL_INPUT_SIZE-byte records from stdin until
+ * EOF and writes one MODEL_OUTPUT_SIZE-byte output per record to stdout (raw int8).
+ * Exit status: 0 ok, 1 the model returned non-zero, 2 a truncated input record.
+ */
+#include <stdint.h>
+#include <stdio.h>
+
+#include "model.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+int AUTOTUNE_ENTRY(const int8_t *input, int8_t *output);
+
+int main(void)
+{
+    static int8_t input[MODEL_INPUT_SIZE];
+    static int8_t output[MODEL_OUTPUT_SIZE];
+    size_t got;
+    while ((got = fread(input, 1, sizeof input, stdin)) == sizeof input) {
+        int status = AUTOTUNE_ENTRY(input, output);
+        if (status != 0) {
+            fprintf(stderr, "%s returned %d\n", STR(AUTOTUNE_ENTRY), status);
+            return 1;
+        }
+        if (fwrite(output, 1, sizeof output, stdout) != sizeof output) {
+            return 1;
+        }
+    }
+    if (got != 0) {
+        fprintf(stderr, "truncated input record: %zu of %d bytes\n", got, MODEL_INPUT_SIZE);
+        return 2;
+    }
+    return 0;
+}

@@ -1,0 +1,67 @@
+"""LARUN-style 1D spectral CNN, written as 2D so tfmot QAT/pruning and int8 conversion work.
+
+Input (1, L, C). Blocks of conv (1, k) + BN + ReLU + max-pool (1, p); block i > 0 may instead be
+depthwise (1, k) + BN + ReLU + pointwise 1x1 + BN + ReLU (`separable`). Then GAP, dense, softmax.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import optuna
+
+from search_spaces.base import Choice, IntRange, SearchSpace, suggest
+
+
+class SpectralCNN(SearchSpace):
+    name = "spectral_cnn"
+    signal_kinds = ("1d",)
+    defaults = {
+        "blocks": IntRange(2, 4),
+        "filters": Choice((8, 16, 32)),  # sampled per block as filters_0 .. filters_{blocks-1}
+        "kernel": Choice((3, 5, 7, 11)),
+        "pool": Choice((2, 4)),
+        "separable": Choice((False, True)),
+        "dense": Choice((8, 16, 32)),
+        # A strided first conv keeps length-1024 inputs under the M0+ latency budget.
+        "stem_stride": Choice((1, 2, 4)),
+    }
+
+    def sample(self, trial: optuna.Trial) -> dict[str, Any]:
+        r = self.ranges
+        p: dict[str, Any] = {"blocks": suggest(trial, "blocks", r["blocks"])}
+        for i in range(p["blocks"]):
+            p[f"filters_{i}"] = suggest(trial, f"filters_{i}", r["filters"])
+        for key in ("kernel", "pool", "separable", "dense", "stem_stride"):
+            p[key] = suggest(trial, key, r[key])
+        return p
+
+    def build(self, params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int):
+        import tf_keras as keras
+        from tf_keras import layers
+
+        if len(input_shape) != 3 or input_shape[0] != 1:
+            raise ValueError(f"{self.name} takes 1D signals shaped (1, L, C), got {tuple(input_shape)}")
+        k, pool, stride = int(params["kernel"]), int(params["pool"]), int(params["stem_stride"])
+        length = input_shape[1]
+
+        x = inputs = keras.Input(shape=tuple(input_shape))
+        for i in range(int(params["blocks"])):
+            filters = int(params[f"filters_{i}"])
+            if i > 0 and params["separable"]:
+                x = layers.DepthwiseConv2D((1, k), padding="same", use_bias=False)(x)
+                x = layers.BatchNormalization()(x)
+                x = layers.ReLU()(x)
+                x = layers.Conv2D(filters, 1, use_bias=False)(x)
+            else:
+                s = stride if i == 0 else 1
+                x = layers.Conv2D(filters, (1, k), strides=(1, s), padding="same", use_bias=False)(x)
+                length = -(-length // s)  # SAME padding: ceil(L / s)
+            x = layers.BatchNormalization()(x)
+            x = layers.ReLU()(x)
+            if length // pool >= pool:  # skip the pool once the length would drop below the pool size
+                x = layers.MaxPooling2D((1, pool))(x)
+                length //= pool
+        x = layers.GlobalAveragePooling2D()(x)
+        x = layers.Dense(int(params["dense"]), activation="relu")(x)
+        outputs = layers.Dense(num_classes, activation="softmax")(x)
+        return keras.Model(inputs, outputs, name=self.name)
