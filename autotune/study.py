@@ -34,27 +34,24 @@ class SearchSummary:
     interrupted: bool
 
 
-def constraint_values(result: TrialResult, experiment: Experiment) -> list[float]:
+def constraint_values(result: TrialResult, experiment: Experiment) -> dict[str, float]:
     """One value per set constraint; <= 0 means satisfied (Optuna's convention)."""
     c = experiment.constraints
-    pairs = [(result.flash.value / 1024, c.max_flash_kb), (result.ram.value / 1024, c.max_ram_kb),
-             (result.latency.value, c.max_latency_ms), (result.params, c.max_params)]
-    return [float(value - limit) for value, limit in pairs if limit is not None]
-
-
-def _constraints_func(trial: optuna.trial.FrozenTrial) -> list[float]:
-    return trial.user_attrs.get("constraints", [])
+    pairs = {"max_flash_kb": (result.flash.value / 1024, c.max_flash_kb),
+             "max_ram_kb": (result.ram.value / 1024, c.max_ram_kb),
+             "max_latency_ms": (result.latency.value, c.max_latency_ms),
+             "max_params": (result.params, c.max_params)}
+    return {name: float(value - limit) for name, (value, limit) in pairs.items() if limit is not None}
 
 
 def make_sampler(experiment: Experiment, trials_so_far: int) -> optuna.samplers.BaseSampler:
     # Offset the seed by the trials already run so a resumed study does not redraw the same points.
     seed = experiment.seed + trials_so_far
     if experiment.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constraints_func=_constraints_func, multivariate=True)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
     if experiment.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.NSGAIISampler(population_size=experiment.population, seed=seed,
-                                         constraints_func=_constraints_func)
+    return optuna.samplers.NSGAIISampler(population_size=experiment.population, seed=seed)
 
 
 def open_study(experiment: Experiment, sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
@@ -107,10 +104,11 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialResult | Trial
         "stage_seconds": outcome.stage_seconds,
         "sources": {"accuracy": outcome.accuracy.source, "flash": outcome.flash.source,
                     "ram": outcome.ram.source, "latency": outcome.latency.source},
-        "constraints": constraint_values(outcome, experiment),
     }
     for key, value in metrics.items():
         trial.set_user_attr(key, value)
+    for name, value in constraint_values(outcome, experiment).items():  # samplers and fronts read these
+        trial.set_constraint(name, value)
     study.tell(trial, [metrics[OBJECTIVE_ATTRS[name][0]] for name in experiment.objectives])
 
 
@@ -127,6 +125,9 @@ def run_search(experiment: Experiment, workers: int | None = None, ray_address: 
 
     dataset = dataset or load_dataset(experiment.data, experiment.seed)
     space = get_family(experiment.family)(experiment.space)
+    if dataset.signal_kind not in space.signal_kinds:
+        raise ConfigError(f"{experiment.path}: model.family: {experiment.family} takes "
+                          f"{'/'.join(space.signal_kinds)} inputs, but the data are {dataset.signal_kind}")
     deadline = time.monotonic() + experiment.budget.timeout_minutes * 60 if experiment.budget.timeout_minutes else None
     runner = (RayRunner(experiment, dataset, workers, ray_address) if workers > 1 or ray_address
               else LocalRunner(experiment, dataset))

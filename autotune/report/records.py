@@ -25,6 +25,7 @@ class TrialRecord:
     state: str  # COMPLETE | FAIL | PRUNED | RUNNING | WAITING
     params: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)  # accuracy, flash_kb, ..., sources, stage_seconds
+    constraints: dict[str, float] = field(default_factory=dict)  # <= 0 is satisfied
     reason: str = ""
     duration_s: float | None = None
 
@@ -34,7 +35,7 @@ class TrialRecord:
 
     @property
     def feasible(self) -> bool:
-        return self.complete and all(c <= 0 for c in self.metrics.get("constraints", []))
+        return self.complete and all(c <= 0 for c in self.constraints.values())
 
 
 def read_records(study: optuna.Study) -> list[TrialRecord]:
@@ -45,8 +46,8 @@ def read_records(study: optuna.Study) -> list[TrialRecord]:
             if t.datetime_complete and t.datetime_start else None
         records.append(TrialRecord(
             number=t.number, state=t.state.name, params=dict(t.params),
-            metrics={k: v for k, v in attrs.items() if k not in ("fail_reason",)},
-            reason=attrs.get("fail_reason", ""), duration_s=duration))
+            metrics={k: v for k, v in attrs.items() if k != "fail_reason"},
+            constraints=dict(t.constraints or {}), reason=attrs.get("fail_reason", ""), duration_s=duration))
     return records
 
 
