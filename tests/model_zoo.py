@@ -1,0 +1,254 @@
+"""Small int8 .tflite test models, built with tf_keras and converted with TFLiteConverter.
+
+Between them they cover every op the importer supports. 1D signals are written as 2D
+(input (1, L, C), kernels (1, k)), as the search spaces do. Conversion takes 1-3 s per model, so
+`tflite_bytes` caches the result in a directory the caller owns (a session temp dir in tests).
+"""
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import flatbuffers
+import numpy as np
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
+def _layers():
+    import tf_keras
+
+    return tf_keras, tf_keras.layers
+
+
+def _input(shape: tuple[int, ...]):
+    keras, _ = _layers()
+    return keras.Input(shape=shape, batch_size=1)  # static batch: TFLM wants static shapes
+
+
+def conv1d():
+    """Conv2D (1, k) on (1, L, C): SAME, VALID, strides, fused RELU and RELU6; Flatten, Dense, Softmax."""
+    keras, L = _layers()
+    x = inp = _input((1, 64, 3))
+    x = L.Conv2D(8, (1, 5), padding="same", activation="relu")(x)
+    x = L.Conv2D(8, (1, 3), strides=(1, 2), padding="valid", activation="relu6")(x)
+    x = L.Conv2D(4, (1, 4), strides=(1, 3), padding="same")(x)
+    x = L.Flatten()(x)
+    x = L.Dense(6)(x)
+    return keras.Model(inp, L.Softmax()(x))
+
+
+def conv_dilated():
+    keras, L = _layers()
+    x = inp = _input((1, 48, 2))
+    x = L.Conv2D(6, (1, 3), dilation_rate=(1, 2), padding="same", activation="relu")(x)
+    x = L.Conv2D(6, (1, 3), dilation_rate=(1, 3), padding="valid")(x)
+    return keras.Model(inp, x)
+
+
+def depthwise():
+    """DepthwiseConv2D with depth multiplier 1 (SAME) and 2 (VALID, strided)."""
+    keras, L = _layers()
+    x = inp = _input((1, 40, 4))
+    x = L.DepthwiseConv2D((1, 5), padding="same", activation="relu")(x)
+    x = L.DepthwiseConv2D((1, 3), strides=(1, 2), depth_multiplier=2, padding="valid")(x)
+    x = L.Conv2D(5, (1, 1), activation="relu6")(x)
+    return keras.Model(inp, x)
+
+
+def dense():
+    keras, L = _layers()
+    x = inp = _input((20,))
+    x = L.Dense(16, activation="relu")(x)
+    x = L.Dense(8, activation="relu6")(x)
+    return keras.Model(inp, L.Dense(4)(x))
+
+
+def pools():
+    keras, L = _layers()
+    x = inp = _input((1, 33, 4))
+    x = L.Conv2D(4, (1, 3), padding="same", activation="relu")(x)
+    x = L.AveragePooling2D((1, 4), strides=(1, 2), padding="same")(x)
+    x = L.MaxPooling2D((1, 3), padding="valid")(x)
+    a = L.MaxPooling2D((1, 2), strides=(1, 1), padding="same")(x)
+    b = L.AveragePooling2D((1, 2), padding="valid")(a)
+    return keras.Model(inp, b)
+
+
+def gap_mean():
+    """GlobalAveragePooling2D -> MEAN over axes (1, 2)."""
+    keras, L = _layers()
+    x = inp = _input((1, 50, 3))
+    x = L.Conv2D(12, (1, 5), strides=(1, 2), padding="same", activation="relu")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dense(5)(x)
+    return keras.Model(inp, L.Softmax()(x))
+
+
+def residual():
+    """Add of two branches (a residual), ReLU after the add fuses into ADD."""
+    keras, L = _layers()
+    x = inp = _input((1, 32, 4))
+    a = L.Conv2D(8, (1, 3), padding="same", activation="relu")(x)
+    b = L.Conv2D(8, (1, 3), padding="same")(a)
+    y = L.ReLU()(L.Add()([a, b]))
+    return keras.Model(inp, L.Add()([y, L.Conv2D(8, (1, 1))(x)]))
+
+
+def zero_pad():
+    keras, L = _layers()
+    x = inp = _input((1, 30, 3))
+    x = L.ZeroPadding2D(((0, 0), (2, 3)))(x)
+    x = L.Conv2D(4, (1, 5), padding="valid", activation="relu")(x)
+    x = L.ZeroPadding2D(((0, 0), (1, 1)))(x)
+    return keras.Model(inp, L.DepthwiseConv2D((1, 3))(x))
+
+
+def concat():
+    keras, L = _layers()
+    x = inp = _input((1, 24, 3))
+    a = L.Conv2D(4, (1, 3), padding="same", activation="relu")(x)
+    b = L.Conv2D(6, (1, 5), padding="same")(x)
+    y = L.Concatenate(axis=-1)([a, b])
+    return keras.Model(inp, L.Conv2D(5, (1, 1))(y))
+
+
+def image2d():
+    keras, L = _layers()
+    x = inp = _input((16, 16, 3))
+    x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = L.Conv2D(12, 1, activation="relu")(x)
+    x = L.MaxPooling2D(2)(x)
+    x = L.AveragePooling2D(2)(x)
+    x = L.Flatten()(x)
+    return keras.Model(inp, L.Softmax()(L.Dense(4)(x)))
+
+
+def larun():
+    """The LARUN-like spectral CNN of DESIGN.md (1,494 parameters), for speed measurements."""
+    keras, L = _layers()
+    x = inp = _input((1, 1024, 1))
+    x = L.Conv2D(8, (1, 7), strides=(1, 2), padding="same", activation="relu")(x)
+    x = L.DepthwiseConv2D((1, 5), strides=(1, 2), padding="same", activation="relu")(x)
+    x = L.Conv2D(16, (1, 1), activation="relu")(x)
+    x = L.DepthwiseConv2D((1, 3), strides=(1, 2), padding="same", activation="relu")(x)
+    x = L.Conv2D(32, (1, 1), activation="relu")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dense(16, activation="relu")(x)
+    return keras.Model(inp, L.Softmax()(L.Dense(6)(x)))
+
+
+def float_io():
+    """Float32 input and output: QUANTIZE and DEQUANTIZE at the edges."""
+    keras, L = _layers()
+    x = inp = _input((1, 16, 2))
+    x = L.Conv2D(4, (1, 3), padding="same", activation="relu")(x)
+    return keras.Model(inp, L.Dense(3)(L.Flatten()(x)))
+
+
+def logistic():
+    """Unsupported on purpose: Dense with a sigmoid becomes FULLY_CONNECTED + LOGISTIC."""
+    keras, L = _layers()
+    x = inp = _input((8,))
+    return keras.Model(inp, L.Dense(3, activation="sigmoid")(x))
+
+
+def edit(model: bytes, change: Callable) -> bytes:
+    """Re-serialise `model` after `change(ModelT)`: variants without another slow conversion."""
+    m = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(model, 0))
+    change(m)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def append_requantize(m) -> None:
+    """An int8 -> int8 QUANTIZE (a requantization) after the output: the converter only emits one
+    where scales must change, which none of the builders above forces."""
+    sg = m.subgraphs[0]
+    out = copy.deepcopy(sg.tensors[sg.outputs[0]])
+    out.name, out.buffer = b"requantized", 0
+    out.quantization.scale = out.quantization.scale * np.float32(1.7)
+    out.quantization.zeroPoint = out.quantization.zeroPoint + 5
+    sg.tensors.append(out)
+    code = fb.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.QUANTIZE
+    code.version = 1
+    m.operatorCodes.append(code)
+    op = fb.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = len(m.operatorCodes) - 1, [sg.outputs[0]], [len(sg.tensors) - 1]
+    sg.operators.append(op)
+    sg.outputs = [len(sg.tensors) - 1]
+
+
+# name -> (builder, integer input/output?)
+MODELS: dict[str, tuple[Callable, bool]] = {
+    "conv1d": (conv1d, True),
+    "conv_dilated": (conv_dilated, True),
+    "depthwise": (depthwise, True),
+    "dense": (dense, True),
+    "pools": (pools, True),
+    "gap_mean": (gap_mean, True),
+    "residual": (residual, True),
+    "zero_pad": (zero_pad, True),
+    "concat": (concat, True),
+    "image2d": (image2d, True),
+    "larun": (larun, True),
+    "float_io": (float_io, False),
+}
+DERIVED = {"requantize": ("dense", append_requantize)}  # name -> (zoo model, edit)
+SUPPORTED = tuple(MODELS) + tuple(DERIVED)
+UNSUPPORTED = {"logistic": (logistic, True)}
+
+
+def convert(model, int8_io: bool = True, seed: int = 0) -> bytes:
+    """Full-int8 conversion with a random representative dataset."""
+    import tensorflow as tf
+
+    shape = tuple(model.input_shape)
+    rng = np.random.default_rng(seed)
+
+    def representative():
+        for _ in range(32):
+            yield [rng.normal(0.0, 1.0, shape).astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if int8_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    with warnings.catch_warnings():  # int8 I/O takes its ranges from the representative data
+        warnings.filterwarnings("ignore", "Statistics for quantized inputs were expected")
+        return converter.convert()
+
+
+def _randomise_biases(model) -> None:
+    """Keras starts biases at zero, and the converter drops all-zero ones: make them matter."""
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(rng.normal(0.0, 0.2, layer.bias.shape))
+
+
+def tflite_bytes(name: str, cache_dir: Path) -> bytes:
+    """The converted model `name`, built once per cache directory."""
+    path = Path(cache_dir) / f"{name}.tflite"
+    if name in DERIVED:
+        base, change = DERIVED[name]
+        return edit(tflite_bytes(base, cache_dir), change)
+    if not path.exists():
+        import tf_keras
+
+        builder, int8_io = {**MODELS, **UNSUPPORTED}[name]
+        tf_keras.utils.set_random_seed(sum(map(ord, name)))
+        model = builder()
+        _randomise_biases(model)
+        path.write_bytes(convert(model, int8_io))
+    return path.read_bytes()

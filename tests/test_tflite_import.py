@@ -1,0 +1,134 @@
+"""Importing .tflite files into the IR: what comes in, and what is refused with a clear message."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+import model_zoo
+from autotune.errors import ModelImportError
+from autotune.ir.tflite_import import import_tflite
+
+
+# ------------------------------------------------------------------ what comes in
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, kinds", [
+    ("conv1d", ["CONV_2D", "CONV_2D", "CONV_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]),
+    ("gap_mean", ["CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"]),
+    ("residual", ["CONV_2D", "CONV_2D", "CONV_2D", "ADD", "ADD"]),
+    ("concat", ["CONV_2D", "CONV_2D", "CONCATENATION", "CONV_2D"]),
+    ("float_io", ["QUANTIZE", "CONV_2D", "RESHAPE", "FULLY_CONNECTED", "DEQUANTIZE"]),
+])
+def test_op_kinds(name, kinds, zoo_dir):
+    graph = import_tflite(model_zoo.tflite_bytes(name, zoo_dir), name)
+    assert sorted(op.kind for op in graph.ops) == sorted(kinds)  # independent branches may swap
+
+
+@pytest.mark.slow
+def test_every_supported_op_is_covered_by_the_zoo(zoo_dir):
+    from autotune.ir.graph import OP_KINDS
+
+    seen = {op.kind for name in model_zoo.SUPPORTED
+            for op in import_tflite(model_zoo.tflite_bytes(name, zoo_dir), name).ops}
+    assert seen == set(OP_KINDS)
+
+
+@pytest.mark.slow
+def test_larun_tensors_and_options(zoo_dir):
+    path = zoo_dir / "larun.tflite"
+    model_zoo.tflite_bytes("larun", zoo_dir)
+    graph = import_tflite(path)
+    assert graph.name == "larun"
+    assert graph.parameter_count == 1494  # as DESIGN.md's LARUN-like CNN
+    inp = graph.tensor(graph.inputs[0])
+    assert (inp.shape, inp.dtype) == ((1, 1, 1024, 1), "int8")
+    conv, dw = graph.ops[0], graph.ops[1]
+    assert conv.options == dict(stride_h=1, stride_w=2, dilation_h=1, dilation_w=1, padding="SAME",
+                                activation="RELU")
+    assert dw.options["depth_multiplier"] == 1
+    filt, bias = graph.tensor(conv.inputs[1]), graph.tensor(conv.inputs[2])
+    assert (filt.shape, filt.dtype, filt.data.dtype) == ((8, 1, 7, 1), "int8", np.int8)
+    assert filt.quant.per_channel and len(filt.quant.scale) == 8 and filt.quant.axis == 0
+    assert (bias.dtype, bias.data.shape) == ("int32", (8,))
+    mean = graph.ops[5]
+    assert mean.options == dict(axis=(1, 2), keep_dims=False)
+    softmax = graph.ops[-1]
+    assert softmax.options == dict(beta=1.0)
+    assert graph.tensor(softmax.outputs[0]).quant.zero_point == (-128,)
+
+
+@pytest.mark.slow
+def test_depth_multiplier_and_fused_activations(zoo_dir):
+    graph = import_tflite(model_zoo.tflite_bytes("depthwise", zoo_dir), "depthwise")
+    assert [op.options.get("depth_multiplier") for op in graph.ops] == [1, 2, None]
+    assert [op.options["activation"] for op in graph.ops] == ["RELU", "NONE", "RELU6"]
+
+
+@pytest.mark.slow
+def test_dynamic_batch_becomes_one(zoo_dir):
+    def dynamic_batch(m):
+        for t in m.subgraphs[0].tensors:
+            if m.buffers[t.buffer].data is None:  # activations
+                t.shapeSignature = np.array([-1] + list(t.shape[1:]), dtype=np.int32)
+
+    model = model_zoo.edit(model_zoo.tflite_bytes("dense", zoo_dir), dynamic_batch)
+    graph = import_tflite(model, "dense")
+    assert graph.tensor(graph.inputs[0]).shape == (1, 20)
+    assert graph.tensor(graph.outputs[0]).shape == (1, 4)
+
+
+# ------------------------------------------------------------------ what is refused
+
+
+def test_random_bytes(tmp_path):
+    path = tmp_path / "noise.tflite"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    with pytest.raises(ModelImportError, match=rf"{path}: not a TFLite flatbuffer"):
+        import_tflite(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelImportError, match=r"absent\.tflite: cannot read"):
+        import_tflite(tmp_path / "absent.tflite")
+
+
+@pytest.mark.slow
+def test_truncated_file(tmp_path, zoo_dir):
+    model = model_zoo.tflite_bytes("larun", zoo_dir)
+    for cut in (12, 100, len(model) // 3, len(model) // 2, len(model) - 16):
+        path = tmp_path / f"cut{cut}.tflite"
+        path.write_bytes(model[:cut])
+        with pytest.raises(ModelImportError, match=rf"{path}: corrupt or truncated"):
+            import_tflite(path)
+
+
+@pytest.mark.slow
+def test_unsupported_op(tmp_path, zoo_dir):
+    path = tmp_path / "sigmoid.tflite"
+    path.write_bytes(model_zoo.tflite_bytes("logistic", zoo_dir))
+    with pytest.raises(ModelImportError, match=rf"^{path}: op 1 \(LOGISTIC\) is not supported$"):
+        import_tflite(path)
+
+
+@pytest.mark.slow
+def test_unsupported_fused_activation(zoo_dir):
+    def tanh_on_first_op(m):
+        m.subgraphs[0].operators[0].builtinOptions.fusedActivationFunction = fb.ActivationFunctionType.TANH
+
+    model = model_zoo.edit(model_zoo.tflite_bytes("dense", zoo_dir), tanh_on_first_op)
+    message = r"^dense: op 0 \(FULLY_CONNECTED\) has unsupported fused activation TANH$"
+    with pytest.raises(ModelImportError, match=message):
+        import_tflite(model, "dense")
+
+
+@pytest.mark.slow
+def test_unsupported_dtype(zoo_dir):
+    def int16_input(m):
+        m.subgraphs[0].tensors[m.subgraphs[0].inputs[0]].type = fb.TensorType.INT16
+
+    model = model_zoo.edit(model_zoo.tflite_bytes("dense", zoo_dir), int16_input)
+    message = r"^dense: tensor 0 'serving_default_\w+:0' has unsupported dtype INT16$"
+    with pytest.raises(ModelImportError, match=message):
+        import_tflite(model, "dense")
