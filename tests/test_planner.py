@@ -1,0 +1,214 @@
+"""The static memory planner: checked by simulating every byte of the plan, op by op."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autotune.codegen.planner import MemoryPlan, plan_memory
+from autotune.ir.graph import Graph, Op, Tensor
+
+
+class _Builder:
+    """Small int8 graphs for planning: shapes and wiring only (the planner reads nothing else)."""
+
+    def __init__(self, name: str, shape: tuple[int, ...]):
+        self.name = name
+        self.tensors = [Tensor("input", shape, "int8")]
+        self.ops: list[Op] = []
+
+    def op(self, kind: str, inputs: list[int], shape: tuple[int, ...], weights: bool = False) -> int:
+        ins = list(inputs)
+        if weights:
+            self.tensors.append(Tensor(f"w{len(self.ops)}", (4,), "int8", data=np.zeros(4, np.int8)))
+            ins.append(len(self.tensors) - 1)
+        self.tensors.append(Tensor(f"{kind.lower()}_{len(self.ops)}", shape, "int8"))
+        out = len(self.tensors) - 1
+        self.ops.append(Op(kind, tuple(ins), (out,)))
+        return out
+
+    def graph(self, output: int) -> Graph:
+        return Graph(self.name, self.tensors, self.ops, [0], [output])
+
+
+def _chain() -> Graph:
+    """LARUN-like: 1x1024x1 -> conv -> dw -> 1x1 -> dw -> 1x1 -> mean -> dense -> dense."""
+    b = _Builder("chain", (1, 1, 1024, 1))
+    t = 0
+    for shape, kind in (((1, 1, 512, 8), "CONV_2D"), ((1, 1, 256, 8), "DEPTHWISE_CONV_2D"),
+                        ((1, 1, 256, 16), "CONV_2D"), ((1, 1, 128, 16), "DEPTHWISE_CONV_2D"),
+                        ((1, 1, 128, 32), "CONV_2D"), ((1, 32), "MEAN"),
+                        ((1, 16), "FULLY_CONNECTED"), ((1, 6), "FULLY_CONNECTED")):
+        t = b.op(kind, [t], shape, weights=kind != "MEAN")
+    return b.graph(t)
+
+
+def _random_graph(seed: int) -> tuple[Graph, dict[int, int]]:
+    """A random DAG of convs, reshapes, adds and concats, and random scratch per op."""
+    rng = np.random.default_rng(seed)
+    b = _Builder(f"random{seed}", (1, int(rng.integers(1, 64))))
+    for _ in range(int(rng.integers(3, 16))):
+        pool = list(range(len(b.tensors)))
+        pool = [t for t in pool if b.tensors[t].data is None]
+        x = int(rng.choice(pool))
+        n = b.tensors[x].size
+        kind = rng.choice(["CONV_2D", "RESHAPE", "ADD", "CONCATENATION"])
+        if kind == "RESHAPE":
+            b.op("RESHAPE", [x], (1, 1, n))
+        elif kind == "ADD":
+            same = [t for t in pool if b.tensors[t].size == n]
+            b.op("ADD", [x, int(rng.choice(same))], b.tensors[x].shape)
+        elif kind == "CONCATENATION":
+            y = int(rng.choice(pool))
+            b.op("CONCATENATION", [x, y], (1, n + b.tensors[y].size))
+        else:
+            b.op("CONV_2D", [x], (1, int(rng.integers(1, 64))), weights=True)
+    scratch = {i: int(rng.integers(0, 40)) for i in range(len(b.ops)) if rng.random() < 0.3}
+    return b.graph(len(b.tensors) - 1), scratch
+
+
+def _lifetimes(graph: Graph) -> dict[int, tuple[int, int]]:
+    life = {graph.inputs[0]: (0, 0)}
+    for i, op in enumerate(graph.ops):
+        for t in op.inputs:
+            if t in life:
+                life[t] = (life[t][0], i)
+        life[op.outputs[0]] = (i, i)
+    return life
+
+
+def _simulate(graph: Graph, plan: MemoryPlan, scratch: dict[int, int]) -> None:
+    """Run the plan on bytes: every byte remembers which value last wrote it. Before each op, each
+    input must still hold its own value; the caller's input is never written; the output holds
+    the result at the end. RESHAPE writes nothing (same value, new view)."""
+    value = {graph.inputs[0]: graph.inputs[0]}  # tensor -> the value it holds
+    memory: dict[tuple[str, int], int] = {}
+
+    def where(t: int) -> range:
+        b = plan.buffer_of(t)
+        assert b.nbytes >= graph.tensor(t).nbytes
+        base = b.offset if b.in_arena else 0
+        return range(base, base + graph.tensor(t).nbytes)
+
+    def space(t: int) -> str:
+        return "arena" if plan.buffer_of(t).in_arena else plan.buffer_of(t).place
+
+    for byte in where(graph.inputs[0]):
+        memory[(space(graph.inputs[0]), byte)] = graph.inputs[0]
+    for i, op in enumerate(graph.ops):
+        ins = [t for t in op.inputs if graph.tensor(t).data is None]
+        for t in ins:
+            for byte in where(t):
+                assert memory.get((space(t), byte)) == value[t], (
+                    f"{graph.name}: op {i} {op.kind} reads tensor {t}, overwritten at {space(t)} byte {byte}")
+        out = op.outputs[0]
+        s = plan.scratch_of(i)
+        if scratch.get(i):
+            assert s is not None and s.nbytes == scratch[i] and s.first == s.last == i
+            taken = set(range(s.offset, s.offset + s.nbytes))
+            io = {byte for t in ins + [out] if space(t) == "arena" for byte in where(t)}
+            assert not taken & io, f"{graph.name}: scratch of op {i} overlaps its input or output"
+            for byte in taken:
+                memory[("arena", byte)] = -1
+        if op.kind == "RESHAPE":
+            value[out] = value[op.inputs[0]]
+            if where(out) == where(op.inputs[0]) and space(out) == space(op.inputs[0]):
+                continue  # aliased: nothing moves
+        else:
+            value[out] = out
+        assert space(out) != "input", f"{graph.name}: op {i} writes into the caller's input"
+        for byte in where(out):
+            memory[(space(out), byte)] = value[out]
+    out = graph.outputs[0]
+    assert all(memory.get((space(out), byte)) == value[out] for byte in where(out))
+    for b in plan.buffers:
+        if b.in_arena:
+            assert b.offset % plan.alignment == 0 and b.offset + b.nbytes <= plan.arena_bytes
+
+
+def _max_live(graph: Graph, plan: MemoryPlan, scratch: dict[int, int]) -> int:
+    """Independently: the largest sum over ops of distinct arena storage live at that op."""
+    life = _lifetimes(graph)
+    best = 0
+    for i in range(len(graph.ops)):
+        live = {plan.buffer_of(t) for t, (a, z) in life.items() if a <= i <= z and plan.buffer_of(t).in_arena}
+        best = max(best, sum(b.nbytes for b in live) + scratch.get(i, 0))
+    return best
+
+
+def test_chain_reuses_memory():
+    g = _chain()
+    plan = plan_memory(g)
+    _simulate(g, plan, {})
+    inner = sum(t.nbytes for t in g.tensors[1:] if t.data is None) - g.tensor(g.outputs[0]).nbytes
+    assert plan.arena_bytes >= _max_live(g, plan, {})
+    assert plan.arena_bytes == 4096 + 2048  # the two largest neighbours: the floor for this chain
+    assert plan.arena_bytes < 0.5 * inner
+    assert plan.buffer_of(g.inputs[0]).place == "input" and plan.buffer_of(g.outputs[0]).place == "output"
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_graphs(seed):
+    g, scratch = _random_graph(seed)
+    plan = plan_memory(g, scratch)
+    _simulate(g, plan, scratch)
+    assert plan.arena_bytes >= _max_live(g, plan, scratch)
+    assert all(plan.live_bytes(i) <= plan.arena_bytes for i in range(len(g.ops)))
+
+
+def test_reshape_aliases_its_input():
+    b = _Builder("reshape", (1, 8))
+    a = b.op("CONV_2D", [0], (1, 1, 64), weights=True)
+    r = b.op("RESHAPE", [a], (1, 64))
+    out = b.op("FULLY_CONNECTED", [r], (1, 4), weights=True)
+    plan = plan_memory(b.graph(out))
+    assert plan.buffer_of(a) == plan.buffer_of(r)
+    assert plan.arena_bytes == 64
+
+
+def test_reshape_of_input_to_output_is_a_copy():
+    b = _Builder("copy", (1, 8))
+    r = b.op("RESHAPE", [0], (2, 4))
+    plan = plan_memory(b.graph(r))
+    assert plan.buffer_of(0).place == "input" and plan.buffer_of(r).place == "output"
+    assert plan.arena_bytes == 0
+
+
+def test_add_writes_into_a_dead_input_only():
+    b = _Builder("residual", (1, 32))
+    a = b.op("CONV_2D", [0], (1, 32), weights=True)
+    c = b.op("CONV_2D", [a], (1, 32), weights=True)
+    s = b.op("ADD", [a, c], (1, 32))  # a and c both die here: s takes a's place
+    d = b.op("CONV_2D", [s], (1, 32), weights=True)
+    e = b.op("ADD", [d, s], (1, 32))  # s dies here, d too
+    out = b.op("ADD", [e, 0], (1, 32))  # never into the caller's input
+    g = b.graph(out)
+    plan = plan_memory(g)
+    _simulate(g, plan, {})
+    assert plan.buffer_of(s) == plan.buffer_of(a)
+    assert plan.buffer_of(e) in (plan.buffer_of(d), plan.buffer_of(s))
+    assert plan.buffer_of(out).place == "output" and plan.buffer_of(0).place == "input"
+    assert plan.arena_bytes == 64
+
+
+def test_add_keeps_a_live_input():
+    b = _Builder("keep", (1, 16))
+    a = b.op("CONV_2D", [0], (1, 16), weights=True)
+    s = b.op("ADD", [a, a], (1, 16))
+    t = b.op("ADD", [s, a], (1, 16))  # a is still read here: s cannot take a's place
+    out = b.op("CONV_2D", [t], (1, 4), weights=True)
+    g = b.graph(out)
+    plan = plan_memory(g)
+    _simulate(g, plan, {})
+    assert plan.buffer_of(s) != plan.buffer_of(a)
+    assert plan.buffer_of(t) in (plan.buffer_of(a), plan.buffer_of(s))  # both die at t
+
+
+def test_format_lists_every_arena_tensor():
+    g = _chain()
+    plan = plan_memory(g, {3: 100})
+    text = plan.format(g)
+    assert f"arena {plan.arena_bytes} bytes" in text
+    for t in range(1, len(g.tensors) - 1):
+        if g.tensor(t).data is None:
+            assert f"t{t} {g.tensor(t).name}" in text
+    assert "scratch of op 3" in text and "caller's input buffer, 1024 bytes" in text
