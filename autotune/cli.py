@@ -47,6 +47,36 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from autotune.export import choose_trial, export_trial
+
+    experiment = load_run(Path(args.run))
+    if args.target:
+        experiment = dataclasses.replace(experiment, target=args.target)
+    record = choose_trial(experiment, args.trial, args.pick)
+    out = Path(args.out) if args.out else experiment.run_dir / "bundles" / f"trial_{record.number}"
+    bundle = export_trial(experiment, record, out, vectors=args.vectors)
+    _print_bundle(bundle, f"trial {record.number} (accuracy {record.metrics['accuracy']:.3f})")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from autotune.export import import_model
+
+    model = Path(args.model)
+    out = Path(args.out) if args.out else Path("bundles") / model.stem
+    bundle = import_model(model, out, Path(args.inputs) if args.inputs else None, vectors=args.vectors)
+    _print_bundle(bundle, str(model))
+    return 0
+
+
+def _print_bundle(bundle, what: str) -> None:
+    print(f"{what} -> {bundle.path}/")
+    for target, b in bundle.builds.items():
+        print(f"  {target}: flash {b.flash_bytes} B, RAM {b.ram_bytes} B (stack {b.stack_bytes} B), measured from the ELF")
+    print(f"  make -C {bundle.path} host     # build and run the test vectors")
+
+
 def load_run(run: Path):
     """The experiment of an existing run folder, pointing at that folder."""
     from autotune.config import load_experiment
@@ -77,14 +107,32 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="regenerate dashboard.html, trials.csv, pareto.json from a run")
     report.add_argument("run", help="run folder, e.g. runs/spectral")
     report.set_defaults(func=_report)
+
+    export = sub.add_parser("export", help="a firmware bundle (C, Makefile, test vectors, reports) for one trial")
+    export.add_argument("run", help="run folder, e.g. runs/spectral")
+    which = export.add_mutually_exclusive_group()
+    which.add_argument("--trial", type=int, help="trial number")
+    which.add_argument("--pick", help="'knee' (default), or e.g. 'max accuracy where flash<64KB and latency<5ms'")
+    export.add_argument("--target", choices=("rp2040", "apollo5"), help="target of the model card (default: the run's)")
+    export.add_argument("--out", help="bundle folder (default RUN/bundles/trial_N)")
+    export.add_argument("--vectors", type=int, default=20, help="test vectors from the test set (default 20)")
+    export.set_defaults(func=_export)
+
+    imp = sub.add_parser("import", help="bring your own int8 .tflite: IR, checks, C bundle, measured builds")
+    imp.add_argument("model", help="an int8 .tflite file")
+    imp.add_argument("--out", help="bundle folder (default bundles/<model name>)")
+    imp.add_argument("--inputs", help=".npy of inputs for the test vectors (default: random int8)")
+    imp.add_argument("--vectors", type=int, default=20, help="number of test vectors (default 20)")
+    imp.set_defaults(func=_import)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "trials", None) is not None and args.trials < 1:
-        print("autotune: error: --trials must be >= 1", file=sys.stderr)
-        return 2
+    for flag in ("trials", "workers", "vectors"):
+        if getattr(args, flag, None) is not None and getattr(args, flag) < 1:
+            print(f"autotune: error: --{flag} must be >= 1", file=sys.stderr)
+            return 2
     try:
         return args.func(args)
     except AutotuneError as exc:

@@ -55,6 +55,7 @@ def make_sampler(experiment: Experiment, trials_so_far: int) -> optuna.samplers.
 
 
 def open_study(experiment: Experiment, sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar and summary say enough
     experiment.run_dir.mkdir(parents=True, exist_ok=True)
     directions = [OBJECTIVE_ATTRS[name][1] for name in experiment.objectives]
     study = optuna.create_study(study_name=experiment.name, storage=experiment.storage_url,
@@ -104,6 +105,8 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialResult | Trial
         "stage_seconds": outcome.stage_seconds,
         "sources": {"accuracy": outcome.accuracy.source, "flash": outcome.flash.source,
                     "ram": outcome.ram.source, "latency": outcome.latency.source},
+        "predicted": {"flash_kb": outcome.predicted.flash.value / 1024, "ram_kb": outcome.predicted.ram.value / 1024,
+                      "latency_ms": outcome.predicted.latency.value, "source": outcome.predicted.flash.source},
     }
     for key, value in metrics.items():
         trial.set_user_attr(key, value)
@@ -115,7 +118,6 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialResult | Trial
 def run_search(experiment: Experiment, workers: int | None = None, ray_address: str | None = None,
                progress: bool = True, dataset: Dataset | None = None) -> SearchSummary:
     workers = workers or experiment.workers
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     probe = open_study(experiment)
     _fail_stale(probe)
     finished = sum(_counts_toward_budget(t) for t in probe.get_trials(deepcopy=False))

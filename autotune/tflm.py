@@ -6,19 +6,17 @@ import re
 import numpy as np
 
 from autotune.capture import captured_fd
+from autotune.errors import AutotuneError
+
+
+class TflmMismatch(AutotuneError):
+    """Our integer arithmetic disagrees with TFLite Micro's."""
 
 
 def _interpreter(tflite: bytes):
     from tflite_micro.python.tflite_micro import runtime
 
     return runtime.Interpreter.from_bytes(tflite)
-
-
-def quantize_input(tflite: bytes, x: np.ndarray) -> np.ndarray:
-    """Float inputs -> int8 with the model's input scale and zero point (round half away, clamp)."""
-    q = _interpreter(tflite).get_input_details(0)["quantization_parameters"]
-    scale, zero = float(q["scales"][0]), int(q["zero_points"][0])
-    return np.clip(np.round(x / scale) + zero, -128, 127).astype(np.int8)
 
 
 def tflm_outputs(tflite: bytes, x_int8: np.ndarray) -> np.ndarray:
@@ -43,3 +41,11 @@ def tflm_arena_bytes(tflite: bytes) -> int:
     if not match:
         raise RuntimeError(f"TFLM did not report its arena size: {text[:200]!r}")
     return int(match.group(1))
+
+
+def check_matches_tflm(tflite: bytes, x_int8: np.ndarray, outputs: np.ndarray, name: str) -> None:
+    """TFLM stays the check: `outputs` (ours, for `x_int8`) must equal TFLM's exactly."""
+    tflm = tflm_outputs(tflite, x_int8).reshape(len(x_int8), -1)
+    differ = np.any(tflm != outputs.reshape(len(x_int8), -1), axis=1)
+    if differ.any():
+        raise TflmMismatch(f"{name}: the reference executor and TFLite Micro differ on input {int(np.argmax(differ))}")

@@ -20,8 +20,9 @@ def train_model(model, dataset: Dataset, epochs: int, training: Training, seed: 
     tf_keras.utils.set_random_seed(seed)
     model.compile(optimizer=tf_keras.optimizers.Adam(training.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    # The loss often plateaus for the first epochs before it falls: do not stop in them.
     stop = tf_keras.callbacks.EarlyStopping(monitor="val_loss", patience=training.patience,
-                                            restore_best_weights=True)
+                                            restore_best_weights=True, start_from_epoch=min(3, epochs // 4))
     with tf.device("/CPU:0"):
         history = model.fit(dataset.x_train, dataset.y_train, validation_data=(dataset.x_val, dataset.y_val),
                             epochs=epochs, batch_size=training.batch_size, callbacks=[stop], verbose=0)

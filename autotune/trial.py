@@ -5,28 +5,34 @@ knows how a candidate is trained, compiled or costed.
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from autotune.capture import import_tensorflow
+from autotune import executor
+from autotune.codegen import generate_c
 from autotune.config import Experiment
 from autotune.data import Dataset
 from autotune.ir.tflite_import import import_tflite
 from autotune.measurement import Measurement
 from autotune.quantize import to_int8_tflite
-from autotune.tflm import quantize_input, tflm_arena_bytes, tflm_outputs
+from autotune.tflm import check_matches_tflm
 from autotune.training import train_model
 from cost_models.analytic import AnalyticCostModel
 from cost_models.base import Costs
 from cost_models.features import extract_features
+from device_runners.build import BuildResult, DoesNotFitError, build
 from device_runners.targets import get_target
 from search_spaces import get_family
 
 STAGES = ("train", "convert", "evaluate", "cost")
+TFLM_CHECK_INPUTS = 16
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class TrialResult:
     macs: int
     float_val_accuracy: float
     epochs_run: int
+    predicted: Costs | None = None  # the cost model's figures, kept beside the measured ones
     stage_seconds: dict[str, float] = field(default_factory=dict)
     tflite: bytes = b""
 
@@ -54,14 +61,17 @@ class DoesNotFit(Exception):
     """The model needs more flash or RAM than the target has at all (not a soft constraint)."""
 
 
-def check_fits(costs: Costs, target_name: str) -> None:
+def build_firmware(sources: Path, target_name: str, entry: str) -> BuildResult:
+    """Build for the target (cached) and require that the image fits its memories at all."""
+    try:
+        firmware = build(sources, target_name, entry=entry)
+    except DoesNotFitError as exc:
+        raise DoesNotFit(f"does not fit {target_name}: {exc}") from None
     target = get_target(target_name)
-    if costs.ram.value > target.sram_bytes:
-        raise DoesNotFit(f"does not fit {target_name}: needs {costs.ram.value / 1024:.0f} KB RAM, "
-                         f"{target.sram_bytes // 1024} KB SRAM ({costs.ram.source})")
-    if costs.flash.value > target.flash_bytes:
-        raise DoesNotFit(f"does not fit {target_name}: needs {costs.flash.value / 1024:.0f} KB flash, "
-                         f"{target.flash_bytes // 1024} KB flash ({costs.flash.source})")
+    if firmware.ram_bytes > target.sram_bytes:
+        raise DoesNotFit(f"does not fit {target_name}: needs {firmware.ram_bytes / 1024:.0f} KB RAM "
+                         f"with the stack, {target.sram_bytes // 1024} KB SRAM")
+    return firmware
 
 
 @contextmanager
@@ -86,18 +96,25 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
         tflite = to_int8_tflite(model, dataset.x_train)
         graph = import_tflite(tflite, name=f"trial_{candidate.number}")
     with _timed(seconds, "evaluate"):
-        predictions = tflm_outputs(tflite, quantize_input(tflite, dataset.x_test)).argmax(axis=1)
-        accuracy = float(np.mean(predictions == dataset.y_test))
+        x_test = executor.quantize_input(graph, dataset.x_test)
+        outputs = executor.run(graph, x_test)
+        accuracy = float(np.mean(outputs.argmax(axis=1) == dataset.y_test))
+        check_matches_tflm(tflite, x_test[:TFLM_CHECK_INPUTS], outputs[:TFLM_CHECK_INPUTS], graph.name)
     with _timed(seconds, "cost"):
-        features = extract_features(graph, arena_bytes=tflm_arena_bytes(tflite))
-        costs = AnalyticCostModel(experiment.target).predict(features)
-        check_fits(costs, experiment.target)
+        with tempfile.TemporaryDirectory() as tmp:
+            generated = generate_c(graph, tmp)
+            firmware = build_firmware(Path(tmp), experiment.target, generated.entry)
+        features = extract_features(
+            graph, activation_bytes=generated.arena_bytes + generated.input_size + generated.output_size)
+        predicted = AnalyticCostModel(experiment.target).predict(features)
+        source = f"measured:elf-{experiment.target}"
     return TrialResult(
         number=candidate.number,
-        accuracy=Measurement(accuracy, "fraction", "measured:tflm-interpreter"),
-        flash=costs.flash,
-        ram=costs.ram,
-        latency=costs.latency,
+        accuracy=Measurement(accuracy, "fraction", "measured:reference-executor"),
+        flash=Measurement(float(firmware.flash_bytes), "bytes", source),
+        ram=Measurement(float(firmware.ram_bytes), "bytes", source),
+        latency=predicted.latency,
+        predicted=predicted,
         params=features.params,
         macs=features.macs,
         float_val_accuracy=stats.val_accuracy,

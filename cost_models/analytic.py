@@ -1,15 +1,17 @@
-"""Analytic cost model for a TFLite Micro + CMSIS-NN deployment, per core.
+"""Analytic cost model of the generated C (autotune.codegen), per core.
 
-flash   = runtime base + code of each op kind used + weights, biases and per-channel params
-          + per-tensor metadata
-RAM     = the TFLM arena of the model + the runtime's stack and static data
+flash   = start-up and requantization helper + code of each kernel used + per-op parameter
+          structs and calls + weights, biases and per-channel tables (kernel sums, multipliers,
+          shifts: 12 bytes a channel)
+RAM     = activations (the planned arena plus the caller's input and output buffers) + stack
 latency = sum over ops of (MACs x cycles per MAC of that op kind, or elements x cycles per
-          element) + a fixed dispatch cost per op, at the target's clock
+          element) + a fixed cost per op, at the target's clock
 
-The Cortex-M0+ cycles per MAC are those measured for TFLM + CMSIS-NN on a LARUN-like model
-(see DESIGN.md): conv 46, pointwise 25, depthwise 130. The Cortex-M55 figures assume CMSIS-NN's
-Helium kernels at about a quarter of their 8 MACs/cycle peak. Device runners and the learned
-models replace these predictions with measurements.
+Code sizes are those of the kernel library built with arm-none-eabi-gcc -Os. The Cortex-M0+
+cycles per MAC are those measured for TFLM + CMSIS-NN on a LARUN-like model (DESIGN.md: conv 46,
+pointwise 25, depthwise 130), which the generated kernels roughly match; the Cortex-M55 figures
+assume Helium kernels at about a quarter of their 8 MACs/cycle peak. The search measures flash
+and RAM from real builds; device runners and learned models replace the latency prediction.
 """
 from __future__ import annotations
 
@@ -22,43 +24,41 @@ from device_runners.targets import get_target
 
 @dataclass(frozen=True)
 class CoreTable:
-    runtime_flash: int  # interpreter, op resolver, libgcc: bytes
-    op_code_flash: dict[str, int]  # per op kind used, bytes
-    stack_and_static_ram: int
+    runtime_flash: int  # vector table, start-up, requantization helper: bytes
+    kernel_flash: dict[str, int]  # code of each kernel used, bytes
+    stack_ram: int
     cycles_per_mac: dict[str, float]  # CONV_2D, CONV_2D_1x1, DEPTHWISE_CONV_2D, FULLY_CONNECTED, pools
-    cycles_per_elem: dict[str, float]  # element-wise ops, per output element (MEAN: per input)
-    cycles_per_op: int  # interpreter dispatch and per-op set-up
-    tensor_metadata_flash: int = 64  # flatbuffer tensor table entry, per tensor
-    channel_params_flash: int = 8  # per-channel multiplier and shift
-    default_code_flash: int = 1500  # an op kind not in the table
+    cycles_per_elem: dict[str, float]  # element-wise ops, per output element
+    cycles_per_op: int  # call and set-up of one kernel
+    op_flash: int = 80  # parameter struct and call site, per op
+    channel_flash: int = 12  # kernel sum, multiplier and shift, per output channel
+    default_kernel_flash: int = 400  # an op kind not in the table
 
-
-_OP_CODE_FLASH = {
-    "CONV_2D": 4600, "DEPTHWISE_CONV_2D": 4800, "FULLY_CONNECTED": 2600, "AVERAGE_POOL_2D": 1900,
-    "MAX_POOL_2D": 1700, "MEAN": 2100, "SOFTMAX": 2400, "RESHAPE": 300, "ADD": 2200, "PAD": 1100,
-    "CONCATENATION": 1200, "QUANTIZE": 1500, "DEQUANTIZE": 900,
-}
 
 TABLES = {
     "rp2040": CoreTable(
-        runtime_flash=26_500,
-        op_code_flash=_OP_CODE_FLASH,
-        stack_and_static_ram=1_800,
+        runtime_flash=700,
+        kernel_flash={"CONV_2D": 904, "DEPTHWISE_CONV_2D": 610, "FULLY_CONNECTED": 288, "MEAN": 252,
+                      "SOFTMAX": 896 + 1024, "AVERAGE_POOL_2D": 300, "MAX_POOL_2D": 250, "ADD": 400,
+                      "PAD": 200, "CONCATENATION": 150, "QUANTIZE": 200, "RESHAPE": 0},
+        stack_ram=240,
         cycles_per_mac={"CONV_2D": 46.0, "CONV_2D_1x1": 25.0, "DEPTHWISE_CONV_2D": 130.0,
                         "FULLY_CONNECTED": 25.0, "AVERAGE_POOL_2D": 6.0, "MAX_POOL_2D": 6.0, "MEAN": 9.0},
         cycles_per_elem={"SOFTMAX": 250.0, "ADD": 35.0, "PAD": 4.0, "CONCATENATION": 4.0,
-                         "RESHAPE": 0.0, "QUANTIZE": 30.0, "DEQUANTIZE": 30.0},
-        cycles_per_op=2_000,
+                         "RESHAPE": 1.0, "QUANTIZE": 30.0, "DEQUANTIZE": 30.0},
+        cycles_per_op=300,
     ),
     "apollo5": CoreTable(
-        runtime_flash=20_000,
-        op_code_flash={k: int(v * 1.3) for k, v in _OP_CODE_FLASH.items()},  # MVE paths are larger
-        stack_and_static_ram=2_000,
+        runtime_flash=650,
+        kernel_flash={"CONV_2D": 1076, "DEPTHWISE_CONV_2D": 628, "FULLY_CONNECTED": 332, "MEAN": 236,
+                      "SOFTMAX": 616 + 1024, "AVERAGE_POOL_2D": 300, "MAX_POOL_2D": 250, "ADD": 400,
+                      "PAD": 200, "CONCATENATION": 150, "QUANTIZE": 200, "RESHAPE": 0},
+        stack_ram=280,
         cycles_per_mac={"CONV_2D": 0.5, "CONV_2D_1x1": 0.35, "DEPTHWISE_CONV_2D": 1.5,
                         "FULLY_CONNECTED": 0.5, "AVERAGE_POOL_2D": 0.5, "MAX_POOL_2D": 0.5, "MEAN": 0.5},
         cycles_per_elem={"SOFTMAX": 40.0, "ADD": 3.0, "PAD": 0.5, "CONCATENATION": 0.5,
-                         "RESHAPE": 0.0, "QUANTIZE": 4.0, "DEQUANTIZE": 4.0},
-        cycles_per_op=1_000,
+                         "RESHAPE": 0.2, "QUANTIZE": 4.0, "DEQUANTIZE": 4.0},
+        cycles_per_op=150,
     ),
 }
 
@@ -87,12 +87,11 @@ class AnalyticCostModel(CostModel):
     def predict(self, features: ModelFeatures) -> Costs:
         t = self.table
         kinds = {op.kind for op in features.ops}
-        code = t.runtime_flash + sum(t.op_code_flash.get(k, t.default_code_flash) for k in kinds)
-        data = sum(op.weight_bytes + op.channels * t.channel_params_flash for op in features.ops
-                   if op.weight_bytes)
-        metadata = t.tensor_metadata_flash * 2 * len(features.ops)  # about two tensors per op
-        flash = code + data + metadata
-        ram = features.arena_bytes + t.stack_and_static_ram
+        code = t.runtime_flash + sum(t.kernel_flash.get(k, t.default_kernel_flash) for k in kinds)
+        data = sum(t.op_flash + op.weight_bytes + (op.channels * t.channel_flash if op.macs and op.weight_bytes else 0)
+                   for op in features.ops)
+        flash = code + data
+        ram = features.activation_bytes + t.stack_ram
         ms = self.cycles(features) / get_target(self.target).clock_hz * 1e3
         return Costs(
             flash=Measurement(float(flash), "bytes", self.source),

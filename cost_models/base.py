@@ -26,7 +26,7 @@ class OpFeatures:
 class ModelFeatures:
     ops: tuple[OpFeatures, ...]
     params: int
-    arena_bytes: int  # activation memory of the runtime the model is costed for
+    activation_bytes: int  # planned arena plus the caller's input and output buffers
 
     @property
     def macs(self) -> int:

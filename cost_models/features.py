@@ -25,7 +25,7 @@ def _macs(graph: Graph, op: Op) -> int:
     return 0
 
 
-def extract_features(graph: Graph, arena_bytes: int) -> ModelFeatures:
+def extract_features(graph: Graph, activation_bytes: int) -> ModelFeatures:
     ops = []
     for op in graph.ops:
         consts = [graph.tensors[i] for i in op.inputs if i >= 0 and graph.tensors[i].is_constant]
@@ -41,4 +41,4 @@ def extract_features(graph: Graph, arena_bytes: int) -> ModelFeatures:
             channels=out.shape[-1] if out.shape else 1,
             pointwise=pointwise,
         ))
-    return ModelFeatures(ops=tuple(ops), params=graph.parameter_count, arena_bytes=arena_bytes)
+    return ModelFeatures(ops=tuple(ops), params=graph.parameter_count, activation_bytes=activation_bytes)

@@ -133,13 +133,9 @@ def build(
         work = Path(tempfile.mkdtemp(prefix=f"{key[:12]}.", dir=cache_root))
         try:
             elf = work / "firmware.elf"
-            _run(
-                [gcc, *flags, "-I", str(sources_dir), *map(str, sources), *map(str, harness),
-                 "-L", str(HARNESS_DIR), "-T", str(linker_script), *LINK_FLAGS,
-                 "-o", str(elf), "-lgcc"],
-                f"{ARM_GCC} ({tgt.name})",
-            )
-            result = _measure(tgt.name, elf, sorted(work.glob("*.ci")))
+            _run(firmware_command(tgt.name, sources_dir, sources, HARNESS_DIR, elf, entry, gcc),
+                 f"{ARM_GCC} ({tgt.name})")
+            result = measure_elf(tgt.name, elf, sorted(work.glob("*.ci")))
             result = replace(result, seconds=time.perf_counter() - start)
             _save(work, result)
             try:
@@ -156,6 +152,17 @@ def build(
         elf = shutil.copyfile(result.elf_path, out_dir / f"{tgt.name}.elf")
         result = replace(result, elf_path=Path(elf))
     return result
+
+
+def firmware_command(target: str, include_dir: Path, sources: Sequence[Path], harness_dir: Path,
+                     elf: Path, entry: str = "model_invoke", gcc: str = ARM_GCC) -> list[str]:
+    """The one compile-and-link command for a firmware image; bundles' Makefiles use it too, so
+    their ELFs measure the same as the search's builds."""
+    harness_dir = Path(harness_dir)
+    return [gcc, *get_target(target).cpu_flags, *FIRMWARE_FLAGS, f"-DAUTOTUNE_ENTRY={entry}",
+            "-I", str(include_dir), *map(str, sources), *(str(harness_dir / n) for n in FIRMWARE_HARNESS),
+            "-L", str(harness_dir), "-T", str(harness_dir / f"{target}.ld"), *LINK_FLAGS,
+            "-o", str(elf), "-lgcc"]
 
 
 def build_host(
@@ -245,7 +252,8 @@ def _load(build_dir: Path) -> BuildResult:
 
 # --- measurement -------------------------------------------------------------------------------
 
-def _measure(target: str, elf_path: Path, ci_files: list[Path]) -> BuildResult:
+def measure_elf(target: str, elf_path: Path, ci_files: list[Path]) -> BuildResult:
+    """Flash, RAM and worst-case stack of a linked firmware; `ci_files` are GCC's call-graph files."""
     with elf_path.open("rb") as f:
         elf = ELFFile(f)
         alloc = [s for s in elf.iter_sections()

@@ -1,5 +1,7 @@
 import pytest
 
+from tiny import run_tiny
+
 
 @pytest.fixture(scope="session")
 def zoo_dir(tmp_path_factory):
@@ -7,3 +9,9 @@ def zoo_dir(tmp_path_factory):
     path = tmp_path_factory.getbasetemp() / "model_zoo"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One tiny search, shared by the tests that read its outputs or export from it."""
+    return run_tiny(tmp_path_factory.mktemp("tiny"))

@@ -151,6 +151,17 @@ def float_io():
     return keras.Model(inp, L.Dense(3)(L.Flatten()(x)))
 
 
+def _family(family: str, params: dict, input_shape: tuple[int, ...], classes: int = 6) -> Callable:
+    """A model of one of the search spaces, as the search builds it."""
+    def build():
+        from search_spaces import get_family
+
+        return get_family(family)().build(params, input_shape, classes)
+
+    build.__doc__ = f"{family} {params}"
+    return build
+
+
 def logistic():
     """Unsupported on purpose: Dense with a sigmoid becomes FULLY_CONNECTED + LOGISTIC."""
     keras, L = _layers()
@@ -200,6 +211,15 @@ MODELS: dict[str, tuple[Callable, bool]] = {
     "image2d": (image2d, True),
     "larun": (larun, True),
     "float_io": (float_io, False),
+    # The search spaces' families at several sizes.
+    "spectral_small": (_family("spectral_cnn", {"blocks": 2, "filters_0": 8, "filters_1": 8, "kernel": 3, "pool": 4,
+                                                "separable": False, "dense": 8, "stem_stride": 4}, (1, 512, 1)), True),
+    "spectral_separable": (_family("spectral_cnn", {"blocks": 4, "filters_0": 8, "filters_1": 16, "filters_2": 32,
+                                                    "filters_3": 32, "kernel": 11, "pool": 2, "separable": True,
+                                                    "dense": 32, "stem_stride": 1}, (1, 1024, 1)), True),
+    "ds_cnn": (_family("ds_cnn", {"first_filters": 16, "first_kernel": 3, "first_stride": 2, "blocks": 2,
+                                  "block_filters": 32, "block_stride": 2}, (24, 24, 1), 10), True),
+    "mlp": (_family("mlp", {"layers": 2, "units_0": 64, "units_1": 16}, (1, 128, 2), 4), True),
 }
 DERIVED = {"requantize": ("dense", append_requantize)}  # name -> (zoo model, edit)
 SUPPORTED = tuple(MODELS) + tuple(DERIVED)
@@ -210,7 +230,7 @@ def convert(model, int8_io: bool = True, seed: int = 0) -> bytes:
     """Full-int8 conversion with a random representative dataset."""
     import tensorflow as tf
 
-    shape = tuple(model.input_shape)
+    shape = (1, *model.input_shape[1:])  # the search spaces leave the batch open
     rng = np.random.default_rng(seed)
 
     def representative():

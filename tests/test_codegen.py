@@ -29,14 +29,6 @@ FLOAT_INSN = re.compile(r"\tv\w*\.f(16|32|64)\b|\tvcvt")
 HEAP = {"malloc", "calloc", "realloc", "free"}
 
 
-@pytest.fixture(scope="session")
-def zoo_dir(tmp_path_factory):
-    """One conversion per model per session (the same directory test_executor uses)."""
-    path = tmp_path_factory.getbasetemp() / "model_zoo"
-    path.mkdir(exist_ok=True)
-    return path
-
-
 _generated: dict[str, tuple[bytes, Graph, Path]] = {}
 
 

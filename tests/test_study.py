@@ -1,7 +1,6 @@
 """End to end: tiny real searches (real training, TFLM, SQLite, Ray) and every output they write."""
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,58 +10,12 @@ from pathlib import Path
 import optuna
 import pytest
 
-from autotune.cli import main
-from autotune.config import load_experiment
+from autotune.cli import load_run, main
 from autotune.report.records import pareto_front, read_records
 from autotune.study import open_study
+from tiny import TINY, cli, tiny
 
 pytestmark = pytest.mark.slow
-
-TINY = """\
-name: {name}
-seed: 3
-data:
-  source: synthetic_spectral
-  samples_per_class: 40
-  length: 128
-model:
-  family: spectral_cnn
-  space:
-    blocks: {{low: 2, high: 2}}
-    filters: [8, 16]
-    kernel: [3, 5]
-    pool: [2]
-    dense: [8]
-constraints:
-  max_flash_kb: 100
-  max_ram_kb: 50
-  max_latency_ms: 10
-  max_params: 100000
-budget:
-  trials: {trials}
-  epochs: 2
-search:
-  sampler: random
-"""
-
-
-def tiny(tmp_path: Path, name: str = "tiny", trials: int = 4) -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(TINY.format(name=name, trials=trials))
-    return path
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autotune", *args], cwd=cwd, capture_output=True, text=True)
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tiny")
-    proc = cli("run", str(tiny(tmp)), "--no-progress", cwd=tmp)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp / "runs" / "tiny", proc
-
 
 def test_run_writes_every_output(tiny_run):
     run, proc = tiny_run
@@ -74,15 +27,16 @@ def test_run_writes_every_output(tiny_run):
     for row in rows:
         assert 0.0 <= float(row["accuracy"]) <= 1.0
         assert float(row["flash_kb"]) > 0 and float(row["ram_kb"]) > 0 and float(row["latency_ms"]) > 0
-        assert row["accuracy_source"] == "measured:tflm-interpreter"
-        assert row["latency_source"].startswith("predicted:analytic-rp2040")
+        assert row["accuracy_source"] == "measured:reference-executor"
+        assert row["flash_source"] == row["ram_source"] == "measured:elf-rp2040"
+        assert row["latency_source"] == "predicted:analytic-rp2040"
         assert all(float(row[f"{s}_s"]) > 0 for s in ("train", "convert", "evaluate", "cost"))
         assert row["param_blocks"] == "2" and row["param_kernel"] in ("3", "5")
     pareto = json.loads((run / "pareto.json").read_text())
     assert pareto["points"], "no feasible point in the tiny run"
     for point in pareto["points"]:
         assert (run / point["tflite"]).read_bytes()[4:8] == b"TFL3"
-        assert point["accuracy"]["source"] == "measured:tflm-interpreter"
+        assert point["accuracy"]["source"] == "measured:reference-executor"
         assert point["flash_kb"]["value"] < 100 and point["params_count"] < 100000
     on_front = {int(r["number"]) for r in rows if r["on_front"] == "True"}
     assert on_front == {p["trial"] for p in pareto["points"]}
@@ -90,8 +44,8 @@ def test_run_writes_every_output(tiny_run):
 
 def test_front_is_non_dominated_and_feasible(tiny_run):
     run, _ = tiny_run
-    exp = load_experiment(run / "experiment.yaml")
-    records = read_records(open_study(exp.__class__(**{**exp.__dict__, "output_dir": run.parent})))
+    exp = load_run(run)
+    records = read_records(open_study(exp))
     front = pareto_front(records, exp.objectives)
     assert front and all(r.feasible for r in front)
     for a in front:
@@ -152,7 +106,7 @@ def test_interrupt_then_resume_repeats_no_trial(tmp_path):
 
     again = cli("run", str(exp), "--no-progress", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert f"4/4 trials finished ({4 - len(first)} in this run)" in again.stdout
+    assert f"4/4 trials finished ({4 - len(first)} in this run)" in again.stdout, again.stdout
     final = _completed(db, "resume")
     assert len(final) == 4
     for t in final:

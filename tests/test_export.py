@@ -1,0 +1,112 @@
+"""Bundles: export from a real run, import of a user's model; built with the real toolchains."""
+import csv
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+import model_zoo
+from autotune.cli import load_run, main
+from autotune.export import choose_trial
+from autotune.report.pick import PickError, pick
+from autotune.report.records import pareto_front, read_records
+from autotune.study import open_study
+from device_runners.build import measure_elf
+from tiny import cli
+
+pytestmark = pytest.mark.slow
+
+
+def make(bundle: Path, *targets: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["make", "-C", str(bundle), *targets], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "warning" not in (proc.stdout + proc.stderr).lower(), proc.stderr
+    return proc
+
+
+def elf_costs(bundle: Path, target: str) -> tuple[int, int]:
+    build = bundle / "build" / target
+    result = measure_elf(target, build / "firmware.elf", sorted(build.glob("*.ci")))
+    return result.flash_bytes, result.ram_bytes
+
+
+def test_export_knee_builds_everywhere_and_matches_the_search(tiny_run, tmp_path):
+    run, _ = tiny_run
+    out = tmp_path / "bundle"
+    assert main(["export", str(run), "--pick", "knee", "--out", str(out)]) == 0
+    for name in ("Makefile", "src/model.c", "src/model.h", "test/test_vectors.h", "test/test_main.c",
+                 "model.tflite", "memory_report.md", "model_card.yaml", "harness/rp2040.ld"):
+        assert (out / name).is_file(), name
+    host = make(out, "host")
+    assert "test vectors: 20 of 20 match" in host.stdout
+    make(out, "rp2040", "apollo5")
+
+    card = yaml.safe_load((out / "model_card.yaml").read_text())
+    trial = card["provenance"]["trial"]
+    row = next(r for r in csv.DictReader((run / "trials.csv").open()) if int(r["number"]) == trial)
+    assert row["on_front"] == "True"
+    flash, ram = elf_costs(out, "rp2040")  # the run's target
+    assert float(row["flash_kb"]) * 1024 == flash and float(row["ram_kb"]) * 1024 == ram
+    assert card["costs"]["flash_bytes"] == {"value": flash, "source": "measured:elf-rp2040"}
+    assert card["costs"]["latency_ms"]["source"] == "predicted:analytic-rp2040"
+    assert card["accuracy"]["value"] == float(row["accuracy"])
+    for target in ("rp2040", "apollo5"):
+        flash, ram = elf_costs(out, target)
+        assert card["measured"][target]["flash_bytes"] == flash and card["measured"][target]["ram_bytes"] == ram
+    report = (out / "memory_report.md").read_text()
+    assert "## Flash and RAM by section, rp2040" in report and "| .text |" in report
+    assert "## Activation arena" in report and "memory plan for" in report
+    assert card["quantization"]["input"]["dtype"] == "int8"
+
+
+def test_pick_queries(tiny_run):
+    run, _ = tiny_run
+    exp = load_run(run)
+    records = read_records(open_study(exp))
+    feasible = [r for r in records if r.feasible]
+    best = max(feasible, key=lambda r: r.metrics["accuracy"])
+    assert pick(records, exp.objectives, "max accuracy").metrics["accuracy"] == best.metrics["accuracy"]
+    smallest = min(r.metrics["flash_kb"] for r in feasible)
+    chosen = pick(records, exp.objectives, f"max accuracy where flash<={smallest}KB")
+    assert chosen.metrics["flash_kb"] == smallest
+    fastest = pick(records, exp.objectives, "min latency where accuracy>=0")
+    assert fastest.metrics["latency_ms"] == min(r.metrics["latency_ms"] for r in feasible)
+    assert pick(records, exp.objectives, "knee").number in {r.number for r in pareto_front(records, exp.objectives)}
+    with pytest.raises(PickError, match="no feasible trial meets the conditions"):
+        pick(records, exp.objectives, "max accuracy where flash<1B")
+    with pytest.raises(PickError, match="unit 'ms' does not fit flash"):
+        pick(records, exp.objectives, "max accuracy where flash<64ms")
+    with pytest.raises(PickError, match="expected 'knee' or"):
+        pick(records, exp.objectives, "best one please")
+    assert choose_trial(exp, best.number, None).number == best.number
+
+
+def test_export_errors_name_the_problem(tiny_run, tmp_path):
+    run, _ = tiny_run
+    proc = cli("export", str(run), "--trial", "99", cwd=tmp_path)
+    assert proc.returncode == 1 and "there is no trial 99" in proc.stderr and "Traceback" not in proc.stderr
+    proc = cli("export", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 1 and "not a run folder" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["residual", "concat"])
+def test_import_a_users_model(name, zoo_dir, tmp_path):
+    source = tmp_path / f"{name}.tflite"
+    source.write_bytes(model_zoo.tflite_bytes(name, zoo_dir))
+    proc = cli("import", str(source), "--out", str(tmp_path / "bundle"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "rp2040: flash" in proc.stdout and "measured from the ELF" in proc.stdout
+    assert "test vectors: 20 of 20 match" in make(tmp_path / "bundle", "host").stdout
+    make(tmp_path / "bundle", "rp2040", "apollo5")
+    card = yaml.safe_load((tmp_path / "bundle" / "model_card.yaml").read_text())
+    assert card["provenance"]["imported_from"] == str(source)
+
+
+def test_import_corrupt_model_is_a_clear_error(tmp_path):
+    bad = tmp_path / "broken.tflite"
+    bad.write_bytes(b"\x18\x00\x00\x00TFL3" + bytes(40))
+    proc = cli("import", str(bad), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert str(bad) in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "bundles").exists()
