@@ -54,12 +54,12 @@ def make_sampler(experiment: Experiment, trials_so_far: int) -> optuna.samplers.
     return optuna.samplers.NSGAIISampler(population_size=experiment.population, seed=seed)
 
 
-def open_study(experiment: Experiment, sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+def open_study(experiment: Experiment) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar and summary say enough
     experiment.run_dir.mkdir(parents=True, exist_ok=True)
     directions = [OBJECTIVE_ATTRS[name][1] for name in experiment.objectives]
     study = optuna.create_study(study_name=experiment.name, storage=experiment.storage_url,
-                                directions=directions, sampler=sampler, load_if_exists=True)
+                                directions=directions, load_if_exists=True)
     if [d.name.lower() for d in study.directions] != directions:
         raise ConfigError(f"{experiment.path}: objectives: the study in {experiment.storage_url} was "
                           f"created with other objectives; use a new name or output_dir")
@@ -118,10 +118,11 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialResult | Trial
 def run_search(experiment: Experiment, workers: int | None = None, ray_address: str | None = None,
                progress: bool = True, dataset: Dataset | None = None) -> SearchSummary:
     workers = workers or experiment.workers
-    probe = open_study(experiment)
-    _fail_stale(probe)
-    finished = sum(_counts_toward_budget(t) for t in probe.get_trials(deepcopy=False))
-    study = open_study(experiment, make_sampler(experiment, len(probe.get_trials(deepcopy=False))))
+    study = open_study(experiment)
+    _fail_stale(study)
+    trials = study.get_trials(deepcopy=False)
+    finished = sum(_counts_toward_budget(t) for t in trials)
+    study.sampler = make_sampler(experiment, len(trials))
     remaining = max(0, experiment.budget.trials - finished)
     (experiment.run_dir / "models").mkdir(exist_ok=True)
 

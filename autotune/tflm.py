@@ -13,10 +13,15 @@ class TflmMismatch(AutotuneError):
     """Our integer arithmetic disagrees with TFLite Micro's."""
 
 
+HOST_ARENA_BYTES = 32 << 20
+
+
 def _interpreter(tflite: bytes):
     from tflite_micro.python.tflite_micro import runtime
 
-    return runtime.Interpreter.from_bytes(tflite)
+    # TFLM's default arena (10x the model size) is too small for small models with large
+    # activations; this host arena only bounds the allocation, TFLM reports what it used.
+    return runtime.Interpreter.from_bytes(tflite, arena_size=10 * len(tflite) + HOST_ARENA_BYTES)
 
 
 def tflm_outputs(tflite: bytes, x_int8: np.ndarray) -> np.ndarray:

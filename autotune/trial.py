@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from autotune.capture import import_tensorflow
 from autotune import executor
+from autotune.capture import import_tensorflow
 from autotune.codegen import generate_c
 from autotune.config import Experiment
 from autotune.data import Dataset
@@ -31,7 +31,7 @@ from device_runners.build import BuildResult, DoesNotFitError, build
 from device_runners.targets import get_target
 from search_spaces import get_family
 
-STAGES = ("train", "convert", "evaluate", "cost")
+STAGES = ("train", "convert", "cost", "evaluate")  # a model that does not fit is not evaluated
 TFLM_CHECK_INPUTS = 16
 
 
@@ -52,7 +52,7 @@ class TrialResult:
     macs: int
     float_val_accuracy: float
     epochs_run: int
-    predicted: Costs | None = None  # the cost model's figures, kept beside the measured ones
+    predicted: Costs  # the cost model's figures, kept beside the measured ones
     stage_seconds: dict[str, float] = field(default_factory=dict)
     tflite: bytes = b""
 
@@ -67,8 +67,8 @@ def build_firmware(sources: Path, target_name: str, entry: str) -> BuildResult:
         firmware = build(sources, target_name, entry=entry)
     except DoesNotFitError as exc:
         raise DoesNotFit(f"does not fit {target_name}: {exc}") from None
-    target = get_target(target_name)
-    if firmware.ram_bytes > target.sram_bytes:
+    if not firmware.fits:  # the linker does not count the stack
+        target = get_target(target_name)
         raise DoesNotFit(f"does not fit {target_name}: needs {firmware.ram_bytes / 1024:.0f} KB RAM "
                          f"with the stack, {target.sram_bytes // 1024} KB SRAM")
     return firmware
@@ -95,11 +95,6 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
     with _timed(seconds, "convert"):
         tflite = to_int8_tflite(model, dataset.x_train)
         graph = import_tflite(tflite, name=f"trial_{candidate.number}")
-    with _timed(seconds, "evaluate"):
-        x_test = executor.quantize_input(graph, dataset.x_test)
-        outputs = executor.run(graph, x_test)
-        accuracy = float(np.mean(outputs.argmax(axis=1) == dataset.y_test))
-        check_matches_tflm(tflite, x_test[:TFLM_CHECK_INPUTS], outputs[:TFLM_CHECK_INPUTS], graph.name)
     with _timed(seconds, "cost"):
         with tempfile.TemporaryDirectory() as tmp:
             generated = generate_c(graph, tmp)
@@ -108,6 +103,11 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
             graph, activation_bytes=generated.arena_bytes + generated.input_size + generated.output_size)
         predicted = AnalyticCostModel(experiment.target).predict(features)
         source = f"measured:elf-{experiment.target}"
+    with _timed(seconds, "evaluate"):
+        x_test = executor.quantize_input(graph, dataset.x_test)
+        outputs = executor.run(graph, x_test)
+        accuracy = float(np.mean(outputs.argmax(axis=1) == dataset.y_test))
+        check_matches_tflm(tflite, x_test[:TFLM_CHECK_INPUTS], outputs[:TFLM_CHECK_INPUTS], graph.name)
     return TrialResult(
         number=candidate.number,
         accuracy=Measurement(accuracy, "fraction", "measured:reference-executor"),

@@ -4,7 +4,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_codegen  # noqa: E402
 import bench_search  # noqa: E402
 
 if __name__ == "__main__":
     bench_search.main()
+    bench_codegen.main()
