@@ -63,12 +63,19 @@ class DoesNotFit(Exception):
 
 def build_firmware(sources: Path, target_name: str, entry: str) -> BuildResult:
     """Build for the target (cached) and require that the image fits its memories at all."""
+    target = get_target(target_name)
     try:
         firmware = build(sources, target_name, entry=entry)
     except DoesNotFitError as exc:
-        raise DoesNotFit(f"does not fit {target_name}: {exc}") from None
+        if exc.region == "RAM":
+            needs, has = "RAM before the stack", f"{target.sram_bytes // 1024} KB SRAM"
+            size = target.sram_bytes
+        else:
+            needs, has = "flash", f"{target.flash_bytes // 1024} KB flash"
+            size = target.flash_bytes
+        raise DoesNotFit(f"does not fit {target_name}: needs {(size + exc.overflow_bytes) / 1024:.0f} KB "
+                         f"{needs}, {has}") from None
     if not firmware.fits:  # the linker does not count the stack
-        target = get_target(target_name)
         raise DoesNotFit(f"does not fit {target_name}: needs {firmware.ram_bytes / 1024:.0f} KB RAM "
                          f"with the stack, {target.sram_bytes // 1024} KB SRAM")
     return firmware

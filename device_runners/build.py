@@ -78,6 +78,11 @@ class StackError(AutotuneError):
 class DoesNotFitError(ToolchainError):
     """The linker ran out of flash or RAM: the candidate does not fit the target."""
 
+    def __init__(self, message: str, region: str, overflow_bytes: int):
+        super().__init__(message)
+        self.region = region  # the linker script's memory region: FLASH or RAM
+        self.overflow_bytes = overflow_bytes
+
 
 @dataclass(frozen=True)
 class BuildResult:
@@ -233,8 +238,10 @@ def _run(cmd: list[str], tool: str) -> None:
                     if (m := re.match(r"(\S+?\.[ch]):\d+:", ln))})
     where = f"compiling {', '.join(files)}" if files else "linking"
     detail = "\n".join((errors or lines)[:6])
-    error = DoesNotFitError if "overflowed by" in proc.stderr else ToolchainError
-    raise error(f"{tool} failed {where}:\n{detail}")
+    message = f"{tool} failed {where}:\n{detail}"
+    if overflow := re.search(r"region `(\w+)' overflowed by (\d+) bytes", proc.stderr):
+        raise DoesNotFitError(message, overflow.group(1), int(overflow.group(2)))
+    raise ToolchainError(message)
 
 
 def _save(build_dir: Path, result: BuildResult) -> None:

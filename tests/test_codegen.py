@@ -102,8 +102,7 @@ def test_matches_executor_and_tflm(name, zoo_dir, tmp_path_factory):
 
 def _arm_objects(c_dir: Path, flags: tuple[str, ...], obj_dir: Path) -> list[Path]:
     gcc = shutil.which("arm-none-eabi-gcc")
-    if gcc is None:
-        pytest.skip("arm-none-eabi-gcc not installed")
+    assert gcc is not None, "arm-none-eabi-gcc not installed: run scripts/install.sh"
     obj_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run([gcc, *flags, "-Os", "-Wall", "-Wextra", "-Werror", "-std=c99", "-c",
                            *map(str, sorted(c_dir.glob("*.c")))], cwd=obj_dir, capture_output=True, text=True)
