@@ -1,0 +1,111 @@
+"""Cortex-M0+ cycles of the generated kernels, and the analytic latency model against them.
+
+Models of every search-space family at several sizes (random weights: timing does not depend on
+them) are generated, built for the rp2040 and run on rp2040-sim. Per op kind, cycles are fitted as
+`a x MACs + b x outputs` (least squares; the constants in cost_models/analytic.py come from this
+fit), or per output element for ops without MACs. Writes benchmarks/results/kernels.json: the
+fit, and per model the simulated cycles against the analytic prediction.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from autotune.capture import import_tensorflow
+from autotune.codegen import generate_c
+from autotune.ir.tflite_import import import_tflite
+from autotune.quantize import to_int8_tflite
+from cost_models.analytic import AnalyticCostModel
+from cost_models.features import extract_features
+from device_runners.build import build
+from device_runners.rp2040_sim import Rp2040Sim
+from search_spaces import get_family
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECTRAL = {"blocks": 3, "filters_0": 8, "filters_1": 16, "filters_2": 16, "kernel": 5, "pool": 2,
+            "separable": False, "dense": 16, "stem_stride": 4}
+MODELS = {  # name: (family, parameters, input shape)
+    "spectral_plain": ("spectral_cnn", SPECTRAL, (1, 1024, 1)),
+    "spectral_separable": ("spectral_cnn", {**SPECTRAL, "separable": True, "kernel": 7}, (1, 1024, 1)),
+    "spectral_wide": ("spectral_cnn", {**SPECTRAL, "blocks": 2, "filters_0": 32, "filters_1": 32, "kernel": 3,
+                                       "pool": 4, "dense": 32, "stem_stride": 2}, (1, 512, 1)),
+    "spectral_deep": ("spectral_cnn", {**SPECTRAL, "blocks": 4, "filters_3": 32, "kernel": 11, "separable": True,
+                                       "stem_stride": 2}, (1, 1024, 2)),
+    "spectral_tiny": ("spectral_cnn", {**SPECTRAL, "blocks": 2, "filters_1": 8, "kernel": 3, "pool": 4,
+                                       "dense": 8, "stem_stride": 8}, (1, 1024, 1)),
+    "ds_cnn_small": ("ds_cnn", {"first_filters": 8, "first_kernel": 3, "first_stride": 2, "blocks": 2,
+                                "block_filters": 16, "block_stride": 2}, (24, 24, 1)),
+    "ds_cnn_wide": ("ds_cnn", {"first_filters": 32, "first_kernel": 5, "first_stride": 2, "blocks": 3,
+                               "block_filters": 32, "block_stride": 1}, (16, 16, 3)),
+    "mlp": ("mlp", {"layers": 2, "units_0": 64, "units_1": 32}, (1, 128, 1)),
+}
+
+
+def _firmware(family: str, params: dict, shape: tuple[int, ...], scratch: Path):
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    model = get_family(family)({}).build(params, shape, 6)
+    calibration = np.random.default_rng(0).normal(size=(64, *shape)).astype(np.float32)
+    graph = import_tflite(to_int8_tflite(model, calibration), "bench")
+    generate_c(graph, scratch / "src")
+    return graph, build(scratch / "src", "rp2040", out_dir=scratch, cache_dir=scratch / "cache")
+
+
+def _kind(graph, op) -> str:
+    if op.kind == "CONV_2D" and graph.tensors[op.inputs[1]].shape[1:3] == (1, 1):
+        return "CONV_2D_1x1"
+    return op.kind
+
+
+def main() -> dict:
+    import_tensorflow()
+    samples: dict[str, list[tuple[int, int, int]]] = defaultdict(list)  # kind -> (MACs, outputs, cycles)
+    models, glue = [], []
+    for name, (family, params, shape) in MODELS.items():
+        with tempfile.TemporaryDirectory() as scratch:
+            graph, firmware = _firmware(family, params, shape, Path(scratch))
+            x = np.random.default_rng(0).integers(-128, 128, graph.tensor(graph.inputs[0]).shape[1:]).astype(np.int8)
+            result = Rp2040Sim(firmware.elf_path).run(x)
+        features = extract_features(graph, activation_bytes=0)
+        kernels = [(op, f) for op, f in zip(graph.ops, features.ops) if op.kind != "RESHAPE"]
+        for (op, f), measured in zip(kernels, result.ops):
+            samples[_kind(graph, op)].append((f.macs, f.output_elems, measured.cycles))
+        glue.append((result.cycles - sum(o.cycles for o in result.ops)) / len(result.ops))
+        predicted = AnalyticCostModel("rp2040").cycles(features)
+        models.append({"name": name, "macs": features.macs, "cycles": result.cycles,
+                       "cycles_per_mac": round(result.cycles / features.macs, 1),
+                       "predicted_cycles": round(predicted), "predicted_over_measured": round(predicted / result.cycles, 3),
+                       "flash_bytes": firmware.flash_bytes})
+        print(f"{name}: {features.macs} MACs, {result.cycles} cycles ({result.milliseconds:.2f} ms), "
+              f"analytic {predicted / result.cycles:.2f}x")
+
+    fit = {}
+    for kind, rows in sorted(samples.items()):
+        macs, outputs, cycles = (np.array(c, float) for c in zip(*rows))
+        if macs.any():
+            coef, *_ = np.linalg.lstsq(np.stack([macs, outputs], 1), cycles, rcond=None)
+            error = np.abs(np.stack([macs, outputs], 1) @ coef / cycles - 1).max()
+            fit[kind] = {"cycles_per_mac": round(float(coef[0]), 1), "cycles_per_output": round(float(coef[1]), 1),
+                         "max_relative_error": round(float(error), 3), "ops": len(rows)}
+        else:
+            per = cycles / outputs
+            fit[kind] = {"cycles_per_element": round(float(per.mean()), 1),
+                         "max_relative_error": round(float(np.abs(per / per.mean() - 1).max()), 3), "ops": len(rows)}
+    result = {"simulator": "rp2040-sim (Cortex-M0+ timings, zero-wait memory)", "fit": fit,
+              "cycles_per_op_call": round(float(np.mean(glue)), 1), "models": models,
+              "analytic_worst_ratio": max((m["predicted_over_measured"] for m in models), key=lambda r: abs(r - 1))}
+    out = ROOT / "benchmarks" / "results" / "kernels.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for kind, f in fit.items():
+        print(f"{kind}: {f}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
