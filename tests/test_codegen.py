@@ -12,7 +12,7 @@ import pytest
 import model_zoo
 from autotune import executor
 from autotune.codegen import CodegenError, generate_c, integer_core
-from autotune.codegen.generate import KERNEL_DIR
+from autotune.codegen.generate import KERNEL_DIR, _average_reciprocal
 from autotune.ir import params as P
 from autotune.ir.graph import Graph, Op, Quant, Tensor, WeightEncoding
 from autotune.ir.tflite_import import import_tflite
@@ -191,6 +191,36 @@ def test_small_graphs(build, tmp_path):
     _assert_same(graph.name, got, executor.run(graph, x).reshape(N_INPUTS, -1), "the reference executor")
 
 
+def test_accumulator_start_wraps(tmp_path):
+    """bias + input_offset * sum(filter) beyond INT32_MAX, while every accumulator TFLM forms
+    fits (inputs near the zero point): the kernels' acc_init wraps and wraps back, no overflow."""
+    q = lambda s, z: Quant((s,), (z,))  # noqa: E731
+    w = np.random.default_rng(5).integers(100, 128, (4, 8)).astype(np.int8)
+    bias = np.array([2**31 - 9000, 2**31 - 20000, -2**31 + 5, 7], dtype=np.int32)
+    tensors = [Tensor("x", (1, 8), "int8", q(1.0, -128)), Tensor("w", (4, 8), "int8", q(1.0, 0), w),
+               Tensor("b", (4,), "int32", q(1.0, 0), bias), Tensor("y", (1, 4), "int8", q(2.0**25, 0))]
+    graph = Graph("big_bias", tensors, [Op("FULLY_CONNECTED", (0, 1, 2), (3,),
+                                           {"activation": "NONE", "keep_num_dims": False})], [0], [3])
+    assert int(bias[0]) + 128 * int(w[0].astype(np.int64).sum()) > 2**31  # the premise
+    gen = generate_c(graph, tmp_path / "c")
+    x = np.random.default_rng(6).integers(-128, -120, (N_INPUTS, 8)).astype(np.int8)
+    got = _run_host(build_host(gen.out_dir, tmp_path / "model", sanitize=True), x, 4)
+    want = executor.run(graph, x)
+    assert len(np.unique(want)) > 1
+    _assert_same("big_bias", got, want, "the reference executor")
+
+
+def test_average_pool_reciprocal_is_exact_or_absent():
+    """The generator's reciprocal divides every rounded sum a full window can have exactly (it
+    checks that itself, exhaustively); it exists for every window up to 19 x 19."""
+    assert all(_average_reciprocal(count) for count in range(1, 362))
+    for count in (1, 2, 3, 4, 9, 25, 361):
+        r = _average_reciprocal(count)
+        n = np.arange(128 * count + count // 2 + 1, dtype=np.int64)
+        assert np.array_equal((n * r) >> 24, n // count) and int(n[-1]) * r < 2**32
+    assert _average_reciprocal(1000) == 0  # too wide: the kernel divides
+
+
 def test_unsupported_weight_encoding_names_the_op(tmp_path):
     with pytest.raises(CodegenError, match=r"tiny: op 0 FULLY_CONNECTED .*bitpack"):
         generate_c(_tiny(WeightEncoding(bitwidth=4, packing="bitpack")), tmp_path)
@@ -215,10 +245,13 @@ def test_fixed_point_helpers_are_exact(split, tmp_path):
     edges = np.array([-2**31, -2**31 + 1, -2**30, -65537, -65536, -65535, -32768, -1, 0, 1,
                       32767, 65535, 65536, 65537, 2**30, 2**31 - 1], dtype=np.int64)
     rng = np.random.default_rng(3)
-    a = np.concatenate([np.repeat(edges, len(edges)), rng.integers(-2**31, 2**31, 20000)])
-    b = np.concatenate([np.tile(edges, len(edges)), rng.integers(-2**31, 2**31, 20000)])
+    ties = np.arange(-600, 601)  # with b = 2**30 every odd a is a half in both roundings
+    a = np.concatenate([np.repeat(edges, len(edges)), ties, rng.integers(-2**31, 2**31, 20000)])
+    b = np.concatenate([np.tile(edges, len(edges)), np.full(len(ties), 2**30),
+                        rng.integers(-2**31, 2**31, 20000)])
     m = np.where(b < 0, -(b + 1), b)  # quantized multipliers are >= 0
     shift = rng.integers(-31, 8, len(a))
+    shift[len(edges) ** 2:len(edges) ** 2 + len(ties)] = -(np.abs(ties) % 9)
     text = "".join(f"{x} {y} {z} {s}\n" for x, y, z, s in zip(a, b, m, shift))
     out = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True).stdout
     got = np.array(out.split(), dtype=np.int64).reshape(-1, 2)

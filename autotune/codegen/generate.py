@@ -92,7 +92,14 @@ def generate_c(graph: Graph, out_dir: Path | str, prefix: str = "model") -> Gene
                                "the C entry point takes and returns int8")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = plan_memory(core)
+    scratch = {}
+    for i, op in enumerate(core.ops):
+        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            try:
+                scratch[i] = _conv_window(core, op)[1]
+            except (ValueError, KeyError) as e:
+                raise _op_error(core, i, op, e) from None
+    plan = plan_memory(core, scratch)
     writer = _Writer(core, plan, prefix)
     for i, op in enumerate(core.ops):
         writer.op(i, op)
@@ -113,6 +120,11 @@ def generate_c(graph: Graph, out_dir: Path | str, prefix: str = "model") -> Gene
 # --------------------------------------------------------------------------- C text helpers
 
 
+def _op_error(graph: Graph, i: int, op: Op, e: Exception) -> CodegenError:
+    return CodegenError(f"{graph.name}: op {i} {op.kind} (output "
+                        f"{tensor_label(graph, op.outputs[0])}): {e}")
+
+
 def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> str:
     flat = [str(int(v)) for v in np.asarray(values).reshape(-1)]
     rows = [", ".join(flat[k:k + per_line]) for k in range(0, len(flat), per_line)]
@@ -121,16 +133,25 @@ def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> s
 
 
 def _c_struct(ctype: str, name: str, fields: dict[str, object]) -> str:
-    """A designated initializer, fields packed into lines of about 96 characters."""
-    items = [f".{k} = {_c_value(v)}," for k, v in fields.items()]
-    lines, line = [], "   "
-    for item in items:
-        if len(line) + len(item) > 96 and line.strip():
+    """A designated initializer, fields packed into lines of about 96 characters; a nested
+    struct (a dict) the same way, indented, between lines of its own."""
+    return f"static const {ctype} {name} = {{\n" + "\n".join(_c_fields(fields, "    ")) + "\n};\n"
+
+
+def _c_fields(fields: dict[str, object], indent: str) -> list[str]:
+    lines, line = [], ""
+    for k, v in fields.items():
+        if isinstance(v, dict):
+            lines += [line] if line else []
+            lines += [f"{indent}.{k} = {{", *_c_fields(v, indent + "    "), f"{indent}}},"]
+            line = ""
+            continue
+        item = f".{k} = {_c_value(v)},"
+        if line and len(line) + len(item) > 95:
             lines.append(line)
-            line = "   "
-        line += " " + item
-    lines.append(line)
-    return f"static const {ctype} {name} = {{\n" + "\n".join(lines) + "\n};\n"
+            line = ""
+        line = f"{line} {item}" if line else indent + item
+    return lines + ([line] if line else [])
 
 
 def _c_value(v: object) -> str:
@@ -144,6 +165,58 @@ def _c_value(v: object) -> str:
 def _comment(text: str) -> str:
     """Text safe inside a C block comment (tensor and model names come from the .tflite file)."""
     return text.replace("*/", "* /")
+
+
+def _c_channels(name: str, bias: np.ndarray, filters: np.ndarray, input_offset: int,
+                multiplier: np.ndarray, shift: np.ndarray) -> str:
+    """`at_channel_t name[]`: per output channel (a row of `filters`) acc_init = bias +
+    input_offset * sum(filter), wrapped to int32 (the kernels add to it modulo 2**32, so the
+    accumulator is TFLM's whenever TFLM's own fits), then multiplier and shift."""
+    bias = np.asarray(bias, dtype=np.int64)
+    acc_init = ((bias + input_offset * filters.sum(axis=1) + 2**31) & 0xFFFFFFFF) - 2**31
+    rows = "".join(f"    {{{a}, {m}, {s}}},\n" for a, m, s in
+                   zip(acc_init.tolist(), np.asarray(multiplier).tolist(), np.asarray(shift).tolist()))
+    return f"static const at_channel_t {name}[{len(bias)}] = {{\n{rows}}};\n"
+
+
+def _conv_window(graph: Graph, op: Op) -> tuple[dict[str, object], int]:
+    """The at_window_t of a CONV_2D or DEPTHWISE_CONV_2D, and the scratch bytes its kernel needs:
+    none if every window is read in place (at_window_s8 in kernels/at_common.c)."""
+    p = P.op_params(graph, op)
+    (_, in_h, in_w, in_c), (_, out_h, out_w, out_c) = (graph.tensor(op.inputs[0]).shape,
+                                                       graph.tensor(op.outputs[0]).shape)
+    _, filter_h, filter_w, _ = graph.tensor(op.inputs[1]).shape
+    repeat = p.depth_multiplier if op.kind == "DEPTHWISE_CONV_2D" else 1
+    # one filter row of adjacent columns, each input channel once: a window inside the input is
+    # already laid out as the filter reads it
+    in_place = filter_h == 1 and (filter_w == 1 or p.dilation_w == 1) and repeat == 1
+    win = dict(in_h=in_h, in_w=in_w, in_c=in_c, filter_h=filter_h, filter_w=filter_w,
+               stride_h=p.stride_h, stride_w=p.stride_w, dilation_h=p.dilation_h,
+               dilation_w=p.dilation_w, pad_h=p.pad_h, pad_w=p.pad_w,
+               inside_y=_inside(in_h, out_h, filter_h, p.stride_h, p.dilation_h, p.pad_h),
+               inside_x=_inside(in_w, out_w, filter_w, p.stride_w, p.dilation_w, p.pad_w),
+               zero_point=-p.input_offset, repeat=repeat, in_place=int(in_place))
+    everywhere = win["inside_y"] == (0, out_h) and win["inside_x"] == (0, out_w)
+    return win, 0 if in_place and everywhere else filter_h * filter_w * in_c * repeat
+
+
+def _inside(size: int, out: int, filt: int, stride: int, dilation: int, pad: int) -> tuple[int, int]:
+    """The outputs [begin, end) along one axis whose filter window lies wholly inside the input:
+    begin * stride - pad >= 0 and end - 1 its last with (filt - 1) * dilation more below size."""
+    begin = -(-pad // stride)
+    end = max((size - 1 + pad - (filt - 1) * dilation) // stride + 1, 0)
+    end = min(end, out)
+    return min(begin, end), end
+
+
+def _average_reciprocal(count: int) -> int:
+    """ceil(2**24 / count) if (n * it) >> 24 == n // count in uint32 for every n an average pool
+    of `count` int8 values can divide (|sum| + count // 2 <= 128 * count + count // 2), else 0
+    (the kernel divides). Checked exhaustively; it holds for counts up to a few hundred."""
+    reciprocal = -(-(1 << 24) // count)
+    n = np.arange(128 * count + count // 2 + 1, dtype=np.int64)
+    exact = int(n[-1]) * reciprocal < 2**32 and np.array_equal((n * reciprocal) >> 24, n // count)
+    return reciprocal if exact else 0
 
 
 def _pad4(shape: tuple[int, ...], what: str) -> tuple[int, ...]:
@@ -219,12 +292,12 @@ class _Writer:
         try:
             emit(i, op)
         except (ValueError, KeyError) as e:
-            raise CodegenError(f"{g.name}: op {i} {op.kind} (output "
-                               f"{tensor_label(g, op.outputs[0])}): {e}") from None
+            raise _op_error(g, i, op, e) from None
 
-    def call(self, kernel: str, file: str, params: str, tensors: list[int]) -> None:
+    def call(self, kernel: str, file: str, params: str, tensors: list[int], *extra: str) -> None:
         self.kernel_files.add(file)
-        self.body.append(f"    {kernel}(&{params}, {', '.join(self.ref(t) for t in tensors)});")
+        args = ", ".join([f"&{params}", *(self.ref(t) for t in tensors), *extra])
+        self.body.append(f"    {kernel}({args});")
 
     def _per_channel_conv(self, i: int, op: Op, depthwise: bool) -> None:
         g = self.graph
@@ -232,34 +305,26 @@ class _Writer:
         inp, out = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
         filt = self.weight(g.tensor(op.inputs[1])).astype(np.int64)
         oc = out.shape[3]
+        if not depthwise and filt.shape[3] != inp.shape[3]:
+            raise ValueError(f"a grouped convolution ({inp.shape[3]} input channels, "
+                             f"filter depth {filt.shape[3]})")
         bias = (g.tensor(op.inputs[2]).data if len(op.inputs) > 2 and op.inputs[2] >= 0
                 else np.zeros(oc, dtype=np.int64))
         by_channel = filt.reshape(-1, oc).T if depthwise else filt.reshape(oc, -1)
         name = f"op{i}"
         self.decls += [
             _c_array("int8_t", f"{name}_filter", filt),
-            _c_array("int32_t", f"{name}_bias", bias, 8),
-            _c_array("int32_t", f"{name}_kernel_sum", by_channel.sum(axis=1), 8),
-            _c_array("int32_t", f"{name}_multiplier", p.multiplier, 8),
-            _c_array("int32_t", f"{name}_shift", p.shift, 8),
+            _c_channels(f"{name}_channels", bias, by_channel, p.input_offset, p.multiplier, p.shift),
         ]
-        fields = dict(
-            batches=inp.shape[0], in_h=inp.shape[1], in_w=inp.shape[2], in_c=inp.shape[3],
-            out_h=out.shape[1], out_w=out.shape[2], out_c=oc,
-            filter_h=filt.shape[1], filter_w=filt.shape[2])
-        fields.update(dict(depth_multiplier=p.depth_multiplier) if depthwise
-                      else dict(filter_c=filt.shape[3], group_out_c=oc * filt.shape[3] // inp.shape[3]))
-        fields.update(
-            stride_h=p.stride_h, stride_w=p.stride_w, dilation_h=p.dilation_h,
-            dilation_w=p.dilation_w, pad_h=p.pad_h, pad_w=p.pad_w,
-            input_offset=p.input_offset, output_offset=p.output_offset,
-            act_min=p.act_min, act_max=p.act_max,
-            filter=f"{name}_filter", bias=f"{name}_bias", kernel_sum=f"{name}_kernel_sum",
-            multiplier=f"{name}_multiplier", shift=f"{name}_shift")
+        fields = dict(batches=inp.shape[0], out_h=out.shape[1], out_w=out.shape[2], out_c=oc,
+                      win=_conv_window(g, op)[0],
+                      output_quant=(p.output_offset, p.act_min, p.act_max),
+                      filter=f"{name}_filter", channels=f"{name}_channels")
         kind = "depthwise_conv" if depthwise else "conv"
         self.decls.append(_c_struct(f"at_{kind}_params_t", name, fields))
-        self.call(f"at_{kind}_s8", f"at_{kind}_s8.c", name,
-                  [op.inputs[0], op.outputs[0]])
+        scratch = self.plan.scratch_of(i)
+        self.call(f"at_{kind}_s8", f"at_{kind}_s8.c", name, [op.inputs[0], op.outputs[0]],
+                  f"arena.bytes + {scratch.offset}" if scratch else "0")
 
     def _conv_2d(self, i: int, op: Op) -> None:
         self._per_channel_conv(i, op, depthwise=False)
@@ -277,18 +342,14 @@ class _Writer:
         name = f"op{i}"
         self.decls += [
             _c_array("int8_t", f"{name}_filter", filt),
-            _c_array("int32_t", f"{name}_bias", bias, 8),
-            _c_array("int32_t", f"{name}_kernel_sum", filt.sum(axis=1), 8),
-            _c_array("int32_t", f"{name}_multiplier", p.multiplier, 8),
-            _c_array("int32_t", f"{name}_shift", p.shift, 8),
+            _c_channels(f"{name}_channels", bias, filt, p.input_offset,
+                        np.broadcast_to(p.multiplier, units), np.broadcast_to(p.shift, units)),
         ]
         self.decls.append(_c_struct("at_fully_connected_params_t", name, dict(
             batches=g.tensor(op.inputs[0]).size // depth, accum_depth=depth, out_depth=units,
             input_offset=p.input_offset, filter_offset=p.filter_offset,
-            output_offset=p.output_offset, act_min=p.act_min, act_max=p.act_max,
-            per_channel=int(len(p.multiplier) > 1), filter=f"{name}_filter", bias=f"{name}_bias",
-            kernel_sum=f"{name}_kernel_sum", multiplier=f"{name}_multiplier",
-            shift=f"{name}_shift")))
+            output_quant=(p.output_offset, p.act_min, p.act_max),
+            filter=f"{name}_filter", channels=f"{name}_channels")))
         self.call("at_fully_connected_s8", "at_fully_connected_s8.c", name,
                   [op.inputs[0], op.outputs[0]])
 
@@ -300,7 +361,8 @@ class _Writer:
             batches=inp.shape[0], in_h=inp.shape[1], in_w=inp.shape[2], channels=inp.shape[3],
             out_h=out.shape[1], out_w=out.shape[2], filter_h=p.filter_h, filter_w=p.filter_w,
             stride_h=p.stride_h, stride_w=p.stride_w, pad_h=p.pad_h, pad_w=p.pad_w,
-            act_min=p.act_min, act_max=p.act_max)))
+            act_min=p.act_min, act_max=p.act_max,
+            reciprocal=_average_reciprocal(p.filter_h * p.filter_w) if kernel == "at_avg_pool_s8" else 0)))
         self.call(kernel, "at_pool_s8.c", f"op{i}", [op.inputs[0], op.outputs[0]])
 
     def _average_pool_2d(self, i: int, op: Op) -> None:

@@ -14,9 +14,11 @@ static int8_t add_one(const at_add_params_t *p, int32_t x1, int32_t x2)
                        p->act_min, p->act_max);
 }
 
-void at_add_s8(const at_add_params_t *p, const int8_t *input1, const int8_t *input2,
+void at_add_s8(const at_add_params_t *params, const int8_t *input1, const int8_t *input2,
                int8_t *output)
 {
+    const at_add_params_t copy = *params; /* the stores to output could alias the params */
+    const at_add_params_t *const p = &copy;
     const int32_t *d = p->dims;
     int32_t i0, i1, i2, i3;
     for (i0 = 0; i0 < d[0]; ++i0) {

@@ -3,56 +3,74 @@
  *
  * Every parameter is passed explicitly in a const struct computed ahead of time by the code
  * generator (autotune/codegen/generate.py, from autotune/ir/params.py): no allocation, no
- * hidden state, no floating point. Tensors are NHWC int8 arrays, batch first. No kernel here
- * needs scratch memory; one that does declares `<kernel>_scratch_size` beside it.
+ * hidden state, no floating point. Tensors are NHWC int8 arrays, batch first. A kernel that
+ * needs scratch memory takes a `scratch` pointer, its size documented beside it; the generator
+ * places it in the arena, live during the op only.
  */
 #ifndef AT_KERNELS_H
 #define AT_KERNELS_H
 
 #include <stdint.h>
 
-/* CONV_2D (TFLM reference_integer_ops::ConvPerChannel), grouped when filter_c < in_c. */
+/* An int8 output's zero point and fused activation range. */
 typedef struct {
-    int32_t batches, in_h, in_w, in_c;
-    int32_t out_h, out_w, out_c;
-    int32_t filter_h, filter_w, filter_c;
-    int32_t group_out_c;       /* output channels per group: out_c unless grouped */
-    int32_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w;
-    int32_t input_offset, output_offset, act_min, act_max;
-    const int8_t *filter;      /* [out_c][filter_h][filter_w][filter_c] */
-    const int32_t *bias;       /* [out_c] */
-    const int32_t *kernel_sum; /* [out_c]: sum of each filter; moves input_offset out of the MAC loop */
-    const int32_t *multiplier; /* [out_c] */
-    const int32_t *shift;      /* [out_c] */
-} at_conv_params_t;
-void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output);
+    int32_t offset, min, max;
+} at_output_t;
 
-/* DEPTHWISE_CONV_2D (TFLM reference_integer_ops::DepthwiseConvPerChannel). */
+/* Per output channel constants of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, together so
+ * that one pointer walks them. TFLM sums filter * (input + input_offset); that is
+ * sum(filter * input) + input_offset * sum(filter), so the MAC loops are plain dot products
+ * that start from acc_init. */
 typedef struct {
-    int32_t batches, in_h, in_w, in_c;
-    int32_t out_h, out_w, out_c; /* out_c = in_c * depth_multiplier */
-    int32_t filter_h, filter_w, depth_multiplier;
+    int32_t acc_init;   /* bias + input_offset * sum(filter), wrapped to int32 */
+    int32_t multiplier; /* requantization: TFLM's per-channel (or per-tensor) values */
+    int32_t shift;
+} at_channel_t;
+
+/* Where the filter windows of CONV_2D and DEPTHWISE_CONV_2D fall in the input. */
+typedef struct {
+    int32_t in_h, in_w, in_c;
+    int32_t filter_h, filter_w;
     int32_t stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w;
-    int32_t input_offset, output_offset, act_min, act_max;
+    int32_t inside_y[2], inside_x[2]; /* output rows and columns [begin, end) whose window lies
+                                       * wholly inside the input: no tap in the padding */
+    int32_t zero_point;                /* the input's: what a tap in the padding reads */
+    int32_t repeat;                    /* copies of each input channel the filter reads: the
+                                        * depth multiplier of a depthwise filter, else 1 */
+    int32_t in_place;                  /* 1 if a window inside the input is already laid out
+                                        * as the filter reads it (see at_window_s8) */
+} at_window_t;
+
+/* CONV_2D (TFLM reference_integer_ops::ConvPerChannel); not grouped: filter depth = in_c.
+ * scratch: filter_h * filter_w * in_c bytes, or 0 if every window is read in place. */
+typedef struct {
+    int32_t batches, out_h, out_w, out_c;
+    at_window_t win;
+    at_output_t output_quant;
+    const int8_t *filter;      /* [out_c][filter_h][filter_w][in_c] */
+    const at_channel_t *channels; /* [out_c] */
+} at_conv_params_t;
+void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
+
+/* DEPTHWISE_CONV_2D (TFLM reference_integer_ops::DepthwiseConvPerChannel).
+ * scratch: filter_h * filter_w * out_c bytes, or 0 if every window is read in place. */
+typedef struct {
+    int32_t batches, out_h, out_w, out_c; /* out_c = in_c * depth multiplier (win.repeat) */
+    at_window_t win;
+    at_output_t output_quant;
     const int8_t *filter;      /* [filter_h][filter_w][out_c] */
-    const int32_t *bias;       /* [out_c] */
-    const int32_t *kernel_sum; /* [out_c] */
-    const int32_t *multiplier; /* [out_c] */
-    const int32_t *shift;      /* [out_c] */
+    const at_channel_t *channels; /* [out_c] */
 } at_depthwise_conv_params_t;
 void at_depthwise_conv_s8(const at_depthwise_conv_params_t *p, const int8_t *input,
-                          int8_t *output);
+                          int8_t *output, int8_t *scratch);
 
 /* FULLY_CONNECTED (TFLM reference_integer_ops::FullyConnected / FullyConnectedPerChannel). */
 typedef struct {
     int32_t batches, accum_depth, out_depth;
-    int32_t input_offset, filter_offset, output_offset, act_min, act_max;
-    int32_t per_channel;       /* 1: multiplier/shift per output unit; 0: one pair for all */
+    int32_t input_offset, filter_offset;
+    at_output_t output_quant;
     const int8_t *filter;      /* [out_depth][accum_depth] */
-    const int32_t *bias;       /* [out_depth] */
-    const int32_t *kernel_sum; /* [out_depth] */
-    const int32_t *multiplier;
-    const int32_t *shift;
+    const at_channel_t *channels; /* [out_depth]; one multiplier and shift repeated if per tensor */
 } at_fully_connected_params_t;
 void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *input,
                            int8_t *output);
@@ -62,6 +80,8 @@ typedef struct {
     int32_t batches, in_h, in_w, channels, out_h, out_w;
     int32_t filter_h, filter_w, stride_h, stride_w, pad_h, pad_w;
     int32_t act_min, act_max;
+    uint32_t reciprocal;       /* average pool: ceil(2^24 / (filter_h * filter_w)) where it divides
+                                * every possible rounded sum of a full window exactly, else 0 */
 } at_pool_params_t;
 void at_avg_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *output);
 void at_max_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *output);

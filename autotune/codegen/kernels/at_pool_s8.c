@@ -3,9 +3,20 @@
 #include "at_common.h"
 #include "at_kernels.h"
 
+/* TFLM's (sum + count / 2) / count for sum > 0, (sum - count / 2) / count otherwise, truncating:
+ * halves away from zero, symmetric, so computed on the magnitude. The Cortex-M0+ has no divider:
+ * a full window multiplies by the generator's reciprocal, exact for every sum it can have. */
+static int32_t rounded_average(int32_t sum, int32_t count, uint32_t reciprocal)
+{
+    const uint32_t n = at_abs_u32(sum) + (uint32_t)count / 2;
+    const int32_t q = (int32_t)(reciprocal != 0 ? (n * reciprocal) >> 24 : n / (uint32_t)count);
+    return sum < 0 ? -q : q;
+}
+
 void at_avg_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *output)
 {
-    const int32_t in_row = p->in_w * p->channels;
+    const int32_t channels = p->channels;
+    const int32_t in_row = p->in_w * channels;
     int32_t b, oy, ox, c, fy, fx;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * in_row;
@@ -15,32 +26,41 @@ void at_avg_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *outp
             at_tap_range(iy0, 1, p->filter_h, p->in_h, &fy0, &fy1);
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                int32_t fx0, fx1, count;
-                const int8_t *x_first;
+                int32_t fx0, fx1, rows, taps, count;
+                uint32_t reciprocal;
+                const int8_t *x;
                 at_tap_range(ix0, 1, p->filter_w, p->in_w, &fx0, &fx1);
-                count = (fy1 - fy0) * (fx1 - fx0); /* >= 1 for SAME and VALID padding */
-                x_first = in_b + (iy0 + fy0) * in_row + (ix0 + fx0) * p->channels;
-                for (c = 0; c < p->channels; ++c) {
-                    const int8_t *xr = x_first + c;
-                    int32_t acc = 0;
-                    for (fy = fy0; fy < fy1; ++fy, xr += in_row) {
-                        const int8_t *x = xr;
-                        for (fx = fx0; fx < fx1; ++fx, x += p->channels) {
-                            acc += *x;
+                rows = fy1 - fy0;
+                taps = fx1 - fx0;
+                count = rows * taps; /* >= 1 for SAME and VALID padding */
+                reciprocal = count == p->filter_h * p->filter_w ? p->reciprocal : 0;
+                x = in_b + (iy0 + fy0) * in_row + (ix0 + fx0) * channels;
+                for (c = 0; c < channels; ++c, ++x) {
+                    const int8_t *xr = x;
+                    int32_t sum = 0;
+                    for (fy = rows; fy > 0; --fy, xr += in_row) {
+                        const int8_t *xc = xr;
+                        for (fx = taps; fx > 0; --fx, xc += channels) {
+                            sum += *xc;
                         }
                     }
-                    /* round half away from zero, as TFLM */
-                    acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-                    *output++ = at_clamp_s8(acc, p->act_min, p->act_max);
+                    *output++ = at_clamp_s8(rounded_average(sum, count, reciprocal), p->act_min,
+                                            p->act_max);
                 }
             }
         }
     }
 }
 
+/* The running maximum of each channel lives in the output itself, so the loop over a window's
+ * taps is an inner loop over adjacent channels. Starting it at act_min and capping updates at
+ * act_max clamps as TFLM does: clamping is monotonic, so it commutes with the maximum. */
 void at_max_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *output)
 {
-    const int32_t in_row = p->in_w * p->channels;
+    const int32_t channels = p->channels;
+    const int32_t in_row = p->in_w * channels;
+    const int32_t act_min = p->act_min;
+    const int32_t act_max = p->act_max;
     int32_t b, oy, ox, c, fy, fx;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * in_row;
@@ -48,22 +68,24 @@ void at_max_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *outp
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             int32_t fy0, fy1;
             at_tap_range(iy0, 1, p->filter_h, p->in_h, &fy0, &fy1);
-            for (ox = 0; ox < p->out_w; ++ox) {
+            for (ox = 0; ox < p->out_w; ++ox, output += channels) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                const int8_t *xr;
                 int32_t fx0, fx1;
-                const int8_t *x_first;
                 at_tap_range(ix0, 1, p->filter_w, p->in_w, &fx0, &fx1);
-                x_first = in_b + (iy0 + fy0) * in_row + (ix0 + fx0) * p->channels;
-                for (c = 0; c < p->channels; ++c) {
-                    const int8_t *xr = x_first + c;
-                    int32_t max = INT8_MIN;
-                    for (fy = fy0; fy < fy1; ++fy, xr += in_row) {
-                        const int8_t *x = xr;
-                        for (fx = fx0; fx < fx1; ++fx, x += p->channels) {
-                            max = *x > max ? *x : max;
+                for (c = 0; c < channels; ++c) {
+                    output[c] = (int8_t)act_min;
+                }
+                xr = in_b + (iy0 + fy0) * in_row + (ix0 + fx0) * channels;
+                for (fy = fy0; fy < fy1; ++fy, xr += in_row) {
+                    const int8_t *x = xr;
+                    for (fx = fx0; fx < fx1; ++fx, x += channels) {
+                        for (c = 0; c < channels; ++c) {
+                            if (x[c] > output[c]) {
+                                output[c] = (int8_t)(x[c] < act_max ? x[c] : act_max);
+                            }
                         }
                     }
-                    *output++ = at_clamp_s8(max, p->act_min, p->act_max);
                 }
             }
         }
