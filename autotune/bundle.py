@@ -28,6 +28,7 @@ from autotune.ir.graph import Graph
 from autotune.tflm import check_matches_tflm
 from device_runners.build import (FIRMWARE_HARNESS, HARNESS_DIR, HOST_FLAGS, SANITIZE_FLAGS,
                                   BuildResult, build, firmware_command)
+from device_runners.rp2040_sim import Rp2040Sim, SimResult
 from device_runners.targets import TARGETS
 
 HARNESS_FILES = (*FIRMWARE_HARNESS, "autotune_sections.ld", *(f"{t}.ld" for t in TARGETS))
@@ -65,14 +66,26 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
     (out_dir / "Makefile").write_text(_makefile(sources, generated.entry, graph.name))
 
     builds = {t: build(out_dir / "src", t, entry=generated.entry) for t in TARGETS}
+    simulated = _simulate_rp2040(builds["rp2040"], test_inputs[0], expected[0], generated.entry, graph.name)
     (out_dir / "memory_report.md").write_text(_memory_report(core, generated.plan.format(core), builds))
     card = {**card, "quantization": _quantization(core), "tflite_sha256": hashlib.sha256(tflite).hexdigest(),
             "generated_by": f"autotune {__version__}",
             "measured": {t: {"flash_bytes": b.flash_bytes, "ram_bytes": b.ram_bytes, "stack_bytes": b.stack_bytes,
                              "source": f"measured:elf-{t}"} for t, b in builds.items()},
+            "simulated": {"rp2040": {"latency_ms": round(simulated.milliseconds, 4), "cycles": simulated.cycles,
+                                     "source": "measured:rp2040-sim (zero-wait memory, first test vector)"}},
             "arena_bytes": generated.arena_bytes}
     (out_dir / "model_card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
     return Bundle(out_dir, builds)
+
+
+def _simulate_rp2040(firmware: BuildResult, x: np.ndarray, want: np.ndarray, entry: str, name: str) -> SimResult:
+    """The rp2040 firmware on one test vector: its cycles, and its output checked bit for bit."""
+    result = Rp2040Sim(firmware.elf_path, entry=entry).run(x)
+    if result.status != 0 or not np.array_equal(result.output, want.reshape(-1)):
+        raise AutotuneError(f"{name}: the rp2040 firmware on rp2040-sim gives {result.output.tolist()} "
+                            f"(status {result.status}) on the first test vector, expected {want.reshape(-1).tolist()}")
+    return result
 
 
 def _c_rows(rows: np.ndarray) -> str:

@@ -2,7 +2,7 @@
 
 Models of every search-space family at several sizes (random weights: timing does not depend on
 them) are generated, built for the rp2040 and run on rp2040-sim. Per op kind, cycles are fitted as
-`a x MACs + b x outputs` (least squares; the constants in cost_models/analytic.py come from this
+`a x MACs + b x outputs + c x output pixels` (non-negative least squares; the constants in cost_models/analytic.py come from this
 fit), or per output element for ops without MACs. Writes benchmarks/results/kernels.json: the
 fit, and per model the simulated cycles against the analytic prediction.
 """
@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import nnls
 
 from autotune.capture import import_tensorflow
 from autotune.codegen import generate_c
@@ -64,7 +65,7 @@ def _kind(graph, op) -> str:
 
 def main() -> dict:
     import_tensorflow()
-    samples: dict[str, list[tuple[int, int, int]]] = defaultdict(list)  # kind -> (MACs, outputs, cycles)
+    samples: dict[str, list[tuple[int, ...]]] = defaultdict(list)  # kind -> (MACs, outputs, pixels, cycles)
     models, glue = [], []
     for name, (family, params, shape) in MODELS.items():
         with tempfile.TemporaryDirectory() as scratch:
@@ -74,7 +75,7 @@ def main() -> dict:
         features = extract_features(graph, activation_bytes=0)
         kernels = [(op, f) for op, f in zip(graph.ops, features.ops) if op.kind != "RESHAPE"]
         for (op, f), measured in zip(kernels, result.ops):
-            samples[_kind(graph, op)].append((f.macs, f.output_elems, measured.cycles))
+            samples[_kind(graph, op)].append((f.macs, f.output_elems, f.output_elems // f.channels, measured.cycles))
         glue.append((result.cycles - sum(o.cycles for o in result.ops)) / len(result.ops))
         predicted = AnalyticCostModel("rp2040").cycles(features)
         models.append({"name": name, "macs": features.macs, "cycles": result.cycles,
@@ -86,12 +87,14 @@ def main() -> dict:
 
     fit = {}
     for kind, rows in sorted(samples.items()):
-        macs, outputs, cycles = (np.array(c, float) for c in zip(*rows))
+        macs, outputs, pixels, cycles = (np.array(c, float) for c in zip(*rows))
         if macs.any():
-            coef, *_ = np.linalg.lstsq(np.stack([macs, outputs], 1), cycles, rcond=None)
-            error = np.abs(np.stack([macs, outputs], 1) @ coef / cycles - 1).max()
+            terms = np.stack([macs, outputs, pixels], 1)
+            coef, _ = nnls(terms / cycles[:, None], np.ones_like(cycles))  # relative error
+            error = np.abs(terms @ coef / cycles - 1).max()
             fit[kind] = {"cycles_per_mac": round(float(coef[0]), 1), "cycles_per_output": round(float(coef[1]), 1),
-                         "max_relative_error": round(float(error), 3), "ops": len(rows)}
+                         "cycles_per_pixel": round(float(coef[2]), 1), "max_relative_error": round(float(error), 3),
+                         "ops": len(rows)}
         else:
             per = cycles / outputs
             fit[kind] = {"cycles_per_element": round(float(per.mean()), 1),

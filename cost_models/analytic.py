@@ -1,22 +1,20 @@
 """Analytic cost model of the generated C (autotune.codegen), per core.
 
-flash   = start-up and requantization helper + code of each kernel used + per-op parameter
-          structs and calls + weights, biases and per-channel tables (kernel sums, multipliers,
-          shifts: 12 bytes a channel)
+flash   = start-up code + code of each kernel used + per-op parameter structs and calls + weights,
+          biases and per-channel constants (initial accumulator, multiplier, shift: 12 bytes)
 RAM     = activations (the planned arena plus the caller's input and output buffers) + stack
-latency = sum over ops of (MACs x cycles per MAC + outputs x cycles per output for ops with
-          MACs, or elements x cycles per element) + a fixed cost per op, at the target's clock
+latency = sum over ops of (a x MACs + b x outputs + c x output pixels) for ops with MACs, or
+          elements x cycles per element, plus the call of each kernel, at the target's clock
 
-The per-output term is the requantization (about 100 cycles on the M0+, which has no 32 x 32 -> 64
-multiply) plus the loop and call set-up of each output; it dominates ops with few MACs per
-output (a first convolution over one channel, pools, MEAN).
-
-Code sizes are those of the kernel library built with arm-none-eabi-gcc -Os. The Cortex-M0+
-cycle figures are fitted (within 3 % per op) to the generated kernels of three spectral CNNs run
-in a Cortex-M0 instruction-set simulator (Unicorn) with the M0+ instruction timings and
-zero-wait memory. The Cortex-M55 figures are assumptions (Helium kernels at about a quarter of
-their 8 MACs/cycle peak) until a simulator measures them. The search measures flash and RAM from
-real builds; device runners and learned models replace the latency prediction.
+`b` is the requantization and store of one output; `c` the set-up of one output position (a
+window gathered for padded, dilated and 2D convolutions, a pooling window, the call of a fully
+connected or MEAN kernel). The Cortex-M0+ constants are those benchmarks/bench_kernels.py fits
+to the generated kernels run on rp2040-sim (M0+ timings, zero-wait memory); the element-wise
+figures were measured the same way on single ops. A depthwise convolution with a depth
+multiplier > 1 gathers every window and runs about 30 % slower than predicted. The Cortex-M55 figures are assumptions
+(Helium kernels at about a quarter of their 8 MACs/cycle peak) until a simulator measures them.
+The search measures flash and RAM from real builds; device runners and learned models replace
+the latency prediction.
 """
 from __future__ import annotations
 
@@ -29,48 +27,45 @@ from device_runners.targets import get_target
 
 @dataclass(frozen=True)
 class CoreTable:
-    runtime_flash: int  # vector table, start-up, requantization helper: bytes
+    runtime_flash: int  # vector table, start-up, shared loops: bytes
     kernel_flash: dict[str, int]  # code of each kernel used, bytes
     stack_ram: int
-    cycles_per_mac: dict[str, float]  # CONV_2D, CONV_2D_1x1, DEPTHWISE_CONV_2D, FULLY_CONNECTED, pools
-    cycles_per_output: dict[str, float]  # the same ops: requantization and set-up of one output
-    cycles_per_elem: dict[str, float]  # element-wise ops, per output element
-    cycles_per_op: int  # call and set-up of one kernel
-    op_flash: int = 80  # parameter struct and call site, per op
-    channel_flash: int = 12  # kernel sum, multiplier and shift, per output channel
+    mac_cycles: dict[str, tuple[float, float, float]]  # op with MACs -> cycles per MAC, output, pixel
+    cycles_per_elem: dict[str, float]  # other ops, per output element
+    cycles_per_op: float  # the call of one kernel
+    op_flash: int = 100  # parameter struct and call site, per op
+    channel_flash: int = 12  # initial accumulator, multiplier and shift, per output channel
     default_kernel_flash: int = 400  # an op kind not in the table
 
 
 TABLES = {
     "rp2040": CoreTable(
-        runtime_flash=700,
-        kernel_flash={"CONV_2D": 904, "DEPTHWISE_CONV_2D": 610, "FULLY_CONNECTED": 288, "MEAN": 252,
-                      "SOFTMAX": 896 + 1024, "AVERAGE_POOL_2D": 300, "MAX_POOL_2D": 250, "ADD": 400,
-                      "PAD": 200, "CONCATENATION": 150, "QUANTIZE": 200, "RESHAPE": 0},
-        stack_ram=240,
-        cycles_per_mac={"CONV_2D": 9.6, "CONV_2D_1x1": 9.2, "DEPTHWISE_CONV_2D": 36.8,
-                        "FULLY_CONNECTED": 11.6, "AVERAGE_POOL_2D": 7.6, "MAX_POOL_2D": 27.0, "MEAN": 27.0},
-        cycles_per_output={"CONV_2D": 319.0, "CONV_2D_1x1": 297.0, "DEPTHWISE_CONV_2D": 289.0,
-                           "FULLY_CONNECTED": 213.0, "AVERAGE_POOL_2D": 195.0, "MAX_POOL_2D": 73.0,
-                           "MEAN": 241.0},
-        cycles_per_elem={"SOFTMAX": 250.0, "ADD": 35.0, "PAD": 4.0, "CONCATENATION": 4.0,
-                         "RESHAPE": 1.0, "QUANTIZE": 30.0, "DEQUANTIZE": 30.0},
-        cycles_per_op=300,
+        runtime_flash=300,
+        kernel_flash={"CONV_2D": 700, "DEPTHWISE_CONV_2D": 650, "FULLY_CONNECTED": 384, "MEAN": 400,
+                      "SOFTMAX": 772 + 1024, "AVERAGE_POOL_2D": 680, "MAX_POOL_2D": 346, "ADD": 774,
+                      "PAD": 198, "CONCATENATION": 66, "QUANTIZE": 176, "RESHAPE": 0},
+        stack_ram=180,
+        mac_cycles={"CONV_2D": (8.6, 104.0, 229.0), "CONV_2D_1x1": (8.1, 123.0, 0.0),
+                    "DEPTHWISE_CONV_2D": (12.0, 96.0, 77.0), "FULLY_CONNECTED": (8.7, 93.0, 377.0),
+                    "AVERAGE_POOL_2D": (7.6, 117.0, 0.0), "MAX_POOL_2D": (17.1, 9.7, 153.0),
+                    "MEAN": (11.3, 104.0, 690.0)},
+        cycles_per_elem={"SOFTMAX": 253.0, "ADD": 243.0, "PAD": 45.0, "CONCATENATION": 20.0,
+                         "RESHAPE": 1.0, "QUANTIZE": 100.0, "DEQUANTIZE": 100.0},
+        cycles_per_op=10.5,
     ),
     "apollo5": CoreTable(
-        runtime_flash=650,
-        kernel_flash={"CONV_2D": 1076, "DEPTHWISE_CONV_2D": 628, "FULLY_CONNECTED": 332, "MEAN": 236,
-                      "SOFTMAX": 616 + 1024, "AVERAGE_POOL_2D": 300, "MAX_POOL_2D": 250, "ADD": 400,
-                      "PAD": 200, "CONCATENATION": 150, "QUANTIZE": 200, "RESHAPE": 0},
-        stack_ram=280,
-        cycles_per_mac={"CONV_2D": 0.5, "CONV_2D_1x1": 0.35, "DEPTHWISE_CONV_2D": 1.5,
-                        "FULLY_CONNECTED": 0.5, "AVERAGE_POOL_2D": 0.5, "MAX_POOL_2D": 0.5, "MEAN": 0.5},
-        cycles_per_output={"CONV_2D": 30.0, "CONV_2D_1x1": 30.0, "DEPTHWISE_CONV_2D": 30.0,
-                           "FULLY_CONNECTED": 25.0, "AVERAGE_POOL_2D": 20.0, "MAX_POOL_2D": 8.0,
-                           "MEAN": 25.0},
-        cycles_per_elem={"SOFTMAX": 40.0, "ADD": 3.0, "PAD": 0.5, "CONCATENATION": 0.5,
-                         "RESHAPE": 0.2, "QUANTIZE": 4.0, "DEQUANTIZE": 4.0},
-        cycles_per_op=150,
+        runtime_flash=310,
+        kernel_flash={"CONV_2D": 666, "DEPTHWISE_CONV_2D": 600, "FULLY_CONNECTED": 366, "MEAN": 358,
+                      "SOFTMAX": 582 + 1024, "AVERAGE_POOL_2D": 446, "MAX_POOL_2D": 426, "ADD": 654,
+                      "PAD": 188, "CONCATENATION": 64, "QUANTIZE": 150, "RESHAPE": 0},
+        stack_ram=180,
+        mac_cycles={"CONV_2D": (0.5, 30.0, 40.0), "CONV_2D_1x1": (0.35, 30.0, 0.0),
+                    "DEPTHWISE_CONV_2D": (1.5, 30.0, 20.0), "FULLY_CONNECTED": (0.5, 25.0, 50.0),
+                    "AVERAGE_POOL_2D": (0.5, 20.0, 0.0), "MAX_POOL_2D": (0.5, 8.0, 20.0),
+                    "MEAN": (0.5, 25.0, 100.0)},
+        cycles_per_elem={"SOFTMAX": 40.0, "ADD": 30.0, "PAD": 4.0, "CONCATENATION": 2.0,
+                         "RESHAPE": 0.2, "QUANTIZE": 12.0, "DEQUANTIZE": 12.0},
+        cycles_per_op=10.0,
     ),
 }
 
@@ -89,8 +84,9 @@ class AnalyticCostModel(CostModel):
         total = 0.0
         for op in features.ops:
             key = "CONV_2D_1x1" if op.pointwise else op.kind
-            if key in t.cycles_per_mac:
-                total += op.macs * t.cycles_per_mac[key] + op.output_elems * t.cycles_per_output[key]
+            if key in t.mac_cycles:
+                per_mac, per_output, per_pixel = t.mac_cycles[key]
+                total += op.macs * per_mac + op.output_elems * (per_output + per_pixel / op.channels)
             else:
                 total += op.output_elems * t.cycles_per_elem.get(key, 10.0)
             total += t.cycles_per_op

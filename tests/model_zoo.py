@@ -272,3 +272,15 @@ def tflite_bytes(name: str, cache_dir: Path) -> bytes:
         _randomise_biases(model)
         path.write_bytes(convert(model, int8_io))
     return path.read_bytes()
+
+
+def firmware(name: str, cache_dir: Path, out_dir: Path, target: str = "rp2040"):
+    """The integer graph of model `name`, its generated C and its firmware for `target`, built in
+    `out_dir`."""
+    from autotune.codegen import generate_c, integer_core
+    from autotune.ir.tflite_import import import_tflite
+    from device_runners.build import build
+
+    graph = integer_core(import_tflite(tflite_bytes(name, cache_dir), name))
+    generated = generate_c(graph, out_dir / "src")
+    return graph, generated, build(out_dir / "src", target, out_dir=out_dir, cache_dir=out_dir / "cache")

@@ -58,6 +58,9 @@ def test_export_knee_builds_everywhere_and_matches_the_search(tiny_run, tmp_path
     assert "## Flash and RAM by section, rp2040" in report and "| .text |" in report
     assert "## Activation arena" in report and "memory plan for" in report
     assert card["quantization"]["input"]["dtype"] == "int8"
+    simulated = card["simulated"]["rp2040"]
+    assert simulated["source"].startswith("measured:rp2040-sim")
+    assert abs(simulated["latency_ms"] / card["costs"]["latency_ms"]["value"] - 1) < 0.15  # the analytic model
 
 
 def test_pick_queries(tiny_run):

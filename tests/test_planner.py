@@ -16,14 +16,15 @@ class _Builder:
         self.tensors = [Tensor("input", shape, "int8")]
         self.ops: list[Op] = []
 
-    def op(self, kind: str, inputs: list[int], shape: tuple[int, ...], weights: bool = False) -> int:
+    def op(self, kind: str, inputs: list[int], shape: tuple[int, ...], weights: bool = False,
+           **options) -> int:
         ins = list(inputs)
         if weights:
             self.tensors.append(Tensor(f"w{len(self.ops)}", (4,), "int8", data=np.zeros(4, np.int8)))
             ins.append(len(self.tensors) - 1)
         self.tensors.append(Tensor(f"{kind.lower()}_{len(self.ops)}", shape, "int8"))
         out = len(self.tensors) - 1
-        self.ops.append(Op(kind, tuple(ins), (out,)))
+        self.ops.append(Op(kind, tuple(ins), (out,), options))
         return out
 
     def graph(self, output: int) -> Graph:
@@ -201,6 +202,23 @@ def test_add_keeps_a_live_input():
     _simulate(g, plan, {})
     assert plan.buffer_of(s) != plan.buffer_of(a)
     assert plan.buffer_of(t) in (plan.buffer_of(a), plan.buffer_of(s))  # both die at t
+
+
+@pytest.mark.parametrize("kind", ["MAX_POOL_2D", "AVERAGE_POOL_2D"])
+def test_pool_writes_into_its_dead_input_without_leading_padding(kind):
+    pool = dict(filter_h=1, filter_w=3, stride_h=1, stride_w=2)
+    b = _Builder("pools", (1, 1, 64, 4))
+    a = b.op("CONV_2D", [0], (1, 1, 64, 8), weights=True)
+    p = b.op(kind, [a], (1, 1, 31, 8), padding="VALID", **pool)  # a dies here: in place
+    q = b.op(kind, [p], (1, 1, 16, 8), padding="SAME", **pool)  # SAME pads 1 in front: a copy
+    c = b.op("CONV_2D", [q], (1, 1, 16, 8), weights=True)
+    out = b.op(kind, [c], (1, 1, 7, 8), padding="VALID", **pool)  # the caller's output: a copy
+    g = b.graph(out)
+    plan = plan_memory(g)
+    _simulate(g, plan, {})
+    assert plan.buffer_of(p) == plan.buffer_of(a)
+    assert plan.buffer_of(q) != plan.buffer_of(p) and plan.buffer_of(out).place == "output"
+    assert plan.arena_bytes == 512 + 128  # a (holding p) beside q
 
 
 def test_format_lists_every_arena_tensor():

@@ -1,38 +1,25 @@
 """rp2040-sim: the Cortex-M0+ firmware of generated C, run instruction by instruction.
 
-The firmware's outputs must equal the reference executor's (the ARMv6-M requantization path, as
-compiled for the target), and the analytic latency model must stay calibrated against it.
+The firmware's outputs must equal the reference executor's: the ARMv6-M requantization path, as
+compiled for the target.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import model_zoo
 from autotune import executor
-from autotune.codegen import generate_c, integer_core
-from autotune.ir.tflite_import import import_tflite
-from cost_models.analytic import AnalyticCostModel
-from cost_models.features import extract_features
 from device_runners.build import build
 from device_runners.rp2040_sim import Rp2040Sim, SimulationError
 
 N_INPUTS = 8
-SPECTRAL = ("larun", "spectral_small", "spectral_separable", "conv1d", "depthwise", "gap_mean")
-
-
-def _firmware(name: str, zoo_dir: Path, tmp: Path):
-    graph = integer_core(import_tflite(model_zoo.tflite_bytes(name, zoo_dir), name))
-    generate_c(graph, tmp / "src")
-    return graph, build(tmp / "src", "rp2040", out_dir=tmp, cache_dir=tmp / "cache")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", model_zoo.SUPPORTED)
 def test_firmware_matches_the_executor(name, zoo_dir, tmp_path):
-    graph, firmware = _firmware(name, zoo_dir, tmp_path)
+    graph, _, firmware = model_zoo.firmware(name, zoo_dir, tmp_path)
     shape = graph.tensor(graph.inputs[0]).shape[1:]
     x = np.random.default_rng(1).integers(-128, 128, (N_INPUTS, *shape)).astype(np.int8)
     want = executor.run(graph, x).reshape(N_INPUTS, -1)
@@ -46,17 +33,6 @@ def test_firmware_matches_the_executor(name, zoo_dir, tmp_path):
     kernels = [op.kind for op in graph.ops if op.kind != "RESHAPE"]
     assert len(result.ops) == len(kernels), (result.ops, kernels)  # one kernel call per op
     assert sum(op.cycles for op in result.ops) < result.cycles
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", SPECTRAL)
-def test_analytic_latency_is_calibrated(name, zoo_dir, tmp_path):
-    """The analytic model predicts the simulated cycles of a whole model within 15 %."""
-    graph, firmware = _firmware(name, zoo_dir, tmp_path)
-    x = np.zeros(graph.tensor(graph.inputs[0]).shape[1:], np.int8)
-    measured = Rp2040Sim(firmware.elf_path).run(x).cycles
-    predicted = AnalyticCostModel("rp2040").cycles(extract_features(graph, activation_bytes=0))
-    assert 0.85 < predicted / measured < 1.15, f"{name}: predicted {predicted:.0f} cycles, simulated {measured}"
 
 
 def test_cycles_follow_the_m0plus_timings(tmp_path):
@@ -88,6 +64,6 @@ def test_errors_name_the_file(tmp_path, zoo_dir):
     not_firmware.write_bytes(b"\x7fELF" + bytes(60))
     with pytest.raises(Exception, match=str(not_firmware)):
         Rp2040Sim(not_firmware)
-    _, firmware = _firmware("dense", zoo_dir, tmp_path)
+    _, _, firmware = model_zoo.firmware("dense", zoo_dir, tmp_path)
     with pytest.raises(SimulationError, match="input of 3 bytes, the model takes 20"):
         Rp2040Sim(firmware.elf_path).run(np.zeros(3, np.int8))

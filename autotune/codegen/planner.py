@@ -3,8 +3,10 @@
 Tensors live from the op that writes them to the last op that reads them (ops run in graph
 order). Buffers are placed greedily, largest first, each at the lowest offset that overlaps no
 buffer live at the same time: TFLM's GreedyMemoryPlanner. Storage is shared where that is
-legal: a RESHAPE output is its input (no copy), and an ADD writes into an input of its own size
-that dies at the ADD (the kernel reads element i of its inputs before writing element i).
+legal: a RESHAPE output is its input (no copy), an ADD writes into an input of its own size
+that dies at the ADD (the kernel reads element i of its inputs before writing element i), and a
+pool without leading padding writes into its input if that dies at the pool (every output
+reads only input elements at or after its own index, and outputs are written in index order).
 The graph's input and output stay in the caller's buffers; only what lies between them takes
 arena space. Per-op scratch, if a kernel or decoder needs it, is a buffer live during its op.
 """
@@ -13,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from autotune.ir.graph import Graph
+from autotune.ir.graph import Graph, Op
+from autotune.ir.params import compute_padding
 
 
 @dataclass(frozen=True)
@@ -110,17 +113,23 @@ def plan_memory(graph: Graph, scratch: Mapping[int, int] | None = None, alignmen
     def holds(t: int, io: list[int]) -> bool:
         return any(m in io for m in group[t])
 
+    def overwritable(src: int, i: int) -> bool:
+        """An arena tensor whose storage is read for the last time by op i."""
+        return (src in producer and not holds(src, graph.inputs)
+                and max(last_use.get(m, producer[m]) for m in group[src]) == i)
+
     for i, op in enumerate(graph.ops):
         out = op.outputs[0] if op.outputs else -1
         if op.kind == "RESHAPE" and not (holds(op.inputs[0], graph.inputs) and out in graph.outputs):
             merge(op.inputs[0], out)
         elif op.kind == "ADD":
             for src in op.inputs[:2]:
-                if (src in producer and graph.tensor(src).nbytes == graph.tensor(out).nbytes
-                        and not holds(src, graph.inputs)
-                        and max(last_use.get(m, producer[m]) for m in group[src]) == i):
+                if overwritable(src, i) and graph.tensor(src).nbytes == graph.tensor(out).nbytes:
                     merge(src, out)
                     break
+        elif (op.kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D") and out not in graph.outputs
+              and overwritable(op.inputs[0], i) and _no_leading_padding(graph, op)):
+            merge(op.inputs[0], out)
 
     buffers = []
     for members in {id(g): g for g in group.values()}.values():
@@ -137,6 +146,12 @@ def plan_memory(graph: Graph, scratch: Mapping[int, int] | None = None, alignmen
     buffers += [Buffer((), size, i, i, "scratch", op=i)
                 for i, size in sorted((scratch or {}).items()) if size > 0]
     return _place(graph.name, n, buffers, alignment)
+
+
+def _no_leading_padding(graph: Graph, op: Op) -> bool:
+    o, shape = op.options, graph.tensor(op.inputs[0]).shape
+    return all(compute_padding(o["padding"], size, o[f"filter_{d}"], o[f"stride_{d}"])[1] == 0
+               for d, size in (("h", shape[1]), ("w", shape[2])))
 
 
 def _align(x: int, alignment: int) -> int:

@@ -53,8 +53,9 @@ void at_avg_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *outp
 }
 
 /* The running maximum of each channel lives in the output itself, so the loop over a window's
- * taps is an inner loop over adjacent channels. Starting it at act_min and capping updates at
- * act_max clamps as TFLM does: clamping is monotonic, so it commutes with the maximum. */
+ * taps is an inner loop over adjacent channels. Starting it at the clamped first tap and capping
+ * updates at act_max clamps as TFLM does: clamping is monotonic, so it commutes with the maximum.
+ * The first tap is read before anything is written, so the pool may run in place. */
 void at_max_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t channels = p->channels;
@@ -73,10 +74,10 @@ void at_max_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *outp
                 const int8_t *xr;
                 int32_t fx0, fx1;
                 at_tap_range(ix0, 1, p->filter_w, p->in_w, &fx0, &fx1);
-                for (c = 0; c < channels; ++c) {
-                    output[c] = (int8_t)act_min;
-                }
                 xr = in_b + (iy0 + fy0) * in_row + (ix0 + fx0) * channels;
+                for (c = 0; c < channels; ++c) { /* the first tap: in place, it is output[c] */
+                    output[c] = at_clamp_s8(xr[c], act_min, act_max);
+                }
                 for (fy = fy0; fy < fy1; ++fy, xr += in_row) {
                     const int8_t *x = xr;
                     for (fx = fx0; fx < fx1; ++fx, x += channels) {
