@@ -13,11 +13,12 @@ class TrainStats:
     val_accuracy: float  # float model, best epoch
 
 
-def train_model(model, dataset: Dataset, epochs: int, training: Training, seed: int) -> TrainStats:
+def train_model(model, dataset: Dataset, epochs: int, training: Training) -> TrainStats:
+    """Fit `model`; seed the global generators (`tf_keras.utils.set_random_seed`) before building
+    it, so that its initial weights and the shuffling are reproducible."""
     import tensorflow as tf
     import tf_keras
 
-    tf_keras.utils.set_random_seed(seed)
     model.compile(optimizer=tf_keras.optimizers.Adam(training.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     # The loss often plateaus for the first epochs before it falls: do not stop in them.

@@ -94,11 +94,11 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
 
     seconds: dict[str, float] = {}
     tf_keras.backend.clear_session()
+    tf_keras.utils.set_random_seed(experiment.seed + candidate.number)  # initial weights, shuffling
     with _timed(seconds, "train"):
         space = get_family(experiment.family)(experiment.space)
         model = space.build(candidate.params, dataset.input_shape, dataset.num_classes)
-        stats = train_model(model, dataset, experiment.budget.epochs, experiment.training,
-                            seed=experiment.seed + candidate.number)
+        stats = train_model(model, dataset, experiment.budget.epochs, experiment.training)
     with _timed(seconds, "convert"):
         tflite = to_int8_tflite(model, dataset.x_train)
         graph = import_tflite(tflite, name=f"trial_{candidate.number}")

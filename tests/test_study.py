@@ -125,7 +125,7 @@ def test_interrupt_then_resume_repeats_no_trial(tmp_path):
     assert len(set(params)) == len(params), "a completed trial was repeated"
 
 
-def test_two_workers_on_ray_run_trials_at_once(tmp_path):
+def test_two_workers_on_ray_run_trials_at_once(tmp_path, tiny_run):
     exp = tiny(tmp_path, name="ray", trials=4)
     proc = cli("run", str(exp), "--workers", "2", "--no-progress", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -136,6 +136,12 @@ def test_two_workers_on_ray_run_trials_at_once(tmp_path):
     spans = sorted((t.datetime_start, t.datetime_complete) for t in trials)
     assert any(spans[i + 1][0] < spans[i][1] for i in range(len(spans) - 1)), spans
     assert (tmp_path / "runs" / "ray" / "dashboard.html").exists()
+    # Same seed, same sampler: trial 0 is the tiny run's trial 0, trained to the same weights
+    # in a Ray worker as in the main process.
+    local = {r["number"]: r for r in csv.DictReader((tiny_run[0] / "trials.csv").open())}["0"]
+    remote = {r["number"]: r for r in csv.DictReader((tmp_path / "runs" / "ray" / "trials.csv").open())}["0"]
+    for key in ("state", "accuracy", "float_val_accuracy", "flash_kb", "ram_kb", "latency_ms"):
+        assert local[key] == remote[key], (key, local[key], remote[key])
 
 
 def test_model_that_does_not_fit_fails_and_the_study_goes_on(tmp_path):
