@@ -7,13 +7,14 @@ legal: a RESHAPE output is its input (no copy), an ADD writes into an input of i
 that dies at the ADD (the kernel reads element i of its inputs before writing element i), and a
 pool without leading padding writes into its input if that dies at the pool (every output
 reads only input elements at or after its own index, and outputs are written in index order).
-The graph's input and output stay in the caller's buffers; only what lies between them takes
-arena space. Per-op scratch, if a kernel or decoder needs it, is a buffer live during its op.
+A buffer shared by several tensors takes, at each op, only the bytes of those live then: a
+pool's smaller output frees the tail of its input's storage. The graph's input and output stay
+in the caller's buffers; only what lies between them takes arena space. Per-op scratch, if a kernel or decoder needs it, is a buffer live during its op.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from autotune.ir.graph import Graph, Op
 from autotune.ir.params import compute_padding
@@ -24,16 +25,22 @@ class Buffer:
     """One stretch of memory and the tensors stored in it, one after another or aliased."""
 
     tensors: tuple[int, ...]  # empty for scratch
-    nbytes: int
+    nbytes: int  # the most it holds at once
     first: int  # first op during which the buffer is live
     last: int  # last op during which it is live
     place: str  # "arena" | "scratch" (both in the arena) | "input" | "output" (the caller's)
     offset: int = 0  # in the arena
     op: int = -1  # the op a scratch buffer serves
+    extents: tuple[tuple[int, int, int], ...] = ()  # (first op, last op, bytes) of each tensor
 
     @property
     def in_arena(self) -> bool:
         return self.place in ("arena", "scratch")
+
+    def bytes_during(self, first: int, last: int) -> int:
+        """The most bytes in use while any op of first..last runs (0 if not live then)."""
+        return max((n for a, z, n in self.extents or ((self.first, self.last, self.nbytes),)
+                    if a <= last and first <= z), default=0)
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class MemoryPlan:
 
     def live_bytes(self, op: int) -> int:
         """Arena bytes in use while `op` runs."""
-        return sum(b.nbytes for b in self.buffers if b.in_arena and b.first <= op <= b.last)
+        return sum(b.bytes_during(op, op) for b in self.buffers if b.in_arena)
 
     def format(self, graph: Graph) -> str:
         """The map: arena buffers by offset with their lifetimes drawn over the op sequence."""
@@ -136,12 +143,15 @@ def plan_memory(graph: Graph, scratch: Mapping[int, int] | None = None, alignmen
         members = sorted(members)
         place = ("input" if any(t in graph.inputs for t in members)
                  else "output" if any(t in graph.outputs for t in members) else "arena")
+        extents = tuple((producer[t], min(n - 1, last_use.get(t, producer[t])), graph.tensor(t).nbytes)
+                        for t in members)
         buffers.append(Buffer(
             tensors=tuple(members),
-            nbytes=max(graph.tensor(t).nbytes for t in members),
-            first=min(producer[t] for t in members),
-            last=min(n - 1, max(last_use.get(t, producer[t]) for t in members)),
+            nbytes=max(e[2] for e in extents),
+            first=min(e[0] for e in extents),
+            last=max(e[1] for e in extents),
             place=place,
+            extents=extents,
         ))
     buffers += [Buffer((), size, i, i, "scratch", op=i)
                 for i, size in sorted((scratch or {}).items()) if size > 0]
@@ -159,17 +169,20 @@ def _align(x: int, alignment: int) -> int:
 
 
 def _place(name: str, num_ops: int, buffers: list[Buffer], alignment: int) -> MemoryPlan:
-    """Greedy by size: each buffer at the first gap between the already placed buffers it meets."""
+    """Greedy by size: each buffer at the lowest offset clear of every placed buffer it meets,
+    both counted at the bytes they hold while they meet."""
     placed: list[Buffer] = []
     for b in sorted((b for b in buffers if b.in_arena),
                     key=lambda b: (-b.nbytes, b.first, b.tensors, b.op)):
-        offset = 0
-        for other in sorted((p for p in placed if p.first <= b.last and b.first <= p.last),
-                            key=lambda p: p.offset):
-            if offset + b.nbytes <= other.offset:
-                break
-            offset = max(offset, _align(other.offset + other.nbytes, alignment))
-        placed.append(Buffer(b.tensors, b.nbytes, b.first, b.last, b.place, offset, b.op))
+        met = []  # (offset, bytes of the other, bytes of b) over their common lifetime
+        for p in placed:
+            first, last = max(b.first, p.first), min(b.last, p.last)
+            if first <= last:
+                met.append((p.offset, p.bytes_during(first, last), b.bytes_during(first, last)))
+        candidates = sorted({0, *(_align(o + n, alignment) for o, n, _ in met)})
+        offset = next(c for c in candidates
+                      if all(c + need <= o or o + n <= c for o, n, need in met if n and need))
+        placed.append(replace(b, offset=offset))
     outside = [b for b in buffers if not b.in_arena]
     peak = max((b.offset + b.nbytes for b in placed), default=0)
     ordered = sorted(placed + outside, key=lambda b: (b.first, b.tensors, b.op))
