@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from autotune.config import load_experiment
 from autotune.report.records import read_records
 from autotune.study import open_study, run_search
 from autotune.trial import STAGES
+from device_runners.build import CACHE_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,10 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(trials: int = 6) -> dict:
     experiment = load_experiment(ROOT / "experiments" / "spectral.yaml")
     with tempfile.TemporaryDirectory() as scratch:
+        os.environ[CACHE_ENV] = str(Path(scratch) / "builds")  # every build measured, none cached
         experiment = dataclasses.replace(experiment, output_dir=Path(scratch),
                                          budget=dataclasses.replace(experiment.budget, trials=trials))
         run_search(experiment, progress=False)
         records = [r for r in read_records(open_study(experiment)) if r.complete]
+        del os.environ[CACHE_ENV]
     stages = {s: statistics.mean(r.metrics["stage_seconds"][s] for r in records) for s in STAGES}
     per_trial = statistics.mean(r.duration_s for r in records)
     result = {"trials_per_hour": round(3600 / per_trial, 1),

@@ -19,7 +19,8 @@ that calls the entry once on the global `autotune_input`, stores into `autotune_
           push/sub-sp instructions are added up from the disassembly. Exceptions are not counted
           (the harness enables no interrupts). Recursion, dynamic frames or indirect calls raise
           StackError.
-Results are cached under `cache_dir` (default ~/.cache/autotune/builds), keyed by the contents of
+Results are cached under `cache_dir` (default $AUTOTUNE_CACHE_DIR, else ~/.cache/autotune/builds),
+keyed by the contents of
 all sources and harness files, target, flags, entry, compiler version and this file.
 
 Host (`build_host`): the sources plus `harness/host_main.c` (raw int8 records on stdin ->
@@ -48,7 +49,7 @@ from device_runners.targets import get_target
 
 HARNESS_DIR = Path(__file__).parent / "harness"
 FIRMWARE_HARNESS = ("autotune_main.c", "autotune_startup.c", "autotune_libc.c")
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "autotune" / "builds"
+CACHE_ENV = "AUTOTUNE_CACHE_DIR"
 
 ARM_GCC = "arm-none-eabi-gcc"
 ARM_OBJDUMP = "arm-none-eabi-objdump"
@@ -129,7 +130,9 @@ def build(
                  linker_script, HARNESS_DIR / "autotune_sections.ld", Path(__file__)]
     key = _cache_key(tgt.name, [*flags, *LINK_FLAGS], _version(gcc), key_files)
 
-    cache_root = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    if cache_dir is None:
+        cache_dir = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "autotune" / "builds"
+    cache_root = Path(cache_dir)
     entry_dir = cache_root / key
     if (entry_dir / "result.json").exists():
         result = _load(entry_dir)

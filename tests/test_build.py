@@ -276,6 +276,12 @@ def test_second_build_is_a_cache_hit(tmp_path):
     assert not build(model, "rp2040", cache_dir=cache).cached
 
 
+def test_cache_dir_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOTUNE_CACHE_DIR", str(tmp_path / "env-cache"))
+    result = build(write_model(tmp_path / "model"), "rp2040")
+    assert result.elf_path.parent.parent == tmp_path / "env-cache" and not result.cached
+
+
 def test_custom_entry_name(tmp_path):
     model = write_model(tmp_path / "model", entry="kws_invoke")
     result = build(model, "rp2040", entry="kws_invoke", cache_dir=tmp_path / "cache")
