@@ -57,12 +57,6 @@ def _firmware(family: str, params: dict, shape: tuple[int, ...], scratch: Path):
     return graph, build(scratch / "src", "rp2040", out_dir=scratch, cache_dir=scratch / "cache")
 
 
-def _kind(graph, op) -> str:
-    if op.kind == "CONV_2D" and graph.tensors[op.inputs[1]].shape[1:3] == (1, 1):
-        return "CONV_2D_1x1"
-    return op.kind
-
-
 def main() -> dict:
     import_tensorflow()
     samples: dict[str, list[tuple[int, ...]]] = defaultdict(list)  # kind -> (MACs, outputs, pixels, cycles)
@@ -73,9 +67,9 @@ def main() -> dict:
             x = np.random.default_rng(0).integers(-128, 128, graph.tensor(graph.inputs[0]).shape[1:]).astype(np.int8)
             result = Rp2040Sim(firmware.elf_path).run(x)
         features = extract_features(graph, activation_bytes=0)
-        kernels = [(op, f) for op, f in zip(graph.ops, features.ops) if op.kind != "RESHAPE"]
-        for (op, f), measured in zip(kernels, result.ops):
-            samples[_kind(graph, op)].append((f.macs, f.output_elems, f.output_elems // f.channels, measured.cycles))
+        kernels = [f for f in features.ops if f.kind != "RESHAPE"]  # RESHAPE calls no kernel
+        for f, measured in zip(kernels, result.ops):
+            samples[f.cost_kind].append((f.macs, f.output_elems, f.output_elems // f.channels, measured.cycles))
         glue.append((result.cycles - sum(o.cycles for o in result.ops)) / len(result.ops))
         predicted = AnalyticCostModel("rp2040").cycles(features)
         models.append({"name": name, "macs": features.macs, "cycles": result.cycles,

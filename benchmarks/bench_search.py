@@ -26,11 +26,13 @@ def main(trials: int = 6) -> dict:
     experiment = load_experiment(ROOT / "experiments" / "spectral.yaml")
     with tempfile.TemporaryDirectory() as scratch:
         os.environ[CACHE_ENV] = str(Path(scratch) / "builds")  # every build measured, none cached
-        experiment = dataclasses.replace(experiment, output_dir=Path(scratch),
-                                         budget=dataclasses.replace(experiment.budget, trials=trials))
-        run_search(experiment, progress=False)
-        records = [r for r in read_records(open_study(experiment)) if r.complete]
-        del os.environ[CACHE_ENV]
+        try:
+            experiment = dataclasses.replace(experiment, output_dir=Path(scratch),
+                                             budget=dataclasses.replace(experiment.budget, trials=trials))
+            run_search(experiment, progress=False)
+            records = [r for r in read_records(open_study(experiment)) if r.complete]
+        finally:
+            del os.environ[CACHE_ENV]
     stages = {s: statistics.mean(r.metrics["stage_seconds"][s] for r in records) for s in STAGES}
     per_trial = statistics.mean(r.duration_s for r in records)
     result = {"trials_per_hour": round(3600 / per_trial, 1),

@@ -83,7 +83,7 @@ class AnalyticCostModel(CostModel):
         t = self.table
         total = 0.0
         for op in features.ops:
-            key = "CONV_2D_1x1" if op.pointwise else op.kind
+            key = op.cost_kind
             if key in t.mac_cycles:
                 per_mac, per_output, per_pixel = t.mac_cycles[key]
                 total += op.macs * per_mac + op.output_elems * (per_output + per_pixel / op.channels)

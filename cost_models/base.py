@@ -21,6 +21,11 @@ class OpFeatures:
     channels: int  # output channels (per-channel quantization params)
     pointwise: bool = False  # a 1x1 convolution (different cost from a spatial one)
 
+    @property
+    def cost_kind(self) -> str:
+        """The op kind cost tables are keyed by: a 1x1 convolution is CONV_2D_1x1."""
+        return "CONV_2D_1x1" if self.pointwise else self.kind
+
 
 @dataclass(frozen=True)
 class ModelFeatures:

@@ -121,7 +121,7 @@ def build(
     start = time.perf_counter()
     sources_dir = Path(sources_dir)
     tgt = get_target(target)
-    gcc = _tool(ARM_GCC)
+    gcc = find_tool(ARM_GCC)
     sources = _sources(sources_dir, entry)
     harness = [HARNESS_DIR / name for name in FIRMWARE_HARNESS]
     linker_script = HARNESS_DIR / f"{tgt.name}.ld"
@@ -185,7 +185,7 @@ def build_host(
     The program reads MODEL_INPUT_SIZE-byte records from stdin and writes MODEL_OUTPUT_SIZE
     bytes per record to stdout. `sanitize` adds AddressSanitizer and UBSan (any finding aborts).
     """
-    gcc = _tool("gcc")
+    gcc = find_tool("gcc")
     sources_dir, out = Path(sources_dir), Path(out)
     sources = _sources(sources_dir, entry)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -210,7 +210,8 @@ def _sources(sources_dir: Path, entry: str) -> list[Path]:
     return sources
 
 
-def _tool(name: str) -> str:
+def find_tool(name: str) -> str:
+    """The path of a compiler or binutil; a ToolchainError saying what to install otherwise."""
     path = shutil.which(name)
     if path is None:
         hint = INSTALL_HINT if name.startswith("arm-none-eabi") else "install gcc"
@@ -372,7 +373,7 @@ class _LibraryFrames:
     @functools.cached_property
     def _code(self) -> dict[int, list[tuple[str, str]]]:
         """Function start address -> (mnemonic, operands) up to the next label."""
-        proc = subprocess.run([_tool(ARM_OBJDUMP), "-d", "--no-show-raw-insn", str(self.elf_path)],
+        proc = subprocess.run([find_tool(ARM_OBJDUMP), "-d", "--no-show-raw-insn", str(self.elf_path)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise ToolchainError(f"{ARM_OBJDUMP} failed on {self.elf_path}:\n{proc.stderr[:500]}")

@@ -22,7 +22,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from autotune.errors import AutotuneError
-from device_runners.build import ARM_OBJDUMP, _tool
+from device_runners.build import ARM_OBJDUMP, find_tool
 from device_runners.targets import get_target
 
 FLASH_BASE, RAM_BASE = 0x10000000, 0x20000000
@@ -120,7 +120,7 @@ class Rp2040Sim:
 
     def _instruction_costs(self) -> dict[int, tuple[int, int, bool]]:
         """Address -> (size in bytes, cycles, conditional branch) for every instruction."""
-        listing = subprocess.run([_tool(ARM_OBJDUMP), "-d", str(self.elf_path)],
+        listing = subprocess.run([find_tool(ARM_OBJDUMP), "-d", str(self.elf_path)],
                                  capture_output=True, text=True, check=True).stdout
         costs = {}
         for m in re.finditer(r"^\s*([0-9a-f]+):\t((?:[0-9a-f]{4} ?)+)\s*\t(\S+)\s*([^;@\n]*)", listing, re.M):

@@ -92,15 +92,15 @@ def generate_c(graph: Graph, out_dir: Path | str, prefix: str = "model") -> Gene
                                "the C entry point takes and returns int8")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    scratch = {}
+    windows = {}  # conv op -> (its at_window_t fields, the scratch bytes its kernel needs)
     for i, op in enumerate(core.ops):
         if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             try:
-                scratch[i] = _conv_window(core, op)[1]
+                windows[i] = _conv_window(core, op)
             except (ValueError, KeyError) as e:
                 raise _op_error(core, i, op, e) from None
-    plan = plan_memory(core, scratch)
-    writer = _Writer(core, plan, prefix)
+    plan = plan_memory(core, {i: scratch for i, (_, scratch) in windows.items()})
+    writer = _Writer(core, plan, prefix, {i: win for i, (win, _) in windows.items()})
     for i, op in enumerate(core.ops):
         writer.op(i, op)
 
@@ -235,8 +235,9 @@ def _strides(dims: tuple[int, ...]) -> tuple[int, ...]:
 class _Writer:
     """Accumulates model.c: constant data and params (`decls`) and the call sequence (`body`)."""
 
-    def __init__(self, graph: Graph, plan: MemoryPlan, prefix: str):
+    def __init__(self, graph: Graph, plan: MemoryPlan, prefix: str, windows: dict[int, dict[str, object]]):
         self.graph, self.plan, self.prefix = graph, plan, prefix
+        self.windows = windows  # conv op -> its at_window_t fields
         self.decls: list[str] = []
         self.body: list[str] = []
         self.kernel_files: set[str] = set()
@@ -317,7 +318,7 @@ class _Writer:
             _c_channels(f"{name}_channels", bias, by_channel, p.input_offset, p.multiplier, p.shift),
         ]
         fields = dict(batches=inp.shape[0], out_h=out.shape[1], out_w=out.shape[2], out_c=oc,
-                      win=_conv_window(g, op)[0],
+                      win=self.windows[i],
                       output_quant=(p.output_offset, p.act_min, p.act_max),
                       filter=f"{name}_filter", channels=f"{name}_channels")
         kind = "depthwise_conv" if depthwise else "conv"
