@@ -6,7 +6,10 @@ running the same command again continues up to the trial budget.
 """
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import optuna
@@ -86,6 +89,45 @@ def _duplicate_of(study: optuna.Study, params: dict) -> int | None:
     return None
 
 
+class _CtrlC:
+    """Ctrl-C, seen by the search itself: native code (TensorFlow calling back into Python) can
+    turn a KeyboardInterrupt into an ordinary error, which would fail the trial and go on; and
+    while a finished trial is being recorded (`recording`) the interrupt waits for the end."""
+
+    def __init__(self):
+        self.pressed = False
+        self.recording = False
+
+    def __call__(self, signum, frame) -> None:
+        self.pressed = True
+        if not self.recording:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():  # only there can it be set
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    @contextmanager
+    def deferred(self):
+        self.recording = True
+        try:
+            yield
+        finally:
+            self.recording = False
+        self.check()
+
+    def check(self) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+
+
 def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialResult | TrialFailure,
           experiment: Experiment) -> None:
     if isinstance(outcome, TrialFailure):
@@ -139,38 +181,42 @@ def run_search(experiment: Experiment, workers: int | None = None, ray_address: 
     in_flight: dict[int, optuna.Trial] = {}
     asked = new = 0
     interrupted = False
-    try:
-        while True:
-            while asked < remaining and len(in_flight) < runner.capacity and \
-                    (deadline is None or time.monotonic() < deadline):
-                trial = study.ask()
-                params = space.sample(trial)
-                asked += 1
-                original = _duplicate_of(study, params)
-                if original is not None:
-                    trial.set_user_attr("fail_reason", f"duplicate of trial {original}")
-                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                    new += 1
-                    bar.update()
-                    continue
-                in_flight[trial.number] = trial
-                runner.submit(Candidate(trial.number, params))
-            if not in_flight:
-                break
-            number, outcome = runner.next_done()
-            _tell(study, in_flight.pop(number), outcome, experiment)
-            new += 1
-            bar.set_postfix_str(_progress_text(study, experiment), refresh=False)
-            bar.update()
-    except KeyboardInterrupt:
-        interrupted = True
-        runner.cancel()
-        for trial in in_flight.values():
-            trial.set_user_attr("fail_reason", INTERRUPTED)
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    finally:
-        bar.close()
-        runner.close()
+    ctrl_c = _CtrlC()
+    with ctrl_c.installed():
+        try:
+            while True:
+                while asked < remaining and len(in_flight) < runner.capacity and \
+                        (deadline is None or time.monotonic() < deadline):
+                    trial = study.ask()
+                    params = space.sample(trial)
+                    asked += 1
+                    original = _duplicate_of(study, params)
+                    if original is not None:
+                        trial.set_user_attr("fail_reason", f"duplicate of trial {original}")
+                        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                        new += 1
+                        bar.update()
+                        continue
+                    in_flight[trial.number] = trial
+                    runner.submit(Candidate(trial.number, params))
+                if not in_flight:
+                    break
+                number, outcome = runner.next_done()
+                ctrl_c.check()  # an interrupt the trial's code swallowed: the trial was interrupted
+                with ctrl_c.deferred():
+                    _tell(study, in_flight.pop(number), outcome, experiment)
+                new += 1
+                bar.set_postfix_str(_progress_text(study, experiment), refresh=False)
+                bar.update()
+        except KeyboardInterrupt:
+            interrupted = True
+            runner.cancel()
+            for trial in in_flight.values():
+                trial.set_user_attr("fail_reason", INTERRUPTED)
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        finally:
+            bar.close()
+            runner.close()
     write_outputs(experiment, study)
     records = read_records(study)
     front = pareto_front(records, experiment.objectives)

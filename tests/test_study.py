@@ -89,6 +89,11 @@ def _finished(db: Path, name: str) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
 
 
+def _running(db: Path, name: str) -> bool:
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
+    return bool(study.get_trials(states=(optuna.trial.TrialState.RUNNING,)))
+
+
 def _completed(db: Path, name: str) -> list[optuna.trial.FrozenTrial]:
     return [t for t in _finished(db, name) if t.state == optuna.trial.TrialState.COMPLETE]
 
@@ -100,7 +105,8 @@ def test_interrupt_then_resume_repeats_no_trial(tmp_path):
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     models = tmp_path / "runs" / "resume" / "models"  # written as each trial completes
     deadline = time.monotonic() + 300
-    while len(list(models.glob("*.tflite"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+    while (not (len(list(models.glob("*.tflite"))) >= 2 and _running(db, "resume"))
+           and time.monotonic() < deadline and proc.poll() is None):
         time.sleep(0.5)
     assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)  # Ctrl-C, in the middle of the third trial
