@@ -5,7 +5,7 @@ STAMP := .make/installed
 
 .PHONY: run test test-fast bench install clean
 
-$(STAMP): pyproject.toml scripts/install.sh
+$(STAMP): pyproject.toml scripts/install.sh device_runners/rp2040js/package-lock.json
 	PYTHON=$(PYTHON) bash scripts/install.sh
 	@mkdir -p .make && touch $(STAMP)
 

@@ -1,9 +1,10 @@
-"""Firmware bundles: one model as C sources with a Makefile for host, rp2040 and apollo5 builds,
+"""Firmware bundles: one model as C sources with a Makefile for the host and every target's build,
 test vectors and a test main, a memory report and a model card.
 
     bundle/
-      Makefile            make host (builds and runs the test vectors), make rp2040, make apollo5
-      src/                model.h, model.c and the kernels (generated; never edit by hand)
+      Makefile            make host (builds and runs the test vectors), make <target> for each target
+      src/                model.h, model.c and the kernels (generated; never edit by hand); per-core
+                          kernel variants in src/<library>/, compiled for the targets that list them
       harness/            firmware start-up, main and linker scripts; the host test main
       test/               test_vectors.h (inputs and expected outputs), test_main.c
       model.tflite        the int8 model the C was generated from
@@ -25,25 +26,34 @@ from autotune.codegen import generate_c
 from autotune.codegen.generate import integer_core
 from autotune.errors import AutotuneError
 from autotune.ir.graph import Graph
+from autotune.measurement import Measurement
 from autotune.tflm import check_matches_tflm
+from cost_models.analytic import AnalyticCostModel
+from cost_models.features import extract_features
 from device_runners.build import (FIRMWARE_HARNESS, HARNESS_DIR, HOST_FLAGS, SANITIZE_FLAGS,
-                                  BuildResult, build, firmware_command)
-from device_runners.rp2040_sim import Rp2040Sim, SimResult
+                                  BuildResult, build, firmware_command, select_sources)
+from device_runners.runners import Runner, SimResult, open_runner
 from device_runners.targets import TARGETS
 
-HARNESS_FILES = (*FIRMWARE_HARNESS, "autotune_sections.ld", *(f"{t}.ld" for t in TARGETS))
+HARNESS_FILES = (*FIRMWARE_HARNESS, "autotune_sections.ld", *(t.linker_script for t in TARGETS.values()))
 
 
 @dataclass(frozen=True)
 class Bundle:
     path: Path
     builds: dict[str, BuildResult]  # target -> measured firmware of this bundle's sources
+    simulated: dict[str, SimResult]  # target -> its default runner on the first test vector
 
 
-def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.ndarray, card: dict) -> Bundle:
+def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.ndarray, card: dict,
+                 target: str | None = None) -> Bundle:
     """Generate, check and measure a bundle. `test_inputs` are int8 inputs of the integer path.
 
-    The expected outputs come from the reference executor and must equal TFLite Micro's.
+    The expected outputs come from the reference executor and must equal TFLite Micro's. Every
+    target is built and its flash and RAM measured from the ELF; every target with a runner runs
+    the first test vector, which must give the expected output. With `target`, the card's
+    `costs` are this bundle's figures for that target: flash and RAM of its ELF, the latency its
+    analytic model predicts.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -62,30 +72,52 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
     (out_dir / "test" / "test_vectors.h").write_text(_test_vectors(test_inputs, expected, graph.name))
     (out_dir / "test" / "test_main.c").write_text(TEST_MAIN)
     (out_dir / "model.tflite").write_bytes(tflite)
-    sources = sorted(p.name for p in (out_dir / "src").glob("*.c"))
-    (out_dir / "Makefile").write_text(_makefile(sources, generated.entry, graph.name))
+    (out_dir / "Makefile").write_text(_makefile(out_dir, generated.entry, graph.name))
 
     builds = {t: build(out_dir / "src", t, entry=generated.entry) for t in TARGETS}
-    simulated = _simulate_rp2040(builds["rp2040"], test_inputs[0], expected[0], generated.entry, graph.name)
+    simulated, sim_card = {}, {}
+    for t, firmware in builds.items():
+        if TARGETS[t].runners:
+            runner = open_runner(TARGETS[t].runners[0], firmware.elf_path, generated.entry)
+            simulated[t] = _simulate(runner, t, test_inputs[0], expected[0], graph.name)
+            sim_card[t] = _simulated_card(simulated[t], runner.source)
     (out_dir / "memory_report.md").write_text(_memory_report(core, generated.plan.format(core), builds))
+    if target is not None:
+        features = extract_features(graph, activation_bytes=generated.arena_bytes + generated.input_size
+                                    + generated.output_size)
+        card = {**card, "costs": _costs(target, builds[target], AnalyticCostModel(target).predict(features).latency)}
     card = {**card, "quantization": _quantization(core), "tflite_sha256": hashlib.sha256(tflite).hexdigest(),
             "generated_by": f"autotune {__version__}",
             "measured": {t: {"flash_bytes": b.flash_bytes, "ram_bytes": b.ram_bytes, "stack_bytes": b.stack_bytes,
                              "source": f"measured:elf-{t}"} for t, b in builds.items()},
-            "simulated": {"rp2040": {"latency_ms": round(simulated.milliseconds, 4), "cycles": simulated.cycles,
-                                     "source": "measured:rp2040-sim (zero-wait memory, first test vector)"}},
+            "simulated": sim_card,
             "arena_bytes": generated.arena_bytes}
     (out_dir / "model_card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
-    return Bundle(out_dir, builds)
+    return Bundle(out_dir, builds, simulated)
 
 
-def _simulate_rp2040(firmware: BuildResult, x: np.ndarray, want: np.ndarray, entry: str, name: str) -> SimResult:
-    """The rp2040 firmware on one test vector: its cycles, and its output checked bit for bit."""
-    result = Rp2040Sim(firmware.elf_path, entry=entry).run(x)
+def _costs(target: str, firmware: BuildResult, latency: Measurement) -> dict:
+    """The card's costs for `target`: measured from this bundle's ELF, latency as predicted."""
+    return {"target": target,
+            "flash_bytes": {"value": firmware.flash_bytes, "source": f"measured:elf-{target}"},
+            "ram_bytes": {"value": firmware.ram_bytes, "source": f"measured:elf-{target}"},
+            "latency_ms": {"value": latency.value, "source": latency.source}}
+
+
+def _simulate(runner: Runner, target: str, x: np.ndarray, want: np.ndarray, name: str) -> SimResult:
+    """A target's firmware on one test vector, its output checked bit for bit."""
+    result = runner.run(x)
     if result.status != 0 or not np.array_equal(result.output, want.reshape(-1)):
-        raise AutotuneError(f"{name}: the rp2040 firmware on rp2040-sim gives {result.output.tolist()} "
+        raise AutotuneError(f"{name}: the {target} firmware on {runner.name} gives {result.output.tolist()} "
                             f"(status {result.status}) on the first test vector, expected {want.reshape(-1).tolist()}")
     return result
+
+
+def _simulated_card(result: SimResult, source: str) -> dict:
+    entry = {"instructions": result.instructions}
+    if result.cycles is not None:
+        entry = {"latency_ms": round(result.milliseconds, 4), "cycles": result.cycles, **entry}
+    return {**entry, "source": f"{source}, first test vector"}
 
 
 def _c_rows(rows: np.ndarray) -> str:
@@ -136,22 +168,26 @@ int main(void)
 """
 
 
-def _makefile(sources: list[str], entry: str, name: str) -> str:
-    src = [Path("src") / s for s in sources]
+def _makefile(bundle: Path, entry: str, name: str) -> str:
+    """Targets' builds use the sources `select_sources` picks for them, as the search's builds do."""
+    src = [Path("src") / p.name for p in sorted((bundle / "src").glob("*.c"))]
     lines = [f"# Generated by autotune from {name}. `make host` builds and runs the test vectors;",
-             "# `make rp2040` / `make apollo5` build firmware with the flags the search measured.",
-             "ARM_SIZE ?= arm-none-eabi-size", "CC ?= gcc", "",
+             f"# `make {' / make '.join(TARGETS)}` build firmware with the flags the search measured.",
+             "CC ?= gcc", "",
              ".PHONY: all host " + " ".join(TARGETS) + " clean", "",
              "all: host " + " ".join(TARGETS), ""]
-    deps = " ".join(map(str, src)) + " $(wildcard src/*.h) $(wildcard harness/*)"
-    for target in TARGETS:
+    headers = "$(wildcard src/*.h) $(wildcard harness/*)"
+    for target, t in TARGETS.items():
         elf = Path("build") / target / "firmware.elf"
-        command = " ".join(firmware_command(target, Path("src"), src, Path("harness"), elf, entry))
-        lines += [f"{target}: {elf}", f"\t$(ARM_SIZE) {elf}", "",
-                  f"{elf}: {deps}", f"\tmkdir -p {elf.parent}", f"\t{command}", ""]
+        sources = [p.relative_to(bundle) for p in select_sources(bundle / "src", t, entry)]
+        command = " ".join(firmware_command(target, Path("src"), sources, Path("harness"), elf, entry))
+        library_headers = "".join(f" $(wildcard src/{lib}/*.h)" for lib in t.kernel_libraries)
+        lines += [f"{target}: {elf}", f"\t{t.toolchain.size} {elf}", "",
+                  f"{elf}: {' '.join(map(str, sources))} {headers}{library_headers}",
+                  f"\tmkdir -p {elf.parent}", f"\t{command}", ""]
     host_flags = " ".join((*HOST_FLAGS, *SANITIZE_FLAGS))
     lines += ["host: build/host/test_main", "\t./build/host/test_main", "",
-              f"build/host/test_main: {deps} test/test_main.c test/test_vectors.h",
+              f"build/host/test_main: {' '.join(map(str, src))} {headers} test/test_main.c test/test_vectors.h",
               "\tmkdir -p build/host",
               f"\t$(CC) {host_flags} -I src {' '.join(map(str, src))} test/test_main.c -o $@", "",
               "clean:", "\trm -rf build", ""]
@@ -173,7 +209,7 @@ def _memory_report(graph: Graph, arena_map: str, builds: dict[str, BuildResult])
     lines += ["| target | flash (bytes) | RAM (bytes) | of which stack | worst stack path |", "|---|---|---|---|---|"]
     lines += [f"| {t} | {b.flash_bytes} | {b.ram_bytes} | {b.stack_bytes} | {' > '.join(b.stack_path)} |"
               for t, b in builds.items()]
-    lines += ["", "All figures are measured from the ELF (arm-none-eabi-gcc -Os): flash = every allocated",
+    lines += ["", "All figures are measured from the ELF (each target's compiler, -Os): flash = every allocated",
               "section with contents; RAM = .data + .bss + worst-case stack.", ""]
     for t, b in builds.items():
         lines += [f"## Flash and RAM by section, {t}", "", "| section | bytes |", "|---|---|"]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from autotune.errors import AutotuneError
+from device_runners.targets import TARGETS
 
 EXPERIMENT_COPY = "experiment.yaml"  # the run folder keeps the YAML it was started from
 
@@ -51,11 +52,9 @@ def _export(args: argparse.Namespace) -> int:
     from autotune.export import choose_trial, export_trial
 
     experiment = load_run(Path(args.run))
-    if args.target:
-        experiment = dataclasses.replace(experiment, target=args.target)
     record = choose_trial(experiment, args.trial, args.pick)
     out = Path(args.out) if args.out else experiment.run_dir / "bundles" / f"trial_{record.number}"
-    bundle = export_trial(experiment, record, out, vectors=args.vectors)
+    bundle = export_trial(experiment, record, out, vectors=args.vectors, target=args.target)
     _print_bundle(bundle, f"trial {record.number} (accuracy {record.metrics['accuracy']:.3f})")
     return 0
 
@@ -113,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     which = export.add_mutually_exclusive_group()
     which.add_argument("--trial", type=int, help="trial number")
     which.add_argument("--pick", help="'knee' (default), or e.g. 'max accuracy where flash<64KB and latency<5ms'")
-    export.add_argument("--target", choices=("rp2040", "apollo5"), help="target of the model card (default: the run's)")
+    export.add_argument("--target", choices=tuple(TARGETS),
+                        help="target the card's costs are measured for (default: the run's)")
     export.add_argument("--out", help="bundle folder (default RUN/bundles/trial_N)")
     export.add_argument("--vectors", type=int, default=20, help="test vectors from the test set (default 20)")
     export.set_defaults(func=_export)

@@ -14,10 +14,10 @@ import yaml
 
 from autotune.data import DataSpec
 from autotune.errors import ConfigError
+from device_runners.targets import TARGETS
 from search_spaces import FAMILIES
 from search_spaces.base import Choice, FloatRange, IntRange, ParamSpec
 
-TARGETS = ("rp2040", "apollo5")
 OBJECTIVES = ("accuracy", "flash", "ram", "latency")  # accuracy is maximised, the rest minimised
 SAMPLERS = ("nsga2", "tpe", "random")
 DATA_SOURCES = ("synthetic_spectral", "npz", "csv")
@@ -190,7 +190,7 @@ class _Reader:
         if "compression" in top:
             kw["compression"] = self.compression(top["compression"])
         if "target" in top:
-            kw["target"] = self.string(top["target"], "target", TARGETS)
+            kw["target"] = self.string(top["target"], "target", tuple(TARGETS))
         if "constraints" in top:
             kw["constraints"] = self.constraints(top["constraints"])
         if "objectives" in top:

@@ -36,7 +36,15 @@ def choose_trial(experiment: Experiment, trial: int | None, query: str | None) -
     return match[0]
 
 
-def export_trial(experiment: Experiment, record: TrialRecord, out_dir: Path, vectors: int = 20) -> Bundle:
+def export_trial(experiment: Experiment, record: TrialRecord, out_dir: Path, vectors: int = 20,
+                 target: str | None = None) -> Bundle:
+    """A bundle for one trial, its card's costs measured for `target` (default: the run's).
+
+    The card's `costs` are this bundle's: flash and RAM of the target's ELF, the latency its
+    analytic model predicts. `search` keeps what the run recorded for the trial, on the run's
+    target, so figures from another target are never mixed into the costs.
+    """
+    target = target or experiment.target
     path = model_path(experiment.run_dir, record.number)
     if not path.exists():
         raise AutotuneError(f"{path}: the model of trial {record.number} is missing")
@@ -54,17 +62,18 @@ def export_trial(experiment: Experiment, record: TrialRecord, out_dir: Path, vec
                  for k, v in dataclasses.asdict(experiment.data).items()},
         "accuracy": {"value": m["accuracy"], "source": sources["accuracy"],
                      "test_examples": int(len(dataset.y_test))},
-        "costs": {"target": experiment.target,
-                  "flash_bytes": {"value": round(m["flash_kb"] * 1024), "source": sources["flash"]},
-                  "ram_bytes": {"value": round(m["ram_kb"] * 1024), "source": sources["ram"]},
-                  "latency_ms": {"value": m["latency_ms"], "source": sources["latency"]}},
+        "costs": None,  # this bundle's, for `target`: write_bundle measures them
+        "search": {"target": experiment.target,
+                   "flash_bytes": {"value": round(m["flash_kb"] * 1024), "source": sources["flash"]},
+                   "ram_bytes": {"value": round(m["ram_kb"] * 1024), "source": sources["ram"]},
+                   "latency_ms": {"value": m["latency_ms"], "source": sources["latency"]}},
         "model": {"family": experiment.family, "params": record.params, "parameters": m["params_count"],
                   "macs": m["macs"]},
         "provenance": {"experiment": str(experiment.path), "run": str(experiment.run_dir),
                        "trial": record.number, "seed": experiment.seed,
                        "exported": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     }
-    return write_bundle(graph, tflite, out_dir, inputs, card)
+    return write_bundle(graph, tflite, out_dir, inputs, card, target=target)
 
 
 def import_model(tflite_path: Path, out_dir: Path, inputs_path: Path | None = None, vectors: int = 20,

@@ -4,7 +4,9 @@ Models of every search-space family at several sizes (random weights: timing doe
 them) are generated, built for the rp2040 and run on rp2040-sim. Per op kind, cycles are fitted as
 `a x MACs + b x outputs + c x output pixels` (non-negative least squares; the constants in cost_models/analytic.py come from this
 fit), or per output element for ops without MACs. Writes benchmarks/results/kernels.json: the
-fit, and per model the simulated cycles against the analytic prediction.
+fit, and per model the simulated cycles against the analytic prediction. The same models built for
+the nano33ble run on nano33ble-sim (Cortex-M4, instructions only): per op kind, the instructions
+the M4 executes per M0+ instruction, from which cost_models/analytic.py scales its M4 table.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from cost_models.analytic import AnalyticCostModel
 from cost_models.features import extract_features
 from device_runners.build import build
 from device_runners.rp2040_sim import Rp2040Sim
+from device_runners.runners import open_runner
 from search_spaces import get_family
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,22 +57,28 @@ def _firmware(family: str, params: dict, shape: tuple[int, ...], scratch: Path):
     calibration = np.random.default_rng(0).normal(size=(64, *shape)).astype(np.float32)
     graph = import_tflite(to_int8_tflite(model, calibration), "bench")
     generate_c(graph, scratch / "src")
-    return graph, build(scratch / "src", "rp2040", out_dir=scratch, cache_dir=scratch / "cache")
+    return graph, {t: build(scratch / "src", t, out_dir=scratch, cache_dir=scratch / "cache")
+                   for t in ("rp2040", "nano33ble")}
 
 
 def main() -> dict:
     import_tensorflow()
     samples: dict[str, list[tuple[int, ...]]] = defaultdict(list)  # kind -> (MACs, outputs, pixels, cycles)
+    m4_instructions: dict[str, list[tuple[int, int]]] = defaultdict(list)  # kind -> (M0+, M4) instructions
     models, glue = [], []
     for name, (family, params, shape) in MODELS.items():
         with tempfile.TemporaryDirectory() as scratch:
-            graph, firmware = _firmware(family, params, shape, Path(scratch))
+            graph, builds = _firmware(family, params, shape, Path(scratch))
+            firmware = builds["rp2040"]
             x = np.random.default_rng(0).integers(-128, 128, graph.tensor(graph.inputs[0]).shape[1:]).astype(np.int8)
             result = Rp2040Sim(firmware.elf_path).run(x)
+            m4 = open_runner("nano33ble-sim", builds["nano33ble"].elf_path).run(x)
         features = extract_features(graph, activation_bytes=0)
         kernels = [f for f in features.ops if f.kind != "RESHAPE"]  # RESHAPE calls no kernel
-        for f, measured in zip(kernels, result.ops):
+        for f, measured, on_m4 in zip(kernels, result.ops, m4.ops):
+            assert measured.kernel == on_m4.kernel, (name, measured.kernel, on_m4.kernel)
             samples[f.cost_kind].append((f.macs, f.output_elems, f.output_elems // f.channels, measured.cycles))
+            m4_instructions[f.cost_kind].append((measured.instructions, on_m4.instructions))
         glue.append((result.cycles - sum(o.cycles for o in result.ops)) / len(result.ops))
         predicted = AnalyticCostModel("rp2040").cycles(features)
         models.append({"name": name, "macs": features.macs, "cycles": result.cycles,
@@ -95,7 +104,10 @@ def main() -> dict:
                          "max_relative_error": round(float(np.abs(per / per.mean() - 1).max()), 3), "ops": len(rows)}
     result = {"simulator": "rp2040-sim (Cortex-M0+ timings, zero-wait memory)", "fit": fit,
               "cycles_per_op_call": round(float(np.mean(glue)), 1), "models": models,
-              "analytic_worst_ratio": max((m["predicted_over_measured"] for m in models), key=lambda r: abs(r - 1))}
+              "analytic_worst_ratio": max((m["predicted_over_measured"] for m in models), key=lambda r: abs(r - 1)),
+              "cortex_m4_instruction_ratio": {
+                  kind: round(sum(m for _, m in rows) / sum(m0 for m0, _ in rows), 3)
+                  for kind, rows in sorted(m4_instructions.items())}}
     out = ROOT / "benchmarks" / "results" / "kernels.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -13,6 +13,8 @@ to the generated kernels run on rp2040-sim (M0+ timings, zero-wait memory); the 
 figures were measured the same way on single ops. A depthwise convolution with a depth
 multiplier > 1 gathers every window and runs about 30 % slower than predicted. The Cortex-M55 figures are assumptions
 (Helium kernels at about a quarter of their 8 MACs/cycle peak) until a simulator measures them.
+The Cortex-M4 figures are the M0+ ones scaled by measured instruction counts at an assumed equal
+cycles per instruction (see TABLES). Each target names its table (`Target.cost_table`).
 The search measures flash and RAM from real builds; device runners and learned models replace
 the latency prediction.
 """
@@ -38,8 +40,7 @@ class CoreTable:
     default_kernel_flash: int = 400  # an op kind not in the table
 
 
-TABLES = {
-    "rp2040": CoreTable(
+CORTEX_M0PLUS = CoreTable(
         runtime_flash=300,
         kernel_flash={"CONV_2D": 700, "DEPTHWISE_CONV_2D": 650, "FULLY_CONNECTED": 384, "MEAN": 400,
                       "SOFTMAX": 772 + 1024, "AVERAGE_POOL_2D": 680, "MAX_POOL_2D": 346, "ADD": 774,
@@ -52,8 +53,43 @@ TABLES = {
         cycles_per_elem={"SOFTMAX": 253.0, "ADD": 243.0, "PAD": 45.0, "CONCATENATION": 20.0,
                          "RESHAPE": 1.0, "QUANTIZE": 100.0, "DEQUANTIZE": 100.0},
         cycles_per_op=10.5,
+)
+
+# The generic C on the Cortex-M4 executes, per op kind, this many instructions per instruction
+# it executes on the Cortex-M0+ (measured: nano33ble-sim against rp2040-sim on the same models,
+# benchmarks/bench_kernels.py, `cortex_m4_instruction_ratio` in benchmarks/results/kernels.json):
+# Thumb-2's post-indexed loads, MLA and wider immediates do the same work in fewer instructions.
+M4_INSTRUCTION_RATIO = {"CONV_2D": 0.726, "CONV_2D_1x1": 0.727, "DEPTHWISE_CONV_2D": 0.765,
+                        "FULLY_CONNECTED": 0.739, "MAX_POOL_2D": 0.988, "MEAN": 0.862, "SOFTMAX": 0.515}
+M4_DEFAULT_RATIO = 0.73  # op kinds the benchmark's models do not use: the convolutions' ratio
+
+
+def _scaled(table: dict, ratios: dict[str, float], default: float):
+    """Cycle constants times each op kind's instruction ratio."""
+    return {kind: (tuple(c * ratios.get(kind, default) for c in v) if isinstance(v, tuple)
+                   else v * ratios.get(kind, default)) for kind, v in table.items()}
+
+
+TABLES = {
+    "cortex-m0plus": CORTEX_M0PLUS,
+    # ASSUMPTION until a runner times the M4 (nano33ble-sim counts instructions only): the M0+
+    # cycles scaled by the measured instruction ratio, i.e. equal cycles per instruction on both
+    # cores (the M4 takes 2 cycles per load, 1 when pipelined, 2-4 per taken branch; the M0+ 2
+    # and 2). The M4 has a single-cycle 32x32 multiply-accumulate (MLA, which the generic C
+    # uses) and SMLAD, two 16x16 MACs per cycle, which it does not: a cortex-m4 kernel library
+    # with SMLAD would cut the per-MAC term further. Memory assumed zero-wait (the nRF52840
+    # runs from flash through its cache). Flash: the kernels' code as built for the M4.
+    "cortex-m4": CoreTable(
+        runtime_flash=310,
+        kernel_flash={"CONV_2D": 681, "DEPTHWISE_CONV_2D": 632, "FULLY_CONNECTED": 313, "MEAN": 329,
+                      "SOFTMAX": 536 + 1024, "AVERAGE_POOL_2D": 656, "MAX_POOL_2D": 344, "ADD": 596,
+                      "PAD": 188, "CONCATENATION": 64, "QUANTIZE": 128, "RESHAPE": 0},
+        stack_ram=180,
+        mac_cycles=_scaled(CORTEX_M0PLUS.mac_cycles, M4_INSTRUCTION_RATIO, M4_DEFAULT_RATIO),
+        cycles_per_elem=_scaled(CORTEX_M0PLUS.cycles_per_elem, M4_INSTRUCTION_RATIO, M4_DEFAULT_RATIO),
+        cycles_per_op=CORTEX_M0PLUS.cycles_per_op * M4_DEFAULT_RATIO,
     ),
-    "apollo5": CoreTable(
+    "cortex-m55": CoreTable(
         runtime_flash=310,
         kernel_flash={"CONV_2D": 666, "DEPTHWISE_CONV_2D": 600, "FULLY_CONNECTED": 366, "MEAN": 358,
                       "SOFTMAX": 582 + 1024, "AVERAGE_POOL_2D": 446, "MAX_POOL_2D": 426, "ADD": 654,
@@ -73,7 +109,7 @@ TABLES = {
 class AnalyticCostModel(CostModel):
     def __init__(self, target: str):
         self.target = target
-        self.table = TABLES[target]
+        self.table = TABLES[get_target(target).cost_table]
 
     @property
     def source(self) -> str:

@@ -7,11 +7,15 @@ Convention for a sources directory (what the code generator emits):
     `entry` defaults to `model_invoke` and is passed to the harness as `-DAUTOTUNE_ENTRY=<entry>`;
   * C99, no malloc, no recursion, no variable-length arrays or alloca, no function pointers
     (the stack bound must be computable); `memcpy`, `memmove`, `memset` are available;
-  * file names must not start with `autotune_` (reserved for the harness).
+  * file names must not start with `autotune_` (reserved for the harness);
+  * a subdirectory named after a kernel library (`cortex-m4/`, ...) holds per-core variants: for a
+    target that lists the library, `<library>/x.c` is compiled instead of `x.c` (same function
+    names and parameter structs; see `select_sources`). Headers in it are private to its files.
 
 Firmware (`build`): the sources plus `harness/autotune_*.c` (vector table, reset handler, a `main`
 that calls the entry once on the global `autotune_input`, stores into `autotune_output` and
-`autotune_status`, then spins in `halt`), linked with `harness/<target>.ld`, `-nostdlib -lgcc`.
+`autotune_status`, then spins in `halt`), linked with the target's linker script, `-nostdlib -lgcc`,
+by the target's own toolchain (`device_runners.targets`).
   flash = every allocated section with contents (.vectors, .text, .rodata, .ARM.exidx, .data
           initialisers); RAM = .data + .bss + worst-case stack.
   stack = the deepest path in the call graph from `Reset_Handler`, summing the frames GCC reports
@@ -45,18 +49,11 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
 from autotune.errors import AutotuneError, ToolchainError
-from device_runners.targets import get_target
+from device_runners.targets import Target, get_target
 
 HARNESS_DIR = Path(__file__).parent / "harness"
 FIRMWARE_HARNESS = ("autotune_main.c", "autotune_startup.c", "autotune_libc.c")
 CACHE_ENV = "AUTOTUNE_CACHE_DIR"
-
-ARM_GCC = "arm-none-eabi-gcc"
-ARM_OBJDUMP = "arm-none-eabi-objdump"
-INSTALL_HINT = (
-    "install with: apt-get install -y --no-install-recommends "
-    "gcc-arm-none-eabi libnewlib-arm-none-eabi"
-)
 
 WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Werror")
 FIRMWARE_FLAGS = (
@@ -121,12 +118,14 @@ def build(
     start = time.perf_counter()
     sources_dir = Path(sources_dir)
     tgt = get_target(target)
-    gcc = find_tool(ARM_GCC)
-    sources = _sources(sources_dir, entry)
+    gcc = find_tool(tgt.toolchain.compiler, tgt.toolchain.install_hint)
+    sources = select_sources(sources_dir, tgt, entry)
     harness = [HARNESS_DIR / name for name in FIRMWARE_HARNESS]
-    linker_script = HARNESS_DIR / f"{tgt.name}.ld"
+    linker_script = HARNESS_DIR / tgt.linker_script
     flags = [*tgt.cpu_flags, *FIRMWARE_FLAGS, f"-DAUTOTUNE_ENTRY={entry}"]
-    key_files = [*sources, *sorted(sources_dir.glob("*.h")), *harness,
+    headers = [h for d in (sources_dir, *(sources_dir / lib for lib in tgt.kernel_libraries))
+               for h in sorted(d.glob("*.h"))]
+    key_files = [*sources, *headers, *harness,
                  linker_script, HARNESS_DIR / "autotune_sections.ld", Path(__file__)]
     key = _cache_key(tgt.name, [*flags, *LINK_FLAGS], _version(gcc), key_files)
 
@@ -142,7 +141,7 @@ def build(
         try:
             elf = work / "firmware.elf"
             _run(firmware_command(tgt.name, sources_dir, sources, HARNESS_DIR, elf, entry, gcc),
-                 f"{ARM_GCC} ({tgt.name})")
+                 f"{tgt.toolchain.compiler} ({tgt.name})")
             result = measure_elf(tgt.name, elf, sorted(work.glob("*.ci")))
             result = replace(result, seconds=time.perf_counter() - start)
             _save(work, result)
@@ -163,14 +162,27 @@ def build(
 
 
 def firmware_command(target: str, include_dir: Path, sources: Sequence[Path], harness_dir: Path,
-                     elf: Path, entry: str = "model_invoke", gcc: str = ARM_GCC) -> list[str]:
+                     elf: Path, entry: str = "model_invoke", compiler: str | None = None) -> list[str]:
     """The one compile-and-link command for a firmware image; bundles' Makefiles use it too, so
-    their ELFs measure the same as the search's builds."""
+    their ELFs measure the same as the search's builds. `sources` as `select_sources` gives them;
+    `compiler` defaults to the name of the target's compiler (found on PATH)."""
+    tgt = get_target(target)
     harness_dir = Path(harness_dir)
-    return [gcc, *get_target(target).cpu_flags, *FIRMWARE_FLAGS, f"-DAUTOTUNE_ENTRY={entry}",
+    return [compiler or tgt.toolchain.compiler, *tgt.cpu_flags, *FIRMWARE_FLAGS, f"-DAUTOTUNE_ENTRY={entry}",
             "-I", str(include_dir), *map(str, sources), *(str(harness_dir / n) for n in FIRMWARE_HARNESS),
-            "-L", str(harness_dir), "-T", str(harness_dir / f"{target}.ld"), *LINK_FLAGS,
+            "-L", str(harness_dir), "-T", str(harness_dir / tgt.linker_script), *LINK_FLAGS,
             "-o", str(elf), "-lgcc"]
+
+
+def select_sources(sources_dir: Path, target: Target, entry: str = "model_invoke") -> list[Path]:
+    """Every `.c` file of `sources_dir`, each replaced by its variant in the first of the target's
+    kernel libraries (`sources_dir/<library>/`) that has a file of that name."""
+    sources_dir = Path(sources_dir)
+    selected = []
+    for source in _sources(sources_dir, entry):
+        variants = (sources_dir / lib / source.name for lib in target.kernel_libraries)
+        selected.append(next((v for v in variants if v.is_file()), source))
+    return selected
 
 
 def build_host(
@@ -185,7 +197,7 @@ def build_host(
     The program reads MODEL_INPUT_SIZE-byte records from stdin and writes MODEL_OUTPUT_SIZE
     bytes per record to stdout. `sanitize` adds AddressSanitizer and UBSan (any finding aborts).
     """
-    gcc = find_tool("gcc")
+    gcc = find_tool("gcc", "install gcc")
     sources_dir, out = Path(sources_dir), Path(out)
     sources = _sources(sources_dir, entry)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -210,12 +222,11 @@ def _sources(sources_dir: Path, entry: str) -> list[Path]:
     return sources
 
 
-def find_tool(name: str) -> str:
+def find_tool(name: str, install_hint: str) -> str:
     """The path of a compiler or binutil; a ToolchainError saying what to install otherwise."""
     path = shutil.which(name)
     if path is None:
-        hint = INSTALL_HINT if name.startswith("arm-none-eabi") else "install gcc"
-        raise ToolchainError(f"{name} not found on PATH; {hint}")
+        raise ToolchainError(f"{name} not found on PATH; {install_hint}")
     return path
 
 
@@ -295,7 +306,7 @@ def measure_elf(target: str, elf_path: Path, ci_files: list[Path]) -> BuildResul
                 sizes[name] = sizes.get(name, 0) + size  # same-named statics in several files
         return dict(sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])))
 
-    stack, path = _worst_stack(ci_files, _LibraryFrames(elf_path, functions))
+    stack, path = _worst_stack(ci_files, _LibraryFrames(elf_path, functions, get_target(target)))
     return BuildResult(
         target=target,
         elf_path=elf_path,
@@ -366,17 +377,19 @@ class _LibraryFrames:
     _INSN = re.compile(r"^\s*[0-9a-f]+:\t(\S+)\s*([^@;]*)")
     _TARGET = re.compile(r"^([0-9a-f]+) <([^>+]+)>$")  # a function start, not <f+0x12>
 
-    def __init__(self, elf_path: Path, functions: dict[str, int]):
+    def __init__(self, elf_path: Path, functions: dict[str, int], target: Target):
         self.elf_path = elf_path
         self.functions = functions
+        self.toolchain = target.toolchain
 
     @functools.cached_property
     def _code(self) -> dict[int, list[tuple[str, str]]]:
         """Function start address -> (mnemonic, operands) up to the next label."""
-        proc = subprocess.run([find_tool(ARM_OBJDUMP), "-d", "--no-show-raw-insn", str(self.elf_path)],
-                              capture_output=True, text=True)
+        objdump = self.toolchain.objdump
+        proc = subprocess.run([find_tool(objdump, self.toolchain.install_hint), "-d", "--no-show-raw-insn",
+                               str(self.elf_path)], capture_output=True, text=True)
         if proc.returncode != 0:
-            raise ToolchainError(f"{ARM_OBJDUMP} failed on {self.elf_path}:\n{proc.stderr[:500]}")
+            raise ToolchainError(f"{objdump} failed on {self.elf_path}:\n{proc.stderr[:500]}")
         code: dict[int, list[tuple[str, str]]] = {}
         current: list[tuple[str, str]] = []
         for line in proc.stdout.splitlines():

@@ -1,7 +1,10 @@
-"""The microcontrollers we build for: core, compiler flags, clock and memory sizes.
+"""The microcontrollers we build for, each declared once: its core and compiler flags, the
+toolchain, the kernel libraries, linker script and memories, clock, cost table and runners.
 
-The linker scripts in `device_runners/harness/<name>.ld` use the same memory sizes
-(tests/test_build.py checks that they agree).
+Everything that needs the list of targets reads `TARGETS` (the config's `target:` choices, the
+CLI's `--target`, bundles' Makefiles); nothing else lists them. Adding a target is one entry here,
+its linker script in `device_runners/harness/`, a cost table in `cost_models/analytic.py`, and
+the tests parametrised over `TARGETS` then build, measure and run it (README "Targets").
 """
 from __future__ import annotations
 
@@ -11,31 +14,91 @@ from autotune.errors import ConfigError
 
 
 @dataclass(frozen=True)
+class Toolchain:
+    compiler: str  # C compiler driver (compiles, links)
+    objdump: str
+    size: str  # what bundles' Makefiles print sizes with
+    install_hint: str  # what to run when a tool is missing
+
+
+ARM_GNU = Toolchain(
+    compiler="arm-none-eabi-gcc",
+    objdump="arm-none-eabi-objdump",
+    size="arm-none-eabi-size",
+    install_hint="install with: apt-get install -y --no-install-recommends "
+                 "gcc-arm-none-eabi libnewlib-arm-none-eabi",
+)
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
+    board: str  # what a user owns
     core: str
-    cpu_flags: tuple[str, ...]
-    clock_hz: int
+    cpu_flags: tuple[str, ...]  # compile and link flags that select the core, ABI and FPU
+    toolchain: Toolchain
+    # Per-core kernel directories under autotune/codegen/kernels/: a file there replaces the
+    # generic kernel file of the same name; the first library listed that has the file wins.
+    # A library without a directory yet means generic C only.
+    kernel_libraries: tuple[str, ...]
+    linker_script: str  # in device_runners/harness/; its MEMORY matches the regions below
+    flash_origin: int  # where the application image (vector table first) starts
+    flash_bytes: int  # flash the application may use
+    ram_origin: int
     sram_bytes: int
-    flash_bytes: int
+    clock_hz: int
+    cost_table: str  # key of cost_models.analytic.TABLES
+    runners: tuple[str, ...]  # names in device_runners.runners.RUNNERS, the default first
 
 
 TARGETS: dict[str, Target] = {
     "rp2040": Target(
         name="rp2040",
+        board="Raspberry Pi RP2040 (e.g. Pico)",
         core="cortex-m0plus",
         cpu_flags=("-mcpu=cortex-m0plus", "-mthumb"),
-        clock_hz=133_000_000,
+        toolchain=ARM_GNU,
+        kernel_libraries=("cortex-m0plus",),
+        linker_script="rp2040.ld",
+        flash_origin=0x10000000,  # QSPI flash, executed in place
+        flash_bytes=2 * 1024 * 1024,
+        ram_origin=0x20000000,
         sram_bytes=264 * 1024,
-        flash_bytes=2 * 1024 * 1024,  # QSPI flash, executed in place
+        clock_hz=133_000_000,
+        cost_table="cortex-m0plus",
+        runners=("rp2040-sim",),
     ),
     "apollo5": Target(
         name="apollo5",
+        board="Ambiq Apollo5",
         core="cortex-m55",
         cpu_flags=("-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", "-mfpu=auto"),
-        clock_hz=250_000_000,  # high-performance mode
+        toolchain=ARM_GNU,
+        kernel_libraries=("cortex-m55-mve",),
+        linker_script="apollo5.ld",
+        flash_origin=0x00000000,  # MRAM
+        flash_bytes=4 * 1024 * 1024,
+        ram_origin=0x20000000,
         sram_bytes=3840 * 1024,  # 3.75 MB including TCM
-        flash_bytes=4 * 1024 * 1024,  # MRAM
+        clock_hz=250_000_000,  # high-performance mode
+        cost_table="cortex-m55",
+        runners=(),  # no Cortex-M55 runner yet
+    ),
+    "nano33ble": Target(
+        name="nano33ble",
+        board="Arduino Nano 33 BLE Sense (nRF52840)",
+        core="cortex-m4",
+        cpu_flags=("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
+        toolchain=ARM_GNU,
+        kernel_libraries=("cortex-m4",),
+        linker_script="nano33ble.ld",
+        flash_origin=0x00010000,  # the Arduino bootloader holds the first 64 KB of the 1 MB
+        flash_bytes=960 * 1024,
+        ram_origin=0x20000000,
+        sram_bytes=256 * 1024,
+        clock_hz=64_000_000,
+        cost_table="cortex-m4",
+        runners=("nano33ble-sim",),
     ),
 }
 

@@ -12,6 +12,7 @@ import model_zoo
 from cost_models.analytic import AnalyticCostModel
 from cost_models.features import extract_features
 from device_runners.rp2040_sim import Rp2040Sim
+from device_runners.targets import TARGETS
 
 SPECTRAL = ("larun", "spectral_small", "spectral_separable", "conv1d", "gap_mean", "mlp")
 MIXED = ("conv_dilated", "pools", "residual", "zero_pad", "concat", "image2d", "ds_cnn")
@@ -20,7 +21,7 @@ UNUSUAL = {"depthwise": 0.35}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["rp2040", "apollo5"])
+@pytest.mark.parametrize("target", sorted(TARGETS))
 @pytest.mark.parametrize("name", SPECTRAL + MIXED)
 def test_flash_and_ram_predictions_track_the_elf(name, target, zoo_dir, tmp_path):
     graph, generated, firmware = model_zoo.firmware(name, zoo_dir, tmp_path, target)

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
 from autotune.errors import ConfigError, ToolchainError
 from device_runners.build import (
@@ -154,18 +155,39 @@ def base_model(tmp_path_factory) -> Path:
     return write_model(tmp_path_factory.mktemp("base") / "model")
 
 
-def test_linker_scripts_match_targets():
-    for target in TARGETS.values():
-        script = (HARNESS_DIR / f"{target.name}.ld").read_text()
-        lengths = dict(re.findall(r"^\s*(FLASH|RAM)\b.*LENGTH = (\d+)K", script, re.M))
-        assert int(lengths["FLASH"]) * 1024 == target.flash_bytes
-        assert int(lengths["RAM"]) * 1024 == target.sram_bytes
+@pytest.mark.parametrize("target", TARGET_NAMES)
+def test_linker_script_matches_the_declaration(target):
+    t = get_target(target)
+    script = (HARNESS_DIR / t.linker_script).read_text()
+    regions = {name: (int(origin, 16), int(length) * 1024) for name, origin, length in
+               re.findall(r"^\s*(FLASH|RAM)\b.*ORIGIN = (0x[0-9A-Fa-f]+), LENGTH = (\d+)K", script, re.M)}
+    assert regions == {"FLASH": (t.flash_origin, t.flash_bytes), "RAM": (t.ram_origin, t.sram_bytes)}
+
+
+@pytest.mark.parametrize("target", TARGET_NAMES)
+def test_image_lies_where_the_declaration_says(target, base_model, cache):
+    """The vector table first in the application's flash, the stack at the top of its RAM."""
+    t = get_target(target)
+    result = build(base_model, target, cache_dir=cache)
+    with result.elf_path.open("rb") as f:
+        elf = ELFFile(f)
+        vectors = elf.get_section_by_name(".vectors")
+        assert vectors["sh_addr"] == t.flash_origin
+        initial_sp = int.from_bytes(vectors.data()[:4], "little")
+    assert initial_sp == t.ram_origin + t.sram_bytes
+    assert build(base_model, target, cache_dir=cache).cached
 
 
 def test_unknown_target_lists_valid_names():
     assert get_target("rp2040").clock_hz == 133_000_000
-    with pytest.raises(ConfigError, match="apollo5, rp2040"):
+    with pytest.raises(ConfigError, match="apollo5, nano33ble, rp2040"):
         get_target("esp32")
+
+
+def test_the_nano33ble_application_sits_above_the_arduino_bootloader():
+    t = get_target("nano33ble")
+    assert (t.flash_origin, t.flash_origin + t.flash_bytes) == (64 * 1024, 1024 * 1024)  # 1 MB part
+    assert "bootloader" in (HARNESS_DIR / t.linker_script).read_text()
 
 
 @pytest.mark.parametrize("target", TARGET_NAMES)
@@ -192,15 +214,16 @@ def test_stack_is_the_deepest_chain(target, base_model, cache):
 
 def test_library_frames_are_counted(tmp_path):
     """Without the chain the deepest path is the requantisation: libgcc's 64-bit multiply on
-    the M0+ (its frame read from the disassembly), an inline SMULL on the M55."""
+    the M0+ (its frame read from the disassembly), an inline SMULL on the M4 and the M55."""
     model = write_model(tmp_path / "model", chain=False)
     m0 = build(model, "rp2040", cache_dir=tmp_path / "cache")
-    m55 = build(model, "apollo5", cache_dir=tmp_path / "cache")
     compiled = ["Reset_Handler", "main", "model_invoke", "requantize"]
     assert list(m0.stack_path) == compiled + ["__aeabi_lmul"]
     assert m0.stack_bytes > sum(su_frames(m0.elf_path.parent)[f] for f in compiled)
-    assert list(m55.stack_path) == compiled
-    assert m55.stack_bytes == sum(su_frames(m55.elf_path.parent)[f] for f in compiled)
+    for target in ("nano33ble", "apollo5"):
+        inline = build(model, target, cache_dir=tmp_path / "cache")
+        assert list(inline.stack_path) == compiled
+        assert inline.stack_bytes == sum(su_frames(inline.elf_path.parent)[f] for f in compiled)
 
 
 @pytest.mark.parametrize("target", TARGET_NAMES)

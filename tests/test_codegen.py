@@ -12,7 +12,8 @@ import pytest
 import model_zoo
 from autotune import executor
 from autotune.codegen import CodegenError, generate_c, integer_core
-from autotune.codegen.generate import KERNEL_DIR, _average_reciprocal
+from autotune.codegen.generate import _average_reciprocal
+from autotune.codegen.kernel_library import KERNEL_DIR
 from autotune.ir import params as P
 from autotune.ir.graph import Graph, Op, Quant, Tensor, WeightEncoding
 from autotune.ir.tflite_import import import_tflite

@@ -45,7 +45,7 @@ def test_float_range_and_relative_data_path(tmp_path):
 MALFORMED = [
     ("name: a\nbudget:\n  trials: -3\n", ":3: budget.trials: expected an integer >= 1, got -3"),
     ("name: a\nbudget:\n  trails: 5\n", ":3: budget.trails: unknown key; expected one of: trials, timeout_minutes, epochs"),
-    ("name: a\ntarget: esp32\n", ":2: target: expected one of rp2040, apollo5, got 'esp32'"),
+    ("name: a\ntarget: esp32\n", ":2: target: expected one of rp2040, apollo5, nano33ble, got 'esp32'"),
     ("name: a\nconstraints:\n  max_flash_kb: lots\n", ":3: constraints.max_flash_kb: expected a number, got 'lots'"),
     ("name: a\nmodel:\n  family: resnet\n", ":3: model.family: expected one of spectral_cnn, ds_cnn, mlp, got 'resnet'"),
     ("name: a\nmodel:\n  space:\n    filters: {low: 1, high: 4}\n",

@@ -13,6 +13,7 @@ from autotune.report.pick import PickError, pick
 from autotune.report.records import pareto_front, read_records
 from autotune.study import open_study
 from device_runners.build import measure_elf
+from device_runners.targets import TARGETS
 from tiny import cli
 
 pytestmark = pytest.mark.slow
@@ -40,7 +41,7 @@ def test_export_knee_builds_everywhere_and_matches_the_search(tiny_run, tmp_path
         assert (out / name).is_file(), name
     host = make(out, "host")
     assert "test vectors: 20 of 20 match" in host.stdout
-    make(out, "rp2040", "apollo5")
+    make(out, *TARGETS)
 
     card = yaml.safe_load((out / "model_card.yaml").read_text())
     trial = card["provenance"]["trial"]
@@ -49,18 +50,47 @@ def test_export_knee_builds_everywhere_and_matches_the_search(tiny_run, tmp_path
     flash, ram = elf_costs(out, "rp2040")  # the run's target
     assert float(row["flash_kb"]) * 1024 == flash and float(row["ram_kb"]) * 1024 == ram
     assert card["costs"]["flash_bytes"] == {"value": flash, "source": "measured:elf-rp2040"}
+    assert card["costs"]["ram_bytes"] == {"value": ram, "source": "measured:elf-rp2040"}
+    assert card["costs"]["latency_ms"] == card["search"]["latency_ms"]  # the run's prediction, same model
     assert card["costs"]["latency_ms"]["source"] == "predicted:analytic-rp2040"
+    assert card["search"]["flash_bytes"] == card["costs"]["flash_bytes"]
     assert card["accuracy"]["value"] == float(row["accuracy"])
-    for target in ("rp2040", "apollo5"):
+    for target in TARGETS:
         flash, ram = elf_costs(out, target)
         assert card["measured"][target]["flash_bytes"] == flash and card["measured"][target]["ram_bytes"] == ram
-    report = (out / "memory_report.md").read_text()
-    assert "## Flash and RAM by section, rp2040" in report and "| .text |" in report
-    assert "## Activation arena" in report and "memory plan for" in report
+        report = (out / "memory_report.md").read_text()
+        assert f"## Flash and RAM by section, {target}" in report
+    assert "| .text |" in report and "## Activation arena" in report and "memory plan for" in report
     assert card["quantization"]["input"]["dtype"] == "int8"
     simulated = card["simulated"]["rp2040"]
     assert simulated["source"].startswith("measured:rp2040-sim")
     assert abs(simulated["latency_ms"] / card["costs"]["latency_ms"]["value"] - 1) < 0.15  # the analytic model
+    m4 = card["simulated"]["nano33ble"]  # ran bit-exact on the Cortex-M4 core; no timing model yet
+    assert m4["instructions"] > 0 and "latency_ms" not in m4 and "no timing model" in m4["source"]
+    assert set(card["simulated"]) == {t for t, d in TARGETS.items() if d.runners}
+
+
+@pytest.mark.parametrize("target", sorted(set(TARGETS) - {"rp2040"}))
+def test_export_for_another_target_measures_that_target(target, tiny_run, tmp_path):
+    """An rp2040 run exported for another target: the card's costs are that target's ELF and
+    model, the run's own figures stay apart under `search`."""
+    run, _ = tiny_run
+    out = tmp_path / "bundle"
+    assert main(["export", str(run), "--pick", "knee", "--target", target, "--out", str(out)]) == 0
+    make(out, target)
+    card = yaml.safe_load((out / "model_card.yaml").read_text())
+    flash, ram = elf_costs(out, target)
+    costs = card["costs"]
+    assert costs["target"] == target
+    assert costs["flash_bytes"] == {"value": flash, "source": f"measured:elf-{target}"}
+    assert costs["ram_bytes"] == {"value": ram, "source": f"measured:elf-{target}"}
+    assert costs["latency_ms"]["source"] == f"predicted:analytic-{target}"
+    row = next(r for r in csv.DictReader((run / "trials.csv").open())
+               if int(r["number"]) == card["provenance"]["trial"])
+    search = card["search"]
+    assert search["target"] == "rp2040" and search["flash_bytes"]["source"] == "measured:elf-rp2040"
+    assert search["flash_bytes"]["value"] == float(row["flash_kb"]) * 1024 != flash
+    assert search["latency_ms"]["value"] == float(row["latency_ms"]) != costs["latency_ms"]["value"]
 
 
 def test_pick_queries(tiny_run):
@@ -101,7 +131,7 @@ def test_import_a_users_model(name, zoo_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "rp2040: flash" in proc.stdout and "measured from the ELF" in proc.stdout
     assert "test vectors: 20 of 20 match" in make(tmp_path / "bundle", "host").stdout
-    make(tmp_path / "bundle", "rp2040", "apollo5")
+    make(tmp_path / "bundle", *TARGETS)
     card = yaml.safe_load((tmp_path / "bundle" / "model_card.yaml").read_text())
     assert card["provenance"]["imported_from"] == str(source)
 

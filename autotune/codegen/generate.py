@@ -12,18 +12,17 @@ gives both scales and zero points, so the caller quantizes and dequantizes if it
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from autotune.codegen.kernel_library import copy_kernels
 from autotune.codegen.planner import MemoryPlan, plan_memory, tensor_label
 from autotune.errors import AutotuneError
 from autotune.ir import params as P
 from autotune.ir.graph import Graph, Op, Tensor, WeightEncoding
 
-KERNEL_DIR = Path(__file__).parent / "kernels"
 KERNEL_COMMON = ("at_common.h", "at_common.c", "at_kernels.h")  # every model needs these
 SOFTMAX_MAX_DEPTH = 511  # beyond it the sum of exps can reach 2**28 and TFLM's shifts exceed 31
 
@@ -108,11 +107,7 @@ def generate_c(graph: Graph, out_dir: Path | str, prefix: str = "model") -> Gene
     source = out_dir / f"{prefix}.c"
     header.write_text(writer.header(graph))
     source.write_text(writer.source())
-    names = (*KERNEL_COMMON, *sorted(writer.kernel_files))
-    for stale in out_dir.glob("at_*.[ch]"):  # a build compiles every .c file in the directory
-        if stale.name not in names:
-            stale.unlink()
-    kernel_files = tuple(Path(shutil.copyfile(KERNEL_DIR / n, out_dir / n)) for n in names)
+    kernel_files = copy_kernels((*KERNEL_COMMON, *sorted(writer.kernel_files)), out_dir)
     return GeneratedC(out_dir, header, source, kernel_files, f"{prefix}_invoke",
                       core.tensor(core.inputs[0]).size, core.tensor(core.outputs[0]).size, plan)
 

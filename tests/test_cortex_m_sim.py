@@ -1,0 +1,54 @@
+"""Every target's runner on the firmware of generated C, instruction by instruction.
+
+The firmware's outputs must equal the reference executor's: the integer requantization path as
+compiled for each core (ARMv6-M on the rp2040, ARMv7E-M with hard float on the nano33ble).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import model_zoo
+from autotune import executor
+from device_runners.cortex_m_sim import CortexMSim
+from device_runners.runners import SimulationError, open_runner
+from device_runners.targets import TARGETS
+
+N_INPUTS = 8
+SIMULATED = [(name, t.runners[0]) for name, t in sorted(TARGETS.items()) if t.runners]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target,runner", SIMULATED)
+@pytest.mark.parametrize("name", model_zoo.SUPPORTED)
+def test_firmware_matches_the_executor(name, target, runner, zoo_dir, tmp_path):
+    graph, _, firmware = model_zoo.firmware(name, zoo_dir, tmp_path, target)
+    shape = graph.tensor(graph.inputs[0]).shape[1:]
+    x = np.random.default_rng(1).integers(-128, 128, (N_INPUTS, *shape)).astype(np.int8)
+    want = executor.run(graph, x).reshape(N_INPUTS, -1)
+    sim = open_runner(runner, firmware.elf_path)
+    for n in range(N_INPUTS):
+        result = sim.run(x[n])
+        assert result.status == 0
+        bad = np.flatnonzero(result.output != want[n])
+        assert not len(bad), (f"{name}: {target} firmware on {runner} differs from the executor on input {n} at "
+                              f"{len(bad)} outputs, first {bad[0]}: {result.output[bad[0]]} vs {want[n][bad[0]]}")
+    kernels = [op.kind for op in graph.ops if op.kind != "RESHAPE"]
+    assert len(result.ops) == len(kernels), (result.ops, kernels)  # one kernel call per op
+    assert sum(op.instructions for op in result.ops) < result.instructions
+    if result.cycles is None:  # no timing model for this core yet, and the result says so
+        assert "no timing model" in sim.source and result.milliseconds is None
+    else:
+        assert sum(op.cycles for op in result.ops) < result.cycles
+
+
+def test_a_core_unicorn_lacks_is_refused(zoo_dir, tmp_path):
+    _, _, firmware = model_zoo.firmware("dense", zoo_dir, tmp_path, "apollo5")
+    with pytest.raises(SimulationError, match="Unicorn has no cortex-m55 model"):
+        CortexMSim(firmware.elf_path, "apollo5", name="m55-sim", description="none")
+
+
+def test_an_image_for_another_target_is_refused(zoo_dir, tmp_path):
+    _, _, firmware = model_zoo.firmware("dense", zoo_dir, tmp_path, "rp2040")
+    with pytest.raises(SimulationError, match="not a nano33ble image"):
+        open_runner("nano33ble-sim", firmware.elf_path)
