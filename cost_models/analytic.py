@@ -8,8 +8,10 @@ latency = sum over ops of (a x MACs + b x outputs + c x output pixels) for ops w
 
 `b` is the requantization and store of one output; `c` the set-up of one output position (a
 window gathered for padded, dilated and 2D convolutions, a pooling window, the call of a fully
-connected or MEAN kernel). The Cortex-M0+ constants are those benchmarks/bench_kernels.py fits
-to the generated kernels run on rp2040-sim (M0+ timings, zero-wait memory); the element-wise
+connected or MEAN kernel). The Cortex-M0+ constants are those benchmarks/bench_kernels.py fitted
+to the generated kernels run on rp2040-sim (M0+ timings, zero-wait memory) before rp2040-sim
+counted the memcpy that gathers 2D and dilated convolution windows: such models now run up to
+about 25 % slower than predicted (the features do not see window gathering); the element-wise
 figures were measured the same way on single ops. A depthwise convolution with a depth
 multiplier > 1 gathers every window and runs about 30 % slower than predicted. The Cortex-M55 figures are assumptions
 (Helium kernels at about a quarter of their 8 MACs/cycle peak) until a simulator measures them.
