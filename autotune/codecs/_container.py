@@ -29,6 +29,7 @@ HEADER = struct.Struct("<BBBBBBHIII")
 HEADER_BYTES = HEADER.size  # 20
 FLAG_PER_ROW, FLAG_OFFSETS16 = 1, 2
 MAX_ROWS = 0xFFFF
+MAX_BYTES = 1 << 28  # AT_BLOB_MAX_BYTES: blobs and tensors below 256 MB, so bit offsets fit 32 bits
 
 
 class CodecError(AutotuneError):
@@ -93,8 +94,8 @@ def pack(codec_id: int, per_row: bool, param0: int, param1: int, rows: int, row_
 def parse(blob: bytes, codec_id: int | None = None, fixed_rows: bool = False,
           check_crc: bool = True) -> Layout:
     """The parts of `blob`; CodecError on anything malformed (same checks as at_blob_open)."""
-    if len(blob) < HEADER_BYTES:
-        raise CodecError(f"blob of {len(blob)} bytes is shorter than its {HEADER_BYTES}-byte header", "header")
+    if not HEADER_BYTES <= len(blob) < MAX_BYTES:
+        raise CodecError(f"blob of {len(blob)} bytes: not {HEADER_BYTES} bytes to 256 MB", "header")
     magic, codec, flags, p0, p1, zero, rows, row_len, payload_bytes, crc = HEADER.unpack_from(blob)
     if magic != MAGIC or zero or flags & ~(FLAG_PER_ROW | FLAG_OFFSETS16):
         raise CodecError("not a weight blob: bad magic, flags or reserved byte", "header")
@@ -106,8 +107,8 @@ def parse(blob: bytes, codec_id: int | None = None, fixed_rows: bool = False,
         raise CodecError("u16 row offsets flagged on a blob without row offsets", "header")
     if rows == 0 or row_len == 0:
         raise CodecError("empty tensor", "header")
-    if rows * row_len > 0xFFFFFFFF:
-        raise CodecError(f"{rows} x {row_len} elements overflow 32 bits", "header")
+    if row_len >= MAX_BYTES // rows:
+        raise CodecError(f"{rows} x {row_len} elements: 256 M or more", "header")
     index_bytes = rows * (2 if flags & FLAG_OFFSETS16 else 4) if with_offsets else 0
     if HEADER_BYTES + index_bytes + payload_bytes > len(blob):
         raise CodecError(f"header says {payload_bytes} payload bytes, the blob is {len(blob)} bytes", "header")

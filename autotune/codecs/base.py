@@ -107,6 +107,8 @@ class Storage(ABC):
     @classmethod
     def from_header(cls, param0: int, param1: int) -> Storage:
         """The storage a blob was written with (CodecError if the header's params are invalid)."""
+        if param0 or param1:
+            raise CodecError(f"{cls.name}: header parameters must be 0", "header")
         return cls()
 
     # --- coding -----------------------------------------------------------------------------
@@ -150,7 +152,7 @@ class Storage(ABC):
         flat = values.reshape(-1)
         if rows is None:
             rows = values.shape[0] if values.ndim > 1 else 1
-        if flat.size == 0 or rows < 1 or flat.size % rows or rows > C.MAX_ROWS:
+        if flat.size == 0 or rows < 1 or flat.size % rows or rows > C.MAX_ROWS or flat.size >= C.MAX_BYTES:
             raise CodecError(f"{self.name}: cannot split {flat.size} values into {rows} rows "
                              f"(1 to {C.MAX_ROWS} rows of at least one value)")
         if reason := self.unfit(flat):

@@ -18,6 +18,10 @@ def index_bits(k: int) -> int:
 class Palette(Storage):
     name, codec_id, c_file, fixed_rows = "palette", 2, "at_decode_palette.c", True
 
+    @classmethod
+    def from_header(cls, param0: int, param1: int) -> Storage:
+        return cls()  # both parameters describe the table: checked in parse_table
+
     def unfit(self, values: np.ndarray) -> str | None:
         k = len(np.unique(values))
         return f"{k} distinct values, the palette holds at most {MAX_ENTRIES}" if k > MAX_ENTRIES else None

@@ -1,0 +1,150 @@
+/* Weight storage decoders: a weight tensor stored in flash as a blob (autotune/codecs), decoded
+ * on demand into planned scratch, the whole tensor at once or one output channel's filter (a
+ * "row") at a time.
+ *
+ * Blob: a 20-byte header (magic 0xA7, storage id, flags, two parameters, rows, row length,
+ * payload bytes, CRC-32), the storage's table, row offsets, the payload; see
+ * autotune/codecs/_container.py. Every decoder checks the header and, the first time a blob is
+ * used, its CRC-32; it returns an error code for a corrupt or truncated blob and never reads
+ * outside the blob or writes outside `out` or `scratch`, whatever the bytes (fuzzed with
+ * ASan/UBSan). No malloc, no floating point.
+ *
+ * For each storage <s> (dense, bitpack, palette, rle0, delta_rle, sparse, rans, heatshrink, lz4):
+ *   int at_decode_<s>(const at_blob_t *blob, int8_t *out, uint32_t out_size,
+ *                     uint8_t *scratch, uint32_t scratch_size);
+ *       the whole tensor, rows x row_len int8 values, into out[0, rows * row_len).
+ *   int at_decode_<s>_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size,
+ *                         uint8_t *scratch, uint32_t scratch_size);
+ *       output channel `row`'s filter alone into out[0, row_len); dense, bitpack and palette
+ *       always, the others when the blob was encoded per row (else AT_DECODE_E_ARG).
+ *   uint32_t at_decode_<s>_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
+ *       bytes of `scratch` the decoder needs beyond `out` (2-byte aligned); 0 for all but rans.
+ * Each returns AT_DECODE_OK or one of the negative codes below.
+ */
+#ifndef AT_DECODE_H
+#define AT_DECODE_H
+
+#include <stdint.h>
+
+#define AT_DECODE_OK 0
+#define AT_DECODE_E_ARG (-1)       /* out or scratch too small or misaligned, row out of range,
+                                    * blob of another storage, not laid out per row */
+#define AT_DECODE_E_HEADER (-2)    /* bad magic, flags, parameters, table or sizes */
+#define AT_DECODE_E_CRC (-3)       /* CRC-32 mismatch */
+#define AT_DECODE_E_TRUNCATED (-4) /* the payload ends before the tensor is complete */
+#define AT_DECODE_E_CORRUPT (-5)   /* an invalid code: a copy from before the start, a run past
+                                    * the end, an index outside the palette, bytes left over */
+
+/* Storage ids: the header's byte 1 (Storage.codec_id in Python). */
+#define AT_CODEC_DENSE 0
+#define AT_CODEC_BITPACK 1
+#define AT_CODEC_PALETTE 2
+#define AT_CODEC_RLE0 3
+#define AT_CODEC_DELTA_RLE 4
+#define AT_CODEC_SPARSE 5
+#define AT_CODEC_RANS 6
+#define AT_CODEC_HEATSHRINK 7
+#define AT_CODEC_LZ4 8
+
+/* A blob in flash and the caller's flag (RAM, zero at start-up) that remembers its CRC-32 has
+ * matched, so it is checked before the first use only; NULL checks it on every call. */
+typedef struct {
+    const uint8_t *data;
+    uint32_t size;
+    uint8_t *checked;
+} at_blob_t;
+
+int at_decode_dense(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size);
+int at_decode_dense_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                        uint32_t scratch_size);
+uint32_t at_decode_dense_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
+
+int at_decode_bitpack(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size);
+int at_decode_bitpack_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                          uint32_t scratch_size);
+uint32_t at_decode_bitpack_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
+
+int at_decode_palette(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size);
+int at_decode_palette_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                          uint32_t scratch_size);
+uint32_t at_decode_palette_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
+
+int at_decode_rle0(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size);
+int at_decode_rle0_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                       uint32_t scratch_size);
+uint32_t at_decode_rle0_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
+
+int at_decode_delta_rle(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                        uint32_t scratch_size);
+int at_decode_delta_rle_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                            uint32_t scratch_size);
+uint32_t at_decode_delta_rle_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
+
+int at_decode_sparse(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size);
+int at_decode_sparse_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                         uint32_t scratch_size);
+uint32_t at_decode_sparse_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
+
+int at_decode_rans(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size);
+int at_decode_rans_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                       uint32_t scratch_size);
+uint32_t at_decode_rans_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
+
+int at_decode_heatshrink(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                         uint32_t scratch_size);
+int at_decode_heatshrink_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                             uint32_t scratch_size);
+uint32_t at_decode_heatshrink_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
+
+int at_decode_lz4(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size);
+int at_decode_lz4_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                      uint32_t scratch_size);
+uint32_t at_decode_lz4_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
+
+/* ---- shared by the decoders (at_decode_common.c) ------------------------------------------ */
+
+#define AT_BLOB_HEADER_BYTES 20u
+#define AT_BLOB_MAX_BYTES (1u << 28) /* blobs and tensors below 256 MB: bit offsets fit 32 bits */
+
+/* CRC-32 (IEEE 802.3, reflected, as zlib.crc32): crc of the bytes before, then these. */
+uint32_t at_crc32(uint32_t crc, const uint8_t *p, uint32_t n);
+
+/* A checked header: where the blob's parts are. */
+typedef struct {
+    uint32_t rows, row_len;
+    uint32_t per_row;              /* laid out per row */
+    uint32_t param0, param1;
+    const uint8_t *table;
+    uint32_t table_size;
+    const uint8_t *offsets;        /* per-row layout of a variable-length storage: row ends */
+    uint32_t offsets16;            /* the row ends are u16, else u32 */
+    const uint8_t *payload;
+    uint32_t payload_size;
+} at_blob_header_t;
+
+/* One chunk of the payload and where its values go. */
+typedef struct {
+    const uint8_t *in;
+    uint32_t in_size;
+    uint32_t out_offset, out_size;
+} at_chunk_t;
+
+/* The whole-tensor call: the header is sane for `codec`, the CRC matches (once), out holds the
+ * tensor; *chunks is how many chunks to decode with at_blob_chunk (1, or rows if per row).
+ * `fixed_rows`: the storage has no row offsets (dense, bitpack, palette). */
+int at_blob_whole(const at_blob_t *blob, uint32_t codec, uint32_t fixed_rows, uint32_t out_size,
+                  at_blob_header_t *h, uint32_t *chunks);
+/* The one-row call: as at_blob_whole, and `row` exists and fits out; for a variable-length
+ * storage the blob must be laid out per row, and *c is the row's chunk. */
+int at_blob_row(const at_blob_t *blob, uint32_t codec, uint32_t fixed_rows, uint32_t row, uint32_t out_size,
+                at_blob_header_t *h, at_chunk_t *c);
+/* Chunk k (< *chunks of at_blob_whole) of a variable-length storage. */
+int at_blob_chunk(const at_blob_header_t *h, uint32_t k, at_chunk_t *c);
+
+/* Bit offset of row `row` of a storage with `bits`-bit fields (dense 8, bitpack, palette), after
+ * checking that the payload has exactly the size the layout needs. */
+int at_blob_fixed_row(const at_blob_header_t *h, uint32_t bits, uint32_t row, uint32_t *bit);
+/* n unsigned `bits`-bit fields (0 to 8), LSB first, from bit `bit` of p, into out. */
+void at_unpack_fields(const uint8_t *p, uint32_t bit, uint32_t bits, uint32_t n, uint8_t *out);
+
+#endif /* AT_DECODE_H */

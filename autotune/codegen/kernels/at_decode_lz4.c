@@ -1,0 +1,111 @@
+/* lz4: one LZ4 block (what lz4.block.compress(d, store_size=False) writes): sequences of a
+ * token (literal count << 4 | match length - 4, 15 = more bytes follow), literals, a u16 LE
+ * offset and the match length's extra bytes; the last sequence is literals only. Matches copy
+ * from the output: no scratch. */
+#include "at_decode.h"
+
+/* A length whose nibble was 15 goes on in bytes up to one below 255; stops early past `limit`
+ * (the caller then rejects it) so the sum cannot wrap. */
+static int extend(const uint8_t **in, const uint8_t *end, uint32_t *length, uint32_t limit)
+{
+    uint32_t b;
+    if (*length != 15u) {
+        return AT_DECODE_OK;
+    }
+    do {
+        if (*in == end) {
+            return AT_DECODE_E_TRUNCATED;
+        }
+        b = *(*in)++;
+        *length += b;
+    } while (b == 255u && *length <= limit);
+    return AT_DECODE_OK;
+}
+
+static int lz4_chunk(const at_blob_header_t *h, const at_chunk_t *c, int8_t *out)
+{
+    const uint8_t *in = c->in, *const end = c->in + c->in_size;
+    const uint32_t n = c->out_size;
+    uint32_t pos = 0;
+    int err;
+    if (h->param0 != 0 || h->param1 != 0 || h->table_size != 0) {
+        return AT_DECODE_E_HEADER;
+    }
+    out += c->out_offset;
+    while (in != end) {
+        const uint32_t token = *in++;
+        uint32_t literals = token >> 4, match = token & 15u, offset;
+        err = extend(&in, end, &literals, n);
+        if (err != AT_DECODE_OK) {
+            return err;
+        }
+        if (literals > n - pos) {
+            return AT_DECODE_E_CORRUPT;
+        }
+        if (literals > (uint32_t)(end - in)) {
+            return AT_DECODE_E_TRUNCATED;
+        }
+        while (literals--) {
+            out[pos++] = (int8_t)*in++;
+        }
+        if (in == end) {
+            break; /* the last sequence: literals only */
+        }
+        if (end - in < 2) {
+            return AT_DECODE_E_TRUNCATED;
+        }
+        offset = (uint32_t)in[0] | (uint32_t)in[1] << 8;
+        in += 2;
+        if (offset == 0 || offset > pos) {
+            return AT_DECODE_E_CORRUPT;
+        }
+        err = extend(&in, end, &match, n);
+        if (err != AT_DECODE_OK) {
+            return err;
+        }
+        match += 4u;
+        if (match > n - pos) {
+            return AT_DECODE_E_CORRUPT;
+        }
+        for (; match != 0; --match, ++pos) {
+            out[pos] = out[pos - offset];
+        }
+    }
+    return pos == n ? AT_DECODE_OK : AT_DECODE_E_TRUNCATED;
+}
+
+int at_decode_lz4(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size)
+{
+    at_blob_header_t h;
+    at_chunk_t c;
+    uint32_t k, chunks;
+    int err = at_blob_whole(blob, AT_CODEC_LZ4, 0u, out_size, &h, &chunks);
+    (void)scratch;
+    (void)scratch_size;
+    for (k = 0; err == AT_DECODE_OK && k < chunks; ++k) {
+        err = at_blob_chunk(&h, k, &c);
+        if (err == AT_DECODE_OK) {
+            err = lz4_chunk(&h, &c, out);
+        }
+    }
+    return err;
+}
+
+int at_decode_lz4_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                      uint32_t scratch_size)
+{
+    at_blob_header_t h;
+    at_chunk_t c;
+    int err = at_blob_row(blob, AT_CODEC_LZ4, 0u, row, out_size, &h, &c);
+    (void)scratch;
+    (void)scratch_size;
+    c.out_offset = 0;
+    return err != AT_DECODE_OK ? err : lz4_chunk(&h, &c, out);
+}
+
+uint32_t at_decode_lz4_get_buffer_size(const uint8_t *blob, uint32_t blob_size)
+{
+    (void)blob;
+    (void)blob_size;
+    return 0;
+}

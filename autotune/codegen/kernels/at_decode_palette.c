@@ -1,0 +1,68 @@
+/* palette: K = param1 + 1 int8 entries (the table), each value an index of param0 =
+ * ceil(log2 K) bits, packed LSB first as bitpack does. */
+#include "at_decode.h"
+
+#define MAX_ENTRIES 128u
+
+static uint32_t index_bits(uint32_t k)
+{
+    uint32_t bits = 0;
+    while ((1u << bits) < k) {
+        ++bits;
+    }
+    return bits;
+}
+
+static int lookup_rows(const at_blob_header_t *h, uint32_t row, uint32_t n, int8_t *out)
+{
+    const uint32_t k = h->param1 + 1u;
+    uint32_t bit, r, i;
+    int err;
+    if (k > MAX_ENTRIES || h->param0 != index_bits(k) || h->table_size != k) {
+        return AT_DECODE_E_HEADER;
+    }
+    for (r = 0; r < n / h->row_len; ++r) {
+        uint8_t *u = (uint8_t *)out + r * h->row_len;
+        err = at_blob_fixed_row(h, h->param0, row + r, &bit);
+        if (err != AT_DECODE_OK) {
+            return err;
+        }
+        at_unpack_fields(h->payload, bit, h->param0, h->row_len, u);
+        for (i = 0; i < h->row_len; ++i) {
+            if (u[i] >= k) {
+                return AT_DECODE_E_CORRUPT;
+            }
+            u[i] = h->table[u[i]];
+        }
+    }
+    return AT_DECODE_OK;
+}
+
+int at_decode_palette(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                      uint32_t scratch_size)
+{
+    at_blob_header_t h;
+    uint32_t chunks;
+    int err = at_blob_whole(blob, AT_CODEC_PALETTE, 1u, out_size, &h, &chunks);
+    (void)scratch;
+    (void)scratch_size;
+    return err != AT_DECODE_OK ? err : lookup_rows(&h, 0u, h.rows * h.row_len, out);
+}
+
+int at_decode_palette_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                          uint32_t scratch_size)
+{
+    at_blob_header_t h;
+    at_chunk_t c;
+    int err = at_blob_row(blob, AT_CODEC_PALETTE, 1u, row, out_size, &h, &c);
+    (void)scratch;
+    (void)scratch_size;
+    return err != AT_DECODE_OK ? err : lookup_rows(&h, row, h.row_len, out);
+}
+
+uint32_t at_decode_palette_get_buffer_size(const uint8_t *blob, uint32_t blob_size)
+{
+    (void)blob;
+    (void)blob_size;
+    return 0;
+}

@@ -1,0 +1,80 @@
+"""The host build of the C weight decoders with ASan/UBSan (tests/codecs_c/harness_main.c), and
+the corpus of blobs the tests and benchmarks feed it."""
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from autotune.codecs import STORAGES, Encoded, get_storage
+from device_runners.build import SANITIZE_FLAGS, WARNINGS, find_tool
+
+HERE = Path(__file__).resolve().parent / "codecs_c"
+KERNELS = Path(__file__).resolve().parents[1] / "autotune" / "codegen" / "kernels"
+DECODER_SOURCES = sorted(KERNELS.glob("at_decode_*.c"))
+OPS = {"whole": 0, "row": 1, "buffer_size": 2}
+
+
+def build_harness(out: Path) -> Path:
+    """harness_main.c and every decoder, gcc -O1 with AddressSanitizer and UBSan."""
+    subprocess.run([find_tool("gcc"), *WARNINGS, "-O1", *SANITIZE_FLAGS, "-I", str(KERNELS), "-I", str(HERE),
+                    *map(str, DECODER_SOURCES), str(HERE / "decode_any.c"), str(HERE / "harness_main.c"),
+                    "-o", str(out)], check=True, capture_output=True, text=True)
+    return out
+
+
+def request(op: str, codec: int, blob: bytes, row: int = 0, out_size: int = 0, scratch_size: int = 0) -> bytes:
+    return struct.pack("<BBIIII", OPS[op], codec, row, out_size, scratch_size, len(blob)) + blob
+
+
+def run_requests(harness: Path, requests: list[tuple[str, int, bytes, int, int, int]]) -> list[tuple[int, bytes]]:
+    """Each (op, codec, blob, row, out_size, scratch_size) -> (result, out bytes)."""
+    data = b"".join(request(*r) for r in requests)
+    proc = subprocess.run([str(harness), "decode"], input=data, capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    answers, i = [], 0
+    for op, *_, out_size, _ in requests:
+        (result,) = struct.unpack_from("<i", proc.stdout, i)
+        i += 4
+        n = 0 if op == "buffer_size" else out_size
+        answers.append((result, proc.stdout[i:i + n]))
+        i += n
+    assert i == len(proc.stdout)
+    return answers
+
+
+def mutate(harness: Path, seeds: list[bytes], per_seed: int, seed: int = 1) -> dict:
+    """Decode `per_seed` corrupted or truncated copies of every seed; counts of return codes."""
+    data = b"".join(struct.pack("<I", len(s)) + s for s in seeds)
+    proc = subprocess.run([str(harness), "mutate", str(per_seed), str(seed)], input=data, capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    return json.loads(proc.stdout)
+
+
+def sample_tensors(rng: np.random.Generator) -> list[np.ndarray]:
+    """Small int8 tensors of every kind the storages meet: random, constant, pruned, clustered,
+    low-bit, long runs."""
+    pruned = rng.normal(0, 30, (8, 75)).round().clip(-128, 127).astype(np.int8)
+    pruned[rng.random(pruned.shape) < 0.85] = 0
+    runs = np.zeros((3, 700), np.int8)
+    runs[:, ::311] = 5
+    return [rng.integers(-128, 128, (6, 40), dtype=np.int8), np.full((4, 33), -7, np.int8), pruned,
+            rng.choice(np.array([-90, -3, 0, 12, 77], np.int8), (5, 27)),
+            rng.integers(-2, 2, (7, 9), dtype=np.int8), rng.integers(-8, 8, (16, 24), dtype=np.int8), runs,
+            np.array([[127, -128, 0, 1]], np.int8)]
+
+
+def storages_for(values: np.ndarray) -> list:
+    """Every storage (and parameter setting) that can hold `values`."""
+    configs = [get_storage(n) for n in STORAGES if n not in ("bitpack", "heatshrink")]
+    configs += [get_storage("bitpack", bits=b) for b in (1, 2, 3, 4, 7)]
+    configs += [get_storage("heatshrink", window_sz2=w, lookahead_sz2=lk) for w, lk in ((4, 3), (8, 4), (11, 5))]
+    return [s for s in configs if s.unfit(values.reshape(-1)) is None]
+
+
+def corpus(rng: np.random.Generator) -> list[Encoded]:
+    """Every storage on every sample tensor, whole and per row."""
+    return [s.encode(v, per_row=pr) for v in sample_tensors(rng) for s in storages_for(v) for pr in (False, True)]
