@@ -107,7 +107,7 @@ def parse(blob: bytes, codec_id: int | None = None, fixed_rows: bool = False,
         raise CodecError("u16 row offsets flagged on a blob without row offsets", "header")
     if rows == 0 or row_len == 0:
         raise CodecError("empty tensor", "header")
-    if row_len >= MAX_BYTES // rows:
+    if rows * row_len >= MAX_BYTES:
         raise CodecError(f"{rows} x {row_len} elements: 256 M or more", "header")
     index_bytes = rows * (2 if flags & FLAG_OFFSETS16 else 4) if with_offsets else 0
     if HEADER_BYTES + index_bytes + payload_bytes > len(blob):

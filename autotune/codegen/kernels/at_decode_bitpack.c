@@ -2,8 +2,8 @@
  * each row starts on a byte. Packed-weight kernels can read this layout directly. */
 #include "at_decode.h"
 
-/* Rows row.. (n values): unpack the fields, then sign-extend each from bit b - 1. */
-static int unpack_rows(const at_blob_header_t *h, uint32_t row, uint32_t n, int8_t *out)
+/* `rows` rows from `row`: unpack the fields, then sign-extend each from bit b - 1. */
+static int unpack_rows(const at_blob_header_t *h, uint32_t row, uint32_t rows, int8_t *out)
 {
     const uint32_t bits = h->param0;
     uint32_t bit, r, i;
@@ -11,7 +11,7 @@ static int unpack_rows(const at_blob_header_t *h, uint32_t row, uint32_t n, int8
     if (bits < 1u || bits > 7u || h->param1 != 0 || h->table_size != 0) {
         return AT_DECODE_E_HEADER;
     }
-    for (r = 0; r < n / h->row_len; ++r) { /* a row at a time: per-row rows start on a byte */
+    for (r = 0; r < rows; ++r) { /* a row at a time: per-row rows start on a byte */
         uint8_t *u = (uint8_t *)out + r * h->row_len;
         err = at_blob_fixed_row(h, bits, row + r, &bit);
         if (err != AT_DECODE_OK) {
@@ -34,7 +34,7 @@ int at_decode_bitpack(const at_blob_t *blob, int8_t *out, uint32_t out_size, uin
     int err = at_blob_whole(blob, AT_CODEC_BITPACK, 1u, out_size, &h, &chunks);
     (void)scratch;
     (void)scratch_size;
-    return err != AT_DECODE_OK ? err : unpack_rows(&h, 0u, h.rows * h.row_len, out);
+    return err != AT_DECODE_OK ? err : unpack_rows(&h, 0u, h.rows, out);
 }
 
 int at_decode_bitpack_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
@@ -45,7 +45,7 @@ int at_decode_bitpack_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint
     int err = at_blob_row(blob, AT_CODEC_BITPACK, 1u, row, out_size, &h, &c);
     (void)scratch;
     (void)scratch_size;
-    return err != AT_DECODE_OK ? err : unpack_rows(&h, row, h.row_len, out);
+    return err != AT_DECODE_OK ? err : unpack_rows(&h, row, 1u, out);
 }
 
 uint32_t at_decode_bitpack_get_buffer_size(const uint8_t *blob, uint32_t blob_size)

@@ -61,7 +61,10 @@ static int open_blob(const at_blob_t *blob, uint32_t codec, uint32_t fixed_rows,
     h->rows = rd16(d + 6);
     h->row_len = rd32(d + 8);
     h->payload_size = rd32(d + 12);
-    if (h->rows == 0 || h->row_len == 0 || h->row_len >= AT_BLOB_MAX_BYTES / h->rows) {
+    /* rows * row_len < 2^28 without a division (a library call on the M0+): rows < 2^16, so
+     * (row_len >> 14) * rows < 2^30, and below 2^14 the full product fits 32 bits */
+    if (h->rows == 0 || h->row_len == 0 || h->row_len >= AT_BLOB_MAX_BYTES ||
+        (h->row_len >> 14) * h->rows >= (1u << 14) || h->rows * h->row_len >= AT_BLOB_MAX_BYTES) {
         return AT_DECODE_E_HEADER;
     }
     index = h->per_row && !fixed_rows ? h->rows * (h->offsets16 ? 2u : 4u) : 0u;
@@ -157,13 +160,7 @@ int at_blob_fixed_row(const at_blob_header_t *h, uint32_t bits, uint32_t row, ui
 void at_unpack_fields(const uint8_t *p, uint32_t bit, uint32_t bits, uint32_t n, uint8_t *out)
 {
     const uint32_t mask = (1u << bits) - 1u;
-    uint32_t acc = 0, have = 0;
-    if (bits == 0) {
-        while (n--) {
-            *out++ = 0;
-        }
-        return;
-    }
+    uint32_t acc = 0, have = 0; /* bits == 0: reads nothing, writes zeros */
     p += bit >> 3;
     if (n != 0 && (bit & 7u) != 0) {
         acc = (uint32_t)*p++ >> (bit & 7u);

@@ -13,7 +13,7 @@ static uint32_t index_bits(uint32_t k)
     return bits;
 }
 
-static int lookup_rows(const at_blob_header_t *h, uint32_t row, uint32_t n, int8_t *out)
+static int lookup_rows(const at_blob_header_t *h, uint32_t row, uint32_t rows, int8_t *out)
 {
     const uint32_t k = h->param1 + 1u;
     uint32_t bit, r, i;
@@ -21,7 +21,7 @@ static int lookup_rows(const at_blob_header_t *h, uint32_t row, uint32_t n, int8
     if (k > MAX_ENTRIES || h->param0 != index_bits(k) || h->table_size != k) {
         return AT_DECODE_E_HEADER;
     }
-    for (r = 0; r < n / h->row_len; ++r) {
+    for (r = 0; r < rows; ++r) {
         uint8_t *u = (uint8_t *)out + r * h->row_len;
         err = at_blob_fixed_row(h, h->param0, row + r, &bit);
         if (err != AT_DECODE_OK) {
@@ -46,7 +46,7 @@ int at_decode_palette(const at_blob_t *blob, int8_t *out, uint32_t out_size, uin
     int err = at_blob_whole(blob, AT_CODEC_PALETTE, 1u, out_size, &h, &chunks);
     (void)scratch;
     (void)scratch_size;
-    return err != AT_DECODE_OK ? err : lookup_rows(&h, 0u, h.rows * h.row_len, out);
+    return err != AT_DECODE_OK ? err : lookup_rows(&h, 0u, h.rows, out);
 }
 
 int at_decode_palette_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
@@ -57,7 +57,7 @@ int at_decode_palette_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint
     int err = at_blob_row(blob, AT_CODEC_PALETTE, 1u, row, out_size, &h, &c);
     (void)scratch;
     (void)scratch_size;
-    return err != AT_DECODE_OK ? err : lookup_rows(&h, row, h.row_len, out);
+    return err != AT_DECODE_OK ? err : lookup_rows(&h, row, 1u, out);
 }
 
 uint32_t at_decode_palette_get_buffer_size(const uint8_t *blob, uint32_t blob_size)
