@@ -326,8 +326,21 @@ _EDGE = re.compile(r'^edge: \{ sourcename: "([^"]*)" targetname: "([^"]*)"', re.
 _FRAME = re.compile(r"\\n(\d+) bytes \(([^)]*)\)$")
 
 
-def _worst_stack(ci_files: list[Path], library: _LibraryFrames) -> tuple[int, list[str]]:
-    """Deepest stack from ROOT over the GCC call graph (.ci files); frames in bytes."""
+def function_stack(result: BuildResult, function: str) -> tuple[int, tuple[str, ...]]:
+    """Worst-case stack of `function` and everything it calls, and the deepest chain, from the
+    call graph of a build (a result whose ELF is still in its cache entry: built without out_dir)."""
+    ci_files = sorted(Path(result.elf_path).parent.glob("*.ci"))
+    if not ci_files:
+        raise StackError(f"no call-graph files beside {result.elf_path}")
+    with Path(result.elf_path).open("rb") as f:
+        functions = {sym.name: sym["st_value"] & ~1 for sym in ELFFile(f).get_section_by_name(".symtab").iter_symbols()
+                     if sym["st_info"]["type"] == "STT_FUNC"}
+    stack, path = _worst_stack(ci_files, _LibraryFrames(Path(result.elf_path), functions), function)
+    return stack, tuple(path)
+
+
+def _worst_stack(ci_files: list[Path], library: _LibraryFrames, root: str = ROOT) -> tuple[int, list[str]]:
+    """Deepest stack from `root` over the GCC call graph (.ci files); frames in bytes."""
     frames: dict[str, tuple[int, str]] = {}  # title -> (bytes, qualifier); defined functions
     calls: dict[str, list[str]] = {}
     for ci in ci_files:
@@ -359,7 +372,7 @@ def _worst_stack(ci_files: list[Path], library: _LibraryFrames) -> tuple[int, li
         done[fn] = (size + below[0], [_short(fn)] + below[1])
         return done[fn]
 
-    return deepest(ROOT, [])
+    return deepest(root, [])
 
 
 def _short(title: str) -> str:

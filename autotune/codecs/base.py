@@ -27,7 +27,8 @@ class DecodeCall:
     With `per_row` the plan calls it once per output channel (`calls` times), each writing one
     filter of `out_bytes`; else once for the whole tensor. `scratch_bytes` is the decoder's own
     work memory on top of `out` (at_decode_<storage>_get_buffer_size). With `in_place` a kernel
-    may read the weights straight from the blob at `payload_offset` (dense int8) and skip the call.
+    may read the weights straight from the blob at `payload_offset` (dense int8) and skip the call
+    (once the blob's CRC has been checked, e.g. by a first decode call).
     """
 
     symbol: str
@@ -46,13 +47,13 @@ class Encoded:
 
     storage: str  # registry name
     params: tuple[tuple[str, int], ...]  # the storage's hyperparameters, e.g. (("bits", 4),)
-    blob: bytes  # header, table, row offsets, payload; CRC-32 inside
+    blob: bytes  # header, table, payload, CRC-32
     shape: tuple[int, ...]
     rows: int
     row_len: int
-    per_row_layout: bool  # every row a chunk of its own (row offsets for variable-length storages)
+    per_row_layout: bool  # every row a chunk of its own (length-prefixed for variable-length storages)
     per_row: bool  # one output-channel filter can be decoded on its own
-    table_bytes: int  # all but the payload: header, CRC, storage table, row offsets
+    table_bytes: int  # all but the coded values: header, CRC, storage table, row length prefixes
     entropy_bound_bytes: float  # n * H / 8, H the empirical entropy of the int8 values (bits)
     scratch_bytes: int  # decoder work memory beyond the decoded output
 
@@ -79,7 +80,7 @@ class Encoded:
             per_row=per_row, calls=self.rows if per_row else 1,
             out_bytes=self.row_len if per_row else self.elements,
             scratch_bytes=self.scratch_bytes,
-            in_place=self.storage == "dense", payload_offset=self.table_bytes)
+            in_place=self.storage == "dense", payload_offset=C.HEADER_BYTES)
 
 
 def get_class(name: str) -> type[Storage]:
@@ -152,9 +153,10 @@ class Storage(ABC):
         flat = values.reshape(-1)
         if rows is None:
             rows = values.shape[0] if values.ndim > 1 else 1
-        if flat.size == 0 or rows < 1 or flat.size % rows or rows > C.MAX_ROWS or flat.size >= C.MAX_BYTES:
+        if (flat.size == 0 or rows < 1 or flat.size % rows or rows > C.MAX_ROWS
+                or flat.size // rows > C.MAX_ROW_LEN or flat.size >= C.MAX_BYTES):
             raise CodecError(f"{self.name}: cannot split {flat.size} values into {rows} rows "
-                             f"(1 to {C.MAX_ROWS} rows of at least one value)")
+                             f"(1 to {C.MAX_ROWS} rows of 1 to {C.MAX_ROW_LEN} values)")
         if reason := self.unfit(flat):
             raise CodecError(f"{self.name}: {reason}")
         row_len = flat.size // rows
@@ -163,8 +165,8 @@ class Storage(ABC):
         parts = flat.reshape(rows, row_len) if per_row else [flat]
         chunks = [self.encode_chunk(ctx, part) for part in parts]
         blob = C.pack(self.codec_id, per_row, p0, p1, rows, row_len, table, chunks,
-                      offsets=per_row and not self.fixed_rows)
-        payload = sum(map(len, chunks))
+                      chunked=per_row and not self.fixed_rows)
+        payload = sum(map(len, chunks))  # row length prefixes count as table bytes
         return Encoded(self.name, self.params(), blob, tuple(values.shape), rows, row_len, per_row,
                        per_row or self.fixed_rows, len(blob) - payload, entropy_bound_bytes(flat),
                        self.scratch_bytes(ctx))
@@ -183,8 +185,6 @@ class Storage(ABC):
             return storage._fixed(layout, ctx, 0, rows * n).reshape(rows, n)
         if not layout.per_row:
             return storage.decode_chunk(ctx, layout.payload, rows * n).reshape(rows, n)
-        if layout.row_ends[-1] != len(layout.payload):
-            raise CodecError("row offsets do not end at the payload's end", "corrupt")
         return np.stack([storage.decode_chunk(ctx, layout.chunk(r), n) for r in range(rows)])
 
     def decode_row(self, blob: bytes, row: int) -> np.ndarray:

@@ -3,12 +3,13 @@ empirical entropy within a fraction of a percent (Huffman cannot go below one bi
 which pruned tensors need).
 
 Byte-wise renormalisation as in ryg_rans (state in [2^23, 2^31)), frequencies quantised to a
-total of 2^scale_bits. Table: a 32-byte bitmap of the symbols present (bit v for the byte
-value v), then each present symbol's frequency as a LEB128 varint, in symbol order. A chunk is
-the final encoder state (u32 LE) followed by the renormalisation bytes; decoding ends with the
-state back at 2^23 and every byte read, which catches most corruption even without the CRC.
-The decoder builds cumulative frequencies and the symbol list in scratch (3 x symbols + 2 bytes)
-and finds each symbol by binary search.
+total of 2^scale_bits. Table: the smallest value (int8) and the count - 1 of values from it to
+the largest, then each one's frequency (0 for a value that does not occur): one byte below 128,
+else 0x80 | its high 7 bits, then its low 8 bits.
+A chunk is the final encoder state (u32 LE) followed by the renormalisation bytes; decoding ends
+with the state back at 2^23 and every byte read, which catches most corruption even without the
+CRC. The C decoder builds the cumulative frequencies and a 64-bucket index in scratch
+(2 x values + 66 bytes) and finds each value from its bucket by a short linear search.
 """
 from __future__ import annotations
 
@@ -35,30 +36,24 @@ def quantize_frequencies(counts: np.ndarray, total: int) -> np.ndarray:
     return freq
 
 
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((v & 0x7F) | (0x80 if v > 0x7F else 0))
-        v >>= 7
-        if not v:
-            return bytes(out)
+def _frequency(f: int) -> bytes:
+    return bytes((f,)) if f < 0x80 else bytes((0x80 | f >> 8, f & 0xFF))
 
 
 class _Table:
-    def __init__(self, symbols: np.ndarray, freq: np.ndarray, scale_bits: int):
-        self.symbols = symbols.astype(np.uint8)  # byte values, increasing
+    def __init__(self, low: int, freq: np.ndarray, scale_bits: int):
+        self.low = low  # the value of symbol 0; symbol s is low + s
         self.freq = freq.astype(np.int64)
         self.cum = np.concatenate([[0], np.cumsum(self.freq)])
         self.scale_bits = scale_bits
-        self.index = {int(s): i for i, s in enumerate(self.symbols)}
 
 
 class Rans(Storage):
     name, codec_id, c_file = "rans", 6, "at_decode_rans.c"
 
     def __init__(self, scale_bits: int = 12):
-        if not 8 <= scale_bits <= 15:
-            raise CodecError(f"rans: scale_bits must be 8 to 15, got {scale_bits}", "header")
+        if not 8 <= scale_bits <= 14:
+            raise CodecError(f"rans: scale_bits must be 8 to 14, got {scale_bits}", "header")
         self.scale_bits = scale_bits
 
     def params(self):
@@ -74,39 +69,37 @@ class Rans(Storage):
         return cls(param0)
 
     def table(self, values: np.ndarray):
-        symbols, counts = np.unique(values.astype(np.uint8), return_counts=True)
-        freq = quantize_frequencies(counts, 1 << self.scale_bits)
-        bitmap = np.zeros(256, np.uint8)
-        bitmap[symbols] = 1
-        table = np.packbits(bitmap, bitorder="little").tobytes() + b"".join(_varint(int(f)) for f in freq)
-        return table, _Table(symbols, freq, self.scale_bits)
+        low, high = int(values.min()), int(values.max())
+        counts = np.bincount(values.astype(np.int64) - low, minlength=high - low + 1)
+        freq = np.zeros(len(counts), np.int64)
+        freq[counts > 0] = quantize_frequencies(counts[counts > 0], 1 << self.scale_bits)
+        table = bytes((low & 0xFF, len(freq) - 1)) + b"".join(_frequency(int(f)) for f in freq)
+        return table, _Table(low, freq, self.scale_bits)
 
     def parse_table(self, table: bytes, param0: int, param1: int):
-        if len(table) < 32:
-            raise CodecError("rans: table shorter than its symbol bitmap", "header")
-        symbols = np.flatnonzero(np.unpackbits(np.frombuffer(table[:32], np.uint8), bitorder="little"))
-        freq, i = [], 32
-        for _ in symbols:
-            v = shift = 0
-            while True:
-                if i >= len(table) or shift > 14:
-                    raise CodecError("rans: frequency table cut short or malformed", "header")
-                b = table[i]
+        if len(table) < 2:
+            raise CodecError("rans: table shorter than its range", "header")
+        low, count = int(np.int8(np.uint8(table[0]))), table[1] + 1
+        if low + count > 128:
+            raise CodecError(f"rans: values {low}..{low + count - 1} beyond int8", "header")
+        freq, i = [], 2
+        for _ in range(count):
+            if i >= len(table) or (table[i] >= 0x80 and i + 1 >= len(table)):
+                raise CodecError("rans: frequency table cut short", "header")
+            if table[i] < 0x80:
+                freq.append(table[i])
                 i += 1
-                v |= (b & 0x7F) << shift
-                shift += 7
-                if not b & 0x80:
-                    break
-            freq.append(v)
-        if i != len(table) or not len(freq) or min(freq) < 1 or sum(freq) != 1 << param0:
+            else:
+                freq.append((table[i] & 0x7F) << 8 | table[i + 1])
+                i += 2
+        if i != len(table) or sum(freq) != 1 << param0:
             raise CodecError(f"rans: frequencies do not sum to 2^{param0}", "header")
-        return _Table(symbols, np.array(freq), param0)
+        return _Table(low, np.array(freq), param0)
 
     def encode_chunk(self, t: _Table, chunk: np.ndarray) -> bytes:
         scale, out, x = t.scale_bits, bytearray(), RANS_L
-        for s in reversed(chunk.astype(np.uint8).tolist()):
-            i = t.index[s]
-            f, c = int(t.freq[i]), int(t.cum[i])
+        for v in reversed(chunk.tolist()):
+            f, c = int(t.freq[v - t.low]), int(t.cum[v - t.low])
             x_max = ((RANS_L >> scale) << 8) * f
             while x >= x_max:
                 out.append(x & 0xFF)
@@ -119,12 +112,12 @@ class Rans(Storage):
             raise CodecError("rans: chunk shorter than its 4-byte state", "truncated")
         scale, mask = t.scale_bits, (1 << t.scale_bits) - 1
         x, i = int.from_bytes(data[:4], "little"), 4
-        out = np.empty(n, np.uint8)
+        out = np.empty(n, np.int16)
         cum = t.cum.tolist()
         for k in range(n):
             slot = x & mask
             s = int(np.searchsorted(t.cum, slot, side="right")) - 1
-            out[k] = t.symbols[s]
+            out[k] = t.low + s
             x = int(t.freq[s]) * (x >> scale) + slot - cum[s]
             while x < RANS_L:
                 if i >= len(data):
@@ -136,4 +129,4 @@ class Rans(Storage):
         return out.astype(np.int8)
 
     def scratch_bytes(self, t: _Table) -> int:
-        return 3 * len(t.symbols) + 2
+        return 2 * len(t.freq) + 66  # cumulative u16[values + 1], bucket index u8[64]

@@ -45,7 +45,7 @@ def storage_of(blob: bytes) -> Storage:
     """The storage that wrote `blob`, with the parameters in its header."""
     if len(blob) < C.HEADER_BYTES or blob[1] not in _BY_ID:
         raise CodecError("not a weight blob of a known storage", "header")
-    _, codec_id, _, param0, param1, *_ = C.HEADER.unpack_from(blob)
+    _, codec_id, _, param0, param1, *_ = C.HEADER.unpack_from(blob)  # checked by the storage's decode
     return _BY_ID[codec_id].from_header(param0, param1)
 
 

@@ -38,13 +38,12 @@ uint32_t decode_any_buffer_size(uint32_t codec, const uint8_t *blob, uint32_t bl
 
 void decode_any_fix_crc(uint8_t *blob, uint32_t blob_size)
 {
-    uint32_t crc;
-    if (blob_size < AT_BLOB_HEADER_BYTES) {
+    uint32_t crc, i;
+    if (blob_size < AT_BLOB_HEADER_BYTES + AT_BLOB_CRC_BYTES) {
         return;
     }
-    crc = at_crc32(at_crc32(0, blob, 16), blob + AT_BLOB_HEADER_BYTES, blob_size - AT_BLOB_HEADER_BYTES);
-    blob[16] = (uint8_t)crc;
-    blob[17] = (uint8_t)(crc >> 8);
-    blob[18] = (uint8_t)(crc >> 16);
-    blob[19] = (uint8_t)(crc >> 24);
+    crc = at_crc32(0, blob, blob_size - AT_BLOB_CRC_BYTES);
+    for (i = 0; i < 4; ++i) {
+        blob[blob_size - AT_BLOB_CRC_BYTES + i] = (uint8_t)(crc >> (8 * i));
+    }
 }

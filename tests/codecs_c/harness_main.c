@@ -101,7 +101,7 @@ static uint32_t rd32(const uint8_t *p)
  * and payload, where the decoders proper read; the CRC is fixed afterwards by the caller. */
 static uint8_t *mutate(const uint8_t *seed, uint32_t seed_size, uint32_t *size)
 {
-    const uint32_t body = seed_size - AT_BLOB_HEADER_BYTES; /* table, offsets, payload */
+    const uint32_t body = seed_size - AT_BLOB_HEADER_BYTES - AT_BLOB_CRC_BYTES; /* table and payload */
     uint32_t n = seed_size, i, k, kind = rnd(7);
     uint8_t *m;
     if (kind == 0) { /* cut anywhere: the header no longer matches */
@@ -109,7 +109,7 @@ static uint8_t *mutate(const uint8_t *seed, uint32_t seed_size, uint32_t *size)
     } else if (kind == 1) { /* junk appended */
         n = seed_size + 1 + rnd(64);
     } else if (kind == 5 && rd32(seed + 12) != 0) { /* the payload's tail cut, its size adjusted */
-        n = seed_size - 1 - rnd(rd32(seed + 12));
+        n = seed_size - 1 - rnd(rd32(seed + 12)); /* (the CRC then ends inside the old payload) */
     }
     m = malloc(n ? n : 1);
     if (m == NULL) {
@@ -152,7 +152,7 @@ static int serve_mutate(uint32_t per_seed, uint64_t seed_value)
     while (read_u32(&seed_size)) {
         uint8_t *seed = malloc(seed_size ? seed_size : 1);
         uint32_t k;
-        if (seed == NULL || !read_exact(seed, seed_size) || seed_size < AT_BLOB_HEADER_BYTES) {
+        if (seed == NULL || !read_exact(seed, seed_size) || seed_size < AT_BLOB_HEADER_BYTES + AT_BLOB_CRC_BYTES) {
             return 2;
         }
         for (k = 0; k < per_seed; ++k) {

@@ -2,8 +2,8 @@
  * on demand into planned scratch, the whole tensor at once or one output channel's filter (a
  * "row") at a time.
  *
- * Blob: a 20-byte header (magic 0xA7, storage id, flags, two parameters, rows, row length,
- * payload bytes, CRC-32), the storage's table, row offsets, the payload; see
+ * Blob: a 16-byte header (magic 0xA7, storage id, flags, two parameters, rows, row length,
+ * payload bytes), the storage's table, the payload, a CRC-32 of all before it; see
  * autotune/codecs/_container.py. Every decoder checks the header and, the first time a blob is
  * used, its CRC-32; it returns an error code for a corrupt or truncated blob and never reads
  * outside the blob or writes outside `out` or `scratch`, whatever the bytes (fuzzed with
@@ -103,26 +103,28 @@ uint32_t at_decode_lz4_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
 
 /* ---- shared by the decoders (at_decode_common.c) ------------------------------------------ */
 
-#define AT_BLOB_HEADER_BYTES 20u
+#define AT_BLOB_HEADER_BYTES 16u
+#define AT_BLOB_CRC_BYTES 4u
 #define AT_BLOB_MAX_BYTES (1u << 28) /* blobs and tensors below 256 MB: bit offsets fit 32 bits */
 
 /* CRC-32 (IEEE 802.3, reflected, as zlib.crc32): crc of the bytes before, then these. */
 uint32_t at_crc32(uint32_t crc, const uint8_t *p, uint32_t n);
+/* An n-byte (0..4) little-endian field. */
+uint32_t at_read_le(const uint8_t *p, uint32_t n);
 
 /* A checked header: where the blob's parts are. */
 typedef struct {
     uint32_t rows, row_len;
-    uint32_t per_row;              /* laid out per row */
+    uint32_t per_row;  /* laid out per row */
+    uint32_t chunked;  /* per row, and variable-length: the payload is [u16 length][chunk] per row */
     uint32_t param0, param1;
     const uint8_t *table;
     uint32_t table_size;
-    const uint8_t *offsets;        /* per-row layout of a variable-length storage: row ends */
-    uint32_t offsets16;            /* the row ends are u16, else u32 */
     const uint8_t *payload;
     uint32_t payload_size;
 } at_blob_header_t;
 
-/* One chunk of the payload and where its values go. */
+/* A chunk of the payload and where its values go. */
 typedef struct {
     const uint8_t *in;
     uint32_t in_size;
@@ -130,16 +132,17 @@ typedef struct {
 } at_chunk_t;
 
 /* The whole-tensor call: the header is sane for `codec`, the CRC matches (once), out holds the
- * tensor; *chunks is how many chunks to decode with at_blob_chunk (1, or rows if per row).
- * `fixed_rows`: the storage has no row offsets (dense, bitpack, palette). */
+ * tensor; *chunks is how many chunks to take with at_blob_next (1, or rows if chunked), *c the
+ * position before the first. `fixed_rows`: a storage whose rows have a fixed size (dense,
+ * bitpack, palette), never chunked. */
 int at_blob_whole(const at_blob_t *blob, uint32_t codec, uint32_t fixed_rows, uint32_t out_size,
-                  at_blob_header_t *h, uint32_t *chunks);
-/* The one-row call: as at_blob_whole, and `row` exists and fits out; for a variable-length
- * storage the blob must be laid out per row, and *c is the row's chunk. */
+                  at_blob_header_t *h, uint32_t *chunks, at_chunk_t *c);
+/* The one-row call: as at_blob_whole, and `row` exists and fits out; a variable-length storage
+ * must be chunked, and *c is then the row's chunk, its values for out[0, row_len). */
 int at_blob_row(const at_blob_t *blob, uint32_t codec, uint32_t fixed_rows, uint32_t row, uint32_t out_size,
                 at_blob_header_t *h, at_chunk_t *c);
-/* Chunk k (< *chunks of at_blob_whole) of a variable-length storage. */
-int at_blob_chunk(const at_blob_header_t *h, uint32_t k, at_chunk_t *c);
+/* The chunk after *c. The last one must end the payload. */
+int at_blob_next(const at_blob_header_t *h, at_chunk_t *c);
 
 /* Bit offset of row `row` of a storage with `bits`-bit fields (dense 8, bitpack, palette), after
  * checking that the payload has exactly the size the layout needs. */

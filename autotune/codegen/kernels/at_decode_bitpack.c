@@ -30,8 +30,9 @@ int at_decode_bitpack(const at_blob_t *blob, int8_t *out, uint32_t out_size, uin
                       uint32_t scratch_size)
 {
     at_blob_header_t h;
+    at_chunk_t c;
     uint32_t chunks;
-    int err = at_blob_whole(blob, AT_CODEC_BITPACK, 1u, out_size, &h, &chunks);
+    int err = at_blob_whole(blob, AT_CODEC_BITPACK, 1u, out_size, &h, &chunks, &c);
     (void)scratch;
     (void)scratch_size;
     return err != AT_DECODE_OK ? err : unpack_rows(&h, 0u, h.rows, out);

@@ -19,8 +19,9 @@ static int copy_rows(const at_blob_header_t *h, uint32_t row, uint32_t n, int8_t
 int at_decode_dense(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size)
 {
     at_blob_header_t h;
+    at_chunk_t c;
     uint32_t chunks;
-    int err = at_blob_whole(blob, AT_CODEC_DENSE, 1u, out_size, &h, &chunks);
+    int err = at_blob_whole(blob, AT_CODEC_DENSE, 1u, out_size, &h, &chunks, &c);
     (void)scratch;
     (void)scratch_size;
     return err != AT_DECODE_OK ? err : copy_rows(&h, 0u, h.rows * h.row_len, out);

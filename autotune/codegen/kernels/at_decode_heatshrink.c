@@ -5,57 +5,49 @@
  * library's window starts zeroed). The output is the window: no scratch. */
 #include "at_decode.h"
 
-typedef struct {
-    const uint8_t *in, *end;
-    uint32_t acc, have; /* the low `have` bits of acc are the next bits */
-} bit_reader_t;
-
-/* Bits not yet read. */
-static uint32_t bits_left(const bit_reader_t *r)
-{
-    return r->have + 8u * (uint32_t)(r->end - r->in);
-}
-
-/* The next k (<= 15) bits; the caller has checked bits_left. */
-static uint32_t take(bit_reader_t *r, uint32_t k)
-{
-    while (r->have < k) {
-        r->acc = r->acc << 8 | *r->in++;
-        r->have += 8u;
-    }
-    r->have -= k;
-    return (r->acc >> r->have) & ((1u << k) - 1u);
-}
-
 static int heatshrink_chunk(const at_blob_header_t *h, const at_chunk_t *c, int8_t *out)
 {
     const uint32_t window = h->param0, lookahead = h->param1, n = c->out_size;
-    bit_reader_t r;
-    uint32_t pos = 0;
+    const uint8_t *in = c->in, *const end = c->in + c->in_size;
+    uint32_t acc = 0, have = 0; /* the low `have` bits of acc are the next bits of the stream */
+    uint32_t pos = 0, left = 8u * c->in_size; /* bits not yet read */
     if (window < 4u || window > 15u || lookahead < 3u || lookahead >= window || h->table_size != 0) {
         return AT_DECODE_E_HEADER;
     }
-    r.in = c->in;
-    r.end = c->in + c->in_size;
-    r.acc = r.have = 0;
     out += c->out_offset;
     while (pos < n) {
-        const uint32_t left = bits_left(&r);
+        uint32_t op, width;
+        if (have < 8u && in != end) { /* at least 16 bits once refilled: tag and a literal */
+            acc = acc << 8 | *in++;
+            have += 8u;
+        }
+        if (have < 16u && in != end) {
+            acc = acc << 8 | *in++;
+            have += 8u;
+        }
         if (left == 0) {
             return AT_DECODE_E_TRUNCATED;
         }
-        if (take(&r, 1u)) {
-            if (left < 9u) {
-                return AT_DECODE_E_TRUNCATED;
-            }
-            out[pos++] = (int8_t)take(&r, 8u);
+        op = (acc >> (have - 1u)) & 1u; /* the tag: 1 literal, 0 back-reference */
+        width = op ? 9u : 1u + window + lookahead;
+        if (left < width) {
+            return AT_DECODE_E_TRUNCATED;
+        }
+        left -= width;
+        if (op) {
+            have -= 9u;
+            out[pos++] = (int8_t)(acc >> have);
         } else {
             uint32_t offset, count;
-            if (left < 1u + window + lookahead) {
-                return AT_DECODE_E_TRUNCATED;
+            /* tag and offset are in acc: 16 bits after the refill, or all that is left */
+            have -= 1u + window;
+            offset = ((acc >> have) & ((1u << window) - 1u)) + 1u;
+            while (have < lookahead) { /* acc never holds more than 23 bits */
+                acc = acc << 8 | *in++;
+                have += 8u;
             }
-            offset = take(&r, window) + 1u;
-            count = take(&r, lookahead) + 1u;
+            have -= lookahead;
+            count = ((acc >> have) & ((1u << lookahead) - 1u)) + 1u;
             if (count > n - pos) {
                 return AT_DECODE_E_CORRUPT;
             }
@@ -65,7 +57,7 @@ static int heatshrink_chunk(const at_blob_header_t *h, const at_chunk_t *c, int8
         }
     }
     /* only the zero bits that pad the last byte may remain */
-    if (bits_left(&r) >= 8u || (r.acc & ((1u << r.have) - 1u)) != 0) {
+    if (left >= 8u || (acc & ((1u << left) - 1u)) != 0) {
         return AT_DECODE_E_CORRUPT;
     }
     return AT_DECODE_OK;
@@ -77,11 +69,11 @@ int at_decode_heatshrink(const at_blob_t *blob, int8_t *out, uint32_t out_size, 
     at_blob_header_t h;
     at_chunk_t c;
     uint32_t k, chunks;
-    int err = at_blob_whole(blob, AT_CODEC_HEATSHRINK, 0u, out_size, &h, &chunks);
+    int err = at_blob_whole(blob, AT_CODEC_HEATSHRINK, 0u, out_size, &h, &chunks, &c);
     (void)scratch;
     (void)scratch_size;
     for (k = 0; err == AT_DECODE_OK && k < chunks; ++k) {
-        err = at_blob_chunk(&h, k, &c);
+        err = at_blob_next(&h, &c);
         if (err == AT_DECODE_OK) {
             err = heatshrink_chunk(&h, &c, out);
         }
@@ -97,7 +89,6 @@ int at_decode_heatshrink_row(const at_blob_t *blob, uint32_t row, int8_t *out, u
     int err = at_blob_row(blob, AT_CODEC_HEATSHRINK, 0u, row, out_size, &h, &c);
     (void)scratch;
     (void)scratch_size;
-    c.out_offset = 0;
     return err != AT_DECODE_OK ? err : heatshrink_chunk(&h, &c, out);
 }
 

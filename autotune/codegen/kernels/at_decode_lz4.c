@@ -79,11 +79,11 @@ int at_decode_lz4(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t
     at_blob_header_t h;
     at_chunk_t c;
     uint32_t k, chunks;
-    int err = at_blob_whole(blob, AT_CODEC_LZ4, 0u, out_size, &h, &chunks);
+    int err = at_blob_whole(blob, AT_CODEC_LZ4, 0u, out_size, &h, &chunks, &c);
     (void)scratch;
     (void)scratch_size;
     for (k = 0; err == AT_DECODE_OK && k < chunks; ++k) {
-        err = at_blob_chunk(&h, k, &c);
+        err = at_blob_next(&h, &c);
         if (err == AT_DECODE_OK) {
             err = lz4_chunk(&h, &c, out);
         }
@@ -99,7 +99,6 @@ int at_decode_lz4_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t
     int err = at_blob_row(blob, AT_CODEC_LZ4, 0u, row, out_size, &h, &c);
     (void)scratch;
     (void)scratch_size;
-    c.out_offset = 0;
     return err != AT_DECODE_OK ? err : lz4_chunk(&h, &c, out);
 }
 

@@ -1,103 +1,89 @@
 /* rans: static rANS, byte-wise renormalisation (state in [2^23, 2^31)), frequencies summing to
- * 2^param0 (8..15). Table: a 32-byte bitmap of the byte values present, then each one's
- * frequency as a LEB128 varint. A chunk: the encoder's final state (u32 LE), then the
- * renormalisation bytes. Scratch (at_decode_rans_get_buffer_size, 2-byte aligned): cumulative
- * frequencies u16[symbols + 1], then the symbols u8[symbols]; each value is found by binary
- * search, so the decoder needs no 2^param0-entry table. */
+ * 2^param0 (8..14). Table: the smallest value (int8), the count - 1 of values from it up, then
+ * each one's frequency (0 for a value that does not occur): one byte below 128, else two bytes,
+ * 0x80 | the high 7 bits, then the low 8. A chunk: the
+ * encoder's final state (u32 LE), then the renormalisation bytes.
+ * Scratch (at_decode_rans_get_buffer_size, 2-byte aligned): the cumulative frequencies
+ * u16[values + 1], then a bucket index u8[64]: for each 64th of the range, the value its first
+ * slot falls in, where the search for a slot's value starts. */
 #include <stddef.h>
 
 #include "at_decode.h"
 
 #define RANS_L (1u << 23)
+#define BUCKET_BITS 6u
 
 typedef struct {
     const uint16_t *cum;
-    const uint8_t *sym;
-    uint32_t count, scale;
+    const uint8_t *bucket;
+    uint32_t scale, low;
 } rans_table_t;
 
-static uint32_t symbol_count(const uint8_t *bitmap)
-{
-    uint32_t i, n = 0;
-    for (i = 0; i < 256u; ++i) {
-        n += (bitmap[i >> 3] >> (i & 7u)) & 1u;
-    }
-    return n;
-}
-
-/* The table into scratch: cumulative frequencies and symbols. */
+/* The table into scratch. */
 static int build_table(const at_blob_header_t *h, uint8_t *scratch, uint32_t scratch_size, rans_table_t *t)
 {
-    const uint8_t *p = h->table + 32, *const end = h->table + h->table_size;
-    uint16_t *cum = (uint16_t *)(void *)scratch;
-    uint8_t *sym;
-    uint32_t v, k = 0, total = 0;
-    if (h->param0 < 8u || h->param0 > 15u || h->param1 != 0 || h->table_size < 32u) {
+    const uint8_t *p, *const end = h->table + h->table_size;
+    const uint32_t count = h->table_size < 2u ? 0u : h->table[1] + 1u, shift = h->param0 - BUCKET_BITS;
+    uint16_t *cum;
+    uint8_t *bucket;
+    uint32_t k, b = 0, sum = 0;
+    if (h->param0 < 8u || h->param0 > 14u || h->param1 != 0 || count == 0 ||
+        (uint32_t)((int8_t)h->table[0] + 128) + count > 256u) {
         return AT_DECODE_E_HEADER;
     }
-    t->count = symbol_count(h->table);
-    t->scale = h->param0;
-    if (t->count == 0) {
-        return AT_DECODE_E_HEADER;
-    }
-    if (scratch == NULL || ((uintptr_t)scratch & 1u) != 0 || scratch_size < 3u * t->count + 2u) {
+    if (scratch == NULL || ((uintptr_t)scratch & 1u) != 0 || scratch_size < 2u * count + 66u) {
         return AT_DECODE_E_ARG;
     }
-    sym = scratch + 2u * (t->count + 1u);
-    for (v = 0; v < 256u; ++v) {
-        uint32_t f = 0, shift = 0, b;
-        if (!((h->table[v >> 3] >> (v & 7u)) & 1u)) {
-            continue;
-        }
-        do { /* a varint of at most 3 bytes */
-            if (p == end || shift > 14u) {
-                return AT_DECODE_E_HEADER;
-            }
-            b = *p++;
-            f |= (b & 0x7Fu) << shift;
-            shift += 7u;
-        } while (b & 0x80u);
-        if (f == 0 || f > (1u << t->scale) - total) {
+    p = h->table + 2;
+    cum = (uint16_t *)(void *)scratch;
+    bucket = scratch + 2u * (count + 1u);
+    for (k = 0; k < count; ++k) {
+        uint32_t f;
+        if (p == end || (*p >= 0x80u && p + 1 == end)) {
             return AT_DECODE_E_HEADER;
         }
-        cum[k] = (uint16_t)total;
-        sym[k++] = (uint8_t)v;
-        total += f;
+        f = *p++; /* one byte below 128, else 15 bits in two */
+        if (f >= 0x80u) {
+            f = (f & 0x7Fu) << 8 | *p++;
+        }
+        cum[k] = (uint16_t)sum; /* sum < 2^22: no overflow; a wrong total fails below */
+        sum += f;
+        for (; b < (1u << BUCKET_BITS) && (b << shift) < sum; ++b) {
+            bucket[b] = (uint8_t)k;
+        }
     }
-    if (p != end || total != 1u << t->scale) {
+    if (p != end || sum != 1u << h->param0) {
         return AT_DECODE_E_HEADER;
     }
-    cum[k] = (uint16_t)total;
+    cum[count] = (uint16_t)sum;
     t->cum = cum;
-    t->sym = sym;
+    t->bucket = bucket;
+    t->scale = h->param0;
+    t->low = h->table[0];
     return AT_DECODE_OK;
 }
 
 static int rans_chunk(const rans_table_t *t, const at_chunk_t *c, int8_t *out)
 {
     const uint8_t *in = c->in, *const end = c->in + c->in_size;
-    const uint32_t mask = (1u << t->scale) - 1u;
-    uint32_t x, n = c->out_size;
+    const uint16_t *const cum = t->cum;
+    const uint32_t scale = t->scale;
+    int8_t *const stop = out + c->out_offset + c->out_size;
+    uint32_t x;
     if (c->in_size < 4u) {
         return AT_DECODE_E_TRUNCATED;
     }
-    x = (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16 | (uint32_t)in[3] << 24;
+    x = at_read_le(in, 4);
     in += 4;
-    out += c->out_offset;
-    while (n--) {
-        const uint32_t slot = x & mask;
-        uint32_t lo = 0, hi = t->count; /* cum[lo] <= slot < cum[hi] */
-        while (hi - lo > 1u) {
-            const uint32_t mid = (lo + hi) >> 1;
-            if (t->cum[mid] <= slot) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
+    for (out += c->out_offset; out != stop; ++out) {
+        const uint32_t slot = x & ((1u << scale) - 1u);
+        uint32_t s = t->bucket[slot >> (scale - BUCKET_BITS)];
+        while (cum[s + 1] <= slot) { /* cum[count] = 2^scale > slot: stops at the last value */
+            ++s;
         }
-        *out++ = (int8_t)t->sym[lo];
+        *out = (int8_t)(uint8_t)(t->low + s); /* symbol s is the value low + s */
         /* freq * (x >> scale) + slot - cum < 2^32: freq <= 2^scale */
-        x = (uint32_t)(t->cum[lo + 1] - t->cum[lo]) * (x >> t->scale) + slot - t->cum[lo];
+        x = (uint32_t)(cum[s + 1] - cum[s]) * (x >> scale) + slot - cum[s];
         while (x < RANS_L) {
             if (in == end) {
                 return AT_DECODE_E_TRUNCATED;
@@ -114,12 +100,12 @@ int at_decode_rans(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_
     at_chunk_t c;
     rans_table_t t;
     uint32_t k, chunks;
-    int err = at_blob_whole(blob, AT_CODEC_RANS, 0u, out_size, &h, &chunks);
+    int err = at_blob_whole(blob, AT_CODEC_RANS, 0u, out_size, &h, &chunks, &c);
     if (err == AT_DECODE_OK) {
         err = build_table(&h, scratch, scratch_size, &t);
     }
     for (k = 0; err == AT_DECODE_OK && k < chunks; ++k) {
-        err = at_blob_chunk(&h, k, &c);
+        err = at_blob_next(&h, &c);
         if (err == AT_DECODE_OK) {
             err = rans_chunk(&t, &c, out);
         }
@@ -137,14 +123,13 @@ int at_decode_rans_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_
     if (err == AT_DECODE_OK) {
         err = build_table(&h, scratch, scratch_size, &t);
     }
-    c.out_offset = 0;
     return err != AT_DECODE_OK ? err : rans_chunk(&t, &c, out);
 }
 
 uint32_t at_decode_rans_get_buffer_size(const uint8_t *blob, uint32_t blob_size)
 {
-    if (blob == NULL || blob_size < AT_BLOB_HEADER_BYTES + 32u) {
+    if (blob == NULL || blob_size < AT_BLOB_HEADER_BYTES + 2u) {
         return 0;
     }
-    return 3u * symbol_count(blob + AT_BLOB_HEADER_BYTES) + 2u;
+    return 2u * (blob[AT_BLOB_HEADER_BYTES + 1] + 1u) + 66u;
 }

@@ -46,9 +46,9 @@ static int rle_whole(const at_blob_t *blob, uint32_t codec, int8_t *out, uint32_
     at_blob_header_t h;
     at_chunk_t c;
     uint32_t k, chunks;
-    int err = at_blob_whole(blob, codec, 0u, out_size, &h, &chunks);
+    int err = at_blob_whole(blob, codec, 0u, out_size, &h, &chunks, &c);
     for (k = 0; err == AT_DECODE_OK && k < chunks; ++k) {
-        err = at_blob_chunk(&h, k, &c);
+        err = at_blob_next(&h, &c);
         if (err == AT_DECODE_OK) {
             err = rle_chunk(&c, out, codec == AT_CODEC_DELTA_RLE, h.param0 | h.param1 | h.table_size);
         }
@@ -61,7 +61,6 @@ static int rle_row(const at_blob_t *blob, uint32_t codec, uint32_t row, int8_t *
     at_blob_header_t h;
     at_chunk_t c;
     int err = at_blob_row(blob, codec, 0u, row, out_size, &h, &c);
-    c.out_offset = 0;
     return err != AT_DECODE_OK ? err
                                : rle_chunk(&c, out, codec == AT_CODEC_DELTA_RLE, h.param0 | h.param1 | h.table_size);
 }

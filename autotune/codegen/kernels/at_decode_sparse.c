@@ -35,11 +35,11 @@ int at_decode_sparse(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint
     at_blob_header_t h;
     at_chunk_t c;
     uint32_t k, chunks;
-    int err = at_blob_whole(blob, AT_CODEC_SPARSE, 0u, out_size, &h, &chunks);
+    int err = at_blob_whole(blob, AT_CODEC_SPARSE, 0u, out_size, &h, &chunks, &c);
     (void)scratch;
     (void)scratch_size;
     for (k = 0; err == AT_DECODE_OK && k < chunks; ++k) {
-        err = at_blob_chunk(&h, k, &c);
+        err = at_blob_next(&h, &c);
         if (err == AT_DECODE_OK) {
             err = sparse_chunk(&c, out, h.param0 | h.param1 | h.table_size);
         }
@@ -55,7 +55,6 @@ int at_decode_sparse_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint3
     int err = at_blob_row(blob, AT_CODEC_SPARSE, 0u, row, out_size, &h, &c);
     (void)scratch;
     (void)scratch_size;
-    c.out_offset = 0;
     return err != AT_DECODE_OK ? err : sparse_chunk(&c, out, h.param0 | h.param1 | h.table_size);
 }
 
