@@ -1,5 +1,6 @@
 # Set-up is part of every target: `make run` and `make test` work on a fresh machine.
 PYTHON ?= python3
+BENCH ?=
 EXPERIMENT ?= experiments/spectral.yaml
 STAMP := .make/installed
 
@@ -21,7 +22,7 @@ test-fast: $(STAMP)
 	$(PYTHON) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
-	$(PYTHON) benchmarks/run.py
+	$(PYTHON) benchmarks/run.py $(BENCH)
 
 clean:
 	rm -rf .make build runs .pytest_cache

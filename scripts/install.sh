@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing: the Arm toolchain, QEMU, Node and npm (Debian packages), rp2040js
-# (npm, pinned by device_runners/rp2040js/package-lock.json) and the Python package with its pinned
-# dependencies. Safe to run again; needs root (or sudo) for apt-get.
+# Installs what is missing: the Arm toolchain, QEMU, Node and npm, clang with libFuzzer (Debian
+# packages), rp2040js (npm, pinned by device_runners/rp2040js/package-lock.json) and the Python
+# package with its pinned dependencies. Safe to run again; needs root (or sudo) for apt-get.
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 
@@ -11,6 +11,9 @@ command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
 command -v gcc >/dev/null || need_apt+=(gcc libc6-dev)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
+# clang with libFuzzer and the sanitizer runtimes: the weight decoders' fuzz benchmark
+ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 \
+  || need_apt+=(clang libclang-rt-14-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "installing Debian packages: ${need_apt[*]}"

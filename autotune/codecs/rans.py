@@ -4,8 +4,8 @@ which pruned tensors need).
 
 Byte-wise renormalisation as in ryg_rans (state in [2^23, 2^31)), frequencies quantised to a
 total of 2^scale_bits. Table: the smallest value (int8) and the count - 1 of values from it to
-the largest, then each one's frequency (0 for a value that does not occur): one byte below 128,
-else 0x80 | its high 7 bits, then its low 8 bits.
+the largest, then their frequencies as codes: a byte below 0x80 is a frequency; 0x80 | h, l is
+the frequency h << 8 | l (h < 64); 0xC0 | r stands for r + 1 values that do not occur.
 A chunk is the final encoder state (u32 LE) followed by the renormalisation bytes; decoding ends
 with the state back at 2^23 and every byte read, which catches most corruption even without the
 CRC. The C decoder builds the cumulative frequencies and a 64-bucket index in scratch
@@ -36,8 +36,20 @@ def quantize_frequencies(counts: np.ndarray, total: int) -> np.ndarray:
     return freq
 
 
-def _frequency(f: int) -> bytes:
-    return bytes((f,)) if f < 0x80 else bytes((0x80 | f >> 8, f & 0xFF))
+def _frequencies(freq: np.ndarray) -> bytes:
+    out, i = bytearray(), 0
+    while i < len(freq):
+        f = int(freq[i])
+        if f == 0:  # a run of values that do not occur
+            run = 1
+            while run < 64 and i + run < len(freq) and freq[i + run] == 0:
+                run += 1
+            out.append(0xC0 | (run - 1))
+            i += run
+            continue
+        out += bytes((f,)) if f < 0x80 else bytes((0x80 | f >> 8, f & 0xFF))
+        i += 1
+    return bytes(out)
 
 
 class _Table:
@@ -52,8 +64,8 @@ class Rans(Storage):
     name, codec_id, c_file = "rans", 6, "at_decode_rans.c"
 
     def __init__(self, scale_bits: int = 12):
-        if not 8 <= scale_bits <= 14:
-            raise CodecError(f"rans: scale_bits must be 8 to 14, got {scale_bits}", "header")
+        if not 8 <= scale_bits <= 13:
+            raise CodecError(f"rans: scale_bits must be 8 to 13, got {scale_bits}", "header")
         self.scale_bits = scale_bits
 
     def params(self):
@@ -73,25 +85,29 @@ class Rans(Storage):
         counts = np.bincount(values.astype(np.int64) - low, minlength=high - low + 1)
         freq = np.zeros(len(counts), np.int64)
         freq[counts > 0] = quantize_frequencies(counts[counts > 0], 1 << self.scale_bits)
-        table = bytes((low & 0xFF, len(freq) - 1)) + b"".join(_frequency(int(f)) for f in freq)
+        table = bytes((low & 0xFF, len(freq) - 1)) + _frequencies(freq)
         return table, _Table(low, freq, self.scale_bits)
 
     def parse_table(self, table: bytes, param0: int, param1: int):
         if len(table) < 2:
             raise CodecError("rans: table shorter than its range", "header")
-        low, count = int(np.int8(np.uint8(table[0]))), table[1] + 1
-        if low + count > 128:
-            raise CodecError(f"rans: values {low}..{low + count - 1} beyond int8", "header")
+        low, count = int(np.int8(np.uint8(table[0]))), table[1] + 1  # values past 127 wrap, as in C
         freq, i = [], 2
-        for _ in range(count):
-            if i >= len(table) or (table[i] >= 0x80 and i + 1 >= len(table)):
+        while len(freq) < count:
+            if i >= len(table) or (0x80 <= table[i] < 0xC0 and i + 1 >= len(table)):
                 raise CodecError("rans: frequency table cut short", "header")
-            if table[i] < 0x80:
-                freq.append(table[i])
+            b = table[i]
+            if b >= 0xC0:
+                if (b & 0x3F) + 1 > count - len(freq):
+                    raise CodecError("rans: a run of absent values past the range", "header")
+                freq += [0] * ((b & 0x3F) + 1)
                 i += 1
-            else:
-                freq.append((table[i] & 0x7F) << 8 | table[i + 1])
+            elif b >= 0x80:
+                freq.append((b & 0x3F) << 8 | table[i + 1])
                 i += 2
+            else:
+                freq.append(b)
+                i += 1
         if i != len(table) or sum(freq) != 1 << param0:
             raise CodecError(f"rans: frequencies do not sum to 2^{param0}", "header")
         return _Table(low, np.array(freq), param0)

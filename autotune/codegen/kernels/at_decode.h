@@ -114,7 +114,7 @@ uint32_t at_read_le(const uint8_t *p, uint32_t n);
 
 /* A checked header: where the blob's parts are. */
 typedef struct {
-    uint32_t rows, row_len;
+    uint32_t rows, row_len, elements; /* elements = rows * row_len */
     uint32_t per_row;  /* laid out per row */
     uint32_t chunked;  /* per row, and variable-length: the payload is [u16 length][chunk] per row */
     uint32_t param0, param1;

@@ -56,8 +56,8 @@ static int open_blob(const at_blob_t *blob, uint32_t codec, uint32_t fixed_rows,
     h->row_len = at_read_le(d + 8, 4);
     h->payload_size = at_read_le(d + 12, 4);
     /* 1 to 65535 rows of 1 to 65535 values: the product fits 32 bits */
-    if (h->rows == 0 || h->row_len - 1u > 0xFFFEu || h->rows * h->row_len >= AT_BLOB_MAX_BYTES ||
-        h->payload_size > body) {
+    h->elements = h->rows * h->row_len;
+    if (h->rows == 0 || h->row_len - 1u > 0xFFFEu || h->elements >= AT_BLOB_MAX_BYTES || h->payload_size > body) {
         return AT_DECODE_E_HEADER;
     }
     h->table = d + AT_BLOB_HEADER_BYTES;
@@ -84,7 +84,7 @@ int at_blob_whole(const at_blob_t *blob, uint32_t codec, uint32_t fixed_rows, ui
     *chunks = h->chunked ? h->rows : 1u;
     c->in = h->payload;
     c->in_size = c->out_offset = c->out_size = 0;
-    return out_size < h->rows * h->row_len ? AT_DECODE_E_ARG : AT_DECODE_OK;
+    return out_size < h->elements ? AT_DECODE_E_ARG : AT_DECODE_OK;
 }
 
 int at_blob_row(const at_blob_t *blob, uint32_t codec, uint32_t fixed_rows, uint32_t row, uint32_t out_size,
@@ -112,13 +112,13 @@ int at_blob_next(const at_blob_header_t *h, at_chunk_t *c)
     const uint8_t *p = c->in + c->in_size;
     uint32_t left = h->payload_size - (uint32_t)(p - h->payload), size = left;
     c->out_offset += c->out_size;
-    c->out_size = h->chunked ? h->row_len : h->rows * h->row_len;
+    c->out_size = h->chunked ? h->row_len : h->elements;
     if (h->chunked) {
         if (left < 2u || (size = at_read_le(p, 2)) > left - 2u) {
             return AT_DECODE_E_TRUNCATED;
         }
         p += 2;
-        if (c->out_offset + c->out_size == h->rows * h->row_len && size != left - 2u) {
+        if (c->out_offset + c->out_size == h->elements && size != left - 2u) {
             return AT_DECODE_E_CORRUPT; /* bytes after the last row */
         }
     }
@@ -137,7 +137,7 @@ int at_blob_fixed_row(const at_blob_header_t *h, uint32_t bits, uint32_t row, ui
         }
         *bit = row * row_bytes * 8u;
     } else {
-        if ((h->rows * h->row_len * bits + 7u) >> 3 != h->payload_size) {
+        if ((h->elements * bits + 7u) >> 3 != h->payload_size) {
             return AT_DECODE_E_CORRUPT;
         }
         *bit = row * h->row_len * bits;

@@ -1,7 +1,7 @@
 /* rans: static rANS, byte-wise renormalisation (state in [2^23, 2^31)), frequencies summing to
- * 2^param0 (8..14). Table: the smallest value (int8), the count - 1 of values from it up, then
- * each one's frequency (0 for a value that does not occur): one byte below 128, else two bytes,
- * 0x80 | the high 7 bits, then the low 8. A chunk: the
+ * 2^param0 (8..13). Table: the smallest value (int8), the count - 1 of values from it up, then
+ * their frequencies as codes: a byte below 0x80 is a frequency; 0x80 | h, l the frequency
+ * h << 8 | l; 0xC0 | r stands for r + 1 values that do not occur. A chunk: the
  * encoder's final state (u32 LE), then the renormalisation bytes.
  * Scratch (at_decode_rans_get_buffer_size, 2-byte aligned): the cumulative frequencies
  * u16[values + 1], then a bucket index u8[64]: for each 64th of the range, the value its first
@@ -27,8 +27,7 @@ static int build_table(const at_blob_header_t *h, uint8_t *scratch, uint32_t scr
     uint16_t *cum;
     uint8_t *bucket;
     uint32_t k, b = 0, sum = 0;
-    if (h->param0 < 8u || h->param0 > 14u || h->param1 != 0 || count == 0 ||
-        (uint32_t)((int8_t)h->table[0] + 128) + count > 256u) {
+    if (h->param0 < 8u || h->param0 > 13u || h->param1 != 0 || count == 0) {
         return AT_DECODE_E_HEADER;
     }
     if (scratch == NULL || ((uintptr_t)scratch & 1u) != 0 || scratch_size < 2u * count + 66u) {
@@ -37,25 +36,39 @@ static int build_table(const at_blob_header_t *h, uint8_t *scratch, uint32_t scr
     p = h->table + 2;
     cum = (uint16_t *)(void *)scratch;
     bucket = scratch + 2u * (count + 1u);
-    for (k = 0; k < count; ++k) {
-        uint32_t f;
-        if (p == end || (*p >= 0x80u && p + 1 == end)) {
+    for (k = 0; k < count;) {
+        uint32_t f, run = 1;
+        if (p == end) {
             return AT_DECODE_E_HEADER;
         }
-        f = *p++; /* one byte below 128, else 15 bits in two */
-        if (f >= 0x80u) {
-            f = (f & 0x7Fu) << 8 | *p++;
+        f = *p++;
+        if (f >= 0xC0u) { /* values that do not occur */
+            run = (f & 0x3Fu) + 1u;
+            f = 0;
+        } else if (f >= 0x80u) {
+            if (p == end) {
+                return AT_DECODE_E_HEADER;
+            }
+            f = (f & 0x3Fu) << 8 | *p++;
         }
-        cum[k] = (uint16_t)sum; /* sum < 2^22: no overflow; a wrong total fails below */
-        sum += f;
-        for (; b < (1u << BUCKET_BITS) && (b << shift) < sum; ++b) {
-            bucket[b] = (uint8_t)k;
+        if (run > count - k) {
+            return AT_DECODE_E_HEADER;
+        }
+        for (; run != 0; --run, ++k) {
+            cum[k] = (uint16_t)sum; /* sum < 2^22: no overflow; a wrong total fails below */
+            sum += f;
         }
     }
     if (p != end || sum != 1u << h->param0) {
         return AT_DECODE_E_HEADER;
     }
     cum[count] = (uint16_t)sum;
+    for (k = 0; b < (1u << BUCKET_BITS); ++b) { /* bucket b: the value its first slot falls in */
+        while (cum[k + 1] <= b << shift) {
+            ++k;
+        }
+        bucket[b] = (uint8_t)k;
+    }
     t->cum = cum;
     t->bucket = bucket;
     t->scale = h->param0;
