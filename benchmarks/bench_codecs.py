@@ -14,22 +14,24 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from elftools.elf.elffile import ELFFile
 from scipy.optimize import nnls
 
-from autotune.capture import import_tensorflow
-from autotune.codecs import Encoded, entropy_bound_bytes, get_storage
-from autotune.codecs.auto import CYCLES_FILE
-from autotune.codecs.base import C_COMMON, C_HEADER
-from autotune.codegen.generate import KERNEL_DIR, _c_array
-from device_runners.build import build, function_stack
-from device_runners.rp2040_sim import Rp2040Sim
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from codec_harness import decoder_code_bytes, firmware_sources  # noqa: E402
+
+from autotune.capture import import_tensorflow  # noqa: E402
+from autotune.codecs import Encoded, entropy_bound_bytes, get_storage  # noqa: E402
+from autotune.codecs.auto import CYCLES_FILE  # noqa: E402
+from device_runners.build import build, function_stack  # noqa: E402
+from device_runners.rp2040_sim import Rp2040Sim  # noqa: E402
+
 RESULT = ROOT / "benchmarks" / "results" / "codecs.json"
 CONFIGS = {  # row label: (storage, parameters)
     "dense": ("dense", {}), "bitpack4": ("bitpack", {"bits": 4}), "bitpack2": ("bitpack", {"bits": 2}),
@@ -111,51 +113,6 @@ def weight_kinds(kernels: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
         "int4": [per_channel(w, 7) for w in kernels],
         "int2": [per_channel(w, 1) for w in kernels],
     }
-
-
-# --- firmware -------------------------------------------------------------------------------
-
-def firmware_sources(out: Path, encoded: list[Encoded], originals: list[np.ndarray]) -> str:
-    """A "model" whose entry decodes each blob twice (CRC-32 checked on the first call) and
-    returns 1 if a decoded tensor differs from its original; the decoder's symbol."""
-    symbol = encoded[0].decode_call().symbol
-    scratch = max(max(e.scratch_bytes for e in encoded), 2)
-    largest = max(e.elements for e in encoded)
-    lines = ['#include <stdint.h>', '#include "at_decode.h"', '#include "model.h"', ""]
-    body = []
-    for i, (e, w) in enumerate(zip(encoded, originals)):
-        lines += [_c_array("uint8_t", f"blob{i}_data", np.frombuffer(e.blob, np.uint8)),
-                  f"static uint8_t blob{i}_checked;",
-                  f"static const at_blob_t blob{i} = {{blob{i}_data, {e.bytes}u, &blob{i}_checked}};",
-                  _c_array("int8_t", f"expected{i}", w)]
-        body += [f"    err |= {symbol}(&blob{i}, out, sizeof out, (uint8_t *)scratch, {scratch}u);",
-                 f"    err |= {symbol}(&blob{i}, out, sizeof out, (uint8_t *)scratch, {scratch}u);",
-                 f"    for (i = 0; i < {e.elements}u; ++i) {{", f"        err |= out[i] != expected{i}[i];", "    }"]
-    lines += [f"static int8_t out[{largest}];", f"static uint16_t scratch[{(scratch + 1) // 2}];", "",
-              "int model_invoke(const int8_t *input, int8_t *output)", "{", "    int err = 0;", "    uint32_t i;",
-              "    (void)input;", *body, "    output[0] = (int8_t)err;", "    return err;", "}", ""]
-    (out / "model.c").write_text("\n".join(lines))
-    (out / "model.h").write_text("#include <stdint.h>\n#define MODEL_INPUT_SIZE 1\n#define MODEL_OUTPUT_SIZE 1\n"
-                                 "int model_invoke(const int8_t *input, int8_t *output);\n")
-    for name in (C_HEADER, C_COMMON, *encoded[0].decode_call().c_files[2:]):
-        (out / name).write_bytes((KERNEL_DIR / name).read_bytes())
-    return symbol
-
-
-def decoder_code_bytes(elf_path: Path) -> int:
-    """Bytes of the decoder's functions and constants in the image: symbols defined in
-    at_decode_*.c (statics follow their file's STT_FILE symbol) and the library's globals."""
-    total, current = 0, ""
-    with open(elf_path, "rb") as f:
-        for sym in ELFFile(f).get_section_by_name(".symtab").iter_symbols():
-            kind, bind = sym["st_info"]["type"], sym["st_info"]["bind"]
-            if kind == "STT_FILE":
-                current = sym.name
-            elif kind in ("STT_FUNC", "STT_OBJECT") and sym["st_size"]:
-                ours = current.startswith("at_decode") if bind == "STB_LOCAL" else sym.name.startswith(
-                    ("at_decode", "at_blob_", "at_crc32", "at_unpack_fields"))
-                total += sym["st_size"] if ours else 0
-    return total
 
 
 def measure(label: str, kind: str, encoded: list[Encoded], originals: list[np.ndarray], cache: Path) -> dict:

@@ -1,5 +1,6 @@
-"""The host build of the C weight decoders with ASan/UBSan (tests/codecs_c/harness_main.c), and
-the corpus of blobs the tests and benchmarks feed it."""
+"""The C weight decoders as the tests and benchmarks build them: on the host with ASan/UBSan
+(tests/codecs_c/harness_main.c), and as an rp2040 firmware that decodes embedded blobs; and the
+corpus of blobs they are fed."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from elftools.elf.elffile import ELFFile
+
 from autotune.codecs import STORAGES, Encoded, get_storage
+from autotune.codecs.base import C_COMMON, C_HEADER
+from autotune.codegen.generate import KERNEL_DIR, _c_array
 from device_runners.build import SANITIZE_FLAGS, WARNINGS, find_tool
 
 HERE = Path(__file__).resolve().parent / "codecs_c"
@@ -78,3 +83,51 @@ def storages_for(values: np.ndarray) -> list:
 def corpus(rng: np.random.Generator) -> list[Encoded]:
     """Every storage on every sample tensor, whole and per row."""
     return [s.encode(v, per_row=pr) for v in sample_tensors(rng) for s in storages_for(v) for pr in (False, True)]
+
+
+def firmware_sources(out: Path, encoded: list[Encoded], originals: list[np.ndarray], per_row: bool = False) -> str:
+    """A "model" whose entry decodes each blob twice (the CRC-32 is checked on the first call),
+    whole or one filter per call, and returns 1 if a decoded tensor differs from its original;
+    the sources go to `out`. Returns the decoder's symbol."""
+    call = encoded[0].decode_call(per_row)
+    scratch = max(max(e.scratch_bytes for e in encoded), 2)
+    lines = ['#include <stdint.h>', '#include "at_decode.h"', '#include "model.h"', ""]
+    body = []
+    for i, (e, w) in enumerate(zip(encoded, originals)):
+        lines += [_c_array("uint8_t", f"blob{i}_data", np.frombuffer(e.blob, np.uint8)),
+                  f"static uint8_t blob{i}_checked;",
+                  f"static const at_blob_t blob{i} = {{blob{i}_data, {e.bytes}u, &blob{i}_checked}};",
+                  _c_array("int8_t", f"expected{i}", w)]
+        if per_row:
+            body += [f"    for (i = 0; i < {e.rows}u; ++i) {{",
+                     *[f"        err |= {call.symbol}(&blob{i}, i, out + i * {e.row_len}u, {e.row_len}u, "
+                       f"(uint8_t *)scratch, {scratch}u);"] * 2, "    }"]
+        else:
+            body += [f"    err |= {call.symbol}(&blob{i}, out, sizeof out, (uint8_t *)scratch, {scratch}u);"] * 2
+        body += [f"    for (i = 0; i < {e.elements}u; ++i) {{", f"        err |= out[i] != expected{i}[i];", "    }"]
+    lines += [f"static int8_t out[{max(e.elements for e in encoded)}];",
+              f"static uint16_t scratch[{(scratch + 1) // 2}];", "",
+              "int model_invoke(const int8_t *input, int8_t *output)", "{", "    int err = 0;", "    uint32_t i;",
+              "    (void)input;", *body, "    output[0] = (int8_t)err;", "    return err;", "}", ""]
+    (out / "model.c").write_text("\n".join(lines))
+    (out / "model.h").write_text("#include <stdint.h>\n#define MODEL_INPUT_SIZE 1\n#define MODEL_OUTPUT_SIZE 1\n"
+                                 "int model_invoke(const int8_t *input, int8_t *output);\n")
+    for name in call.c_files:
+        (out / name).write_bytes((KERNEL_DIR / name).read_bytes())
+    return call.symbol
+
+
+def decoder_code_bytes(elf_path: Path) -> int:
+    """Bytes of the decoder's functions and constants in the image: symbols defined in
+    at_decode_*.c (statics follow their file's STT_FILE symbol) and the library's globals."""
+    total, current = 0, ""
+    with open(elf_path, "rb") as f:
+        for sym in ELFFile(f).get_section_by_name(".symtab").iter_symbols():
+            kind, bind = sym["st_info"]["type"], sym["st_info"]["bind"]
+            if kind == "STT_FILE":
+                current = sym.name
+            elif kind in ("STT_FUNC", "STT_OBJECT") and sym["st_size"]:
+                ours = current.startswith("at_decode") if bind == "STB_LOCAL" else sym.name.startswith(
+                    ("at_decode", "at_blob_", "at_crc32", "at_unpack_fields"))
+                total += sym["st_size"] if ours else 0
+    return total

@@ -10,10 +10,12 @@ import zlib
 import heatshrink2
 import numpy as np
 import pytest
-from codec_harness import DECODER_SOURCES, KERNELS, build_harness, corpus, mutate, run_requests
+from codec_harness import (DECODER_SOURCES, KERNELS, build_harness, corpus, decoder_code_bytes, firmware_sources,
+                           mutate, run_requests)
 
-from autotune.codecs import STORAGES, CodecError, decode, decode_row, storage_of
-from device_runners.build import WARNINGS, find_tool
+from autotune.codecs import STORAGES, CodecError, decode, decode_row, get_storage, storage_of
+from device_runners.build import WARNINGS, build, find_tool, function_stack
+from device_runners.rp2040_sim import Rp2040Sim
 from device_runners.targets import get_target
 
 OK, E_ARG, E_HEADER, E_CRC = 0, -1, -2, -3
@@ -131,3 +133,22 @@ def test_decoders_are_plain_c99_for_the_m0plus(tmp_path):
                         str(source), "-o", str(obj)], check=True, capture_output=True, text=True)
         undefined = subprocess.run([nm, "-u", str(obj)], check=True, capture_output=True, text=True).stdout.split()
         assert all(u in ("U", "memset", "memcpy") or u.startswith("at_") for u in undefined), (source.name, undefined)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(STORAGES))
+def test_decoders_on_rp2040_sim(name, tmp_path):
+    """Every decoder built for the rp2040 (arm-none-eabi-gcc -Os) and run on rp2040-sim decodes
+    Python's blobs, whole and one filter per call, within 1 KB of code."""
+    rng = np.random.default_rng(4)
+    tensors = [rng.integers(-2, 2, (6, 50), dtype=np.int8), np.where(rng.random((3, 70)) < 0.8, 0, -2).astype(np.int8)]
+    storage = get_storage(name, **({"bits": 2} if name == "bitpack" else {}))
+    for per_row in (False, True):
+        src = tmp_path / f"src{per_row}"
+        src.mkdir()
+        symbol = firmware_sources(src, [storage.encode(t, per_row=per_row) for t in tensors], tensors, per_row)
+        firmware = build(src, "rp2040", cache_dir=tmp_path / "cache")
+        result = Rp2040Sim(firmware.elf_path).run(np.zeros(1, np.int8))
+        assert result.status == 0, f"{symbol}: the decoded tensor differs or the decoder failed"
+        assert [op.kernel for op in result.ops] == [symbol] * (2 * (9 if per_row else 2))
+        assert decoder_code_bytes(firmware.elf_path) <= 1024 and function_stack(firmware, symbol)[0] > 0

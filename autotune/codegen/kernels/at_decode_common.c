@@ -95,12 +95,13 @@ int at_blob_row(const at_blob_t *blob, uint32_t codec, uint32_t fixed_rows, uint
     if (err != AT_DECODE_OK) {
         return err;
     }
-    if (row >= h->rows || out_size < h->row_len || (!fixed_rows && !h->chunked)) {
+    /* chunked == fixed_rows: a fixed-size storage chunked, or a variable one not laid out per row */
+    if (row >= h->rows || out_size < h->row_len || h->chunked == fixed_rows) {
         return AT_DECODE_E_ARG;
     }
     c->in = h->payload;
     c->in_size = c->out_offset = c->out_size = 0;
-    for (k = 0; !fixed_rows && k <= row && err == AT_DECODE_OK; ++k) {
+    for (k = fixed_rows ? row + 1u : 0u; k <= row && err == AT_DECODE_OK; ++k) {
         err = at_blob_next(h, c); /* walks the records before it: a few cycles each */
     }
     c->out_offset = 0;

@@ -27,10 +27,10 @@ static int build_table(const at_blob_header_t *h, uint8_t *scratch, uint32_t scr
     uint16_t *cum;
     uint8_t *bucket;
     uint32_t k, b = 0, sum = 0;
-    if (h->param0 < 8u || h->param0 > 13u || h->param1 != 0 || count == 0) {
-        return AT_DECODE_E_HEADER;
+    if (h->param0 < 8u || h->param0 > 13u || h->param1 != 0) {
+        return AT_DECODE_E_HEADER; /* (no table, count 0: the total check below fails) */
     }
-    if (scratch == NULL || ((uintptr_t)scratch & 1u) != 0 || scratch_size < 2u * count + 66u) {
+    if (((uintptr_t)scratch & 1u) != 0 || scratch_size < 2u * count + 66u) {
         return AT_DECODE_E_ARG;
     }
     p = h->table + 2;
