@@ -150,4 +150,75 @@ int at_blob_fixed_row(const at_blob_header_t *h, uint32_t bits, uint32_t row, ui
 /* n unsigned `bits`-bit fields (0 to 8), LSB first, from bit `bit` of p, into out. */
 void at_unpack_fields(const uint8_t *p, uint32_t bit, uint32_t bits, uint32_t n, uint8_t *out);
 
+/* The three entry points of a variable-length storage without scratch, around its
+ * `static int chunk(const at_blob_header_t *h, const at_chunk_t *c, int8_t *out)` that decodes
+ * one chunk into out + c->out_offset. (A macro, not a function pointer: the firmware's stack
+ * bound needs direct calls.) */
+#define AT_DEFINE_CHUNK_DECODER(name, codec, chunk)                                                    \
+    int at_decode_##name(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch,       \
+                         uint32_t scratch_size)                                                         \
+    {                                                                                                   \
+        at_blob_header_t h;                                                                             \
+        at_chunk_t c;                                                                                   \
+        uint32_t k, chunks;                                                                             \
+        int err = at_blob_whole(blob, codec, 0u, out_size, &h, &chunks, &c);                            \
+        (void)scratch;                                                                                  \
+        (void)scratch_size;                                                                             \
+        for (k = 0; err == AT_DECODE_OK && k < chunks; ++k) {                                           \
+            err = at_blob_next(&h, &c);                                                                 \
+            if (err == AT_DECODE_OK) {                                                                  \
+                err = chunk(&h, &c, out);                                                               \
+            }                                                                                           \
+        }                                                                                               \
+        return err;                                                                                     \
+    }                                                                                                   \
+    int at_decode_##name##_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size,     \
+                               uint8_t *scratch, uint32_t scratch_size)                                 \
+    {                                                                                                   \
+        at_blob_header_t h;                                                                             \
+        at_chunk_t c;                                                                                   \
+        int err = at_blob_row(blob, codec, 0u, row, out_size, &h, &c);                                  \
+        (void)scratch;                                                                                  \
+        (void)scratch_size;                                                                             \
+        return err != AT_DECODE_OK ? err : chunk(&h, &c, out);                                          \
+    }                                                                                                   \
+    uint32_t at_decode_##name##_get_buffer_size(const uint8_t *blob, uint32_t blob_size)                \
+    {                                                                                                   \
+        (void)blob;                                                                                     \
+        (void)blob_size;                                                                                \
+        return 0;                                                                                       \
+    }
+
+/* The same for a storage with fixed-size rows, around its
+ * `static int decode_rows(const at_blob_header_t *h, uint32_t row, uint32_t rows, int8_t *out)`
+ * that decodes `rows` rows from `row` into out. */
+#define AT_DEFINE_ROWS_DECODER(name, codec, decode_rows)                                               \
+    int at_decode_##name(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch,       \
+                         uint32_t scratch_size)                                                         \
+    {                                                                                                   \
+        at_blob_header_t h;                                                                             \
+        at_chunk_t c;                                                                                   \
+        uint32_t chunks;                                                                                \
+        int err = at_blob_whole(blob, codec, 1u, out_size, &h, &chunks, &c);                            \
+        (void)scratch;                                                                                  \
+        (void)scratch_size;                                                                             \
+        return err != AT_DECODE_OK ? err : decode_rows(&h, 0u, h.rows, out);                            \
+    }                                                                                                   \
+    int at_decode_##name##_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size,     \
+                               uint8_t *scratch, uint32_t scratch_size)                                 \
+    {                                                                                                   \
+        at_blob_header_t h;                                                                             \
+        at_chunk_t c;                                                                                   \
+        int err = at_blob_row(blob, codec, 1u, row, out_size, &h, &c);                                  \
+        (void)scratch;                                                                                  \
+        (void)scratch_size;                                                                             \
+        return err != AT_DECODE_OK ? err : decode_rows(&h, row, 1u, out);                               \
+    }                                                                                                   \
+    uint32_t at_decode_##name##_get_buffer_size(const uint8_t *blob, uint32_t blob_size)                \
+    {                                                                                                   \
+        (void)blob;                                                                                     \
+        (void)blob_size;                                                                                \
+        return 0;                                                                                       \
+    }
+
 #endif /* AT_DECODE_H */

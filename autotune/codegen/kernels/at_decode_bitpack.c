@@ -26,32 +26,4 @@ static int unpack_rows(const at_blob_header_t *h, uint32_t row, uint32_t rows, i
     return AT_DECODE_OK;
 }
 
-int at_decode_bitpack(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                      uint32_t scratch_size)
-{
-    at_blob_header_t h;
-    at_chunk_t c;
-    uint32_t chunks;
-    int err = at_blob_whole(blob, AT_CODEC_BITPACK, 1u, out_size, &h, &chunks, &c);
-    (void)scratch;
-    (void)scratch_size;
-    return err != AT_DECODE_OK ? err : unpack_rows(&h, 0u, h.rows, out);
-}
-
-int at_decode_bitpack_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                          uint32_t scratch_size)
-{
-    at_blob_header_t h;
-    at_chunk_t c;
-    int err = at_blob_row(blob, AT_CODEC_BITPACK, 1u, row, out_size, &h, &c);
-    (void)scratch;
-    (void)scratch_size;
-    return err != AT_DECODE_OK ? err : unpack_rows(&h, row, 1u, out);
-}
-
-uint32_t at_decode_bitpack_get_buffer_size(const uint8_t *blob, uint32_t blob_size)
-{
-    (void)blob;
-    (void)blob_size;
-    return 0;
-}
+AT_DEFINE_ROWS_DECODER(bitpack, AT_CODEC_BITPACK, unpack_rows)

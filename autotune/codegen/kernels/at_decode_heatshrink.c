@@ -63,38 +63,4 @@ static int heatshrink_chunk(const at_blob_header_t *h, const at_chunk_t *c, int8
     return AT_DECODE_OK;
 }
 
-int at_decode_heatshrink(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                         uint32_t scratch_size)
-{
-    at_blob_header_t h;
-    at_chunk_t c;
-    uint32_t k, chunks;
-    int err = at_blob_whole(blob, AT_CODEC_HEATSHRINK, 0u, out_size, &h, &chunks, &c);
-    (void)scratch;
-    (void)scratch_size;
-    for (k = 0; err == AT_DECODE_OK && k < chunks; ++k) {
-        err = at_blob_next(&h, &c);
-        if (err == AT_DECODE_OK) {
-            err = heatshrink_chunk(&h, &c, out);
-        }
-    }
-    return err;
-}
-
-int at_decode_heatshrink_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                             uint32_t scratch_size)
-{
-    at_blob_header_t h;
-    at_chunk_t c;
-    int err = at_blob_row(blob, AT_CODEC_HEATSHRINK, 0u, row, out_size, &h, &c);
-    (void)scratch;
-    (void)scratch_size;
-    return err != AT_DECODE_OK ? err : heatshrink_chunk(&h, &c, out);
-}
-
-uint32_t at_decode_heatshrink_get_buffer_size(const uint8_t *blob, uint32_t blob_size)
-{
-    (void)blob;
-    (void)blob_size;
-    return 0;
-}
+AT_DEFINE_CHUNK_DECODER(heatshrink, AT_CODEC_HEATSHRINK, heatshrink_chunk)

@@ -74,37 +74,4 @@ static int lz4_chunk(const at_blob_header_t *h, const at_chunk_t *c, int8_t *out
     return pos == n ? AT_DECODE_OK : AT_DECODE_E_TRUNCATED;
 }
 
-int at_decode_lz4(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size)
-{
-    at_blob_header_t h;
-    at_chunk_t c;
-    uint32_t k, chunks;
-    int err = at_blob_whole(blob, AT_CODEC_LZ4, 0u, out_size, &h, &chunks, &c);
-    (void)scratch;
-    (void)scratch_size;
-    for (k = 0; err == AT_DECODE_OK && k < chunks; ++k) {
-        err = at_blob_next(&h, &c);
-        if (err == AT_DECODE_OK) {
-            err = lz4_chunk(&h, &c, out);
-        }
-    }
-    return err;
-}
-
-int at_decode_lz4_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                      uint32_t scratch_size)
-{
-    at_blob_header_t h;
-    at_chunk_t c;
-    int err = at_blob_row(blob, AT_CODEC_LZ4, 0u, row, out_size, &h, &c);
-    (void)scratch;
-    (void)scratch_size;
-    return err != AT_DECODE_OK ? err : lz4_chunk(&h, &c, out);
-}
-
-uint32_t at_decode_lz4_get_buffer_size(const uint8_t *blob, uint32_t blob_size)
-{
-    (void)blob;
-    (void)blob_size;
-    return 0;
-}
+AT_DEFINE_CHUNK_DECODER(lz4, AT_CODEC_LZ4, lz4_chunk)

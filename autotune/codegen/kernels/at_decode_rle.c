@@ -3,12 +3,12 @@
  * at each chunk start): its zero runs repeat the last value. */
 #include "at_decode.h"
 
-static int rle_chunk(const at_chunk_t *c, int8_t *out, uint32_t delta, uint32_t params)
+static int rle_chunk(const at_blob_header_t *h, const at_chunk_t *c, int8_t *out, uint32_t delta)
 {
     const uint8_t *in = c->in, *const end = c->in + c->in_size;
     uint32_t left = c->out_size;
     uint8_t value = 0;
-    if (params != 0) {
+    if ((h->param0 | h->param1 | h->table_size) != 0) {
         return AT_DECODE_E_HEADER;
     }
     out += c->out_offset;
@@ -41,71 +41,15 @@ static int rle_chunk(const at_chunk_t *c, int8_t *out, uint32_t delta, uint32_t 
     return in == end ? AT_DECODE_OK : AT_DECODE_E_CORRUPT;
 }
 
-static int rle_whole(const at_blob_t *blob, uint32_t codec, int8_t *out, uint32_t out_size)
+static int rle0_chunk(const at_blob_header_t *h, const at_chunk_t *c, int8_t *out)
 {
-    at_blob_header_t h;
-    at_chunk_t c;
-    uint32_t k, chunks;
-    int err = at_blob_whole(blob, codec, 0u, out_size, &h, &chunks, &c);
-    for (k = 0; err == AT_DECODE_OK && k < chunks; ++k) {
-        err = at_blob_next(&h, &c);
-        if (err == AT_DECODE_OK) {
-            err = rle_chunk(&c, out, codec == AT_CODEC_DELTA_RLE, h.param0 | h.param1 | h.table_size);
-        }
-    }
-    return err;
+    return rle_chunk(h, c, out, 0u);
 }
 
-static int rle_row(const at_blob_t *blob, uint32_t codec, uint32_t row, int8_t *out, uint32_t out_size)
+static int delta_rle_chunk(const at_blob_header_t *h, const at_chunk_t *c, int8_t *out)
 {
-    at_blob_header_t h;
-    at_chunk_t c;
-    int err = at_blob_row(blob, codec, 0u, row, out_size, &h, &c);
-    return err != AT_DECODE_OK ? err
-                               : rle_chunk(&c, out, codec == AT_CODEC_DELTA_RLE, h.param0 | h.param1 | h.table_size);
+    return rle_chunk(h, c, out, 1u);
 }
 
-int at_decode_rle0(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size)
-{
-    (void)scratch;
-    (void)scratch_size;
-    return rle_whole(blob, AT_CODEC_RLE0, out, out_size);
-}
-
-int at_decode_rle0_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                       uint32_t scratch_size)
-{
-    (void)scratch;
-    (void)scratch_size;
-    return rle_row(blob, AT_CODEC_RLE0, row, out, out_size);
-}
-
-uint32_t at_decode_rle0_get_buffer_size(const uint8_t *blob, uint32_t blob_size)
-{
-    (void)blob;
-    (void)blob_size;
-    return 0;
-}
-
-int at_decode_delta_rle(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                        uint32_t scratch_size)
-{
-    (void)scratch;
-    (void)scratch_size;
-    return rle_whole(blob, AT_CODEC_DELTA_RLE, out, out_size);
-}
-
-int at_decode_delta_rle_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                            uint32_t scratch_size)
-{
-    (void)scratch;
-    (void)scratch_size;
-    return rle_row(blob, AT_CODEC_DELTA_RLE, row, out, out_size);
-}
-
-uint32_t at_decode_delta_rle_get_buffer_size(const uint8_t *blob, uint32_t blob_size)
-{
-    (void)blob;
-    (void)blob_size;
-    return 0;
-}
+AT_DEFINE_CHUNK_DECODER(rle0, AT_CODEC_RLE0, rle0_chunk)
+AT_DEFINE_CHUNK_DECODER(delta_rle, AT_CODEC_DELTA_RLE, delta_rle_chunk)
