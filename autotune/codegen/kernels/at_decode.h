@@ -54,52 +54,22 @@ typedef struct {
     uint8_t *checked;
 } at_blob_t;
 
-int at_decode_dense(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size);
-int at_decode_dense_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                        uint32_t scratch_size);
-uint32_t at_decode_dense_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
+#define AT_DECLARE_DECODER(name)                                                                        \
+    int at_decode_##name(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch,       \
+                         uint32_t scratch_size);                                                        \
+    int at_decode_##name##_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size,     \
+                               uint8_t *scratch, uint32_t scratch_size);                                \
+    uint32_t at_decode_##name##_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
 
-int at_decode_bitpack(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size);
-int at_decode_bitpack_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                          uint32_t scratch_size);
-uint32_t at_decode_bitpack_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
-
-int at_decode_palette(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size);
-int at_decode_palette_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                          uint32_t scratch_size);
-uint32_t at_decode_palette_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
-
-int at_decode_rle0(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size);
-int at_decode_rle0_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                       uint32_t scratch_size);
-uint32_t at_decode_rle0_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
-
-int at_decode_delta_rle(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                        uint32_t scratch_size);
-int at_decode_delta_rle_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                            uint32_t scratch_size);
-uint32_t at_decode_delta_rle_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
-
-int at_decode_sparse(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size);
-int at_decode_sparse_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                         uint32_t scratch_size);
-uint32_t at_decode_sparse_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
-
-int at_decode_rans(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size);
-int at_decode_rans_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                       uint32_t scratch_size);
-uint32_t at_decode_rans_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
-
-int at_decode_heatshrink(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                         uint32_t scratch_size);
-int at_decode_heatshrink_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                             uint32_t scratch_size);
-uint32_t at_decode_heatshrink_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
-
-int at_decode_lz4(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size);
-int at_decode_lz4_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                      uint32_t scratch_size);
-uint32_t at_decode_lz4_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
+AT_DECLARE_DECODER(dense)
+AT_DECLARE_DECODER(bitpack)
+AT_DECLARE_DECODER(palette)
+AT_DECLARE_DECODER(rle0)
+AT_DECLARE_DECODER(delta_rle)
+AT_DECLARE_DECODER(sparse)
+AT_DECLARE_DECODER(rans)
+AT_DECLARE_DECODER(heatshrink)
+AT_DECLARE_DECODER(lz4)
 
 /* ---- shared by the decoders (at_decode_common.c) ------------------------------------------ */
 
