@@ -32,7 +32,7 @@ ARTIFACTS = ROOT / "build" / "fuzz"
 
 
 def main(runs: int = RUNS) -> dict:
-    clang = find_tool("clang")
+    clang = find_tool("clang", "install with: apt-get install -y --no-install-recommends clang libclang-rt-14-dev")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         target = work / "fuzz_decode"

@@ -335,7 +335,8 @@ def function_stack(result: BuildResult, function: str) -> tuple[int, tuple[str, 
     with Path(result.elf_path).open("rb") as f:
         functions = {sym.name: sym["st_value"] & ~1 for sym in ELFFile(f).get_section_by_name(".symtab").iter_symbols()
                      if sym["st_info"]["type"] == "STT_FUNC"}
-    stack, path = _worst_stack(ci_files, _LibraryFrames(Path(result.elf_path), functions), function)
+    stack, path = _worst_stack(ci_files, _LibraryFrames(Path(result.elf_path), functions, get_target(result.target)),
+                               function)
     return stack, tuple(path)
 
 

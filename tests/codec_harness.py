@@ -13,19 +13,19 @@ import numpy as np
 from elftools.elf.elffile import ELFFile
 
 from autotune.codecs import STORAGES, Encoded, get_storage
-from autotune.codecs.base import C_COMMON, C_HEADER
-from autotune.codegen.generate import KERNEL_DIR, _c_array
+from autotune.codegen.generate import _c_array
+from autotune.codegen.kernel_library import KERNEL_DIR, copy_kernels
 from device_runners.build import SANITIZE_FLAGS, WARNINGS, find_tool
 
 HERE = Path(__file__).resolve().parent / "codecs_c"
-KERNELS = Path(__file__).resolve().parents[1] / "autotune" / "codegen" / "kernels"
+KERNELS = KERNEL_DIR
 DECODER_SOURCES = sorted(KERNELS.glob("at_decode_*.c"))
 OPS = {"whole": 0, "row": 1, "buffer_size": 2}
 
 
 def build_harness(out: Path) -> Path:
     """harness_main.c and every decoder, gcc -O1 with AddressSanitizer and UBSan."""
-    subprocess.run([find_tool("gcc"), *WARNINGS, "-O1", *SANITIZE_FLAGS, "-I", str(KERNELS), "-I", str(HERE),
+    subprocess.run([find_tool("gcc", "install gcc"), *WARNINGS, "-O1", *SANITIZE_FLAGS, "-I", str(KERNELS), "-I", str(HERE),
                     *map(str, DECODER_SOURCES), str(HERE / "decode_any.c"), str(HERE / "harness_main.c"),
                     "-o", str(out)], check=True, capture_output=True, text=True)
     return out
@@ -112,8 +112,7 @@ def firmware_sources(out: Path, encoded: list[Encoded], originals: list[np.ndarr
     (out / "model.c").write_text("\n".join(lines))
     (out / "model.h").write_text("#include <stdint.h>\n#define MODEL_INPUT_SIZE 1\n#define MODEL_OUTPUT_SIZE 1\n"
                                  "int model_invoke(const int8_t *input, int8_t *output);\n")
-    for name in call.c_files:
-        (out / name).write_bytes((KERNEL_DIR / name).read_bytes())
+    copy_kernels(call.c_files, out)
     return call.symbol
 
 
