@@ -30,12 +30,13 @@ from autotune.measurement import Measurement
 from autotune.tflm import check_matches_tflm
 from cost_models.analytic import AnalyticCostModel
 from cost_models.features import extract_features
-from device_runners.build import (FIRMWARE_HARNESS, HARNESS_DIR, HOST_FLAGS, SANITIZE_FLAGS,
-                                  BuildResult, build, firmware_command, select_sources)
+from device_runners.build import (HARNESS_DIR, HOST_FLAGS, PLACEMENTS, SANITIZE_FLAGS, BuildResult, build,
+                                  firmware_command, harness_files, select_sources)
 from device_runners.runners import Runner, SimResult, open_runner
 from device_runners.targets import TARGETS
 
-HARNESS_FILES = (*FIRMWARE_HARNESS, "autotune_sections.ld", *(t.linker_script for t in TARGETS.values()))
+HARNESS_FILES = tuple(sorted({f for t in TARGETS.values() for p in ("flash", *t.placements)
+                              for f in harness_files(t, p)}))
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
     harness = out_dir / "harness"
     harness.mkdir()
     for name in HARNESS_FILES:
+        (harness / name).parent.mkdir(exist_ok=True)
         shutil.copyfile(HARNESS_DIR / name, harness / name)
     (out_dir / "test").mkdir()
     (out_dir / "test" / "test_vectors.h").write_text(_test_vectors(test_inputs, expected, graph.name))

@@ -12,12 +12,16 @@ Convention for a sources directory (what the code generator emits):
     target that lists the library, `<library>/x.c` is compiled instead of `x.c` (same function
     names and parameter structs; see `select_sources`). Headers in it are private to its files.
 
-Firmware (`build`): the sources plus `harness/autotune_*.c` (vector table, reset handler, a `main`
-that calls the entry once on the global `autotune_input`, stores into `autotune_output` and
-`autotune_status`, then spins in `halt`), linked with the target's linker script, `-nostdlib -lgcc`,
-by the target's own toolchain (`device_runners.targets`).
-  flash = every allocated section with contents (.vectors, .text, .rodata, .ARM.exidx, .data
-          initialisers); RAM = .data + .bss + worst-case stack.
+Firmware (`build`): the sources plus the target's harness files (`Target.harness`: vector
+table and reset handler, `autotune_io.c` with the global `autotune_input`/`autotune_output`/
+`autotune_status` and `autotune_measure`, which runs the entry once and spins in `halt`; a
+`main` that calls it, or a board's request loop; on the rp2040 also boot2), linked with the
+target's linker script (plus a placement script, see `PLACEMENTS`), `-nostdlib -lgcc`, by the
+target's own toolchain (`device_runners.targets`). A target with a UF2 family also gets
+`firmware.uf2` (device_runners/uf2.py) beside the ELF.
+  flash = every allocated section with contents (.boot2, .vectors, .text, .rodata, .ARM.exidx,
+          the .data and SRAM-placed initialisers); RAM = .data + .bss + SRAM-placed sections +
+          worst-case stack.
   stack = the deepest path in the call graph from `Reset_Handler`, summing the frames GCC reports
           with `-fcallgraph-info=su`; library functions (libgcc) have no call-graph file, so their
           push/sub-sp instructions are added up from the disassembly. Exceptions are not counted
@@ -49,18 +53,24 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
 from autotune.errors import AutotuneError, ToolchainError
+from device_runners import uf2
 from device_runners.targets import Target, get_target
 
 HARNESS_DIR = Path(__file__).parent / "harness"
-FIRMWARE_HARNESS = ("autotune_main.c", "autotune_startup.c", "autotune_libc.c")
 CACHE_ENV = "AUTOTUNE_CACHE_DIR"
+# Where code and weights live. "flash": everything constant in flash (executed in place on the
+# rp2040, through its XIP cache); the others copy part of it to SRAM at start-up, for targets
+# that offer them (`Target.placements`): harness/placement_<name>/autotune_placement.ld, put
+# first on the linker's -L path, replaces the empty default that autotune_sections.ld includes.
+PLACEMENTS = ("flash", "sram_weights", "sram_kernels", "sram_all")
 
 WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Werror")
 FIRMWARE_FLAGS = (
     "-Os", *WARNINGS, "-ffunction-sections", "-fdata-sections",
     "-fstack-usage", "-fcallgraph-info=su",
 )
-LINK_FLAGS = ("-nostdlib", "-Wl,--gc-sections")
+# autotune_measure is what simulators run; a board's main does not call it.
+LINK_FLAGS = ("-nostdlib", "-Wl,--gc-sections", "-Wl,--undefined=autotune_measure")
 HOST_FLAGS = ("-O2", *WARNINGS)
 SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
 
@@ -95,6 +105,8 @@ class BuildResult:
     stack_path: tuple[str, ...]  # the deepest call chain, from Reset_Handler
     seconds: float  # compile, link and analysis time of the build that made this result
     cached: bool = False
+    uf2_path: Path | None = None  # the image to flash, for targets with a UF2 family
+    placement: str = "flash"
 
     @property
     def fits(self) -> bool:
@@ -109,25 +121,26 @@ def build(
     out_dir: Path | None = None,
     entry: str = "model_invoke",
     cache_dir: Path | None = None,
+    placement: str = "flash",
 ) -> BuildResult:
     """Compile and link `sources_dir` with the harness for `target`; measure the ELF.
 
     The build lives in the cache entry; `out_dir`, if given, receives a copy of the ELF
-    (`<target>.elf`) and the result's `elf_path` points there.
+    (`<target>.elf`, and `<target>.uf2` where the target has one) and the result's paths point
+    there. `placement` is one of `PLACEMENTS` the target offers.
     """
     start = time.perf_counter()
     sources_dir = Path(sources_dir)
     tgt = get_target(target)
+    check_placement(tgt, placement)
     gcc = find_tool(tgt.toolchain.compiler, tgt.toolchain.install_hint)
     sources = select_sources(sources_dir, tgt, entry)
-    harness = [HARNESS_DIR / name for name in FIRMWARE_HARNESS]
-    linker_script = HARNESS_DIR / tgt.linker_script
     flags = [*tgt.cpu_flags, *FIRMWARE_FLAGS, f"-DAUTOTUNE_ENTRY={entry}"]
     headers = [h for d in (sources_dir, *(sources_dir / lib for lib in tgt.kernel_libraries))
                for h in sorted(d.glob("*.h"))]
-    key_files = [*sources, *headers, *harness,
-                 linker_script, HARNESS_DIR / "autotune_sections.ld", Path(__file__)]
-    key = _cache_key(tgt.name, [*flags, *LINK_FLAGS], _version(gcc), key_files)
+    key_files = [*sources, *headers, *(HARNESS_DIR / f for f in harness_files(tgt, placement)),
+                 Path(__file__), Path(uf2.__file__)]
+    key = _cache_key(tgt.name, [*flags, *LINK_FLAGS, placement], _version(gcc), key_files)
 
     if cache_dir is None:
         cache_dir = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "autotune" / "builds"
@@ -140,10 +153,11 @@ def build(
         work = Path(tempfile.mkdtemp(prefix=f"{key[:12]}.", dir=cache_root))
         try:
             elf = work / "firmware.elf"
-            _run(firmware_command(tgt.name, sources_dir, sources, HARNESS_DIR, elf, entry, gcc),
+            _run(firmware_command(tgt.name, sources_dir, sources, HARNESS_DIR, elf, entry, gcc, placement),
                  f"{tgt.toolchain.compiler} ({tgt.name})")
             result = measure_elf(tgt.name, elf, sorted(work.glob("*.ci")))
-            result = replace(result, seconds=time.perf_counter() - start)
+            uf2_path = _write_uf2(tgt, elf) if tgt.uf2_family is not None else None
+            result = replace(result, seconds=time.perf_counter() - start, uf2_path=uf2_path, placement=placement)
             _save(work, result)
             try:
                 work.rename(entry_dir)  # atomic; a concurrent build of the same key may win
@@ -157,21 +171,55 @@ def build(
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         elf = shutil.copyfile(result.elf_path, out_dir / f"{tgt.name}.elf")
-        result = replace(result, elf_path=Path(elf))
+        copy = shutil.copyfile(result.uf2_path, out_dir / f"{tgt.name}.uf2") if result.uf2_path else None
+        result = replace(result, elf_path=Path(elf), uf2_path=copy and Path(copy))
     return result
 
 
+def check_placement(target: Target, placement: str) -> None:
+    if placement != "flash" and placement not in target.placements:
+        offered = ", ".join(("flash", *target.placements))
+        raise ToolchainError(f"placement {placement!r} is not offered by {target.name}; it offers {offered}")
+
+
+def placement_dir(placement: str) -> str | None:
+    """The harness subdirectory whose autotune_placement.ld a placement links with; None for "flash"."""
+    return None if placement == "flash" else f"placement_{placement}"
+
+
+def harness_files(target: Target, placement: str = "flash") -> list[str]:
+    """Every harness file (relative to the harness directory) a firmware build of `target`
+    reads: sources, headers, linker scripts."""
+    where = placement_dir(placement)
+    return [*target.harness, "autotune_protocol.h", target.linker_script, "autotune_sections.ld",
+            f"{where}/autotune_placement.ld" if where else "autotune_placement.ld"]
+
+
 def firmware_command(target: str, include_dir: Path, sources: Sequence[Path], harness_dir: Path,
-                     elf: Path, entry: str = "model_invoke", compiler: str | None = None) -> list[str]:
+                     elf: Path, entry: str = "model_invoke", compiler: str | None = None,
+                     placement: str = "flash") -> list[str]:
     """The one compile-and-link command for a firmware image; bundles' Makefiles use it too, so
     their ELFs measure the same as the search's builds. `sources` as `select_sources` gives them;
     `compiler` defaults to the name of the target's compiler (found on PATH)."""
     tgt = get_target(target)
     harness_dir = Path(harness_dir)
+    where = placement_dir(placement)
     return [compiler or tgt.toolchain.compiler, *tgt.cpu_flags, *FIRMWARE_FLAGS, f"-DAUTOTUNE_ENTRY={entry}",
-            "-I", str(include_dir), *map(str, sources), *(str(harness_dir / n) for n in FIRMWARE_HARNESS),
-            "-L", str(harness_dir), "-T", str(harness_dir / tgt.linker_script), *LINK_FLAGS,
-            "-o", str(elf), "-lgcc"]
+            "-I", str(include_dir), *map(str, sources), *(str(harness_dir / n) for n in tgt.harness),
+            *(["-L", str(harness_dir / where)] if where else []), "-L", str(harness_dir),
+            "-T", str(harness_dir / tgt.linker_script), *LINK_FLAGS, "-o", str(elf), "-lgcc"]
+
+
+def _write_uf2(target: Target, elf: Path) -> Path:
+    """`firmware.uf2` beside `elf`: its flash image (objcopy -O binary) in UF2 blocks, checked."""
+    binary, out = elf.with_suffix(".bin"), elf.with_suffix(".uf2")
+    tools = target.toolchain
+    _run([find_tool(tools.objcopy, tools.install_hint), "-O", "binary", str(elf), str(binary)],
+         f"{tools.objcopy} ({target.name})")
+    out.write_bytes(uf2.pack(binary.read_bytes(), target.flash_origin, target.uf2_family))
+    binary.unlink()
+    uf2.check(out.read_bytes(), str(out))
+    return out
 
 
 def select_sources(sources_dir: Path, target: Target, entry: str = "model_invoke") -> list[Path]:
@@ -262,13 +310,14 @@ def _run(cmd: list[str], tool: str) -> None:
 def _save(build_dir: Path, result: BuildResult) -> None:
     data = asdict(result)
     data["elf_path"] = result.elf_path.name  # relative: the entry directory is renamed
+    data["uf2_path"] = result.uf2_path and result.uf2_path.name
     (build_dir / "result.json").write_text(json.dumps(data, indent=1))
 
 
 def _load(build_dir: Path) -> BuildResult:
     data = json.loads((build_dir / "result.json").read_text())
     data.update(elf_path=build_dir / data["elf_path"], stack_path=tuple(data["stack_path"]),
-                cached=True)
+                uf2_path=data["uf2_path"] and build_dir / data["uf2_path"], cached=True)
     return BuildResult(**data)
 
 
@@ -280,8 +329,10 @@ def measure_elf(target: str, elf_path: Path, ci_files: list[Path]) -> BuildResul
         elf = ELFFile(f)
         alloc = [s for s in elf.iter_sections()
                  if s["sh_flags"] & SH_FLAGS.SHF_ALLOC and s["sh_size"] > 0]
-        in_flash = {s.name for s in alloc if s["sh_type"] != "SHT_NOBITS"}
-        in_ram = {s.name for s in alloc if s["sh_flags"] & SH_FLAGS.SHF_WRITE}
+        tgt = get_target(target)
+        ram = range(tgt.ram_origin, tgt.ram_origin + tgt.sram_bytes)
+        in_flash = {s.name for s in alloc if s["sh_type"] != "SHT_NOBITS"}  # contents are loaded from flash
+        in_ram = {s.name for s in alloc if s["sh_addr"] in ram}  # .data, .bss, code or weights placed in SRAM
         by_index = {i: s.name for i, s in enumerate(elf.iter_sections())}
         # One name per address: libgcc exports aliases (__aeabi_lmul = __muldi3).
         named: dict[tuple[str, int], tuple[str, int]] = {}
@@ -306,7 +357,7 @@ def measure_elf(target: str, elf_path: Path, ci_files: list[Path]) -> BuildResul
                 sizes[name] = sizes.get(name, 0) + size  # same-named statics in several files
         return dict(sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])))
 
-    stack, path = _worst_stack(ci_files, _LibraryFrames(elf_path, functions, get_target(target)))
+    stack, path = _worst_stack(ci_files, _LibraryFrames(elf_path, functions, tgt))
     return BuildResult(
         target=target,
         elf_path=elf_path,

@@ -64,7 +64,8 @@ class Rp2040js:
         request = {
             "segments": [[address, base64.b64encode(d).decode()] for address, d in self.image.segments],
             "sp": self.image.word("autotune_vectors", 0), "reset": self.image.word("autotune_vectors", 1),
-            "main": symbols["main"][0], "halt": symbols["halt"][0], "entry": symbols[self.entry][0],
+            "main": symbols["main"][0], "measure": symbols["autotune_measure"][0], "halt": symbols["halt"][0],
+            "entry": symbols[self.entry][0],
             "input": [input_addr, base64.b64encode(data).decode()],
             "output": list(symbols["autotune_output"]), "status": symbols["autotune_status"][0],
             "max_instructions": MAX_INSTRUCTIONS,

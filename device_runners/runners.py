@@ -26,6 +26,9 @@ class OpCycles:
     kernel: str  # the function the entry called
     cycles: int | None  # in it and everything it called; None without a timing model
     instructions: int
+    zero_wait_cycles: int | None = None  # the same with zero-wait memory (the lower bound)
+    xip_hits: int | None = None  # cache lines read through the XIP cache; None where not modelled
+    xip_misses: int | None = None
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,11 @@ class SimResult:
     output: np.ndarray  # int8, what the firmware wrote into autotune_output
     status: int  # what the entry function returned
     instructions: int  # the entry function, call to return
-    cycles: int | None  # the same span; None without a timing model
+    cycles: int | None  # the same span, with the runner's memory model; None without a timing model
     ops: tuple[OpCycles, ...]  # each kernel call of the entry function, in order
+    zero_wait_cycles: int | None = None  # the same span with zero-wait memory (the lower bound)
+    xip_hits: int | None = None  # cache lines read through the XIP cache; None where not modelled
+    xip_misses: int | None = None
 
     @property
     def milliseconds(self) -> float | None:

@@ -17,6 +17,7 @@ from autotune.errors import ConfigError
 class Toolchain:
     compiler: str  # C compiler driver (compiles, links)
     objdump: str
+    objcopy: str  # ELF -> flash binary, for UF2 images
     size: str  # what bundles' Makefiles print sizes with
     install_hint: str  # what to run when a tool is missing
 
@@ -24,6 +25,7 @@ class Toolchain:
 ARM_GNU = Toolchain(
     compiler="arm-none-eabi-gcc",
     objdump="arm-none-eabi-objdump",
+    objcopy="arm-none-eabi-objcopy",
     size="arm-none-eabi-size",
     install_hint="install with: apt-get install -y --no-install-recommends "
                  "gcc-arm-none-eabi libnewlib-arm-none-eabi",
@@ -49,6 +51,13 @@ class Target:
     clock_hz: int
     cost_table: str  # key of cost_models.analytic.TABLES
     runners: tuple[str, ...]  # names in device_runners.runners.RUNNERS, the default first
+    # Firmware files of device_runners/harness/ linked with the model. Every image holds
+    # autotune_io.c (the buffers, `autotune_measure` and `halt` that runners drive); the main
+    # either runs the model once (autotune_main.c) or is a board's request loop.
+    harness: tuple[str, ...] = ("autotune_io.c", "autotune_main.c", "autotune_startup.c", "autotune_libc.c")
+    uf2_family: int | None = None  # a UF2 image (for drag-and-drop flashing) beside the ELF
+    # Build placements (device_runners.build.PLACEMENTS) this target offers besides "flash".
+    placements: tuple[str, ...] = ()
 
 
 TARGETS: dict[str, Target] = {
@@ -60,13 +69,18 @@ TARGETS: dict[str, Target] = {
         toolchain=ARM_GNU,
         kernel_libraries=("cortex-m0plus",),
         linker_script="rp2040.ld",
-        flash_origin=0x10000000,  # QSPI flash, executed in place
+        flash_origin=0x10000000,  # QSPI flash, executed in place; boot2, then the vectors at +0x100
         flash_bytes=2 * 1024 * 1024,
         ram_origin=0x20000000,
         sram_bytes=264 * 1024,
         clock_hz=133_000_000,
         cost_table="cortex-m0plus",
-        runners=("rp2040-sim",),
+        runners=("rp2040-sim", "rp2040js", "rp2040"),
+        # The board image: boot2 (quad XIP), clocks to 133 MHz, the UART request loop.
+        harness=("rp2040_boot2_padded.S", "autotune_io.c", "rp2040_board.c", "autotune_protocol.c",
+                 "autotune_startup.c", "autotune_libc.c"),
+        uf2_family=0xE48BFF56,
+        placements=("sram_weights", "sram_kernels", "sram_all"),
     ),
     "apollo5": Target(
         name="apollo5",

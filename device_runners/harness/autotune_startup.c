@@ -1,9 +1,12 @@
 /* Cortex-M startup: vector table and reset handler, shared by all targets.
- * Symbols _sidata, _sdata, _edata, _sbss, _ebss and _estack come from the linker script.
+ * Symbols _sidata, _sdata, _edata, _sbss, _ebss and _estack come from the linker script;
+ * _siramplaced, _sramplaced and _eramplaced from a placement script that copies weights or
+ * kernels into SRAM (device_runners/harness/placement_*.ld), else an empty range.
  */
 #include <stdint.h>
 
 extern uint32_t _sidata[], _sdata[], _edata[], _sbss[], _ebss[], _estack[];
+extern uint32_t _siramplaced[], _sramplaced[], _eramplaced[];
 
 int main(void);
 void halt(void) __attribute__((noreturn));
@@ -28,6 +31,9 @@ void Reset_Handler(void)
     __asm volatile("dsb\n\tisb" ::: "memory");
 #endif
     for (uint32_t *src = _sidata, *dst = _sdata; dst < _edata;) {
+        *dst++ = *src++;
+    }
+    for (uint32_t *src = _siramplaced, *dst = _sramplaced; dst < _eramplaced;) {
         *dst++ = *src++;
     }
     for (uint32_t *dst = _sbss; dst < _ebss;) {

@@ -1,11 +1,12 @@
 // Runs an autotune rp2040 firmware image on rp2040js (Wokwi's RP2040 emulator), driven by
 // device_runners/rp2040js_runner.py. Reads one JSON request on stdin, writes one JSON result.
 //
-// rp2040js ships no bootrom and our image has no boot2 yet, so the ELF's segments are loaded
-// straight into flash and SRAM and the core starts at the reset vector with the initial stack
-// pointer of our vector table. The run goes to `main`, the input is written into
-// autotune_input, then it runs to `halt`; instructions and cycles are counted from the entry
-// function's first instruction until it returns to its caller.
+// The ELF's segments are loaded straight into flash and SRAM and the core starts at the reset
+// vector with the initial stack pointer of our vector table (boot2 and the board's main are
+// skipped: board.mjs boots the same image from boot2 instead). The run goes to `main`, the
+// input is written into autotune_input, then it continues at `autotune_measure` and runs to
+// `halt`; instructions and cycles are counted from the entry function's first instruction until
+// it returns to its caller.
 import fs from 'node:fs';
 import { RP2040 } from 'rp2040js';
 
@@ -44,6 +45,7 @@ function runTo(address) {
 
 runTo(request.main);
 place(mcu, request.input[0], Buffer.from(request.input[1], 'base64'));
+core.PC = request.measure;
 
 let instructions = 0;
 // PUSH {..., lr} and POP {..., pc}: rp2040js charges no cycle for moving LR or PC, the
