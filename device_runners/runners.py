@@ -1,9 +1,11 @@
 """Runners: what executes a target's firmware image and reports its outputs and counts.
 
-A target names its runners (`Target.runners`); `open_runner(name, elf)` gives one. Every runner
-takes the ELF that `device_runners.build` made, writes one input into `autotune_input`, runs from
-reset to `halt` and returns a `SimResult`. A runner that has no timing model reports
-instructions only (`cycles` None) and says so in its `source`.
+A target names its runners (`Target.runners`); `open_runner(name, elf, **options)` gives one.
+Every runner takes the ELF that `device_runners.build` made and runs the model on one input per
+`run`, returning a `SimResult`: a simulator writes the input into `autotune_input` and runs the
+image's `autotune_measure` to `halt`; the board runner ("rp2040", option `port`) sends it to a
+board over serial. A runner that has no timing model reports instructions only (`cycles` None)
+and says so in its `source`; a board reports cycles but no instructions.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ class SimResult:
     target: str
     output: np.ndarray  # int8, what the firmware wrote into autotune_output
     status: int  # what the entry function returned
-    instructions: int  # the entry function, call to return
+    instructions: int | None  # the entry function, call to return; None from a board
     cycles: int | None  # the same span, with the runner's memory model; None without a timing model
     ops: tuple[OpCycles, ...]  # each kernel call of the entry function, in order
     zero_wait_cycles: int | None = None  # the same span with zero-wait memory (the lower bound)
@@ -55,16 +57,22 @@ class Runner(Protocol):
     def run(self, x: np.ndarray) -> SimResult: ...
 
 
-def _rp2040_sim(elf_path: Path, entry: str) -> Runner:
+def _rp2040_sim(elf_path: Path, entry: str, xip: bool = True) -> Runner:
     from device_runners.rp2040_sim import Rp2040Sim
 
-    return Rp2040Sim(elf_path, entry)
+    return Rp2040Sim(elf_path, entry, xip=xip)
 
 
 def _rp2040js(elf_path: Path, entry: str) -> Runner:
     from device_runners.rp2040js_runner import Rp2040js
 
     return Rp2040js(elf_path, entry)
+
+
+def _rp2040_board(elf_path: Path, entry: str, port: str | None = None) -> Runner:
+    from device_runners.rp2040_board import Rp2040Board
+
+    return Rp2040Board(elf_path, entry, port=port)
 
 
 def _nano33ble_sim(elf_path: Path, entry: str) -> Runner:
@@ -74,16 +82,27 @@ def _nano33ble_sim(elf_path: Path, entry: str) -> Runner:
                       description="Unicorn Cortex-M4; instructions only, no timing model yet")
 
 
-# name -> factory(elf_path, entry); targets refer to these names.
-RUNNERS: dict[str, Callable[[Path, str], Runner]] = {
-    "rp2040-sim": _rp2040_sim,
+# name -> factory(elf_path, entry, **options); targets refer to these names.
+RUNNERS: dict[str, Callable[..., Runner]] = {
+    "rp2040-sim": _rp2040_sim,  # option xip (default True): the XIP cache model
     "rp2040js": _rp2040js,
+    "rp2040": _rp2040_board,  # option port: the board's serial port
     "nano33ble-sim": _nano33ble_sim,
 }
 
 
-def open_runner(name: str, elf_path: Path, entry: str = "model_invoke") -> Runner:
-    """The runner `name` loaded with the firmware `elf_path`."""
+def open_runner(name: str, elf_path: Path, entry: str = "model_invoke", **options) -> Runner:
+    """The runner `name` loaded with the firmware `elf_path`; `options` as its factory takes them."""
     if name not in RUNNERS:
         raise AutotuneError(f"unknown runner {name!r}; runners: {', '.join(sorted(RUNNERS))}")
-    return RUNNERS[name](Path(elf_path), entry)
+    return RUNNERS[name](Path(elf_path), entry, **options)
+
+
+def runner_target(name: str) -> str:
+    """The target whose firmware runner `name` runs (the target that lists it)."""
+    from device_runners.targets import TARGETS
+
+    for target in TARGETS.values():
+        if name in target.runners:
+            return target.name
+    raise AutotuneError(f"unknown runner {name!r}; runners: {', '.join(sorted(RUNNERS))}")
