@@ -5,8 +5,10 @@ test vectors and a test main, a memory report and a model card.
       Makefile            make host (builds and runs the test vectors), make <target> for each target
       src/                model.h, model.c and the kernels (generated; never edit by hand); per-core
                           kernel variants in src/<library>/, compiled for the targets that list them
-      harness/            firmware start-up, main and linker scripts; the host test main
-      test/               test_vectors.h (inputs and expected outputs), test_main.c
+      harness/            firmware start-up, mains, board protocol, boot2, linker scripts, uf2.py
+      firmware/           <target>.elf for every target, rp2040.uf2 (flash it: drag and drop)
+      pico_sdk/           CMakeLists.txt and sdk_main.c: the rp2040 firmware built with the Pico SDK
+      test/               test_vectors.h and .npz (inputs and expected outputs), test_main.c
       model.tflite        the int8 model the C was generated from
       memory_report.md    flash by section and by layer, RAM, stack path, the arena map
       model_card.yaml     data, accuracy, costs (measured or predicted), quantization, provenance
@@ -32,11 +34,15 @@ from cost_models.analytic import AnalyticCostModel
 from cost_models.features import extract_features
 from device_runners.build import (HARNESS_DIR, HOST_FLAGS, PLACEMENTS, SANITIZE_FLAGS, BuildResult, build,
                                   firmware_command, harness_files, select_sources)
+from device_runners import uf2
 from device_runners.runners import Runner, SimResult, open_runner
 from device_runners.targets import TARGETS
 
+TEST_VECTORS = "test/test_vectors.npz"  # inputs and expected outputs, for `autotune profile`
+
 HARNESS_FILES = tuple(sorted({f for t in TARGETS.values() for p in ("flash", *t.placements)
-                              for f in harness_files(t, p)}))
+                              for f in harness_files(t, p)} | {"rp2040_cycles.c"}))
+SDK_TARGET = "rp2040"  # the target the Pico SDK project builds for
 
 
 @dataclass(frozen=True)
@@ -47,14 +53,15 @@ class Bundle:
 
 
 def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.ndarray, card: dict,
-                 target: str | None = None) -> Bundle:
+                 target: str | None = None, placement: str = "flash") -> Bundle:
     """Generate, check and measure a bundle. `test_inputs` are int8 inputs of the integer path.
 
     The expected outputs come from the reference executor and must equal TFLite Micro's. Every
-    target is built and its flash and RAM measured from the ELF; every target with a runner runs
-    the first test vector, which must give the expected output. With `target`, the card's
-    `costs` are this bundle's figures for that target: flash and RAM of its ELF, the latency its
-    analytic model predicts.
+    target is built (into firmware/) and its flash and RAM measured from the ELF; every target
+    with a runner runs the first test vector, which must give the expected output (rp2040-sim
+    runs it twice: cold, then with the XIP cache warm). With `target`, the card's `costs` are
+    this bundle's figures for that target: flash and RAM of its ELF, the latency its analytic
+    model predicts; `placement` (device_runners.build.PLACEMENTS) applies to that target's build.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -70,19 +77,27 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
     for name in HARNESS_FILES:
         (harness / name).parent.mkdir(exist_ok=True)
         shutil.copyfile(HARNESS_DIR / name, harness / name)
+    shutil.copyfile(Path(uf2.__file__), harness / "uf2.py")
     (out_dir / "test").mkdir()
     (out_dir / "test" / "test_vectors.h").write_text(_test_vectors(test_inputs, expected, graph.name))
+    np.savez(out_dir / TEST_VECTORS, inputs=test_inputs, expected=expected)
     (out_dir / "test" / "test_main.c").write_text(TEST_MAIN)
     (out_dir / "model.tflite").write_bytes(tflite)
-    (out_dir / "Makefile").write_text(_makefile(out_dir, generated.entry, graph.name))
+    placements = {t: placement if t == target else "flash" for t in TARGETS}
+    (out_dir / "Makefile").write_text(_makefile(out_dir, generated.entry, graph.name, placements))
+    (out_dir / "pico_sdk").mkdir()
+    (out_dir / "pico_sdk" / "CMakeLists.txt").write_text(_sdk_cmake(out_dir, generated.entry, graph.name))
+    shutil.copyfile(HARNESS_DIR / "pico_sdk_main.c", out_dir / "pico_sdk" / "sdk_main.c")
 
-    builds = {t: build(out_dir / "src", t, entry=generated.entry) for t in TARGETS}
+    builds = {t: build(out_dir / "src", t, out_dir=out_dir / "firmware", entry=generated.entry,
+                       placement=placements[t]) for t in TARGETS}
     simulated, sim_card = {}, {}
     for t, firmware in builds.items():
         if TARGETS[t].runners:
             runner = open_runner(TARGETS[t].runners[0], firmware.elf_path, generated.entry)
-            simulated[t] = _simulate(runner, t, test_inputs[0], expected[0], graph.name)
-            sim_card[t] = _simulated_card(simulated[t], runner.source)
+            cold = _simulate(runner, t, test_inputs[0], expected[0], graph.name)
+            simulated[t] = _simulate(runner, t, test_inputs[0], expected[0], graph.name) if cold.xip_misses else cold
+            sim_card[t] = _simulated_card(simulated[t], cold, runner.source)
     (out_dir / "memory_report.md").write_text(_memory_report(core, generated.plan.format(core), builds))
     if target is not None:
         features = extract_features(graph, activation_bytes=generated.arena_bytes + generated.input_size
@@ -115,10 +130,16 @@ def _simulate(runner: Runner, target: str, x: np.ndarray, want: np.ndarray, name
     return result
 
 
-def _simulated_card(result: SimResult, source: str) -> dict:
+def _simulated_card(result: SimResult, cold: SimResult, source: str) -> dict:
+    """A runner's figures on the first test vector; with an XIP cache model, warm (a second run),
+    with the zero-wait lower bound and the first, cold, run beside them."""
     entry = {"instructions": result.instructions}
     if result.cycles is not None:
         entry = {"latency_ms": round(result.milliseconds, 4), "cycles": result.cycles, **entry}
+    if result.xip_misses is not None:
+        entry.update(zero_wait_cycles=result.zero_wait_cycles, xip_misses=result.xip_misses,
+                     cold_cycles=cold.cycles, cold_xip_misses=cold.xip_misses)
+        source += ", XIP cache warm (the first test vector run twice)"
     return {**entry, "source": f"{source}, first test vector"}
 
 
@@ -170,8 +191,9 @@ int main(void)
 """
 
 
-def _makefile(bundle: Path, entry: str, name: str) -> str:
-    """Targets' builds use the sources `select_sources` picks for them, as the search's builds do."""
+def _makefile(bundle: Path, entry: str, name: str, placements: dict[str, str]) -> str:
+    """Targets' builds use the sources `select_sources` picks for them, and the placement, as the
+    search's builds do; a target with a UF2 family also gets build/<target>/firmware.uf2."""
     src = [Path("src") / p.name for p in sorted((bundle / "src").glob("*.c"))]
     lines = [f"# Generated by autotune from {name}. `make host` builds and runs the test vectors;",
              f"# `make {' / make '.join(TARGETS)}` build firmware with the flags the search measured.",
@@ -182,11 +204,19 @@ def _makefile(bundle: Path, entry: str, name: str) -> str:
     for target, t in TARGETS.items():
         elf = Path("build") / target / "firmware.elf"
         sources = [p.relative_to(bundle) for p in select_sources(bundle / "src", t, entry)]
-        command = " ".join(firmware_command(target, Path("src"), sources, Path("harness"), elf, entry))
+        command = " ".join(firmware_command(target, Path("src"), sources, Path("harness"), elf, entry,
+                                            placement=placements[target]))
         library_headers = "".join(f" $(wildcard src/{lib}/*.h)" for lib in t.kernel_libraries)
+        image = []
+        if t.uf2_family is not None:
+            binary, uf2_image = elf.with_suffix(".bin"), elf.with_suffix(".uf2")
+            image = [f"\t{t.toolchain.objcopy} -O binary {elf} {binary}",
+                     f"\tpython3 harness/uf2.py pack {binary} {uf2_image} --base {t.flash_origin:#x} "
+                     f"--family {t.uf2_family:#x}",
+                     f"\tpython3 harness/uf2.py check {uf2_image}"]
         lines += [f"{target}: {elf}", f"\t{t.toolchain.size} {elf}", "",
                   f"{elf}: {' '.join(map(str, sources))} {headers}{library_headers}",
-                  f"\tmkdir -p {elf.parent}", f"\t{command}", ""]
+                  f"\tmkdir -p {elf.parent}", f"\t{command}", *image, ""]
     host_flags = " ".join((*HOST_FLAGS, *SANITIZE_FLAGS))
     lines += ["host: build/host/test_main", "\t./build/host/test_main", "",
               f"build/host/test_main: {' '.join(map(str, src))} {headers} test/test_main.c test/test_vectors.h",
@@ -194,6 +224,39 @@ def _makefile(bundle: Path, entry: str, name: str) -> str:
               f"\t$(CC) {host_flags} -I src {' '.join(map(str, src))} test/test_main.c -o $@", "",
               "clean:", "\trm -rf build", ""]
     return "\n".join(lines)
+
+
+def _sdk_cmake(bundle: Path, entry: str, name: str) -> str:
+    """The Pico SDK project: the model's sources as the rp2040 build selects them, the board
+    protocol over USB CDC (sdk_main.c); the SDK brings boot2, start-up and clocks."""
+    sources = [f"${{CMAKE_CURRENT_LIST_DIR}}/../{p.relative_to(bundle)}"
+               for p in select_sources(bundle / "src", TARGETS[SDK_TARGET], entry)]
+    harness = [f"${{CMAKE_CURRENT_LIST_DIR}}/../harness/{n}"
+               for n in ("autotune_io.c", "autotune_protocol.c", "rp2040_cycles.c")]
+    files = "\n".join(f"    {f}" for f in (*sources, *harness, "${CMAKE_CURRENT_LIST_DIR}/sdk_main.c"))
+    return f"""\
+# Generated by autotune from {name}: the rp2040 firmware built with the Raspberry Pi Pico SDK, the
+# board protocol over USB CDC (the plain `make rp2040` build speaks it over UART0, without the SDK).
+#   export PICO_SDK_PATH=/path/to/pico-sdk
+#   cp $PICO_SDK_PATH/external/pico_sdk_import.cmake pico_sdk/
+#   cmake -S pico_sdk -B build/pico_sdk && cmake --build build/pico_sdk
+# gives build/pico_sdk/autotune_model.uf2.
+cmake_minimum_required(VERSION 3.13)
+include(${{CMAKE_CURRENT_LIST_DIR}}/pico_sdk_import.cmake)
+project(autotune_model C CXX ASM)
+set(CMAKE_C_STANDARD 99)
+pico_sdk_init()
+
+add_executable(autotune_model
+{files}
+)
+target_include_directories(autotune_model PRIVATE ${{CMAKE_CURRENT_LIST_DIR}}/../src ${{CMAKE_CURRENT_LIST_DIR}}/../harness)
+target_compile_definitions(autotune_model PRIVATE AUTOTUNE_ENTRY={entry})
+target_link_libraries(autotune_model pico_stdlib)
+pico_enable_stdio_usb(autotune_model 1)
+pico_enable_stdio_uart(autotune_model 0)
+pico_add_extra_outputs(autotune_model)
+"""
 
 
 def _quantization(graph: Graph) -> dict:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from autotune.errors import AutotuneError
+from device_runners.runners import RUNNERS
 from device_runners.targets import TARGETS
 
 EXPERIMENT_COPY = "experiment.yaml"  # the run folder keeps the YAML it was started from
@@ -69,6 +70,18 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from autotune.profile import format_profile, profile_bundle, write_csv
+
+    bundle = Path(args.bundle)
+    profile = profile_bundle(bundle, args.target, port=args.port, vectors=args.vectors)
+    out = bundle / f"profile_{args.target}.csv"
+    write_csv(profile, out)
+    print(format_profile(profile))
+    print(f"per-call table in {out}")
+    return 0
+
+
 def _print_bundle(bundle, what: str) -> None:
     print(f"{what} -> {bundle.path}/")
     for target, b in bundle.builds.items():
@@ -124,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--inputs", help=".npy of inputs for the test vectors (default: random int8)")
     imp.add_argument("--vectors", type=int, default=20, help="number of test vectors (default 20)")
     imp.set_defaults(func=_import)
+
+    prof = sub.add_parser("profile", help="run a bundle's test vectors on a simulator or a board: cycles per kernel call")
+    prof.add_argument("bundle", help="a bundle folder (from export or import)")
+    prof.add_argument("--target", required=True, choices=tuple(RUNNERS),
+                      help="runner: a simulator, or rp2040 for a board on --port")
+    prof.add_argument("--port", help="serial port of the board (rp2040), e.g. /dev/ttyACM0")
+    prof.add_argument("--vectors", type=int, help="run only the first N test vectors")
+    prof.set_defaults(func=_profile)
     return parser
 
 

@@ -58,6 +58,7 @@ from device_runners.targets import Target, get_target
 
 HARNESS_DIR = Path(__file__).parent / "harness"
 CACHE_ENV = "AUTOTUNE_CACHE_DIR"
+HEADERS = ("autotune_protocol.h", "rp2040_cycles.h")  # the harness's own (the rp2040 board's)
 # Where code and weights live. "flash": everything constant in flash (executed in place on the
 # rp2040, through its XIP cache); the others copy part of it to SRAM at start-up, for targets
 # that offer them (`Target.placements`): harness/placement_<name>/autotune_placement.ld, put
@@ -191,7 +192,7 @@ def harness_files(target: Target, placement: str = "flash") -> list[str]:
     """Every harness file (relative to the harness directory) a firmware build of `target`
     reads: sources, headers, linker scripts."""
     where = placement_dir(placement)
-    return [*target.harness, "autotune_protocol.h", target.linker_script, "autotune_sections.ld",
+    return [*target.harness, *HEADERS, target.linker_script, "autotune_sections.ld",
             f"{where}/autotune_placement.ld" if where else "autotune_placement.ld"]
 
 

@@ -77,8 +77,8 @@ TARGETS: dict[str, Target] = {
         cost_table="cortex-m0plus",
         runners=("rp2040-sim", "rp2040js", "rp2040"),
         # The board image: boot2 (quad XIP), clocks to 133 MHz, the UART request loop.
-        harness=("rp2040_boot2_padded.S", "autotune_io.c", "rp2040_board.c", "autotune_protocol.c",
-                 "autotune_startup.c", "autotune_libc.c"),
+        harness=("rp2040_boot2_padded.S", "autotune_io.c", "rp2040_board.c", "rp2040_cycles.c",
+                 "autotune_protocol.c", "autotune_startup.c", "autotune_libc.c"),
         uf2_family=0xE48BFF56,
         placements=("sram_weights", "sram_kernels", "sram_all"),
     ),

@@ -127,12 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("binary")
     p.add_argument("uf2")
     p.add_argument("--base", type=lambda s: int(s, 0), default=FLASH_BASE)
+    p.add_argument("--family", type=lambda s: int(s, 0), default=RP2040_FAMILY)
     c = sub.add_parser("check", help="check a UF2 file: blocks, family, boot2 CRC, vector table")
     c.add_argument("uf2")
     args = parser.parse_args(argv)
     try:
         if args.command == "pack":
-            Path(args.uf2).write_bytes(pack(Path(args.binary).read_bytes(), args.base))
+            Path(args.uf2).write_bytes(pack(Path(args.binary).read_bytes(), args.base, args.family))
             return 0
         image = check(Path(args.uf2).read_bytes(), args.uf2)
     except (Uf2Error, OSError) as exc:

@@ -4,20 +4,19 @@
  * Clocks (RP2040 datasheet 2.15-2.18): XOSC on (1-15 MHz range, start-up delay for 12 MHz);
  * PLL_SYS: REFDIV 1, FBDIV 133 -> VCO 1596 MHz, POSTDIV1 6, POSTDIV2 2 -> 133 MHz; clk_ref from
  * the XOSC, clk_sys switched glitch-free to the PLL (through clk_ref), clk_peri = clk_sys; the
- * watchdog tick at 1 MHz for the 64-bit microsecond timer.
- * Cycles: SysTick on the core clock counts the low 24 bits exactly; the microsecond timer gives
- * the count to within 2 x 133 cycles, which picks the multiple of 2^24 (no interrupts used).
- * The simulators never run this `main`: they stop at it and run `autotune_measure`.
+ * watchdog tick at 1 MHz for the microsecond timer, which the cycle counter (rp2040_cycles.c)
+ * reads beside SysTick. The simulators never run this `main`: they stop at it and run
+ * `autotune_measure`.
  */
 #include <stdint.h>
 
 #include "autotune_protocol.h"
+#include "rp2040_cycles.h"
 
 #define REG(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
 #define SET(addr) REG((addr) + 0x2000u)  /* atomic set alias */
 #define CLR(addr) REG((addr) + 0x3000u)  /* atomic clear alias */
 
-#define CLOCK_HZ 133000000u
 #define XOSC_HZ 12000000u
 #define BAUD 115200u
 
@@ -50,7 +49,6 @@
 #define CLK_SYS_RESUS_CTRL (CLOCKS + 0x78)
 
 #define WATCHDOG_TICK 0x4005802Cu
-#define TIMER_TIMERAWL 0x40054028u
 
 #define IO_BANK0_GPIO_CTRL(n) (0x40014004u + 8u * (n))
 #define FUNCSEL_UART 2u
@@ -69,10 +67,6 @@
 #define UART_IBRD_VALUE (BAUD_DIV_X128 >> 7)
 #define UART_FBRD_VALUE (((BAUD_DIV_X128 & 0x7Fu) + 1u) / 2u)
 
-#define SYST_CSR 0xE000E010u
-#define SYST_RVR 0xE000E014u
-#define SYST_CVR 0xE000E018u
-#define SYSTICK_MASK 0xFFFFFFu
 
 static void unreset(uint32_t blocks)
 {
@@ -146,36 +140,10 @@ uint32_t at_board_clock_hz(void)
     return CLOCK_HZ;
 }
 
-static uint32_t start_systick;
-static uint32_t start_us;
-
-void at_board_timer_start(void)
-{
-    start_us = REG(TIMER_TIMERAWL);
-    start_systick = REG(SYST_CVR);
-}
-
-uint32_t at_board_timer_microseconds(void)
-{
-    return REG(TIMER_TIMERAWL) - start_us;
-}
-
-uint64_t at_board_timer_cycles(void)
-{
-    uint32_t systick = REG(SYST_CVR);  /* counts down */
-    uint32_t us = REG(TIMER_TIMERAWL) - start_us;
-    uint64_t fine = (start_systick - systick) & SYSTICK_MASK;
-    uint64_t coarse = (uint64_t)us * (CLOCK_HZ / 1000000u);
-    uint64_t wraps = (coarse + (SYSTICK_MASK + 1u) / 2u - fine) >> 24;  /* nearest to the timer's count */
-    return (coarse + (SYSTICK_MASK + 1u) / 2u < fine) ? fine : (wraps << 24) + fine;
-}
-
 int main(void)
 {
     clocks_init();
     uart_init();
-    REG(SYST_RVR) = SYSTICK_MASK;
-    REG(SYST_CVR) = 0;
-    REG(SYST_CSR) = (1u << 2) | 1u;  /* core clock, enabled, no interrupt */
+    rp2040_cycles_init();
     at_protocol_serve();
 }

@@ -1,0 +1,140 @@
+"""`autotune profile BUNDLE --target RUNNER`: a bundle's firmware on a simulator or a board.
+
+The runner comes from the runner registry (`device_runners.runners.RUNNERS`: rp2040-sim,
+nano33ble-sim, rp2040js, rp2040 with `--port`); its target is the one that lists it. Every test
+vector of the bundle (test/test_vectors.npz) is run in order and its output checked against the
+expected one. Reported: the cycles of the first run (cold: the XIP cache starts empty on
+rp2040-sim) and of the later ones (warm), and per kernel call of the last run its symbol,
+cycles, microseconds at the target clock, instructions, zero-wait cycles and XIP cache hits and
+misses, where the runner gives them. A board gives totals only. The table is printed and
+written to BUNDLE/profile_<runner>.csv.
+
+Op, MACs and weight bytes per call come from the kernel plan, which bundles do not carry yet:
+their columns are there, empty.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from autotune.bundle import TEST_VECTORS
+from autotune.errors import AutotuneError, ConfigError
+from device_runners.runners import SimResult, open_runner, runner_target
+from device_runners.targets import get_target
+
+ENTRY = "model_invoke"  # bundles' generated entry point
+
+
+@dataclass(frozen=True)
+class CallProfile:
+    """One kernel call of the model's entry function."""
+
+    kernel: str
+    cycles: int | None
+    microseconds: float | None
+    instructions: int | None
+    zero_wait_cycles: int | None
+    xip_hits: int | None
+    xip_misses: int | None
+    op: str | None = None  # from the kernel plan, once bundles carry it
+    macs: int | None = None
+    weight_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    runner: str
+    target: str
+    source: str  # the runner's provenance, e.g. measured:rp2040-sim (...)
+    runs: tuple[SimResult, ...]  # one per test vector, in order; the first is cold
+    calls: tuple[CallProfile, ...]  # of the last run
+
+    @property
+    def cold(self) -> SimResult:
+        return self.runs[0]
+
+    @property
+    def warm(self) -> tuple[SimResult, ...]:
+        return self.runs[1:] or self.runs
+
+    def microseconds(self, cycles: float | None) -> float | None:
+        return None if cycles is None else cycles / get_target(self.target).clock_hz * 1e6
+
+
+def profile_bundle(bundle: Path, runner_name: str, port: str | None = None, vectors: int | None = None) -> Profile:
+    """Run the bundle's test vectors on `runner_name`; every output must be the expected one."""
+    bundle = Path(bundle)
+    target = runner_target(runner_name)
+    elf = bundle / "firmware" / f"{target}.elf"
+    vectors_path = bundle / TEST_VECTORS
+    if not elf.is_file() or not vectors_path.is_file():
+        missing = elf if not elf.is_file() else vectors_path
+        raise ConfigError(f"{bundle}: not a bundle with firmware (no {missing.relative_to(bundle)}); "
+                          "export it again with `autotune export` or `autotune import`")
+    with np.load(vectors_path) as data:
+        inputs, expected = data["inputs"], data["expected"]
+    if vectors is not None:
+        inputs, expected = inputs[:vectors], expected[:vectors]
+    options = {"port": port} if port is not None else {}
+    runner = open_runner(runner_name, elf, ENTRY, **options)
+    runs = []
+    try:
+        for n, (x, want) in enumerate(zip(inputs, expected)):
+            result = runner.run(x)
+            if result.status != 0 or not np.array_equal(result.output, want.reshape(-1)):
+                raise AutotuneError(f"{bundle}: test vector {n} on {runner_name}: output {result.output.tolist()} "
+                                    f"(status {result.status}), expected {want.reshape(-1).tolist()}")
+            runs.append(result)
+    finally:
+        if hasattr(runner, "close"):
+            runner.close()
+    clock = get_target(target).clock_hz
+    calls = tuple(CallProfile(op.kernel, op.cycles, None if op.cycles is None else op.cycles / clock * 1e6,
+                              op.instructions, op.zero_wait_cycles, op.xip_hits, op.xip_misses)
+                  for op in runs[-1].ops)
+    return Profile(runner_name, target, runner.source, tuple(runs), calls)
+
+
+def write_csv(profile: Profile, path: Path) -> None:
+    names = [f.name for f in fields(CallProfile)]
+    with Path(path).open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["call", *names])
+        for n, call in enumerate(profile.calls):
+            writer.writerow([n, *("" if v is None else v for v in asdict(call).values())])
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def format_profile(profile: Profile) -> str:
+    """The summary and the per-call table, as printed."""
+    def num(v, digits: int = 0) -> str:
+        return "-" if v is None else f"{v:,.{digits}f}"
+
+    warm = profile.warm
+    cycles = _mean([r.cycles for r in warm])
+    lines = [f"{profile.runner} ({profile.target}, {get_target(profile.target).clock_hz / 1e6:g} MHz): "
+             f"{len(profile.runs)} test vectors, every output as expected",
+             f"  source: {profile.source}",
+             f"  first run (cold): {num(profile.cold.cycles)} cycles, {num(profile.microseconds(profile.cold.cycles), 1)} us"
+             + (f", {profile.cold.xip_misses:,} XIP misses" if profile.cold.xip_misses is not None else ""),
+             f"  later runs (warm, mean of {len(warm)}): {num(cycles)} cycles, {num(profile.microseconds(cycles), 1)} us"]
+    if warm[-1].zero_wait_cycles is not None and warm[-1].xip_misses is not None:
+        lines.append(f"  zero-wait lower bound: {num(_mean([r.zero_wait_cycles for r in warm]))} cycles; "
+                     f"XIP misses per run {num(_mean([r.xip_misses for r in warm]), 1)}")
+    if warm[-1].instructions is not None:
+        lines.append(f"  instructions: {num(_mean([r.instructions for r in warm]))}")
+    if profile.calls:
+        lines += ["", f"  {'call':>4}  {'kernel':<28} {'cycles':>12} {'us':>10} {'instructions':>12} "
+                      f"{'zero-wait':>12} {'XIP hits':>10} {'misses':>7}"]
+        for n, c in enumerate(profile.calls):
+            lines.append(f"  {n:>4}  {c.kernel:<28} {num(c.cycles):>12} {num(c.microseconds, 1):>10} "
+                         f"{num(c.instructions):>12} {num(c.zero_wait_cycles):>12} {num(c.xip_hits):>10} "
+                         f"{num(c.xip_misses):>7}")
+    return "\n".join(lines)
