@@ -4,15 +4,20 @@ flash   = start-up code + code of each kernel used + per-op parameter structs an
           biases and per-channel constants (initial accumulator, multiplier, shift: 12 bytes)
 RAM     = activations (the planned arena plus the caller's input and output buffers) + stack
 latency = sum over ops of (a x MACs + b x outputs + c x output pixels) for ops with MACs, or
-          elements x cycles per element, plus the call of each kernel, at the target's clock
+          elements x cycles per element, plus the call of each kernel, at the target's clock,
+          plus, on a core behind a flash cache (the RP2040's XIP cache), the misses of a warm
+          inference: none while the code and data the model touches fit the cache, rising to
+          every line touched once per inference (`FlashCache`)
 
 `b` is the requantization and store of one output; `c` the set-up of one output position (a
 window gathered for padded, dilated and 2D convolutions, a pooling window, the call of a fully
 connected or MEAN kernel). The Cortex-M0+ constants are those benchmarks/bench_kernels.py fitted
-to the generated kernels run on rp2040-sim (M0+ timings, zero-wait memory) before rp2040-sim
+to the generated kernels run on rp2040-sim (M0+ timings, zero-wait cycles per kernel call), and
+its XIP term fitted to rp2040-sim's XIP cache model on MLPs of 15-170 KB; before rp2040-sim
 counted the memcpy that gathers 2D and dilated convolution windows: such models now run up to
 about 25 % slower than predicted (the features do not see window gathering); the element-wise
-figures were measured the same way on single ops. A depthwise convolution with a depth
+figures were measured the same way on single ops. Features from the kernel plan (issue 7) will
+replace these IR-op features and be refitted the same way. A depthwise convolution with a depth
 multiplier > 1 gathers every window and runs about 30 % slower than predicted. The Cortex-M55 figures are assumptions
 (Helium kernels at about a quarter of their 8 MACs/cycle peak) until a simulator measures them.
 The Cortex-M4 figures are the M0+ ones scaled by measured instruction counts at an assumed equal
@@ -30,6 +35,23 @@ from device_runners.targets import get_target
 
 
 @dataclass(frozen=True)
+class FlashCache:
+    """A cache in front of flash holding code and weights: the RP2040's XIP cache
+    (device_runners/rp2040_xip.py). Warm misses per inference, with T the bytes of code and data
+    the model touches (flash less what runs only outside inference, `CoreTable.board_flash`):
+    0 while T <= the cache, else T / line x min(1, slope x (T - cache) / cache)."""
+
+    bytes: int
+    line_bytes: int
+    miss_cycles: int
+    slope: float  # fitted (benchmarks/bench_kernels.py, "xip" in kernels.json)
+
+    def misses(self, footprint: float) -> float:
+        excess = max(0.0, footprint - self.bytes) / self.bytes
+        return footprint / self.line_bytes * min(1.0, self.slope * excess)
+
+
+@dataclass(frozen=True)
 class CoreTable:
     runtime_flash: int  # vector table, start-up, shared loops: bytes
     kernel_flash: dict[str, int]  # code of each kernel used, bytes
@@ -40,14 +62,21 @@ class CoreTable:
     op_flash: int = 100  # parameter struct and call site, per op
     channel_flash: int = 12  # initial accumulator, multiplier and shift, per output channel
     default_kernel_flash: int = 400  # an op kind not in the table
+    board_flash: int = 0  # boot code and the board's request loop: flash that inference never reads
+    flash_cache: FlashCache | None = None
 
+
+# The RP2040's: 16 KB, 8-byte lines, 56 cycles per miss (device_runners/boot2.py FLASH).
+RP2040_XIP = FlashCache(bytes=16 * 1024, line_bytes=8, miss_cycles=56, slope=1.8)
 
 CORTEX_M0PLUS = CoreTable(
         runtime_flash=300,
+        board_flash=1460,  # boot2 (256 B), clocks, UART0, the request loop and the cycle counter
+        flash_cache=RP2040_XIP,
         kernel_flash={"CONV_2D": 700, "DEPTHWISE_CONV_2D": 650, "FULLY_CONNECTED": 384, "MEAN": 400,
                       "SOFTMAX": 772 + 1024, "AVERAGE_POOL_2D": 680, "MAX_POOL_2D": 346, "ADD": 774,
                       "PAD": 198, "CONCATENATION": 66, "QUANTIZE": 176, "RESHAPE": 0},
-        stack_ram=180,
+        stack_ram=220,  # the deepest path runs from the board's request loop
         mac_cycles={"CONV_2D": (8.6, 104.0, 229.0), "CONV_2D_1x1": (8.1, 123.0, 0.0),
                     "DEPTHWISE_CONV_2D": (12.0, 96.0, 77.0), "FULLY_CONNECTED": (8.7, 93.0, 377.0),
                     "AVERAGE_POOL_2D": (7.6, 117.0, 0.0), "MAX_POOL_2D": (17.1, 9.7, 153.0),
@@ -118,6 +147,16 @@ class AnalyticCostModel(CostModel):
         return f"predicted:analytic-{self.target}"
 
     def cycles(self, features: ModelFeatures) -> float:
+        """Compute (zero-wait) cycles plus the flash cache's warm misses, where there is one."""
+        t = self.table
+        total = self.compute_cycles(features)
+        if t.flash_cache is not None:
+            footprint = self.flash_bytes(features) - t.board_flash
+            total += t.flash_cache.misses(footprint) * t.flash_cache.miss_cycles
+        return total
+
+    def compute_cycles(self, features: ModelFeatures) -> float:
+        """Cycles with zero-wait memory."""
         t = self.table
         total = 0.0
         for op in features.ops:
@@ -130,13 +169,17 @@ class AnalyticCostModel(CostModel):
             total += t.cycles_per_op
         return total
 
-    def predict(self, features: ModelFeatures) -> Costs:
+    def flash_bytes(self, features: ModelFeatures) -> float:
         t = self.table
         kinds = {op.kind for op in features.ops}
-        code = t.runtime_flash + sum(t.kernel_flash.get(k, t.default_kernel_flash) for k in kinds)
+        code = t.runtime_flash + t.board_flash + sum(t.kernel_flash.get(k, t.default_kernel_flash) for k in kinds)
         data = sum(t.op_flash + op.weight_bytes + (op.channels * t.channel_flash if op.macs and op.weight_bytes else 0)
                    for op in features.ops)
-        flash = code + data
+        return code + data
+
+    def predict(self, features: ModelFeatures) -> Costs:
+        t = self.table
+        flash = self.flash_bytes(features)
         ram = features.activation_bytes + t.stack_ram
         ms = self.cycles(features) / get_target(self.target).clock_hz * 1e3
         return Costs(

@@ -39,10 +39,14 @@ def test_flash_and_ram_predictions_track_the_elf(name, target, zoo_dir, tmp_path
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SPECTRAL + MIXED + tuple(UNUSUAL))
 def test_latency_prediction_tracks_rp2040_sim(name, zoo_dir, tmp_path):
-    """1D models, what the spectral search builds, within 10 %; the others within 15 %."""
+    """1D models, what the spectral search builds, within 10 %; the others within 15 %. Against a
+    warm run with rp2040-sim's XIP cache, which the prediction includes (mlp: 22 KB of code and
+    weights, 0.45 of its lines miss per inference)."""
     graph, _, firmware = model_zoo.firmware(name, zoo_dir, tmp_path)
     x = np.random.default_rng(0).integers(-128, 128, graph.tensor(graph.inputs[0]).shape[1:]).astype(np.int8)
-    measured = Rp2040Sim(firmware.elf_path).run(x).cycles
+    sim = Rp2040Sim(firmware.elf_path)
+    sim.run(x)  # warms the cache
+    measured = sim.run(x).cycles
     predicted = AnalyticCostModel("rp2040").cycles(extract_features(graph, activation_bytes=0))
     tolerance = 0.10 if name in SPECTRAL else {**UNUSUAL, **GATHERING}.get(name, 0.15)
     assert abs(predicted / measured - 1) < tolerance, f"{name}: predicted {predicted:.0f} cycles, simulated {measured}"

@@ -166,13 +166,18 @@ def test_linker_script_matches_the_declaration(target):
 
 @pytest.mark.parametrize("target", TARGET_NAMES)
 def test_image_lies_where_the_declaration_says(target, base_model, cache):
-    """The vector table first in the application's flash, the stack at the top of its RAM."""
+    """The vector table first in the application's flash (after the rp2040's 256-byte boot2,
+    where the bootrom loads it from), the stack at the top of its RAM."""
     t = get_target(target)
     result = build(base_model, target, cache_dir=cache)
     with result.elf_path.open("rb") as f:
         elf = ELFFile(f)
         vectors = elf.get_section_by_name(".vectors")
-        assert vectors["sh_addr"] == t.flash_origin
+        boot2 = elf.get_section_by_name(".boot2")
+        assert (boot2 is not None) == (target == "rp2040")
+        assert vectors["sh_addr"] == t.flash_origin + (256 if boot2 else 0)
+        if boot2:
+            assert (boot2["sh_addr"], boot2["sh_size"]) == (t.flash_origin, 256)
         initial_sp = int.from_bytes(vectors.data()[:4], "little")
     assert initial_sp == t.ram_origin + t.sram_bytes
     assert build(base_model, target, cache_dir=cache).cached
