@@ -1,12 +1,16 @@
 """Cortex-M0+ cycles of the generated kernels, and the analytic latency model against them.
 
 Models of every search-space family at several sizes (random weights: timing does not depend on
-them) are generated, built for the rp2040 and run on rp2040-sim. Per op kind, cycles are fitted as
-`a x MACs + b x outputs + c x output pixels` (non-negative least squares; the constants in cost_models/analytic.py come from this
-fit), or per output element for ops without MACs. Writes benchmarks/results/kernels.json: the
-fit, and per model the simulated cycles against the analytic prediction. The same models built for
-the nano33ble run on nano33ble-sim (Cortex-M4, instructions only): per op kind, the instructions
-the M4 executes per M0+ instruction, from which cost_models/analytic.py scales its M4 table.
+them) are generated, built for the rp2040 and run on rp2040-sim. Per op kind, zero-wait cycles
+are fitted as `a x MACs + b x outputs + c x output pixels` (non-negative least squares; the
+constants in cost_models/analytic.py come from this fit), or per output element for ops without
+MACs. The XIP term of the analytic model (cost_models.analytic.FlashCache) is fitted on MLPs of
+15-170 KB of code and weights run twice (cold, then warm): the fraction of the lines they touch
+that miss per warm inference against how far they exceed the cache. Writes
+benchmarks/results/kernels.json: the fits, and per model the simulated cycles (warm, with the
+XIP cache) against the analytic prediction. The same models built for the nano33ble run on
+nano33ble-sim (Cortex-M4, instructions only): per op kind, the instructions the M4 executes per
+M0+ instruction, from which cost_models/analytic.py scales its M4 table.
 """
 from __future__ import annotations
 
@@ -47,6 +51,8 @@ MODELS = {  # name: (family, parameters, input shape)
                                "block_filters": 32, "block_stride": 1}, (16, 16, 3)),
     "mlp": ("mlp", {"layers": 2, "units_0": 64, "units_1": 32}, (1, 128, 1)),
 }
+# MLPs whose weights stream through the XIP cache: (units of the first layer, input length)
+XIP_LADDER = ((96, 128), (112, 128), (128, 128), (160, 128), (256, 256), (256, 512))
 
 
 def _firmware(family: str, params: dict, shape: tuple[int, ...], scratch: Path):
@@ -71,17 +77,21 @@ def main() -> dict:
             graph, builds = _firmware(family, params, shape, Path(scratch))
             firmware = builds["rp2040"]
             x = np.random.default_rng(0).integers(-128, 128, graph.tensor(graph.inputs[0]).shape[1:]).astype(np.int8)
-            result = Rp2040Sim(firmware.elf_path).run(x)
+            sim = Rp2040Sim(firmware.elf_path)
+            sim.run(x)  # warms the XIP cache
+            result = sim.run(x)
             m4 = open_runner("nano33ble-sim", builds["nano33ble"].elf_path).run(x)
         features = extract_features(graph, activation_bytes=0)
         kernels = [f for f in features.ops if f.kind != "RESHAPE"]  # RESHAPE calls no kernel
         for f, measured, on_m4 in zip(kernels, result.ops, m4.ops):
             assert measured.kernel == on_m4.kernel, (name, measured.kernel, on_m4.kernel)
-            samples[f.cost_kind].append((f.macs, f.output_elems, f.output_elems // f.channels, measured.cycles))
+            samples[f.cost_kind].append((f.macs, f.output_elems, f.output_elems // f.channels,
+                                         measured.zero_wait_cycles))
             m4_instructions[f.cost_kind].append((measured.instructions, on_m4.instructions))
-        glue.append((result.cycles - sum(o.cycles for o in result.ops)) / len(result.ops))
+        glue.append((result.zero_wait_cycles - sum(o.zero_wait_cycles for o in result.ops)) / len(result.ops))
         predicted = AnalyticCostModel("rp2040").cycles(features)
         models.append({"name": name, "macs": features.macs, "cycles": result.cycles,
+                       "zero_wait_cycles": result.zero_wait_cycles, "xip_misses": result.xip_misses,
                        "cycles_per_mac": round(result.cycles / features.macs, 1),
                        "predicted_cycles": round(predicted), "predicted_over_measured": round(predicted / result.cycles, 3),
                        "flash_bytes": firmware.flash_bytes})
@@ -102,7 +112,9 @@ def main() -> dict:
             per = cycles / outputs
             fit[kind] = {"cycles_per_element": round(float(per.mean()), 1),
                          "max_relative_error": round(float(np.abs(per / per.mean() - 1).max()), 3), "ops": len(rows)}
-    result = {"simulator": "rp2040-sim (Cortex-M0+ timings, zero-wait memory)", "fit": fit,
+    xip = fit_xip()
+    result = {"simulator": "rp2040-sim (Cortex-M0+ timings; fit on zero-wait cycles, models warm with the XIP cache)",
+              "fit": fit, "xip": xip,
               "cycles_per_op_call": round(float(np.mean(glue)), 1), "models": models,
               "analytic_worst_ratio": max((m["predicted_over_measured"] for m in models), key=lambda r: abs(r - 1)),
               "cortex_m4_instruction_ratio": {
@@ -114,6 +126,36 @@ def main() -> dict:
     for kind, f in fit.items():
         print(f"{kind}: {f}")
     return result
+
+
+def fit_xip() -> dict:
+    """The FlashCache slope: warm misses as a fraction of the lines the model touches, against
+    the excess of its footprint over the cache (least squares through the origin, on the models
+    not yet missing every line)."""
+    model = AnalyticCostModel("rp2040")
+    cache = model.table.flash_cache
+    points = []
+    for units, length in XIP_LADDER:
+        with tempfile.TemporaryDirectory() as scratch:
+            params = {"layers": 2, "units_0": units, "units_1": units // 2}
+            graph, builds = _firmware("mlp", params, (1, length, 1), Path(scratch))
+            sim = Rp2040Sim(builds["rp2040"].elf_path)
+            x = np.zeros(graph.tensor(graph.inputs[0]).shape[1:], np.int8)
+            cold, warm = sim.run(x), sim.run(x)
+        features = extract_features(graph, activation_bytes=0)
+        footprint = model.flash_bytes(features) - model.table.board_flash
+        points.append({"units": units, "input": length, "flash_bytes": builds["rp2040"].flash_bytes,
+                       "footprint_bytes": round(footprint), "cold_misses": cold.xip_misses,
+                       "warm_misses": warm.xip_misses, "zero_wait_cycles": warm.zero_wait_cycles,
+                       "warm_cycles": warm.cycles, "predicted_cycles": round(model.cycles(features)),
+                       "miss_fraction": round(warm.xip_misses / (footprint / cache.line_bytes), 3),
+                       "excess": round(max(0.0, footprint - cache.bytes) / cache.bytes, 3)})
+        print(f"mlp {units}x{length}: footprint {footprint:.0f} B, warm misses {warm.xip_misses} "
+              f"(cold {cold.xip_misses}), cycles {warm.cycles} (zero-wait {warm.zero_wait_cycles})")
+    rising = [p for p in points if 0 < p["excess"] and p["miss_fraction"] < 0.9]
+    slope = sum(p["miss_fraction"] * p["excess"] for p in rising) / sum(p["excess"] ** 2 for p in rising)
+    return {"slope": round(slope, 2), "line_bytes": cache.line_bytes, "miss_cycles": cache.miss_cycles,
+            "cache_bytes": cache.bytes, "points": points}
 
 
 if __name__ == "__main__":

@@ -134,7 +134,9 @@ class CortexMSim:
         self._symbols = self.image.symbols
         self._entry = self._symbols[entry]
         flash = range(self.target.flash_origin, self.target.flash_origin + self.target.flash_bytes)
-        self._functions = {addr: name for name, (addr, size) in self._symbols.items() if size and addr in flash}
+        # Kernel calls by address; a call through a linker veneer (to code placed in SRAM) is the kernel's.
+        self._functions = {addr: name.removeprefix("__").removesuffix("_veneer") if name.endswith("_veneer") else name
+                           for name, (addr, size) in self._symbols.items() if size and addr in flash}
         self._costs = self._instruction_costs()
         self._blocks: dict[tuple[int, int], tuple[int, int, int | None, range]] = {}
 

@@ -1,0 +1,182 @@
+"""The RP2040 board path: boot2 and UF2, the board protocol, and the board runner end to end.
+
+The board is rp2040js (Wokwi's RP2040 emulator) booting the bundle's own firmware.uf2 from boot2
+at 0x10000000, its UART0 on a pseudo-terminal that the runner opens with pyserial as it would a
+Pico's port (device_runners.rp2040js_runner.Rp2040jsBoard). Nothing is mocked: the firmware
+sets the clocks, the UART and SysTick through the emulated peripherals and answers real frames.
+"""
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import serial
+
+import model_zoo
+from autotune import executor
+from autotune.cli import main
+from autotune.codegen import integer_core
+from autotune.export import import_model
+from autotune.ir.tflite_import import import_tflite
+from autotune.profile import profile_bundle
+from device_runners import boot2, uf2
+from device_runners.board_protocol import BoardClient, BoardError, frame
+from device_runners.build import build
+from device_runners.rp2040js_runner import Rp2040js, Rp2040jsBoard
+from device_runners.runners import open_runner
+from tiny import cli
+
+ZOO_MODELS = ("conv1d", "depthwise", "ds_cnn")  # 1D, depth multiplier 2, 2D
+VECTORS = 20
+
+
+def test_checked_in_boot2_is_the_assembled_source():
+    """rp2040_boot2_padded.S is generated: it must be what the source assembles to today."""
+    fresh = boot2.assemble()
+    text = boot2.PADDED.read_text()
+    assert text == boot2.padded_source(fresh)
+    assert len(fresh) == 256
+    assert int.from_bytes(fresh[252:], "little") == uf2.crc32_mpeg2(fresh[:252])
+    assert uf2.crc32_mpeg2(b"123456789") == 0x0376E6E7  # the CRC-32/MPEG-2 check value
+
+
+def test_uf2_holds_the_elf_and_the_checker_catches_a_corrupt_boot2(zoo_dir, tmp_path):
+    _, _, firmware = model_zoo.firmware("dense", zoo_dir, tmp_path)
+    data = firmware.uf2_path.read_bytes()
+    image = uf2.check(data)
+    assert image.base == 0x10000000 and image.blocks == len(data) // 512
+    assert image.data[:256] == boot2.assemble()
+    assert image.initial_sp == 0x20042000 and image.reset_handler & 1
+    assert struct.unpack_from("<I", data, 28)[0] == 0xE48BFF56  # the RP2040 family id
+
+    corrupt = bytearray(data)
+    corrupt[32 + 100] ^= 0x01  # one bit of boot2's code, in the first block's payload
+    with pytest.raises(uf2.Uf2Error, match="boot2 CRC is 0x[0-9a-f]+, its first 252 bytes give"):
+        uf2.check(bytes(corrupt), "bad.uf2")
+    bad = tmp_path / "bad.uf2"
+    bad.write_bytes(corrupt)
+    proc = subprocess.run([sys.executable, uf2.__file__, "check", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "boot2 CRC" in proc.stderr and "Traceback" not in proc.stderr
+    # rp2040js refuses it too, as the bootrom would
+    with Rp2040jsBoard(bad) as board:
+        pass
+    assert "boot2 CRC mismatch" in board.stderr
+
+    other_family = bytearray(data)
+    other_family[28:32] = struct.pack("<I", 0xADA52840)
+    with pytest.raises(uf2.Uf2Error, match="block 0: family 0xada52840"):
+        uf2.check(bytes(other_family))
+    with pytest.raises(uf2.Uf2Error, match="not a whole number"):
+        uf2.check(data[:-1])
+
+
+def _long_loop_model(src: Path) -> Path:
+    """About 20 M cycles: longer than SysTick's 24 bits, so the firmware's count must combine it
+    with the microsecond timer."""
+    src.mkdir()
+    (src / "model.h").write_text("#include <stdint.h>\n#define MODEL_INPUT_SIZE 1\n#define MODEL_OUTPUT_SIZE 1\n"
+                                 "int model_invoke(const int8_t *input, int8_t *output);\n")
+    (src / "model.c").write_text(
+        '#include "model.h"\nint model_invoke(const int8_t *input, int8_t *output)\n{\n'
+        "    volatile uint32_t acc = 0;\n"
+        "    for (uint32_t i = 0; i < (uint32_t)input[0] * 500000u; i++) {\n        acc += i;\n    }\n"
+        "    output[0] = (int8_t)acc;\n    return 0;\n}\n")
+    return src
+
+
+@pytest.mark.slow
+def test_board_protocol_cycles_and_errors_on_rp2040js(tmp_path):
+    firmware = build(_long_loop_model(tmp_path / "src"), "rp2040", cache_dir=tmp_path / "cache")
+    x = np.array([5], np.int8)
+    reference = Rp2040js(firmware.elf_path).run(x)  # rp2040js's own cycle count of the entry function
+    assert reference.cycles > 1 << 24
+    with Rp2040jsBoard(firmware.uf2_path) as board:
+        runner = open_runner("rp2040", firmware.elf_path, port=board.port)
+        result = runner.run(x)
+        assert result.status == 0 and np.array_equal(result.output, reference.output)
+        # SysTick and the timer, read around the call: the entry's cycles and a few of the reads'
+        assert 0 <= result.cycles - reference.cycles < 100, (result.cycles, reference.cycles)
+        assert result.instructions is None and runner.source.startswith("measured:rp2040 ")
+
+        client = BoardClient(runner.serial, board.port)
+        bad_crc = bytearray(frame(0x02, b"\x01"))
+        bad_crc[-1] ^= 0xFF
+        runner.serial.write(bytes(bad_crc))
+        with pytest.raises(BoardError, match="refused the request: the frame's CRC did not match"):
+            client._request(0x02, b"\x01", 0x82)  # the board answers the bad frame first...
+        client._read_frame()  # ...then this one, in step again
+        with pytest.raises(BoardError, match="wrong length"):
+            client.invoke(b"\x01\x02")
+        with pytest.raises(BoardError, match="unknown request type"):
+            client._request(0x07, b"", 0x87)
+        assert client.info().input_bytes == 1  # still serving
+        runner.close()
+    with pytest.raises(BoardError, match="no answer"):
+        BoardClient(serial.serial_for_url("loop://", timeout=0.2), "loop://")._read_frame()
+    assert zlib.crc32(b"") == 0  # the frame CRC is zlib's
+
+
+def _board_profile(bundle: Path, port: str):
+    profile = profile_bundle(bundle, "rp2040", port=port)
+    assert len(profile.runs) == VECTORS and profile.source.startswith("measured:rp2040")
+    sim = open_runner("rp2040-sim", bundle / "firmware" / "rp2040.elf")
+    inputs = np.load(bundle / "test" / "test_vectors.npz")["inputs"]
+    for run, x in zip(profile.runs[:3], inputs):
+        # rp2040js charges one cycle less than the M0+ per PUSH {lr} / POP {pc} (about 1 %)
+        assert abs(run.cycles / sim.run(x).zero_wait_cycles - 1) < 0.03
+    return profile
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ZOO_MODELS)
+def test_zoo_bundles_on_the_board_match_the_executor(name, zoo_dir, tmp_path):
+    """The bundle's UF2 booted from boot2; every test vector's output equals the reference
+    executor's (profile_bundle checks each against the vectors write_bundle took from it)."""
+    tflite = tmp_path / f"{name}.tflite"
+    tflite.write_bytes(model_zoo.tflite_bytes(name, zoo_dir))
+    bundle = import_model(tflite, tmp_path / "bundle", vectors=VECTORS).path
+    data = np.load(bundle / "test" / "test_vectors.npz")
+    core = integer_core(import_tflite(tflite.read_bytes(), name))
+    assert np.array_equal(executor.run(core, data["inputs"]), data["expected"])
+    assert len({x.tobytes() for x in data["inputs"]}) == VECTORS
+    with Rp2040jsBoard(bundle / "firmware" / "rp2040.uf2") as board:
+        _board_profile(bundle, board.port)
+
+
+@pytest.mark.slow
+def test_profile_the_default_runs_knee_on_the_board(tiny_run, tmp_path):
+    run, _ = tiny_run
+    bundle = tmp_path / "knee"
+    assert main(["export", str(run), "--pick", "knee", "--out", str(bundle)]) == 0
+    with Rp2040jsBoard(bundle / "firmware" / "rp2040.uf2") as board:
+        proc = cli("profile", str(bundle), "--target", "rp2040", "--port", board.port, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert f"{VECTORS} test vectors, every output as expected" in proc.stdout
+        assert "source: measured:rp2040 (board on" in proc.stdout
+        _board_profile(bundle, board.port)
+    assert (bundle / "profile_rp2040.csv").is_file()
+
+
+def test_profile_on_rp2040_sim_reports_each_kernel_call(zoo_dir, tmp_path):
+    tflite = tmp_path / "dense.tflite"
+    tflite.write_bytes(model_zoo.tflite_bytes("dense", zoo_dir))
+    bundle = import_model(tflite, tmp_path / "bundle", vectors=3).path
+    proc = cli("profile", str(bundle), "--target", "rp2040-sim", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "first run (cold)" in proc.stdout and "zero-wait lower bound" in proc.stdout
+    rows = (bundle / "profile_rp2040-sim.csv").read_text().splitlines()
+    assert rows[0].startswith("call,kernel,cycles,microseconds,instructions,zero_wait_cycles,xip_hits,xip_misses,op")
+    assert [r.split(",")[1] for r in rows[1:]] == ["at_fully_connected_s8"] * 3
+    m4 = cli("profile", str(bundle), "--target", "nano33ble-sim", "--vectors", "1", cwd=tmp_path)
+    assert m4.returncode == 0 and "instructions" in m4.stdout, m4.stderr
+
+    no_port = cli("profile", str(bundle), "--target", "rp2040", cwd=tmp_path)
+    assert no_port.returncode != 0 and "needs --port" in no_port.stderr and "Traceback" not in no_port.stderr
+    missing = cli("profile", str(tmp_path / "nowhere"), "--target", "rp2040-sim", cwd=tmp_path)
+    assert missing.returncode == 2 and "not a bundle with firmware" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
