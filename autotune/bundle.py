@@ -102,7 +102,8 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
     if target is not None:
         features = extract_features(graph, activation_bytes=generated.arena_bytes + generated.input_size
                                     + generated.output_size)
-        card = {**card, "costs": _costs(target, builds[target], AnalyticCostModel(target).predict(features).latency)}
+        latency = AnalyticCostModel(target, placement).predict(features).latency
+        card = {**card, "costs": _costs(target, builds[target], latency)}
     card = {**card, "quantization": _quantization(core), "tflite_sha256": hashlib.sha256(tflite).hexdigest(),
             "generated_by": f"autotune {__version__}",
             "measured": {t: {"flash_bytes": b.flash_bytes, "ram_bytes": b.ram_bytes, "stack_bytes": b.stack_bytes,

@@ -64,6 +64,7 @@ class Experiment:
     space: dict[str, ParamSpec] = field(default_factory=dict)  # overrides of the family's ranges
     compression: Compression = field(default_factory=Compression)
     target: str = "rp2040"
+    placement: str = "flash"  # device_runners.build.PLACEMENTS the target offers: weights or kernels in SRAM
     constraints: Constraints = field(default_factory=Constraints)
     objectives: tuple[str, ...] = OBJECTIVES
     budget: Budget = field(default_factory=Budget)
@@ -173,7 +174,7 @@ class _Reader:
     # -- sections -------------------------------------------------------------------------------
     def experiment(self) -> Experiment:
         top = self.mapping(self.root, "", ("name", "seed", "data", "model", "compression", "target",
-                                            "constraints", "objectives", "budget", "training",
+                                            "placement", "constraints", "objectives", "budget", "training",
                                             "search", "storage", "workers", "output_dir"))
         if "name" not in top:
             self.fail("name", self.root, "missing (the run folder is runs/<name>)")
@@ -191,6 +192,9 @@ class _Reader:
             kw["compression"] = self.compression(top["compression"])
         if "target" in top:
             kw["target"] = self.string(top["target"], "target", tuple(TARGETS))
+        if "placement" in top:
+            offered = ("flash", *TARGETS[kw.get("target", "rp2040")].placements)
+            kw["placement"] = self.string(top["placement"], "placement", offered)
         if "constraints" in top:
             kw["constraints"] = self.constraints(top["constraints"])
         if "objectives" in top:

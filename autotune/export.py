@@ -73,7 +73,8 @@ def export_trial(experiment: Experiment, record: TrialRecord, out_dir: Path, vec
                        "trial": record.number, "seed": experiment.seed,
                        "exported": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     }
-    return write_bundle(graph, tflite, out_dir, inputs, card, target=target)
+    placement = experiment.placement if target == experiment.target else "flash"
+    return write_bundle(graph, tflite, out_dir, inputs, card, target=target, placement=placement)
 
 
 def import_model(tflite_path: Path, out_dir: Path, inputs_path: Path | None = None, vectors: int = 20,

@@ -61,11 +61,11 @@ class DoesNotFit(Exception):
     """The model needs more flash or RAM than the target has at all (not a soft constraint)."""
 
 
-def build_firmware(sources: Path, target_name: str, entry: str) -> BuildResult:
+def build_firmware(sources: Path, target_name: str, entry: str, placement: str = "flash") -> BuildResult:
     """Build for the target (cached) and require that the image fits its memories at all."""
     target = get_target(target_name)
     try:
-        firmware = build(sources, target_name, entry=entry)
+        firmware = build(sources, target_name, entry=entry, placement=placement)
     except DoesNotFitError as exc:
         if exc.region == "RAM":
             needs, has = "RAM before the stack", f"{target.sram_bytes // 1024} KB SRAM"
@@ -105,10 +105,10 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
     with _timed(seconds, "cost"):
         with tempfile.TemporaryDirectory() as tmp:
             generated = generate_c(graph, tmp)
-            firmware = build_firmware(Path(tmp), experiment.target, generated.entry)
+            firmware = build_firmware(Path(tmp), experiment.target, generated.entry, experiment.placement)
         features = extract_features(
             graph, activation_bytes=generated.arena_bytes + generated.input_size + generated.output_size)
-        predicted = AnalyticCostModel(experiment.target).predict(features)
+        predicted = AnalyticCostModel(experiment.target, experiment.placement).predict(features)
         source = f"measured:elf-{experiment.target}"
     with _timed(seconds, "evaluate"):
         x_test = executor.quantize_input(graph, dataset.x_test)

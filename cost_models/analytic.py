@@ -67,7 +67,7 @@ class CoreTable:
 
 
 # The RP2040's: 16 KB, 8-byte lines, 56 cycles per miss (device_runners/boot2.py FLASH).
-RP2040_XIP = FlashCache(bytes=16 * 1024, line_bytes=8, miss_cycles=56, slope=1.8)
+RP2040_XIP = FlashCache(bytes=16 * 1024, line_bytes=8, miss_cycles=56, slope=1.44)
 
 CORTEX_M0PLUS = CoreTable(
         runtime_flash=300,
@@ -138,8 +138,11 @@ TABLES = {
 
 
 class AnalyticCostModel(CostModel):
-    def __init__(self, target: str):
+    def __init__(self, target: str, placement: str = "flash"):
+        """`placement` (device_runners.build.PLACEMENTS): what the build copies to SRAM, which
+        the flash cache then never sees."""
         self.target = target
+        self.placement = placement
         self.table = TABLES[get_target(target).cost_table]
 
     @property
@@ -151,9 +154,23 @@ class AnalyticCostModel(CostModel):
         t = self.table
         total = self.compute_cycles(features)
         if t.flash_cache is not None:
-            footprint = self.flash_bytes(features) - t.board_flash
-            total += t.flash_cache.misses(footprint) * t.flash_cache.miss_cycles
+            total += t.flash_cache.misses(self.cached_footprint(features)) * t.flash_cache.miss_cycles
         return total
+
+    def cached_footprint(self, features: ModelFeatures) -> float:
+        """Bytes of code and data an inference reads through the flash cache: the flash image
+        less the board's own code and what the placement copies to SRAM."""
+        return self.flash_bytes(features) - self.table.board_flash - self.placed_bytes(features)
+
+    def placed_bytes(self, features: ModelFeatures) -> float:
+        """What the placement copies from flash to SRAM at start-up: weights, kernel code."""
+        t = self.table
+        placed = 0.0
+        if self.placement in ("sram_weights", "sram_all"):
+            placed += sum(self._op_data(op) - t.op_flash for op in features.ops)
+        if self.placement in ("sram_kernels", "sram_all"):
+            placed += sum(t.kernel_flash.get(k, t.default_kernel_flash) for k in {op.kind for op in features.ops})
+        return placed
 
     def compute_cycles(self, features: ModelFeatures) -> float:
         """Cycles with zero-wait memory."""
@@ -173,14 +190,17 @@ class AnalyticCostModel(CostModel):
         t = self.table
         kinds = {op.kind for op in features.ops}
         code = t.runtime_flash + t.board_flash + sum(t.kernel_flash.get(k, t.default_kernel_flash) for k in kinds)
-        data = sum(t.op_flash + op.weight_bytes + (op.channels * t.channel_flash if op.macs and op.weight_bytes else 0)
-                   for op in features.ops)
-        return code + data
+        return code + sum(self._op_data(op) for op in features.ops)
+
+    def _op_data(self, op) -> float:
+        """An op's parameter struct, weights and per-channel constants in flash."""
+        t = self.table
+        return t.op_flash + op.weight_bytes + (op.channels * t.channel_flash if op.macs and op.weight_bytes else 0)
 
     def predict(self, features: ModelFeatures) -> Costs:
         t = self.table
         flash = self.flash_bytes(features)
-        ram = features.activation_bytes + t.stack_ram
+        ram = features.activation_bytes + t.stack_ram + self.placed_bytes(features)
         ms = self.cycles(features) / get_target(self.target).clock_hz * 1e3
         return Costs(
             flash=Measurement(float(flash), "bytes", self.source),

@@ -12,6 +12,7 @@ from autotune.export import choose_trial
 from autotune.report.pick import PickError, pick
 from autotune.report.records import pareto_front, read_records
 from autotune.study import open_study
+from device_runners import uf2
 from device_runners.build import measure_elf
 from device_runners.targets import TARGETS
 from tiny import cli
@@ -42,6 +43,13 @@ def test_export_knee_builds_everywhere_and_matches_the_search(tiny_run, tmp_path
     host = make(out, "host")
     assert "test vectors: 20 of 20 match" in host.stdout
     make(out, *TARGETS)
+    # the Makefile's board image is the prebuilt one, byte for byte, and passes the UF2 checks
+    made = (out / "build" / "rp2040" / "firmware.uf2").read_bytes()
+    assert made == (out / "firmware" / "rp2040.uf2").read_bytes()
+    assert uf2.check(made).base == 0x10000000
+    for target in TARGETS:
+        assert (out / "firmware" / f"{target}.elf").is_file()
+    assert "pico_sdk_import.cmake" in (out / "pico_sdk" / "CMakeLists.txt").read_text()
 
     card = yaml.safe_load((out / "model_card.yaml").read_text())
     trial = card["provenance"]["trial"]
@@ -63,7 +71,9 @@ def test_export_knee_builds_everywhere_and_matches_the_search(tiny_run, tmp_path
     assert "| .text |" in report and "## Activation arena" in report and "memory plan for" in report
     assert card["quantization"]["input"]["dtype"] == "int8"
     simulated = card["simulated"]["rp2040"]
-    assert simulated["source"].startswith("measured:rp2040-sim")
+    assert simulated["source"].startswith("measured:rp2040-sim") and "XIP cache warm" in simulated["source"]
+    assert simulated["zero_wait_cycles"] <= simulated["cycles"] < simulated["cold_cycles"]
+    assert simulated["cold_xip_misses"] > simulated["xip_misses"]
     assert abs(simulated["latency_ms"] / card["costs"]["latency_ms"]["value"] - 1) < 0.15  # the analytic model
     m4 = card["simulated"]["nano33ble"]  # ran bit-exact on the Cortex-M4 core; no timing model yet
     assert m4["instructions"] > 0 and "latency_ms" not in m4 and "no timing model" in m4["source"]
