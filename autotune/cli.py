@@ -87,6 +87,10 @@ def _print_bundle(bundle, what: str) -> None:
     for target, b in bundle.builds.items():
         print(f"  {target}: flash {b.flash_bytes} B, RAM {b.ram_bytes} B (stack {b.stack_bytes} B), measured from the ELF")
     print(f"  make -C {bundle.path} host     # build and run the test vectors")
+    for target, b in bundle.builds.items():
+        if b.uf2_path:
+            print(f"  {b.uf2_path}: copy to the {target} board in BOOTSEL mode; then "
+                  f"autotune profile {bundle.path} --target {target} --port PORT")
 
 
 def load_run(run: Path):
