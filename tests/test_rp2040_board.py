@@ -18,11 +18,10 @@ import pytest
 import serial
 
 import model_zoo
+from c_model import write_c_model
 from autotune import executor
 from autotune.cli import main
-from autotune.codegen import integer_core
 from autotune.export import import_model
-from autotune.ir.tflite_import import import_tflite
 from autotune.profile import profile_bundle
 from device_runners import boot2, uf2
 from device_runners.board_protocol import BoardClient, BoardError, frame
@@ -78,15 +77,9 @@ def test_uf2_holds_the_elf_and_the_checker_catches_a_corrupt_boot2(zoo_dir, tmp_
 def _long_loop_model(src: Path) -> Path:
     """About 20 M cycles: longer than SysTick's 24 bits, so the firmware's count must combine it
     with the microsecond timer."""
-    src.mkdir()
-    (src / "model.h").write_text("#include <stdint.h>\n#define MODEL_INPUT_SIZE 1\n#define MODEL_OUTPUT_SIZE 1\n"
-                                 "int model_invoke(const int8_t *input, int8_t *output);\n")
-    (src / "model.c").write_text(
-        '#include "model.h"\nint model_invoke(const int8_t *input, int8_t *output)\n{\n'
-        "    volatile uint32_t acc = 0;\n"
-        "    for (uint32_t i = 0; i < (uint32_t)input[0] * 500000u; i++) {\n        acc += i;\n    }\n"
-        "    output[0] = (int8_t)acc;\n    return 0;\n}\n")
-    return src
+    return write_c_model(src, "    volatile uint32_t acc = 0;\n"
+                              "    for (uint32_t i = 0; i < (uint32_t)input[0] * 500000u; i++) {\n        acc += i;\n    }\n"
+                              "    output[0] = (int8_t)acc;\n    return 0;\n", 1, 1)
 
 
 @pytest.mark.slow
@@ -121,31 +114,24 @@ def test_board_protocol_cycles_and_errors_on_rp2040js(tmp_path):
     assert zlib.crc32(b"") == 0  # the frame CRC is zlib's
 
 
-def _board_profile(bundle: Path, port: str):
-    profile = profile_bundle(bundle, "rp2040", port=port)
-    assert len(profile.runs) == VECTORS and profile.source.startswith("measured:rp2040")
-    sim = open_runner("rp2040-sim", bundle / "firmware" / "rp2040.elf")
-    inputs = np.load(bundle / "test" / "test_vectors.npz")["inputs"]
-    for run, x in zip(profile.runs[:3], inputs):
-        # rp2040js charges one cycle less than the M0+ per PUSH {lr} / POP {pc} (about 1 %)
-        assert abs(run.cycles / sim.run(x).zero_wait_cycles - 1) < 0.03
-    return profile
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ZOO_MODELS)
-def test_zoo_bundles_on_the_board_match_the_executor(name, zoo_dir, tmp_path):
-    """The bundle's UF2 booted from boot2; every test vector's output equals the reference
-    executor's (profile_bundle checks each against the vectors write_bundle took from it)."""
-    tflite = tmp_path / f"{name}.tflite"
-    tflite.write_bytes(model_zoo.tflite_bytes(name, zoo_dir))
-    bundle = import_model(tflite, tmp_path / "bundle", vectors=VECTORS).path
-    data = np.load(bundle / "test" / "test_vectors.npz")
-    core = integer_core(import_tflite(tflite.read_bytes(), name))
-    assert np.array_equal(executor.run(core, data["inputs"]), data["expected"])
-    assert len({x.tobytes() for x in data["inputs"]}) == VECTORS
-    with Rp2040jsBoard(bundle / "firmware" / "rp2040.uf2") as board:
-        _board_profile(bundle, board.port)
+def test_zoo_models_on_the_board_match_the_executor(name, zoo_dir, tmp_path):
+    """The model's rp2040 image booted from boot2; 20 random inputs give the reference
+    executor's outputs, and the board's cycles track rp2040-sim's."""
+    graph, _, firmware = model_zoo.firmware(name, zoo_dir, tmp_path)
+    x = np.random.default_rng(4).integers(-128, 128, (VECTORS, *graph.tensor(graph.inputs[0]).shape[1:]))
+    x = x.astype(np.int8)
+    want = executor.run(graph, x).reshape(VECTORS, -1)
+    sim = open_runner("rp2040-sim", firmware.elf_path, xip=False)
+    with Rp2040jsBoard(firmware.uf2_path) as board:
+        runner = open_runner("rp2040", firmware.elf_path, port=board.port)
+        for n in range(VECTORS):
+            result = runner.run(x[n])
+            assert result.status == 0 and np.array_equal(result.output, want[n]), (name, n)
+        # rp2040js charges one cycle less than the M0+ per PUSH {lr} / POP {pc} (about 1 %)
+        assert abs(result.cycles / sim.run(x[-1]).zero_wait_cycles - 1) < 0.03
+        runner.close()
 
 
 @pytest.mark.slow
@@ -158,7 +144,11 @@ def test_profile_the_default_runs_knee_on_the_board(tiny_run, tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert f"{VECTORS} test vectors, every output as expected" in proc.stdout
         assert "source: measured:rp2040 (board on" in proc.stdout
-        _board_profile(bundle, board.port)
+        profile = profile_bundle(bundle, "rp2040", port=board.port)  # the same, in process
+    assert len(profile.runs) == VECTORS and all(r.cycles > 0 and r.status == 0 for r in profile.runs)
+    warm = open_runner("rp2040-sim", bundle / "firmware" / "rp2040.elf", xip=False)
+    x = np.load(bundle / "test" / "test_vectors.npz")["inputs"][-1]
+    assert abs(profile.runs[-1].cycles / warm.run(x).zero_wait_cycles - 1) < 0.03
     assert (bundle / "profile_rp2040.csv").is_file()
 
 

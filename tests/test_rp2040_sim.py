@@ -6,24 +6,17 @@ import numpy as np
 import pytest
 
 import model_zoo
+from c_model import write_c_model
 from device_runners.build import build
 from device_runners.rp2040_sim import Rp2040Sim, SimulationError
 
 
 def test_cycles_follow_the_m0plus_timings(tmp_path):
     """A loop of known instructions: each extra iteration costs exactly its M0+ cycles."""
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "model.h").write_text(
-        "#include <stdint.h>\n#define MODEL_INPUT_SIZE 4\n#define MODEL_OUTPUT_SIZE 4\n"
-        "int model_invoke(const int8_t *input, int8_t *output);\n")
-    (src / "model.c").write_text(
-        '#include "model.h"\n'
-        "int model_invoke(const int8_t *input, int8_t *output)\n{\n"
-        "    uint32_t n = (uint8_t)input[0], acc = 0;\n"
-        "    const volatile uint32_t *p = (const volatile uint32_t *)(const void *)output;\n"
-        "    while (n--) {\n        acc += *p;\n    }\n"
-        "    output[0] = (int8_t)acc;\n    return 0;\n}\n")
+    src = write_c_model(tmp_path / "src", "    uint32_t n = (uint8_t)input[0], acc = 0;\n"
+                        "    const volatile uint32_t *p = (const volatile uint32_t *)(const void *)output;\n"
+                        "    while (n--) {\n        acc += *p;\n    }\n"
+                        "    output[0] = (int8_t)acc;\n    return 0;\n", 4, 4)
     sim = Rp2040Sim(build(src, "rp2040", cache_dir=tmp_path / "cache").elf_path)
     cycles = [sim.run(np.array([n, 0, 0, 0], np.int8)).zero_wait_cycles for n in (10, 11, 50)]
     # Per iteration: a load (2), an add (1), the counter's subtract (1), compare-free branch

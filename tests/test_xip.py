@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import model_zoo
+from c_model import write_c_model
 from device_runners.boot2 import FLASH
 from device_runners.build import build
 from device_runners.rp2040_sim import Rp2040Sim
@@ -57,19 +58,12 @@ def test_a_model_that_fits_the_cache_runs_at_zero_wait_speed_once_warm(zoo_dir, 
 def _streaming_model(src: Path) -> Path:
     """64 KB of weights, each byte read once per inference; named as generated weights are
     (op<N>_filter), so the sram_weights placement moves them."""
-    src.mkdir()
-    (src / "model.h").write_text(
-        "#include <stdint.h>\n#define MODEL_INPUT_SIZE 4\n#define MODEL_OUTPUT_SIZE 4\n"
-        "int model_invoke(const int8_t *input, int8_t *output);\n")
-    (src / "model.c").write_text(
-        '#include "model.h"\n'
-        f"static const int8_t op0_filter[{WEIGHT_BYTES}] = {{1, 2, 3, 4, 5}};\n"
-        "int model_invoke(const int8_t *input, int8_t *output)\n{\n"
-        "    const volatile int8_t *w = op0_filter;  /* every byte loaded */\n"
-        "    int32_t acc = input[0];\n"
-        f"    for (uint32_t i = 0; i < {WEIGHT_BYTES}u; i++) {{\n        acc += w[i];\n    }}\n"
-        "    output[0] = (int8_t)acc;\n    output[1] = output[2] = output[3] = 0;\n    return 0;\n}\n")
-    return src
+    return write_c_model(
+        src, "    const volatile int8_t *w = op0_filter;  /* every byte loaded */\n"
+             "    int32_t acc = input[0];\n"
+             f"    for (uint32_t i = 0; i < {WEIGHT_BYTES}u; i++) {{\n        acc += w[i];\n    }}\n"
+             "    output[0] = (int8_t)acc;\n    output[1] = output[2] = output[3] = 0;\n    return 0;\n",
+        4, 4, f"static const int8_t op0_filter[{WEIGHT_BYTES}] = {{1, 2, 3, 4, 5}};\n")
 
 
 @pytest.mark.slow
