@@ -86,3 +86,10 @@ def test_cli_exits_2_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert f"autotune: error: {path}:3: budget.epochs: expected an integer in [1, 1000], got 0" in proc.stderr
+
+
+def test_placement_is_one_the_target_offers(tmp_path):
+    assert load_experiment(write(tmp_path, "name: t\n")).placement == "flash"
+    assert load_experiment(write(tmp_path, "name: t\nplacement: sram_weights\n")).placement == "sram_weights"
+    with pytest.raises(ConfigError, match=r"exp.yaml:3: placement: expected one of flash, got 'sram_weights'"):
+        load_experiment(write(tmp_path, "name: t\ntarget: nano33ble\nplacement: sram_weights\n"))
