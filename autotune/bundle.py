@@ -41,7 +41,7 @@ from device_runners.targets import TARGETS
 TEST_VECTORS = "test/test_vectors.npz"  # inputs and expected outputs, for `autotune profile`
 
 HARNESS_FILES = tuple(sorted({f for t in TARGETS.values() for p in ("flash", *t.placements)
-                              for f in harness_files(t, p)} | {"rp2040_cycles.c"}))
+                              for f in harness_files(t, p)}))
 SDK_TARGET = "rp2040"  # the target the Pico SDK project builds for
 
 
