@@ -1,7 +1,7 @@
 # Set-up is part of every target: `make run` and `make test` work on a fresh machine.
 PYTHON ?= python3
-BENCH ?=
 EXPERIMENT ?= experiments/spectral.yaml
+BENCH ?=
 STAMP := .make/installed
 
 .PHONY: run test test-fast bench install clean

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shutil
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ EXPERIMENT_COPY = "experiment.yaml"  # the run folder keeps the YAML it was star
 
 def _run(args: argparse.Namespace) -> int:
     from autotune.config import load_experiment
-    from autotune.study import run_search
+    from autotune.study import open_study, run_search
 
     experiment = load_experiment(args.experiment)
     changes = {}
@@ -25,13 +24,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.output_dir is not None:
         changes["output_dir"] = Path(args.output_dir)
     experiment = dataclasses.replace(experiment, **changes)
-    experiment.run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(experiment.path, experiment.run_dir / EXPERIMENT_COPY)
+    open_study(experiment)  # refuses a run folder whose study started under other constraints
+    _copy_experiment(experiment, experiment.run_dir / EXPERIMENT_COPY)
     summary = run_search(experiment, workers=args.workers, ray_address=args.ray_address,
                          progress=not args.no_progress)
     print(f"{experiment.name}: {summary.finished}/{experiment.budget.trials} trials finished "
           f"({summary.new} in this run), {summary.feasible} feasible, front of {summary.front}, "
-          f"hypervolume {summary.hypervolume:.4f}")
+          f"hypervolume {summary.hypervolume:.4f}; {summary.rejected} candidates rejected over a hard "
+          f"limit before training")
+    if summary.exhausted:
+        print("stopped early: the last draws were all duplicates or over the limits; widen model.space or "
+              "the constraints", file=sys.stderr)
+    if summary.best is not None:
+        _print_best(summary.best)
     print(f"outputs in {experiment.run_dir}/: dashboard.html, trials.csv, pareto.json, pareto/")
     if summary.interrupted:
         print("interrupted: completed trials are saved; run the same command to continue", file=sys.stderr)
@@ -39,13 +44,44 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_best(best) -> None:
+    from autotune.data import SMALL_TEST
+    from autotune.report.dashboard import accuracy_text
+
+    m = best.metrics
+    print(f"best front point: trial {best.number}, validation accuracy {accuracy_text(m, 'accuracy')}, "
+          f"test accuracy {accuracy_text(m, 'test_accuracy')}")
+    if m["test_accuracy_n"] < SMALL_TEST:
+        print(f"warning: only {m['test_accuracy_n']} test examples: the test accuracy is a rough guide "
+              f"(give a larger test split: x_test/y_test in the npz, data.test_path for csv)", file=sys.stderr)
+
+
+def _copy_experiment(experiment, path: Path) -> None:
+    """The run folder keeps the YAML it was started from, with data paths made absolute so that
+    `report` and `export` find the data from anywhere."""
+    import yaml
+
+    text = experiment.path.read_text()
+    document = yaml.safe_load(text)
+    data = document.get("data") if isinstance(document, dict) else None
+    if isinstance(data, dict) and any(k in data for k in ("path", "val_path", "test_path")):
+        for key in ("path", "val_path", "test_path"):
+            if key in data:
+                data[key] = getattr(experiment.data, key)
+        text = (f"# {experiment.path.resolve()}, data paths made absolute\n"
+                + yaml.safe_dump(document, sort_keys=False))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
 def _report(args: argparse.Namespace) -> int:
     from autotune.report.outputs import write_outputs
     from autotune.study import open_study
 
     experiment = load_run(Path(args.run))
-    front = write_outputs(experiment, open_study(experiment))
-    print(f"{experiment.run_dir}: front of {len(front)}; wrote dashboard.html, trials.csv, pareto.json, pareto/")
+    front = write_outputs(experiment, open_study(experiment), png=args.png)
+    print(f"{experiment.run_dir}: front of {len(front)}; wrote dashboard.html, trials.csv, pareto.json, pareto/"
+          + (", plots/*.png" if args.png else ""))
     return 0
 
 
@@ -56,7 +92,8 @@ def _export(args: argparse.Namespace) -> int:
     record = choose_trial(experiment, args.trial, args.pick)
     out = Path(args.out) if args.out else experiment.run_dir / "bundles" / f"trial_{record.number}"
     bundle = export_trial(experiment, record, out, vectors=args.vectors, target=args.target)
-    _print_bundle(bundle, f"trial {record.number} (accuracy {record.metrics['accuracy']:.3f})")
+    _print_bundle(bundle, f"trial {record.number} (validation accuracy {record.metrics['accuracy']:.3f}, "
+                          f"test accuracy {record.metrics['test_accuracy']:.3f})")
     return 0
 
 
@@ -122,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="regenerate dashboard.html, trials.csv, pareto.json from a run")
     report.add_argument("run", help="run folder, e.g. runs/spectral")
+    report.add_argument("--png", action="store_true", help="also write each plot as RUN/plots/<name>.png")
     report.set_defaults(func=_report)
 
     export = sub.add_parser("export", help="a firmware bundle (C, Makefile, test vectors, reports) for one trial")

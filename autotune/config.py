@@ -29,6 +29,7 @@ class Constraints:
     max_ram_kb: float | None = None
     max_latency_ms: float | None = None
     max_params: int | None = None
+    min_accuracy: float | None = None  # None: the majority-class rate plus a margin (training.chance_margin)
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,27 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class Augment:
+    shift: float = 0.1  # random shift, at most this fraction of the length (1-D) or of height and width
+    scale: float = 0.1  # 1-D: amplitude times U(1 - scale, 1 + scale)
+    jitter: float = 0.03  # 1-D: Gaussian noise of this std (inputs are normalised per example)
+    mixup: float = 0.2  # Beta(mixup, mixup) mixing of example pairs; 0 turns it off
+    flip: bool = False  # images: random left-right flips (only where a mirrored input keeps its class)
+
+
+@dataclass(frozen=True)
 class Training:
-    batch_size: int = 64
-    learning_rate: float = 0.003
-    patience: int = 3  # early stopping on validation loss
+    batch_size: int | None = None  # None: auto_batch_size (at least ~32 steps an epoch, 8 to 128)
+    learning_rate: float = 0.005  # peak, after the warm-up; cosine decay to zero
+    weight_decay: float = 1e-4  # AdamW
+    warmup_epochs: int = 3
+    label_smoothing: float = 0.1
+    class_weights: bool = True  # weight each class by the inverse of its frequency
+    min_steps: int = 600  # at least this many optimizer steps: more epochs when an epoch is a few batches
+    patience: int = 10  # early stopping on validation loss (a validation split only; k-fold runs all epochs)
+    restarts: int = 1  # new initial weights when a run ends at chance
+    qat_epochs: int = 0  # quantization-aware fine-tuning epochs after float training (0: off, see README)
+    augment: Augment = field(default_factory=Augment)
 
 
 @dataclass(frozen=True)
@@ -166,6 +184,12 @@ class _Reader:
             self.fail(key, node, f"expected one of {', '.join(choices)}, got {value!r}")
         return value
 
+    def boolean(self, node, key) -> bool:
+        value = self.scalar(node, key)
+        if not isinstance(value, bool):
+            self.fail(key, node, f"expected true or false, got {value!r}")
+        return value
+
     def sequence(self, node, key) -> list[yaml.Node]:
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             self.fail(key, node, "expected a non-empty list")
@@ -221,16 +245,23 @@ class _Reader:
         return Experiment(**kw)
 
     def data(self, node) -> DataSpec:
-        d = self.mapping(node, "data", ("source", "path", "samples_per_class", "length",
-                                        "input_shape", "split", "normalize"))
+        d = self.mapping(node, "data", ("source", "path", "val_path", "test_path", "samples_per_class", "length",
+                                        "input_shape", "split", "normalize", "cv_below", "cv_folds", "cv_repeats"))
         kw: dict[str, Any] = {}
         if "source" in d:
             kw["source"] = self.string(d["source"], "data.source", DATA_SOURCES)
-        if "path" in d:
-            p = Path(self.string(d["path"], "data.path"))
-            kw["path"] = str(p if p.is_absolute() else (self.path.parent / p))
+        for key in ("path", "val_path", "test_path"):  # relative to the YAML's folder, stored absolute
+            if key in d:
+                p = Path(self.string(d[key], f"data.{key}"))
+                kw[key] = str(p if p.is_absolute() else (self.path.parent / p).resolve())
         if kw.get("source") in ("npz", "csv") and "path" not in kw:
             self.fail("data.path", node, f"required when data.source is {kw['source']}")
+        for key in ("val_path", "test_path"):
+            if key in kw and kw.get("source") != "csv":
+                self.fail(f"data.{key}", d[key], "csv only (an npz file holds its splits as x_val/y_val, x_test/y_test)")
+        for key, low in (("cv_below", 0), ("cv_folds", 2), ("cv_repeats", 1)):
+            if key in d:
+                kw[key] = self.number(d[key], f"data.{key}", int, low=low)
         if "samples_per_class" in d:
             kw["samples_per_class"] = self.number(d["samples_per_class"], "data.samples_per_class", int, low=10)
         if "length" in d:
@@ -299,8 +330,13 @@ class _Reader:
         return supported
 
     def constraints(self, node) -> Constraints:
-        c = self.mapping(node, "constraints", ("max_flash_kb", "max_ram_kb", "max_latency_ms", "max_params"))
-        kw = {k: self.positive(v, f"constraints.{k}", int if k == "max_params" else float) for k, v in c.items()}
+        c = self.mapping(node, "constraints", ("max_flash_kb", "max_ram_kb", "max_latency_ms", "max_params",
+                                               "min_accuracy"))
+        kw = {k: self.positive(v, f"constraints.{k}", int if k == "max_params" else float)
+              for k, v in c.items() if k != "min_accuracy"}
+        if "min_accuracy" in c:
+            kw["min_accuracy"] = self.number(c["min_accuracy"], "constraints.min_accuracy", float, low=0.0,
+                                             high=1.0, allow_none=True)
         return Constraints(**kw)
 
     def budget(self, node) -> Budget:
@@ -315,12 +351,27 @@ class _Reader:
         return Budget(**kw)
 
     def training(self, node) -> Training:
-        t = self.mapping(node, "training", ("batch_size", "learning_rate", "patience"))
+        t = self.mapping(node, "training", ("batch_size", "learning_rate", "weight_decay", "warmup_epochs",
+                                            "label_smoothing", "class_weights", "min_steps", "patience", "restarts",
+                                            "qat_epochs", "augment"))
         kw: dict[str, Any] = {}
         if "batch_size" in t:
-            kw["batch_size"] = self.number(t["batch_size"], "training.batch_size", int, low=1, high=65536)
-        if "learning_rate" in t:
-            kw["learning_rate"] = self.number(t["learning_rate"], "training.learning_rate", float, low=1e-7, high=10.0)
-        if "patience" in t:
-            kw["patience"] = self.number(t["patience"], "training.patience", int, low=1)
+            kw["batch_size"] = None if self.scalar(t["batch_size"], "training.batch_size") == "auto" else \
+                self.number(t["batch_size"], "training.batch_size", int, low=1, high=65536)
+        numbers = {"learning_rate": (float, 1e-7, 10.0),
+                   "weight_decay": (float, 0.0, 1.0), "warmup_epochs": (int, 0, 1000),
+                   "label_smoothing": (float, 0.0, 0.5), "min_steps": (int, 0, None), "patience": (int, 1, None), "restarts": (int, 0, 10),
+                   "qat_epochs": (int, 0, 1000)}
+        for key, (kind, low, high) in numbers.items():
+            if key in t:
+                kw[key] = self.number(t[key], f"training.{key}", kind, low=low, high=high)
+        if "class_weights" in t:
+            kw["class_weights"] = self.boolean(t["class_weights"], "training.class_weights")
+        if "augment" in t:
+            a = self.mapping(t["augment"], "training.augment", ("shift", "scale", "jitter", "mixup", "flip"))
+            akw: dict[str, Any] = {k: self.number(v, f"training.augment.{k}", float, low=0.0, high=1.0)
+                                   for k, v in a.items() if k != "flip"}
+            if "flip" in a:
+                akw["flip"] = self.boolean(a["flip"], "training.augment.flip")
+            kw["augment"] = Augment(**akw)
         return Training(**kw)

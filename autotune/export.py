@@ -1,7 +1,6 @@
 """`autotune export` (a trial of a run -> bundle) and `autotune import` (a .tflite -> bundle)."""
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -11,10 +10,10 @@ from autotune import executor
 from autotune.bundle import Bundle, write_bundle
 from autotune.codegen.generate import integer_core
 from autotune.config import Experiment
-from autotune.data import load_dataset
+from autotune.data import SMALL_TEST, DataSpec, describe_data, load_dataset
 from autotune.errors import AutotuneError
 from autotune.ir.tflite_import import import_tflite
-from autotune.report.outputs import model_path
+from autotune.report.outputs import accuracy_entry, model_path
 from autotune.report.pick import pick
 from autotune.report.records import TrialRecord, read_records
 from autotune.study import open_study
@@ -26,7 +25,7 @@ from device_runners.targets import TARGETS
 def choose_trial(experiment: Experiment, trial: int | None, query: str | None) -> TrialRecord:
     records = read_records(open_study(experiment))
     if trial is None:
-        return pick(records, experiment.objectives, query or "knee")
+        return pick(records, experiment, query or "knee")
     match = [r for r in records if r.number == trial]
     if not match:
         raise AutotuneError(f"{experiment.run_dir}: there is no trial {trial}")
@@ -54,14 +53,19 @@ def export_trial(experiment: Experiment, record: TrialRecord, out_dir: Path, vec
     inputs = executor.quantize_input(graph, dataset.x_test[:vectors])
     m = record.metrics
     sources = m["sources"]
+    data = describe_data(dataset)
     card = {
         "name": graph.name,
         "task": {"classes": list(dataset.class_names), "input_shape": list(dataset.input_shape),
                  "signal": dataset.signal_kind},
-        "data": {k: (list(v) if isinstance(v, tuple) else v)
-                 for k, v in dataclasses.asdict(experiment.data).items()},
-        "accuracy": {"value": m["accuracy"], "source": sources["accuracy"],
-                     "test_examples": int(len(dataset.y_test))},
+        "data": _data_fields(experiment.data),
+        "accuracy": {
+            "validation": {**accuracy_entry(m, "accuracy"), "how": data["validation"]},
+            "test": {**accuracy_entry(m, "test_accuracy"), "how": data["test"]
+                     + (" (fewer than 100 examples: a rough guide)" if data["n_test"] < SMALL_TEST else "")},
+            "note": "int8 model, reference executor (bit-exact with TFLite Micro); the search optimised the "
+                    "validation accuracy, the test split was never used to train or choose",
+        },
         "costs": None,  # this bundle's, for `target`: write_bundle measures them
         "search": {"target": experiment.target,
                    "flash_bytes": {"value": round(m["flash_kb"] * 1024), "source": sources["flash"]},
@@ -75,6 +79,15 @@ def export_trial(experiment: Experiment, record: TrialRecord, out_dir: Path, vec
     }
     placement = experiment.placement if target == experiment.target else "flash"
     return write_bundle(graph, tflite, out_dir, inputs, card, target=target, placement=placement)
+
+
+def _data_fields(spec: DataSpec) -> dict:
+    """The data fields that apply to this source (no csv shape for an npz, no paths for synthetic data)."""
+    fields = {"synthetic_spectral": ("source", "samples_per_class", "length", "split"),
+              "npz": ("source", "path", "split"),
+              "csv": ("source", "path", "val_path", "test_path", "input_shape", "split")}[spec.source]
+    out = {k: getattr(spec, k) for k in (*fields, "normalize") if getattr(spec, k) is not None}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
 
 def import_model(tflite_path: Path, out_dir: Path, inputs_path: Path | None = None, vectors: int = 20,

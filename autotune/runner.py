@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from autotune.config import Experiment
 from autotune.data import Dataset
-from autotune.trial import Candidate, TrialResult, evaluate
+from autotune.trial import Candidate, Rejected, TrialResult, evaluate
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,10 @@ class TrialFailure:
     reason: str
 
 
-def evaluate_or_fail(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> TrialResult | TrialFailure:
+Outcome = TrialResult | Rejected | TrialFailure
+
+
+def evaluate_or_fail(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> Outcome:
     """A failing candidate (a model that does not build, train or convert) is a result, not a crash."""
     try:
         return evaluate(candidate, experiment, dataset)
@@ -32,7 +35,7 @@ class LocalRunner:
     def submit(self, candidate: Candidate) -> None:
         self.pending.append(candidate)
 
-    def next_done(self) -> tuple[int, TrialResult | TrialFailure]:
+    def next_done(self) -> tuple[int, Outcome]:
         candidate = self.pending.pop(0)
         return candidate.number, evaluate_or_fail(candidate, self.experiment, self.dataset)
 
@@ -67,7 +70,7 @@ class RayRunner:
         ref = self.task.remote(candidate, self.experiment, self.dataset_ref)
         self.running[ref] = candidate.number
 
-    def next_done(self) -> tuple[int, TrialResult | TrialFailure]:
+    def next_done(self) -> tuple[int, Outcome]:
         [ref], _ = self.ray.wait(list(self.running), num_returns=1)
         number = self.running.pop(ref)
         try:

@@ -1,7 +1,10 @@
-"""One trial: candidate -> trained float model -> int8 .tflite -> IR -> accuracy and costs.
+"""One trial: candidate -> costs of the untrained model (rejected here when over a hard limit)
+-> trained float model -> quantization-aware fine-tuning -> int8 .tflite -> IR -> accuracy and
+costs.
 
 `evaluate` is the narrow waist between the search and everything else: the study loop never
-knows how a candidate is trained, compiled or costed.
+knows how a candidate is trained, compiled or costed. The accuracy the search optimises is the
+int8 model's on validation data drawn from the training data; the test split is only reported.
 """
 from __future__ import annotations
 
@@ -20,10 +23,10 @@ from autotune.codegen import generate_c
 from autotune.config import Experiment
 from autotune.data import Dataset
 from autotune.ir.tflite_import import import_tflite
-from autotune.measurement import Measurement
+from autotune.measurement import Accuracy, Measurement
 from autotune.quantize import to_int8_tflite
 from autotune.tflm import check_matches_tflm
-from autotune.training import train_model
+from autotune.training import TrainStats, quantization_aware_finetune, train_float
 from cost_models.analytic import AnalyticCostModel
 from cost_models.base import Costs
 from cost_models.features import extract_features
@@ -31,7 +34,9 @@ from device_runners.build import BuildResult, DoesNotFitError, build
 from device_runners.targets import get_target
 from search_spaces import get_family
 
-STAGES = ("train", "convert", "cost", "evaluate")  # a model that does not fit is not evaluated
+# A rejected candidate runs only "precost"; a model that does not fit is not evaluated.
+STAGES = ("precost", "train", "convert", "cost", "evaluate")
+SOURCE = "measured:reference-executor"
 TFLM_CHECK_INPUTS = 16
 
 
@@ -42,19 +47,38 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class TrialResult:
-    number: int
-    accuracy: Measurement  # fraction of the test set, integer path
+class CostReport:
+    """Flash and RAM from the Arm build of an int8 model, latency from the cost model."""
+
     flash: Measurement  # bytes
     ram: Measurement  # bytes
     latency: Measurement  # ms
     params: int
     macs: int
-    float_val_accuracy: float
-    epochs_run: int
     predicted: Costs  # the cost model's figures, kept beside the measured ones
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    number: int
+    val_accuracy: Accuracy  # int8 model, validation data from the training data: the objective
+    test_accuracy: Accuracy  # int8 model, test split: reported, never optimised
+    costs: CostReport
+    float_val_accuracy: float | None  # float model at its best epoch (holdout validation only)
+    epochs_run: int
+    restarts: int  # training runs restarted from new weights because they ended at chance
     stage_seconds: dict[str, float] = field(default_factory=dict)
     tflite: bytes = b""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A candidate whose untrained model already breaks a hard limit: never trained."""
+
+    number: int
+    reason: str
+    costs: CostReport
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
 class DoesNotFit(Exception):
@@ -88,44 +112,120 @@ def _timed(seconds: dict[str, float], stage: str):
     seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
-def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> TrialResult:
+def measure_costs(graph, target: str, placement: str = "flash") -> CostReport:
+    """Generate C, build it for the target (cached) and read flash and RAM from the ELF; predict
+    latency. Weights do not change code size, arena or the cycle count of the generated kernels,
+    so an untrained model of the same shapes costs what the trained one will."""
+    with tempfile.TemporaryDirectory() as tmp:
+        generated = generate_c(graph, tmp)
+        firmware = build_firmware(Path(tmp), target, generated.entry, placement)
+    features = extract_features(
+        graph, activation_bytes=generated.arena_bytes + generated.input_size + generated.output_size)
+    predicted = AnalyticCostModel(target, placement).predict(features)
+    source = f"measured:elf-{target}"
+    return CostReport(flash=Measurement(float(firmware.flash_bytes), "bytes", source),
+                      ram=Measurement(float(firmware.ram_bytes), "bytes", source),
+                      latency=predicted.latency, params=features.params, macs=features.macs, predicted=predicted)
+
+
+def over_limits(costs: CostReport, experiment: Experiment) -> list[str]:
+    """The hard limits the costs break, in words ("flash 120.3 KB > 100 KB")."""
+    c = experiment.constraints
+    checks = (("flash", costs.flash.value / 1024, c.max_flash_kb, "{:.1f} KB"),
+              ("RAM", costs.ram.value / 1024, c.max_ram_kb, "{:.1f} KB"),
+              ("latency", costs.latency.value, c.max_latency_ms, "{:.2f} ms"),
+              ("parameters", costs.params, c.max_params, "{:,.0f}"))
+    return [f"{name} {form.format(value)} > {form.format(limit)}"
+            for name, value, limit, form in checks if limit is not None and value > limit]
+
+
+def int8_model(model, x: np.ndarray, name: str):
+    """Full-int8 .tflite (calibrated on `x`) and its IR."""
+    tflite = to_int8_tflite(model, x)
+    return tflite, import_tflite(tflite, name=name)
+
+
+def predict_labels(graph, x: np.ndarray) -> np.ndarray:
+    """Class indices the int8 model gives for float inputs (reference executor)."""
+    return executor.run(graph, executor.quantize_input(graph, x)).argmax(axis=1)
+
+
+def train_candidate(build, x: np.ndarray, y: np.ndarray, val, experiment: Experiment, num_classes: int,
+                    seed: int) -> tuple[object, TrainStats]:
+    """The float recipe, then quantization-aware fine-tuning (unless `training.qat_epochs` is 0)."""
+    training = experiment.training
+    model, stats = train_float(build, x, y, val, experiment.budget.epochs, training, num_classes, seed)
+    if training.qat_epochs:
+        model = quantization_aware_finetune(model, x, y, training, num_classes, seed)
+    return model, stats
+
+
+def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> TrialResult | Rejected:
     import_tensorflow()
     import tf_keras
 
     seconds: dict[str, float] = {}
-    tf_keras.backend.clear_session()
-    tf_keras.utils.set_random_seed(experiment.seed + candidate.number)  # initial weights, shuffling
-    with _timed(seconds, "train"):
-        space = get_family(experiment.family)(experiment.space)
-        model = space.build(candidate.params, dataset.input_shape, dataset.num_classes)
-        stats = train_model(model, dataset, experiment.budget.epochs, experiment.training)
-    with _timed(seconds, "convert"):
-        tflite = to_int8_tflite(model, dataset.x_train)
-        graph = import_tflite(tflite, name=f"trial_{candidate.number}")
+    name = f"trial_{candidate.number}"
+    seed = experiment.seed + candidate.number
+    space = get_family(experiment.family)(experiment.space)
+
+    def build():
+        return space.build(candidate.params, dataset.input_shape, dataset.num_classes)
+
+    with _timed(seconds, "precost"):
+        tf_keras.backend.clear_session()
+        tf_keras.utils.set_random_seed(seed)
+        _, untrained = int8_model(build(), dataset.x_train, name)
+        costs = measure_costs(untrained, experiment.target, experiment.placement)
+    broken = over_limits(costs, experiment)
+    if broken:
+        return Rejected(candidate.number, "over the limits before training: " + ", ".join(broken), costs, seconds)
+
+    if dataset.kfold:  # every fold trains from scratch; the exported model is trained on all of it
+        correct, per_fold, restarts = 0, [], 0
+        for i, (tr, va) in enumerate(dataset.folds):
+            with _timed(seconds, "train"):
+                model, stats = train_candidate(build, dataset.x_train[tr], dataset.y_train[tr], None, experiment,
+                                               dataset.num_classes, seed + 1000 * (i + 1))
+            with _timed(seconds, "convert"):
+                _, graph = int8_model(model, dataset.x_train[tr], name)
+            with _timed(seconds, "evaluate"):
+                hits = predict_labels(graph, dataset.x_train[va]) == dataset.y_train[va]
+            correct += int(hits.sum())
+            per_fold.append(float(hits.mean()))
+            restarts += stats.restarts
+        val_accuracy = Accuracy(correct / (len(dataset.y_train) * dataset.cv_repeats), dataset.n_val, SOURCE,
+                                spread=float(np.std(per_fold)))
+        with _timed(seconds, "train"):
+            model, stats = train_candidate(build, dataset.x_train, dataset.y_train, None, experiment,
+                                           dataset.num_classes, seed)
+        stats = TrainStats(stats.epochs_run, stats.best_epoch, None, restarts + stats.restarts)
+        with _timed(seconds, "convert"):
+            tflite, graph = int8_model(model, dataset.x_train, name)
+    else:
+        with _timed(seconds, "train"):
+            model, stats = train_candidate(build, dataset.x_train, dataset.y_train, (dataset.x_val, dataset.y_val),
+                                           experiment, dataset.num_classes, seed)
+        with _timed(seconds, "convert"):
+            tflite, graph = int8_model(model, dataset.x_train, name)
+        with _timed(seconds, "evaluate"):
+            hits = predict_labels(graph, dataset.x_val) == dataset.y_val
+        val_accuracy = Accuracy(float(hits.mean()), len(hits), SOURCE)
     with _timed(seconds, "cost"):
-        with tempfile.TemporaryDirectory() as tmp:
-            generated = generate_c(graph, tmp)
-            firmware = build_firmware(Path(tmp), experiment.target, generated.entry, experiment.placement)
-        features = extract_features(
-            graph, activation_bytes=generated.arena_bytes + generated.input_size + generated.output_size)
-        predicted = AnalyticCostModel(experiment.target, experiment.placement).predict(features)
-        source = f"measured:elf-{experiment.target}"
+        costs = measure_costs(graph, experiment.target, experiment.placement)
     with _timed(seconds, "evaluate"):
         x_test = executor.quantize_input(graph, dataset.x_test)
         outputs = executor.run(graph, x_test)
-        accuracy = float(np.mean(outputs.argmax(axis=1) == dataset.y_test))
+        test_accuracy = Accuracy(float(np.mean(outputs.argmax(axis=1) == dataset.y_test)), len(dataset.y_test), SOURCE)
         check_matches_tflm(tflite, x_test[:TFLM_CHECK_INPUTS], outputs[:TFLM_CHECK_INPUTS], graph.name)
     return TrialResult(
         number=candidate.number,
-        accuracy=Measurement(accuracy, "fraction", "measured:reference-executor"),
-        flash=Measurement(float(firmware.flash_bytes), "bytes", source),
-        ram=Measurement(float(firmware.ram_bytes), "bytes", source),
-        latency=predicted.latency,
-        predicted=predicted,
-        params=features.params,
-        macs=features.macs,
+        val_accuracy=val_accuracy,
+        test_accuracy=test_accuracy,
+        costs=costs,
         float_val_accuracy=stats.val_accuracy,
         epochs_run=stats.epochs_run,
+        restarts=stats.restarts,
         stage_seconds=seconds,
         tflite=tflite,
     )

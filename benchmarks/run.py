@@ -5,6 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_accuracy  # noqa: E402
 import bench_codecs  # noqa: E402
 import bench_codecs_fuzz  # noqa: E402
 import bench_codegen  # noqa: E402
@@ -13,7 +14,8 @@ import bench_runners  # noqa: E402
 import bench_search  # noqa: E402
 
 BENCHMARKS = {"search": bench_search, "codegen": bench_codegen, "kernels": bench_kernels,
-              "codecs": bench_codecs, "codecs_fuzz": bench_codecs_fuzz, "runners": bench_runners}
+              "codecs": bench_codecs, "codecs_fuzz": bench_codecs_fuzz, "runners": bench_runners,
+              "accuracy": bench_accuracy}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHMARKS)

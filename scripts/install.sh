@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what is missing: the Arm toolchain, QEMU, Node and npm, clang with libFuzzer (Debian
-# packages), rp2040js (npm, pinned by device_runners/rp2040js/package-lock.json) and the Python
-# package with its pinned dependencies. Safe to run again; needs root (or sudo) for apt-get.
+# Installs what is missing: the Arm toolchain, QEMU, Node and npm, clang with libFuzzer, Chromium (PNG
+# plots) and Fashion-MNIST (Debian packages), rp2040js (npm, pinned by
+# device_runners/rp2040js/package-lock.json) and the Python package with its pinned dependencies.
+# Safe to run again; needs root (or sudo) for apt-get.
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 
@@ -14,6 +15,8 @@ command -v npm >/dev/null || need_apt+=(npm)
 # clang with libFuzzer and the sanitizer runtimes: the weight decoders' fuzz benchmark
 ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 \
   || need_apt+=(clang libclang-rt-14-dev)
+command -v chromium >/dev/null || need_apt+=(chromium)  # kaleido renders PNG plots with it
+[ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || need_apt+=(dataset-fashion-mnist)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "installing Debian packages: ${need_apt[*]}"

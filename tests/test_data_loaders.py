@@ -16,8 +16,9 @@ def _examples(n_per_class: int, shape: tuple[int, ...], classes: int = 3):
 
 
 def _all_splits(ds):
-    x = np.concatenate([ds.x_train, ds.x_val, ds.x_test])
-    y = np.concatenate([ds.y_train, ds.y_val, ds.y_test])
+    val = [] if ds.kfold else [ds.x_val]
+    x = np.concatenate([ds.x_train, *val, ds.x_test])
+    y = np.concatenate([ds.y_train, *([] if ds.kfold else [ds.y_val]), ds.y_test])
     return x, y
 
 
@@ -185,8 +186,12 @@ def test_too_few_examples_to_split(tmp_path):
     y[:] = 0
     y[[0, 1]] = 1  # class "1" has 2 examples: cannot fill train, val and test
     path = _npz(tmp_path, x=x, y=y)
-    with pytest.raises(DataError, match=r"bad\.npz: class '1' has only 2 examples, too few to split"):
+    with pytest.raises(DataError, match=r"bad\.npz: class '1' has only 1 training example\(s\); k-fold"):
         _load(path)
+    y[[0, 1]] = 0
+    y[0] = 1  # one example of class "1": nothing left to train on once the test part is held out
+    with pytest.raises(DataError, match=r"bad\.npz: class '1' has only 1 examples, too few to split off a test"):
+        _load(_npz(tmp_path, x=x, y=y))
 
 
 def test_csv_non_numeric_value_names_line(tmp_path):

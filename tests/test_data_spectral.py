@@ -93,7 +93,7 @@ def _longest_zero_run(row: np.ndarray) -> int:
 
 
 def test_load_dataset_synthetic():
-    spec = DataSpec(samples_per_class=20, length=256, split=(0.6, 0.2, 0.2))
+    spec = DataSpec(samples_per_class=20, length=256, split=(0.6, 0.2, 0.2), cv_below=0)  # a validation split
     ds = load_dataset(spec, seed=3)
     assert isinstance(ds, Dataset)
     assert ds.name == "synthetic_spectral" and ds.signal_kind == "1d"
@@ -115,6 +115,11 @@ def test_load_dataset_synthetic():
     again = load_dataset(spec, seed=3)
     np.testing.assert_array_equal(ds.x_train, again.x_train)
     np.testing.assert_array_equal(ds.y_test, again.y_test)
+    # 96 training examples (< 500 by default): 5-fold validation over them instead of a split.
+    folded = load_dataset(DataSpec(samples_per_class=20, length=256, split=(0.6, 0.2, 0.2)), seed=3)
+    assert folded.kfold and folded.x_val is None and len(folded.y_train) == 96 and len(folded.folds) == 5
+    np.testing.assert_array_equal(folded.y_test, ds.y_test)
+    assert sorted(np.concatenate([va for _, va in folded.folds]).tolist()) == list(range(96))
     other = load_dataset(spec, seed=4)
     assert not np.array_equal(ds.x_train, other.x_train)
 

@@ -62,7 +62,10 @@ def test_export_knee_builds_everywhere_and_matches_the_search(tiny_run, tmp_path
     assert card["costs"]["latency_ms"] == card["search"]["latency_ms"]  # the run's prediction, same model
     assert card["costs"]["latency_ms"]["source"] == "predicted:analytic-rp2040"
     assert card["search"]["flash_bytes"] == card["costs"]["flash_bytes"]
-    assert card["accuracy"]["value"] == float(row["accuracy"])
+    assert card["accuracy"]["validation"]["value"] == float(row["accuracy"])
+    assert card["accuracy"]["test"]["value"] == float(row["test_accuracy"]) and card["accuracy"]["test"]["n"] == 36
+    assert card["data"] == {"source": "synthetic_spectral", "samples_per_class": 40, "length": 128,
+                            "split": [0.7, 0.15, 0.15], "normalize": "per_sample"}
     for target in TARGETS:
         flash, ram = elf_costs(out, target)
         assert card["measured"][target]["flash_bytes"] == flash and card["measured"][target]["ram_bytes"] == ram
@@ -109,19 +112,19 @@ def test_pick_queries(tiny_run):
     records = read_records(open_study(exp))
     feasible = [r for r in records if r.feasible]
     best = max(feasible, key=lambda r: r.metrics["accuracy"])
-    assert pick(records, exp.objectives, "max accuracy").metrics["accuracy"] == best.metrics["accuracy"]
+    assert pick(records, exp, "max accuracy").metrics["accuracy"] == best.metrics["accuracy"]
     smallest = min(r.metrics["flash_kb"] for r in feasible)
-    chosen = pick(records, exp.objectives, f"max accuracy where flash<={smallest}KB")
+    chosen = pick(records, exp, f"max accuracy where flash<={smallest}KB")
     assert chosen.metrics["flash_kb"] == smallest
-    fastest = pick(records, exp.objectives, "min latency where accuracy>=0")
+    fastest = pick(records, exp, "min latency where accuracy>=0")
     assert fastest.metrics["latency_ms"] == min(r.metrics["latency_ms"] for r in feasible)
-    assert pick(records, exp.objectives, "knee").number in {r.number for r in pareto_front(records, exp.objectives)}
+    assert pick(records, exp, "knee").number in {r.number for r in pareto_front(records, exp.objectives)}
     with pytest.raises(PickError, match="no feasible trial meets the conditions"):
-        pick(records, exp.objectives, "max accuracy where flash<1B")
+        pick(records, exp, "max accuracy where flash<1B")
     with pytest.raises(PickError, match="unit 'ms' does not fit flash"):
-        pick(records, exp.objectives, "max accuracy where flash<64ms")
+        pick(records, exp, "max accuracy where flash<64ms")
     with pytest.raises(PickError, match="expected 'knee' or"):
-        pick(records, exp.objectives, "best one please")
+        pick(records, exp, "best one please")
     assert choose_trial(exp, best.number, None).number == best.number
 
 

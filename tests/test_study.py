@@ -23,7 +23,7 @@ def test_run_writes_every_output(tiny_run):
     for name in ("study.db", "trials.csv", "pareto.json", "dashboard.html", "experiment.yaml"):
         assert (run / name).is_file(), name
     rows = list(csv.DictReader((run / "trials.csv").open()))
-    assert len(rows) == 4 and {r["state"] for r in rows} <= {"COMPLETE", "PRUNED"}
+    assert sum(r["state"] == "COMPLETE" for r in rows) == 4 and {r["state"] for r in rows} <= {"COMPLETE", "PRUNED"}
     params = lambda row: {k: v for k, v in row.items() if k.startswith("param_")}  # noqa: E731
     for row in rows:
         if row["state"] == "PRUNED":  # the sampler drew a point already evaluated: not trained again
@@ -32,16 +32,22 @@ def test_run_writes_every_output(tiny_run):
     for row in (r for r in rows if r["state"] == "COMPLETE"):
         assert 0.0 <= float(row["accuracy"]) <= 1.0
         assert float(row["flash_kb"]) > 0 and float(row["ram_kb"]) > 0 and float(row["latency_ms"]) > 0
-        assert row["accuracy_source"] == "measured:reference-executor"
+        assert row["accuracy_source"] == row["test_accuracy_source"] == "measured:reference-executor"
+        low, high = map(float, row["accuracy_ci95"].split("-"))
+        assert low <= float(row["accuracy"]) <= high and int(row["accuracy_n"]) == 36  # 15 % of 240
+        low, high = map(float, row["test_accuracy_ci95"].split("-"))
+        assert low <= float(row["test_accuracy"]) <= high and int(row["test_accuracy_n"]) == 36
         assert row["flash_source"] == row["ram_source"] == "measured:elf-rp2040"
         assert row["latency_source"] == "predicted:analytic-rp2040"
-        assert all(float(row[f"{s}_s"]) > 0 for s in ("train", "convert", "evaluate", "cost"))
+        assert all(float(row[f"{s}_s"]) > 0 for s in ("precost", "train", "convert", "evaluate", "cost"))
         assert row["param_blocks"] == "2" and row["param_kernel"] in ("3", "5")
     pareto = json.loads((run / "pareto.json").read_text())
     assert pareto["points"], "no feasible point in the tiny run"
     for point in pareto["points"]:
         assert (run / point["tflite"]).read_bytes()[4:8] == b"TFL3"
         assert point["accuracy"]["source"] == "measured:reference-executor"
+        assert point["accuracy"]["n"] == point["test_accuracy"]["n"] == 36
+        assert point["accuracy"]["value"] >= pareto["constraints"]["min_accuracy"]
         assert point["flash_kb"]["value"] < 100 and point["params_count"] < 100000
     on_front = {int(r["number"]) for r in rows if r["on_front"] == "True"}
     assert on_front == {p["trial"] for p in pareto["points"]}
@@ -68,7 +74,8 @@ def test_dashboard_holds_the_expected_traces(tiny_run):
     page = (run / "dashboard.html").read_text()
     for needle in ('"name":"Pareto front"', '"name":"feasible"', '"name":"infeasible"', '"type":"parcoords"',
                    '"name":"hypervolume"', "accuracy vs flash (KB)", "accuracy vs RAM (KB)",
-                   "accuracy vs latency (ms)", "limit 100", "limit 50", "limit 10", "trial 0\\u003cbr\\u003eaccuracy"):
+                   "accuracy vs latency (ms)", "limit 100", "limit 50", "limit 10", "validation accuracy 0.",
+                   "(95% CI ", "n=36)", "test accuracy 0.", "held out from the data by data.split"):
         assert needle in page, needle
 
 
@@ -79,14 +86,14 @@ def test_report_regenerates_outputs(tiny_run):
     before = json.loads((run / "pareto.json").read_text())
     assert main(["report", str(run)]) == 0
     assert (run / "dashboard.html").stat().st_size > 100_000
-    assert len(list(csv.DictReader((run / "trials.csv").open()))) == 4
+    assert sum(r["state"] == "COMPLETE" for r in csv.DictReader((run / "trials.csv").open())) == 4
     assert json.loads((run / "pareto.json").read_text()) == before
 
 
 def _finished(db: Path, name: str) -> list[optuna.trial.FrozenTrial]:
-    """Trials that count toward the budget: completed, or pruned as a duplicate of a completed one."""
+    """Trials that count toward the budget: trained and completed (duplicates and rejections do not)."""
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
-    return study.get_trials(states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+    return [t for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)) if "rejected" not in t.user_attrs]
 
 
 def _running(db: Path, name: str) -> bool:
@@ -95,7 +102,7 @@ def _running(db: Path, name: str) -> bool:
 
 
 def _completed(db: Path, name: str) -> list[optuna.trial.FrozenTrial]:
-    return [t for t in _finished(db, name) if t.state == optuna.trial.TrialState.COMPLETE]
+    return _finished(db, name)
 
 
 def test_interrupt_then_resume_repeats_no_trial(tmp_path):

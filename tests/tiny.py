@@ -10,6 +10,7 @@ data:
   source: synthetic_spectral
   samples_per_class: 40
   length: 128
+  cv_below: 0                 # a validation split, not k-fold: keeps the tiny run fast
 model:
   family: spectral_cnn
   space:
@@ -26,6 +27,9 @@ constraints:
 budget:
   trials: {trials}
   epochs: 2
+training:
+  min_steps: 150
+  restarts: 0
 search:
   sampler: random
 """

@@ -1,4 +1,5 @@
-"""The user's own data: .npz (arrays `x`, `y`, optional `class_names`) or .csv (label, values...).
+"""The user's own data: .npz (arrays `x`, `y`, optional `x_val`/`y_val`, `x_test`/`y_test` and
+`class_names` or `classes`) or .csv files (label, values...), one per split.
 
 Both return raw arrays: x (N, ...) float32 as stored, y (N,) int64 in [0, len(class_names)).
 Shaping into model inputs, normalisation and splitting happen in `dataset.load_dataset`.
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,27 +41,74 @@ def _labels_to_indices(where: str, labels: np.ndarray | list) -> tuple[np.ndarra
     raise DataError(f"{where}: class labels must be integers or strings, got dtype {labels.dtype}")
 
 
-def _check_xy(where: str, x: np.ndarray, y: np.ndarray, class_names: tuple[str, ...]) -> None:
+def _check_xy(where: str, x: np.ndarray, y: np.ndarray, class_names: tuple[str, ...], xk: str = "x",
+              training: bool = True) -> None:
+    yk = "y" + xk[1:]
     if x.ndim not in (2, 3, 4):
         raise DataError(
-            f"{where}: x has shape {x.shape}; expected (N, L), (N, L, C) or (N, H, W, C)"
+            f"{where}: {xk} has shape {x.shape}; expected (N, L), (N, L, C) or (N, H, W, C)"
         )
     if y.ndim != 1:
-        raise DataError(f"{where}: y must be one label per example, got shape {y.shape}")
+        raise DataError(f"{where}: {yk} must be one label per example, got shape {y.shape}")
     if len(x) != len(y):
-        raise DataError(f"{where}: x has {len(x)} examples but y has {len(y)} labels (length mismatch)")
+        raise DataError(f"{where}: {xk} has {len(x)} examples but {yk} has {len(y)} labels (length mismatch)")
     if not np.all(np.isfinite(x)):
-        raise DataError(f"{where}: x contains NaN or infinite values")
+        raise DataError(f"{where}: {xk} contains NaN or infinite values")
     if len(y) and y.max() >= len(class_names):
         raise DataError(
             f"{where}: label {int(y.max())} is out of range for {len(class_names)} class_names"
         )
+    if not training:
+        return
     if len(np.unique(y)) < 2:
         raise DataError(f"{where}: fewer than 2 classes in y ({len(np.unique(y))} found); need at least 2")
 
 
-def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Read x, y and optional class_names from an .npz archive."""
+@dataclass(frozen=True, eq=False)
+class RawData:
+    """Arrays as stored, labels mapped to indices jointly over every split the user gave."""
+
+    x: np.ndarray  # training examples (everything, when no test split is given)
+    y: np.ndarray
+    class_names: tuple[str, ...]
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+
+def _joint(parts: dict[str, tuple[str, str, np.ndarray, np.ndarray]], names: tuple[str, ...] | None) -> RawData:
+    """Map the labels of every split together (a class seen only in the test split still gets its
+    index). `parts`: split -> (file, name of x in the file, x, y)."""
+    where = parts["train"][0]
+    labels = [np.asarray(y) for *_, y in parts.values()]
+    kinds = {y.dtype.kind in "US" for y in labels}
+    if len(kinds) > 1:
+        raise DataError(f"{where}: the splits mix integer and string labels")
+    y_all, default_names = _labels_to_indices(where, np.concatenate(labels))
+    if names is None or kinds == {True}:  # string labels name themselves
+        names = default_names
+    out: dict[str, np.ndarray] = {}
+    start = 0
+    for split, (file, xk, x, y) in parts.items():
+        y_split = y_all[start:start + len(y)]
+        start += len(y)
+        if x.dtype.kind not in "biuf":
+            raise DataError(f"{file}: {xk} must be numeric, got non-numeric dtype {x.dtype}")
+        _check_xy(file, x, y_split, names, xk, split == "train")
+        out[_key(split, "x")], out[_key(split, "y")] = x.astype(np.float32), y_split
+    shapes = {out[_key(s, "x")].shape[1:] for s in parts}
+    if len(shapes) > 1:
+        raise DataError(f"{where}: the splits have different example shapes {sorted(shapes)}")
+    return RawData(class_names=names, **out)
+
+
+def _key(split: str, array: str) -> str:
+    return array if split == "train" else f"{array}_{split}"
+
+
+def load_npz(path: str | Path) -> RawData:
+    """Read x, y, optional x_val/y_val and x_test/y_test, and class_names (or classes)."""
     p = _check_file(path)
     try:
         archive = np.load(p, allow_pickle=False)
@@ -68,21 +117,23 @@ def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(f"{p}: not an npz archive (a single .npy array); save with np.savez(x=..., y=...)")
     with archive:
+        found = ", ".join(archive.files) or "none"
         for key in ("x", "y"):
             if key not in archive.files:
-                raise DataError(f"{p}: missing key '{key}' (found: {', '.join(archive.files) or 'none'})")
+                raise DataError(f"{p}: missing key '{key}' (found: {found})")
+        for split in ("val", "test"):
+            have = [k for k in (f"x_{split}", f"y_{split}") if k in archive.files]
+            if len(have) == 1:
+                other = ({f"x_{split}", f"y_{split}"} - set(have)).pop()
+                raise DataError(f"{p}: has '{have[0]}' but no '{other}' (found: {found})")
+        name_key = next((k for k in ("class_names", "classes") if k in archive.files), None)
         try:
-            x, y_raw = archive["x"], archive["y"]
-            names = tuple(str(s) for s in archive["class_names"]) if "class_names" in archive.files else None
+            parts = {split: (str(p), _key(split, "x"), archive[_key(split, "x")], archive[_key(split, "y")])
+                     for split in ("train", "val", "test") if _key(split, "x") in archive.files}
+            names = tuple(str(s) for s in archive[name_key]) if name_key else None
         except ValueError as e:  # object arrays need pickle, which we refuse for safety
             raise DataError(f"{p}: cannot read arrays ({e})") from None
-    if x.dtype.kind not in "biuf":
-        raise DataError(f"{p}: x must be numeric, got non-numeric dtype {x.dtype}")
-    y, default_names = _labels_to_indices(str(p), y_raw)
-    if names is None or y_raw.dtype.kind in "US":  # string labels name themselves
-        names = default_names
-    _check_xy(str(p), x, y, names)
-    return x.astype(np.float32), y, names
+    return _joint(parts, names)
 
 
 def _is_number(s: str) -> bool:
@@ -93,9 +144,15 @@ def _is_number(s: str) -> bool:
         return False
 
 
-def load_csv(
-    path: str | Path, input_shape: tuple[int, ...] | None
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def load_csv(path: str | Path, input_shape: tuple[int, ...] | None, val_path: str | Path | None = None,
+             test_path: str | Path | None = None) -> RawData:
+    """The training csv and the optional validation and test csv files, labels mapped jointly."""
+    paths = {"train": path, "val": val_path, "test": test_path}
+    parts = {split: (str(p), "x", *_read_csv(p, input_shape)) for split, p in paths.items() if p is not None}
+    return _joint(parts, None)
+
+
+def _read_csv(path: str | Path, input_shape: tuple[int, ...] | None) -> tuple[np.ndarray, np.ndarray]:
     """Read one example per row: label, then the flattened input, reshaped to `input_shape`.
 
     A first row whose values are not numbers is taken as a header and skipped.
@@ -137,7 +194,4 @@ def load_csv(
         label_arr = np.array([int(s) for s in labels], dtype=np.int64)
     except ValueError:
         label_arr = np.array(labels)
-    y, names = _labels_to_indices(str(p), label_arr)
-    x = np.stack(rows).reshape((len(rows),) + input_shape)
-    _check_xy(str(p), x, y, names)
-    return x, y, names
+    return np.stack(rows).reshape((len(rows),) + input_shape), label_arr

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import html
-import json
+from pathlib import Path
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -14,17 +14,26 @@ COST_AXES = (("flash_kb", "flash (KB)", "max_flash_kb"), ("ram_kb", "RAM (KB)", 
              ("latency_ms", "latency (ms)", "max_latency_ms"))
 
 
+def accuracy_text(m: dict, prefix: str) -> str:
+    """"0.953 (95% CI 0.907-0.977, n=150)": an accuracy with its evidence."""
+    low, high = m[f"{prefix}_ci95"]
+    spread = f", fold std {m[f'{prefix}_fold_std']:.3f}" if f"{prefix}_fold_std" in m else ""
+    return f"{m[prefix]:.3f} (95% CI {low:.3f}-{high:.3f}, n={m[f'{prefix}_n']}{spread})"
+
+
 def _hover(r: TrialRecord) -> str:
     m = r.metrics
-    lines = [f"trial {r.number}", f"accuracy {m['accuracy']:.3f}", f"flash {m['flash_kb']:.1f} KB",
+    lines = [f"trial {r.number}", f"validation accuracy {accuracy_text(m, 'accuracy')}",
+             f"test accuracy {accuracy_text(m, 'test_accuracy')}", f"flash {m['flash_kb']:.1f} KB",
              f"RAM {m['ram_kb']:.1f} KB", f"latency {m['latency_ms']:.2f} ms",
              f"params {m['params_count']:,}", f"MACs {m['macs']:,}"]
     lines += [f"{k} = {v}" for k, v in sorted(r.params.items())]
     return "<br>".join(html.escape(line) for line in lines)
 
 
-def front_figure(records: list[TrialRecord], experiment: Experiment) -> go.Figure:
-    """Accuracy against each cost: all trials, infeasible ones marked, the front highlighted."""
+def front_figure(records: list[TrialRecord], experiment: Experiment, useful: float | None = None) -> go.Figure:
+    """Accuracy against each cost: all trials, infeasible ones marked, the front highlighted,
+    the useful-accuracy threshold (`useful`) as a line."""
     complete = [r for r in records if r.complete]
     front = {r.number for r in pareto_front(records, experiment.objectives)}
     groups = (
@@ -47,18 +56,32 @@ def front_figure(records: list[TrialRecord], experiment: Experiment) -> go.Figur
         if limit is not None:
             fig.add_vline(x=limit, line=dict(color="#2c3e50", dash="dash"), row=1, col=col,
                           annotation_text=f"limit {limit:g}", annotation_position="top left")
+        if useful is not None:
+            label_it = dict(annotation_text=f"min accuracy {useful:.2f}", annotation_position="bottom right")
+            fig.add_hline(y=useful, line=dict(color="#7f8c8d", dash="dot"), row=1, col=col,
+                          **(label_it if col == 1 else {}))
         fig.update_xaxes(title_text=label, row=1, col=col)
-    fig.update_yaxes(title_text="accuracy (integer model)", row=1, col=1)
+    fig.update_yaxes(title_text="validation accuracy (int8 model)", row=1, col=1)
     fig.update_layout(title=f"{experiment.name}: accuracy vs cost on {experiment.target}", height=480,
                       template="plotly_white")
     return fig
 
 
+def _param_dimension(name: str, values: list) -> dict:
+    """A parallel-coordinates axis: numbers as they are; booleans, strings and parameters a trial
+    does not have (e.g. filters of a fourth block) as ordered categories."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return dict(label=name, values=values)
+    labels = sorted({str(v) for v in values}, key=lambda t: (t == "none", t))
+    code = {t: i for i, t in enumerate(labels)}
+    return dict(label=name, values=[code[str(v)] for v in values], tickvals=list(range(len(labels))),
+                ticktext=labels)
+
+
 def parallel_figure(records: list[TrialRecord], experiment: Experiment) -> go.Figure:
     complete = [r for r in records if r.complete]
-    numeric = sorted({k for r in complete for k, v in r.params.items()
-                      if isinstance(v, (int, float)) and not isinstance(v, bool)})
-    dims = [dict(label=k, values=[r.params.get(k, 0) for r in complete]) for k in numeric]
+    names = sorted({k for r in complete for k in r.params})
+    dims = [_param_dimension(k, [r.params.get(k, "none") for r in complete]) for k in names]
     dims += [dict(label=label, values=[r.metrics[attr] for r in complete])
              for attr, label, _ in COST_AXES]
     dims.append(dict(label="accuracy", values=[r.metrics["accuracy"] for r in complete]))
@@ -79,20 +102,54 @@ def hypervolume_figure(records: list[TrialRecord], experiment: Experiment) -> go
     return fig
 
 
-def dashboard_html(records: list[TrialRecord], experiment: Experiment) -> str:
-    figures = [front_figure(records, experiment), parallel_figure(records, experiment),
-               hypervolume_figure(records, experiment)]
-    parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)]
-    summary = {
-        "experiment": experiment.name, "target": experiment.target,
-        "trials": len(records), "complete": sum(r.complete for r in records),
-        "feasible": sum(r.feasible for r in records),
-        "front": len(pareto_front(records, experiment.objectives)),
-    }
-    head = (f"<h1>autotune: {html.escape(experiment.name)}</h1>"
-            f"<p>{html.escape(json.dumps(summary))}</p>"
-            "<p>Accuracy is measured on the integer model; costs say in trials.csv and pareto.json "
-            "whether they were predicted or measured, and by what.</p>")
+def figures(records: list[TrialRecord], experiment: Experiment, study_attrs: dict) -> dict[str, go.Figure]:
+    return {"fronts": front_figure(records, experiment, study_attrs.get("min_accuracy")),
+            "parameters": parallel_figure(records, experiment),
+            "hypervolume": hypervolume_figure(records, experiment)}
+
+
+def summary_lines(records: list[TrialRecord], experiment: Experiment, study_attrs: dict) -> list[str]:
+    """The run in a few sentences: what was searched, what the accuracies rest on, the best point."""
+    front = pareto_front(records, experiment.objectives)
+    data = study_attrs.get("data", {})
+    counts = {s: sum(r.state == s for r in records) for s in ("COMPLETE", "REJECTED", "FAIL", "PRUNED")}
+    lines = [f"{experiment.family} models for {experiment.target}: {counts['COMPLETE']} trained trials, "
+             f"{sum(r.feasible for r in records)} feasible, {len(front)} on the Pareto front; "
+             f"{counts['REJECTED']} rejected over a hard limit before training, {counts['FAIL']} failed, "
+             f"{counts['PRUNED']} duplicate draws re-sampled."]
+    if data:
+        lines.append(f"Validation: {data['validation']}. Test: {data['test']}, {data['n_test']} examples"
+                     + (" (few: the test accuracy is a rough guide)" if data["n_test"] < 100 else "") + ".")
+    if "min_accuracy" in study_attrs:
+        lines.append(f"A trial is useful when its validation accuracy reaches {study_attrs['min_accuracy']:.3f} "
+                     f"(majority class {data.get('majority_rate', float('nan')):.3f}); others are infeasible.")
+    if front:
+        best = max(front, key=lambda r: r.metrics["accuracy"])
+        m = best.metrics
+        lines.append(f"Best front point: trial {best.number}, validation accuracy {accuracy_text(m, 'accuracy')}, "
+                     f"test accuracy {accuracy_text(m, 'test_accuracy')}, flash {m['flash_kb']:.1f} KB, "
+                     f"RAM {m['ram_kb']:.1f} KB, latency {m['latency_ms']:.2f} ms.")
+    lines.append("Accuracy is measured on the int8 model; costs say in trials.csv and pareto.json whether they "
+                 "were predicted or measured, and by what.")
+    return lines
+
+
+def dashboard_html(records: list[TrialRecord], experiment: Experiment, study_attrs: dict | None = None) -> str:
+    parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0))
+             for i, fig in enumerate(figures(records, experiment, study_attrs or {}).values())]
+    summary = "".join(f"<p>{html.escape(line)}</p>" for line in summary_lines(records, experiment, study_attrs or {}))
+    head = f"<h1>autotune: {html.escape(experiment.name)}</h1>{summary}"
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>autotune "
             f"{html.escape(experiment.name)}</title></head><body style='font-family:sans-serif'>"
             f"{head}{''.join(parts)}</body></html>")
+
+
+def write_pngs(records: list[TrialRecord], experiment: Experiment, study_attrs: dict, folder: Path) -> list[Path]:
+    """Each dashboard plot as <folder>/<name>.png (kaleido, with Debian's chromium)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, fig in figures(records, experiment, study_attrs).items():
+        path = folder / f"{name}.png"
+        fig.write_image(path, width=1400 if name == "fronts" else 1100, height=fig.layout.height or 480)
+        paths.append(path)
+    return paths

@@ -1,5 +1,10 @@
 """The files of a run folder, all regenerated from the study: trials.csv, pareto.json,
-pareto/*.tflite and dashboard.html. Trained models are kept as models/trial_<n>.tflite."""
+pareto/*.tflite and dashboard.html (and plots/*.png on request). Trained models are kept as
+models/trial_<n>.tflite.
+
+`accuracy` is always the int8 model's validation accuracy (what the search optimises);
+`test_accuracy` is the same model on the test split, reported beside it and never optimised.
+Each comes with its example count and 95 % Wilson interval."""
 from __future__ import annotations
 
 import csv
@@ -10,22 +15,37 @@ from pathlib import Path
 import optuna
 
 from autotune.config import Experiment
-from autotune.report.dashboard import dashboard_html
+from autotune.report.dashboard import dashboard_html, write_pngs
 from autotune.report.records import TrialRecord, hypervolume, pareto_front, read_records
 from autotune.trial import STAGES
 
-METRIC_COLUMNS = ("accuracy", "flash_kb", "ram_kb", "latency_ms", "params_count", "macs",
-                  "float_val_accuracy", "epochs_run")
+METRIC_COLUMNS = ("accuracy", "accuracy_n", "accuracy_ci95", "accuracy_fold_std", "test_accuracy", "test_accuracy_n",
+                  "test_accuracy_ci95", "flash_kb", "ram_kb", "latency_ms", "params_count", "macs",
+                  "float_val_accuracy", "epochs_run", "restarts")
 
 
 def model_path(run_dir: Path, number: int) -> Path:
     return run_dir / "models" / f"trial_{number}.tflite"
 
 
+def _cell(value):
+    if isinstance(value, list):  # an interval
+        return "-".join(f"{v:.4f}" for v in value)
+    return "" if value is None else value
+
+
+def accuracy_entry(m: dict, prefix: str) -> dict:
+    """One accuracy of a trial as reported: value, example count, 95 % interval, source."""
+    entry = {"value": m[prefix], "n": m[f"{prefix}_n"], "ci95": m[f"{prefix}_ci95"], "source": m["sources"][prefix]}
+    if f"{prefix}_fold_std" in m:
+        entry["fold_std"] = m[f"{prefix}_fold_std"]
+    return entry
+
+
 def write_trials_csv(records: list[TrialRecord], front: set[int], path: Path) -> None:
     param_names = sorted({k for r in records for k in r.params})
     header = (["number", "state", "feasible", "on_front", "reason", "duration_s"] + list(METRIC_COLUMNS)
-              + [f"{s}_s" for s in STAGES] + [f"{k}_source" for k in ("accuracy", "flash", "ram", "latency")]
+              + [f"{s}_s" for s in STAGES] + [f"{k}_source" for k in ("accuracy", "test_accuracy", "flash", "ram", "latency")]
               + [f"param_{k}" for k in param_names])
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -37,13 +57,13 @@ def write_trials_csv(records: list[TrialRecord], front: set[int], path: Path) ->
             writer.writerow(
                 [r.number, r.state, r.feasible, r.number in front, r.reason,
                  "" if r.duration_s is None else round(r.duration_s, 3)]
-                + [m.get(c, "") for c in METRIC_COLUMNS]
+                + [_cell(m.get(c, "")) for c in METRIC_COLUMNS]
                 + [round(stages[s], 3) if s in stages else "" for s in STAGES]
-                + [sources.get(k, "") for k in ("accuracy", "flash", "ram", "latency")]
+                + [sources.get(k, "") for k in ("accuracy", "test_accuracy", "flash", "ram", "latency")]
                 + [r.params.get(k, "") for k in param_names])
 
 
-def pareto_document(front: list[TrialRecord], experiment: Experiment, hv: float) -> dict:
+def pareto_document(front: list[TrialRecord], experiment: Experiment, hv: float, study_attrs: dict) -> dict:
     points = []
     for r in front:
         m = r.metrics
@@ -51,7 +71,8 @@ def pareto_document(front: list[TrialRecord], experiment: Experiment, hv: float)
         points.append({
             "trial": r.number,
             "params": r.params,
-            "accuracy": {"value": m["accuracy"], "source": sources["accuracy"]},
+            "accuracy": accuracy_entry(m, "accuracy"),
+            "test_accuracy": accuracy_entry(m, "test_accuracy"),
             "flash_kb": {"value": m["flash_kb"], "source": sources["flash"]},
             "ram_kb": {"value": m["ram_kb"], "source": sources["ram"]},
             "latency_ms": {"value": m["latency_ms"], "source": sources["latency"]},
@@ -64,14 +85,19 @@ def pareto_document(front: list[TrialRecord], experiment: Experiment, hv: float)
         "experiment": experiment.name,
         "target": experiment.target,
         "objectives": list(experiment.objectives),
-        "constraints": {k: getattr(c, k) for k in ("max_flash_kb", "max_ram_kb", "max_latency_ms", "max_params")},
+        "constraints": {**{k: getattr(c, k) for k in ("max_flash_kb", "max_ram_kb", "max_latency_ms", "max_params")},
+                        "min_accuracy": study_attrs.get("min_accuracy")},
+        "accuracy": "int8 model, validation data drawn from the training data (optimised); test_accuracy: "
+                    "the same model on the test split (reported only)",
+        "data": study_attrs.get("data", {}),
         "hypervolume": hv,
         "points": points,
     }
 
 
-def write_outputs(experiment: Experiment, study: optuna.Study) -> list[TrialRecord]:
-    """(Re)write every output of the run folder from the study; returns the Pareto front."""
+def write_outputs(experiment: Experiment, study: optuna.Study, png: bool = False) -> list[TrialRecord]:
+    """(Re)write every output of the run folder from the study; returns the Pareto front.
+    `png`: also each plot of the dashboard as plots/<name>.png."""
     run_dir = experiment.run_dir
     records = read_records(study)
     front = pareto_front(records, experiment.objectives)
@@ -83,7 +109,9 @@ def write_outputs(experiment: Experiment, study: optuna.Study) -> list[TrialReco
         source = model_path(run_dir, r.number)
         if source.exists():
             shutil.copyfile(source, pareto_dir / source.name)
-    doc = pareto_document(front, experiment, hypervolume(front, experiment))
+    doc = pareto_document(front, experiment, hypervolume(front, experiment), study.user_attrs)
     (run_dir / "pareto.json").write_text(json.dumps(doc, indent=2))
-    (run_dir / "dashboard.html").write_text(dashboard_html(records, experiment))
+    (run_dir / "dashboard.html").write_text(dashboard_html(records, experiment, study.user_attrs))
+    if png:
+        write_pngs(records, experiment, study.user_attrs, run_dir / "plots")
     return front

@@ -12,7 +12,8 @@ import re
 import numpy as np
 
 from autotune.errors import AutotuneError
-from autotune.report.records import TrialRecord, losses, pareto_front
+from autotune.config import Experiment
+from autotune.report.records import TrialRecord, pareto_front, scaled_losses
 
 # query name -> (metric attribute, accepted units with their factor to the attribute's unit)
 METRICS = {
@@ -30,11 +31,12 @@ class PickError(AutotuneError):
     exit_code = 2
 
 
-def knee(front: list[TrialRecord], objectives: tuple[str, ...]) -> TrialRecord:
-    """The front point closest to the ideal point, each objective scaled to [0, 1] over the front."""
-    values = losses(front, objectives)
-    span = values.max(axis=0) - values.min(axis=0)
-    scaled = (values - values.min(axis=0)) / np.where(span > 0, span, 1.0)
+def knee(front: list[TrialRecord], experiment: Experiment) -> TrialRecord:
+    """The front point closest to the ideal (perfect accuracy at no cost), each objective scaled
+    by its limit (the constraint, or what the target has), not by the front's own spread: a
+    point twice as fast but 30 points less accurate stays a bad trade however the front looks.
+    The front holds useful feasible points only (min_accuracy is a constraint)."""
+    scaled = scaled_losses(front, experiment)
     return front[int(np.argmin(np.linalg.norm(scaled, axis=1)))]
 
 
@@ -54,13 +56,13 @@ def _condition(text: str, query: str):
     return lambda r: bool(compare(r.metrics[attr], limit))
 
 
-def pick(records: list[TrialRecord], objectives: tuple[str, ...], query: str) -> TrialRecord:
-    """The trial a --pick query selects, among feasible trials."""
-    front = pareto_front(records, objectives)
+def pick(records: list[TrialRecord], experiment: Experiment, query: str) -> TrialRecord:
+    """The trial a --pick query selects, among feasible (and so useful) trials."""
+    front = pareto_front(records, experiment.objectives)
     if not front:
         raise PickError("the run has no feasible completed trial to pick from")
     if query.strip().lower() == "knee":
-        return knee(front, objectives)
+        return knee(front, experiment)
     m = _QUERY.match(query)
     if not m or m.group(2).lower() not in METRICS:
         raise PickError(f"--pick {query!r}: expected 'knee' or '(max|min) <metric> [where <condition> "

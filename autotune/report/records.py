@@ -22,7 +22,7 @@ OBJECTIVE_ATTRS = {
 @dataclass(frozen=True)
 class TrialRecord:
     number: int
-    state: str  # COMPLETE | FAIL | PRUNED | RUNNING | WAITING
+    state: str  # COMPLETE | REJECTED (over a hard limit before training) | FAIL | PRUNED | RUNNING | WAITING
     params: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)  # accuracy, flash_kb, ..., sources, stage_seconds
     constraints: dict[str, float] = field(default_factory=dict)  # <= 0 is satisfied
@@ -44,10 +44,12 @@ def read_records(study: optuna.Study) -> list[TrialRecord]:
         attrs = dict(t.user_attrs)
         duration = (t.datetime_complete - t.datetime_start).total_seconds() \
             if t.datetime_complete and t.datetime_start else None
+        rejected = attrs.pop("rejected", None)
         records.append(TrialRecord(
-            number=t.number, state=t.state.name, params=dict(t.params),
+            number=t.number, state="REJECTED" if rejected else t.state.name, params=dict(t.params),
             metrics={k: v for k, v in attrs.items() if k != "fail_reason"},
-            constraints=dict(t.constraints or {}), reason=attrs.get("fail_reason", ""), duration_s=duration))
+            constraints=dict(t.constraints or {}), reason=rejected or attrs.get("fail_reason", ""),
+            duration_s=duration))
     return records
 
 
@@ -91,6 +93,17 @@ def reference_point(experiment: Experiment) -> dict[str, float]:
     }
 
 
+def scaled_losses(records: list[TrialRecord], experiment: Experiment) -> np.ndarray:
+    """Objectives as losses in units of their limits: 1 - accuracy, and each cost divided by its
+    constraint (or by what the target has): 1.0 is the limit, 0.0 a perfect, free model."""
+    objectives = experiment.objectives
+    ref = reference_point(experiment)
+    scale = np.array([1.0 if n == "accuracy" else ref[n] for n in objectives])
+    points = losses(records, objectives) / scale
+    points[:, [i for i, n in enumerate(objectives) if n == "accuracy"]] += 1.0  # 1 - accuracy
+    return points
+
+
 def hypervolume(front: list[TrialRecord], experiment: Experiment) -> float:
     """Hypervolume of the front, each objective scaled to [0, 1] by the reference point."""
     from optuna._hypervolume import compute_hypervolume
@@ -98,10 +111,7 @@ def hypervolume(front: list[TrialRecord], experiment: Experiment) -> float:
     if not front:
         return 0.0
     objectives = experiment.objectives
-    ref = reference_point(experiment)
-    scale = np.array([1.0 if n == "accuracy" else ref[n] for n in objectives])
-    points = losses(front, objectives) / scale
-    points[:, [i for i, n in enumerate(objectives) if n == "accuracy"]] += 1.0  # 1 - accuracy
+    points = scaled_losses(front, experiment)
     points = points[np.all(points < 1.0, axis=1)]
     return float(compute_hypervolume(points, np.ones(len(objectives)))) if len(points) else 0.0
 
