@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
+import autotune.study
 import autotune.trial
 from autotune.config import load_experiment
 from autotune.data import DataSpec, load_dataset
@@ -168,6 +169,7 @@ def test_over_a_hard_limit_is_rejected_before_training_and_duplicates_are_resamp
     pruned = [r for r in records if r.state == "PRUNED"]
     assert all(r.reason.startswith("duplicate of trial ") for r in pruned)
     # A third trained trial cannot be found (2 points fit): the search stops, it does not spin.
+    monkeypatch.setattr(autotune.study, "MAX_IDLE_DRAWS", 20)  # 200 by default; the same rule, sooner
     summary = run_search(dataclasses.replace(exp, budget=dataclasses.replace(exp.budget, trials=3)), progress=False)
     assert summary.exhausted and summary.finished == 2 and len(trained) == 2
 
