@@ -18,7 +18,9 @@ table and reset handler, `autotune_io.c` with the global `autotune_input`/`autot
 `main` that calls it, or a board's request loop; on the rp2040 also boot2), linked with the
 target's linker script (plus a placement script, see `PLACEMENTS`), `-nostdlib -lgcc`, by the
 target's own toolchain (`device_runners.targets`). A target with a UF2 family also gets
-`firmware.uf2` (device_runners/uf2.py) beside the ELF.
+`firmware.uf2` (device_runners/uf2.py) beside the ELF. A `Layout` replaces the harness and
+linker script, e.g. for a simulator's memory map (apollo5-sim links the apollo5 objects for
+QEMU's mps3-an547 with a main that runs a file of inputs).
   flash = every allocated section with contents (.boot2, .vectors, .text, .rodata, .ARM.exidx,
           the .data and SRAM-placed initialisers); RAM = .data + .bss + SRAM-placed sections +
           worst-case stack.
@@ -94,6 +96,20 @@ class DoesNotFitError(ToolchainError):
 
 
 @dataclass(frozen=True)
+class Layout:
+    """How an image is put together from the compiled sources: harness files and linker script
+    (in HARNESS_DIR); `name` names the copied ELF."""
+    name: str
+    linker_script: str
+    harness: tuple[str, ...]
+
+
+def target_layout(target: Target) -> Layout:
+    """The image as it is flashed on the target."""
+    return Layout(target.name, target.linker_script, target.harness)
+
+
+@dataclass(frozen=True)
 class BuildResult:
     target: str
     elf_path: Path
@@ -123,25 +139,29 @@ def build(
     entry: str = "model_invoke",
     cache_dir: Path | None = None,
     placement: str = "flash",
+    layout: Layout | None = None,
 ) -> BuildResult:
-    """Compile and link `sources_dir` with the harness for `target`; measure the ELF.
+    """Compile `sources_dir` for `target` and link it with the harness of `layout` (default: the
+    target's own); measure the ELF.
 
     The build lives in the cache entry; `out_dir`, if given, receives a copy of the ELF
-    (`<target>.elf`, and `<target>.uf2` where the target has one) and the result's paths point
-    there. `placement` is one of `PLACEMENTS` the target offers.
+    (`<layout name>.elf`, and `.uf2` where the target has one) and the result's paths point
+    there. `placement` is one of `PLACEMENTS` the target offers; `layout` defaults to the
+    target's own (`target_layout`).
     """
     start = time.perf_counter()
     sources_dir = Path(sources_dir)
     tgt = get_target(target)
     check_placement(tgt, placement)
+    layout = layout or target_layout(tgt)
     gcc = find_tool(tgt.toolchain.compiler, tgt.toolchain.install_hint)
     sources = select_sources(sources_dir, tgt, entry)
     flags = [*tgt.cpu_flags, *FIRMWARE_FLAGS, f"-DAUTOTUNE_ENTRY={entry}"]
     headers = [h for d in (sources_dir, *(sources_dir / lib for lib in tgt.kernel_libraries))
                for h in sorted(d.glob("*.h"))]
-    key_files = [*sources, *headers, *(HARNESS_DIR / f for f in harness_files(tgt, placement)),
+    key_files = [*sources, *headers, *(HARNESS_DIR / f for f in harness_files(tgt, placement, layout)),
                  Path(__file__), Path(uf2.__file__)]
-    key = _cache_key(tgt.name, [*flags, *LINK_FLAGS, placement], _version(gcc), key_files)
+    key = _cache_key(layout.name, [*flags, *LINK_FLAGS, placement], _version(gcc), key_files)
 
     if cache_dir is None:
         cache_dir = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "autotune" / "builds"
@@ -154,10 +174,10 @@ def build(
         work = Path(tempfile.mkdtemp(prefix=f"{key[:12]}.", dir=cache_root))
         try:
             elf = work / "firmware.elf"
-            _run(firmware_command(tgt.name, sources_dir, sources, HARNESS_DIR, elf, entry, gcc, placement),
-                 f"{tgt.toolchain.compiler} ({tgt.name})")
+            _run(firmware_command(tgt.name, sources_dir, sources, HARNESS_DIR, elf, entry, gcc, placement,
+                                  layout), f"{tgt.toolchain.compiler} ({layout.name})")
             result = measure_elf(tgt.name, elf, sorted(work.glob("*.ci")))
-            uf2_path = _write_uf2(tgt, elf) if tgt.uf2_family is not None else None
+            uf2_path = _write_uf2(tgt, elf) if tgt.uf2_family is not None and layout == target_layout(tgt) else None
             result = replace(result, seconds=time.perf_counter() - start, uf2_path=uf2_path, placement=placement)
             _save(work, result)
             try:
@@ -171,8 +191,8 @@ def build(
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        elf = shutil.copyfile(result.elf_path, out_dir / f"{tgt.name}.elf")
-        copy = shutil.copyfile(result.uf2_path, out_dir / f"{tgt.name}.uf2") if result.uf2_path else None
+        elf = shutil.copyfile(result.elf_path, out_dir / f"{layout.name}.elf")
+        copy = shutil.copyfile(result.uf2_path, out_dir / f"{layout.name}.uf2") if result.uf2_path else None
         result = replace(result, elf_path=Path(elf), uf2_path=copy and Path(copy))
     return result
 
@@ -188,27 +208,29 @@ def placement_dir(placement: str) -> str | None:
     return None if placement == "flash" else f"placement_{placement}"
 
 
-def harness_files(target: Target, placement: str = "flash") -> list[str]:
+def harness_files(target: Target, placement: str = "flash", layout: Layout | None = None) -> list[str]:
     """Every harness file (relative to the harness directory) a firmware build of `target`
-    reads: sources, headers, linker scripts."""
+    reads, in `layout` (default the target's own): sources, headers, linker scripts."""
     where = placement_dir(placement)
-    return [*target.harness, *HEADERS, target.linker_script, "autotune_sections.ld",
+    layout = layout or target_layout(target)
+    return [*layout.harness, *HEADERS, layout.linker_script, "autotune_sections.ld",
             f"{where}/autotune_placement.ld" if where else "autotune_placement.ld"]
 
 
 def firmware_command(target: str, include_dir: Path, sources: Sequence[Path], harness_dir: Path,
                      elf: Path, entry: str = "model_invoke", compiler: str | None = None,
-                     placement: str = "flash") -> list[str]:
+                     placement: str = "flash", layout: Layout | None = None) -> list[str]:
     """The one compile-and-link command for a firmware image; bundles' Makefiles use it too, so
     their ELFs measure the same as the search's builds. `sources` as `select_sources` gives them;
     `compiler` defaults to the name of the target's compiler (found on PATH)."""
     tgt = get_target(target)
     harness_dir = Path(harness_dir)
     where = placement_dir(placement)
+    layout = layout or target_layout(tgt)
     return [compiler or tgt.toolchain.compiler, *tgt.cpu_flags, *FIRMWARE_FLAGS, f"-DAUTOTUNE_ENTRY={entry}",
-            "-I", str(include_dir), *map(str, sources), *(str(harness_dir / n) for n in tgt.harness),
+            "-I", str(include_dir), *map(str, sources), *(str(harness_dir / n) for n in layout.harness),
             *(["-L", str(harness_dir / where)] if where else []), "-L", str(harness_dir),
-            "-T", str(harness_dir / tgt.linker_script), *LINK_FLAGS, "-o", str(elf), "-lgcc"]
+            "-T", str(harness_dir / layout.linker_script), *LINK_FLAGS, "-o", str(elf), "-lgcc"]
 
 
 def _write_uf2(target: Target, elf: Path) -> Path:

@@ -90,10 +90,13 @@ TARGETS: dict[str, Target] = {
         toolchain=ARM_GNU,
         kernel_libraries=("cortex-m55-mve",),
         linker_script="apollo5.ld",
-        flash_origin=0x00000000,  # MRAM
-        flash_bytes=4 * 1024 * 1024,
+        # The image's memories (harness/apollo5.ld): code and weights in MRAM above Ambiq's
+        # secure boot loader, data and stack in DTCM; of the chip's 3.75 MB of RAM the 3 MB
+        # shared SRAM and the ITCM are not used.
+        flash_origin=0x00410000,
+        flash_bytes=4032 * 1024,
         ram_origin=0x20000000,
-        sram_bytes=3840 * 1024,  # 3.75 MB including TCM
+        sram_bytes=496 * 1024,
         clock_hz=250_000_000,  # high-performance mode
         cost_table="cortex-m55",
         runners=(),  # no Cortex-M55 runner yet

@@ -43,8 +43,9 @@ void Reset_Handler(void)
     halt();
 }
 
-/* A fault or stray exception parks here, distinct from `halt`, so runners can tell them apart. */
-void Default_Handler(void)
+/* A fault or stray exception parks here, distinct from `halt`, so runners can tell them apart.
+ * Weak: a simulator harness (autotune_sim_main.c) reports the fault and stops instead. */
+__attribute__((weak)) void Default_Handler(void)
 {
     for (;;) {
     }
