@@ -181,12 +181,7 @@ class Apollo5Sim:
         for kernel_address, counts in segments:
             rows = []
             for block_id, count, fall in counts:
-                address, n, size = blocks[block_id]
-                body = [code[a] for a in _addresses(code, address, size)]
-                if len(body) != n:
-                    raise SimulationError(f"{self.elf_path}: block at {address:#x} has {n} instructions, "
-                                          f"the listing {len(body)}")
-                rows.append((body, count, fall))
+                rows.append((_block(code, *blocks[block_id], self.elf_path), count, fall))
             cycles = sum(timing.cycles(rows))
             count = sum(len(b) * c for b, c, _ in rows)
             total += cycles
@@ -205,14 +200,18 @@ class Apollo5Sim:
         return BlockTiming(self.cache_dir)
 
 
-def _addresses(code: dict, start: int, size: int) -> list[int]:
-    out, address = [], start
-    while address < start + size:
+def _block(code: dict, start: int, count: int, size: int, elf_path: Path) -> list:
+    """The `count` instructions from `start` in the listing; they must span `size` bytes."""
+    body, address = [], start
+    for _ in range(count):
         if address not in code:
-            raise SimulationError(f"no instruction at {address:#x} in the listing")
-        out.append(address)
+            raise SimulationError(f"{elf_path}: QEMU ran an instruction at {address:#x}, not in the listing")
+        body.append(code[address])
         address += code[address].size
-    return out
+    if address != start + size:
+        raise SimulationError(f"{elf_path}: the block at {start:#x} spans {size} bytes in QEMU, "
+                              f"{address - start} in the listing")
+    return body
 
 
 def _read_profile(path: Path) -> tuple[list, dict]:

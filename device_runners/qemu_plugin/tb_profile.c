@@ -95,6 +95,15 @@ static void on_exec(unsigned int vcpu, void *udata)
     p.prev = b;
 }
 
+/* The size of a Thumb instruction from its first halfword. (QEMU's own insn size can include a
+ * halfword it read ahead to tell a 16-bit instruction from a 32-bit one.) */
+static uint32_t thumb_size(const struct qemu_plugin_insn *insn)
+{
+    const uint8_t *data = qemu_plugin_insn_data(insn);
+    const uint32_t top = data[1] >> 3; /* bits 15:11, little-endian halfword */
+    return top == 0x1D || top == 0x1E || top == 0x1F ? 4 : 2;
+}
+
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     const size_t n = qemu_plugin_tb_n_insns(tb);
@@ -105,7 +114,7 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         abort();
     }
     b->vaddr = qemu_plugin_tb_vaddr(tb);
-    b->bytes = (uint32_t)(qemu_plugin_insn_vaddr(last) + qemu_plugin_insn_size(last) - b->vaddr);
+    b->bytes = (uint32_t)(qemu_plugin_insn_vaddr(last) + thumb_size(last) - b->vaddr);
     b->id = p.n_blocks++;
     fprintf(p.out, "B %" PRIu32 " %" PRIx64 " %zu %" PRIu32 "\n", b->id, b->vaddr, n, b->bytes);
     qemu_plugin_register_vcpu_tb_exec_cb(tb, on_exec, QEMU_PLUGIN_CB_NO_REGS, b);
