@@ -175,21 +175,28 @@ class Apollo5Sim:
         return self.profile(np.asarray(x)[None])[0]
 
     def _time(self, output: np.ndarray, status: int, segments: list, blocks: dict) -> Apollo5Result:
-        code = self._code
-        timing = self._timing
-        ops, total, instructions = [], 0.0, 0
+        """Cycles of one call of the entry. The entry's own code between kernel calls sets up the
+        next call's arguments: it counts to the call that follows (the code after the last call
+        to the last), so the calls add up to the total."""
+        timed = []  # [kernel address or None, cycles, instructions]
         for kernel_address, counts in segments:
-            rows = []
-            for block_id, count, fall in counts:
-                rows.append((_block(code, *blocks[block_id], self.elf_path), count, fall))
-            cycles = sum(timing.cycles(rows))
-            count = sum(len(b) * c for b, c, _ in rows)
-            total += cycles
-            instructions += count
-            if kernel_address is not None:
-                ops.append(OpCycles(self._functions.get(kernel_address, f"{kernel_address:#x}"),
-                                    round(cycles), count))
-        return Apollo5Result(output, int(status), round(total), instructions, tuple(ops))
+            rows = [(_block(self._code, *blocks[b], self.elf_path), count, fall) for b, count, fall in counts]
+            timed.append([kernel_address, sum(self._timing.cycles(rows)),
+                          sum(len(body) * count for body, count, _ in rows)])
+        total_cycles, total_instructions = sum(t[1] for t in timed), sum(t[2] for t in timed)
+        calls = [t for t in timed if t[0] is not None]
+        pending = [0.0, 0]
+        for t in timed:
+            if t[0] is None:
+                pending = [pending[0] + t[1], pending[1] + t[2]]
+            else:
+                t[1], t[2] = t[1] + pending[0], t[2] + pending[1]
+                pending = [0.0, 0]
+        if calls:
+            calls[-1][1] += pending[0]
+            calls[-1][2] += pending[1]
+        ops = tuple(OpCycles(self._functions.get(a, f"{a:#x}"), round(c), n) for a, c, n in calls)
+        return Apollo5Result(output, int(status), round(total_cycles), total_instructions, ops)
 
     @functools.cached_property
     def _code(self) -> dict:

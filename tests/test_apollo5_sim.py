@@ -114,6 +114,7 @@ def check_profile(sim: Apollo5Sim, graph, name: str) -> None:
     assert len(result.ops) == len(kernels), (name, result.ops, kernels)  # one kernel call per op
     assert all(op.kernel.startswith("at_") for op in result.ops), result.ops
     assert sum(op.cycles for op in result.ops) == pytest.approx(result.cycles, rel=0.01)
+    assert sum(op.instructions for op in result.ops) == result.instructions
     assert result.instructions > 0 and result.cycles > 0
 
 

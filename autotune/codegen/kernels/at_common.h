@@ -144,6 +144,17 @@ AT_INLINE int32_t at_sum_s8(const int8_t *w, int32_t n)
     return sum;
 }
 
+/* AVERAGE_POOL_2D's division, TFLM's (sum + count / 2) / count for sum > 0, (sum - count / 2) /
+ * count otherwise, truncating: halves away from zero, symmetric, so computed on the magnitude.
+ * The Cortex-M0+ has no divider: a full window multiplies by the generator's reciprocal, exact
+ * for every sum it can have. */
+AT_INLINE int32_t at_rounded_average(int32_t sum, int32_t count, uint32_t reciprocal)
+{
+    const uint32_t n = at_abs_u32(sum) + (uint32_t)count / 2;
+    const int32_t q = (int32_t)(reciprocal != 0 ? (n * reciprocal) >> 24 : n / (uint32_t)count);
+    return sum < 0 ? -q : q;
+}
+
 /* The filter taps t in [*begin, *end) that land inside the input: 0 <= origin + t * dilation
  * < size. Only border pixels step; no division (a library call on the Cortex-M0+). */
 AT_INLINE void at_tap_range(int32_t origin, int32_t dilation, int32_t taps, int32_t size,

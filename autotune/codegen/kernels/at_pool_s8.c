@@ -3,16 +3,6 @@
 #include "at_common.h"
 #include "at_kernels.h"
 
-/* TFLM's (sum + count / 2) / count for sum > 0, (sum - count / 2) / count otherwise, truncating:
- * halves away from zero, symmetric, so computed on the magnitude. The Cortex-M0+ has no divider:
- * a full window multiplies by the generator's reciprocal, exact for every sum it can have. */
-static int32_t rounded_average(int32_t sum, int32_t count, uint32_t reciprocal)
-{
-    const uint32_t n = at_abs_u32(sum) + (uint32_t)count / 2;
-    const int32_t q = (int32_t)(reciprocal != 0 ? (n * reciprocal) >> 24 : n / (uint32_t)count);
-    return sum < 0 ? -q : q;
-}
-
 void at_avg_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t channels = p->channels;
@@ -44,7 +34,7 @@ void at_avg_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *outp
                             sum += *xc;
                         }
                     }
-                    *output++ = at_clamp_s8(rounded_average(sum, count, reciprocal), p->act_min,
+                    *output++ = at_clamp_s8(at_rounded_average(sum, count, reciprocal), p->act_min,
                                             p->act_max);
                 }
             }

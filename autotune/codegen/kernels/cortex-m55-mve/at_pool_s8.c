@@ -1,0 +1,87 @@
+/* AVERAGE_POOL_2D and MAX_POOL_2D, int8 (TFLM reference_integer_ops::AveragePool / MaxPool),
+ * Helium: sums over four channels and maxima over sixteen at a time. The window is clipped to
+ * the input; the average divides by the clipped count, as in ../at_pool_s8.c. */
+#include "at_common.h"
+#include "at_kernels.h"
+#include "at_mve.h"
+
+AT_MVE_FAST void at_avg_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *output)
+{
+    const int32_t channels = p->channels;
+    const int32_t in_row = p->in_w * channels;
+    int32_t b, oy, ox, c, fy, fx, k;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * p->in_h * in_row;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            int32_t fy0, fy1;
+            at_tap_range(iy0, 1, p->filter_h, p->in_h, &fy0, &fy1);
+            for (ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                int32_t fx0, fx1, count;
+                uint32_t reciprocal;
+                const int8_t *x;
+                at_tap_range(ix0, 1, p->filter_w, p->in_w, &fx0, &fx1);
+                count = (fy1 - fy0) * (fx1 - fx0); /* >= 1 for SAME and VALID padding */
+                reciprocal = count == p->filter_h * p->filter_w ? p->reciprocal : 0;
+                x = in_b + (iy0 + fy0) * in_row + (ix0 + fx0) * channels;
+                for (c = 0; c < channels; c += 4) {
+                    const mve_pred16_t pred = vctp32q((uint32_t)(channels - c));
+                    const int8_t *xr = x + c;
+                    int32x4_t sum = vdupq_n_s32(0);
+                    int32_t sums[4];
+                    for (fy = fy0; fy < fy1; ++fy, xr += in_row) {
+                        const int8_t *xc = xr;
+                        for (fx = fx0; fx < fx1; ++fx, xc += channels) {
+                            sum = vaddq_s32(sum, vldrbq_z_s32(xc, pred));
+                        }
+                    }
+                    vstrwq_s32(sums, sum);
+                    for (k = 0; k < 4 && c + k < channels; ++k) {
+                        *output++ = at_clamp_s8(at_rounded_average(sums[k], count, reciprocal),
+                                                p->act_min, p->act_max);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Each 16-channel slice of a window is reduced in a register before its output is stored, so the
+ * pool may run in place (the output of a pixel never lies after its window's first tap).
+ * Clamping is monotonic, so it commutes with the maximum: each tap is clamped, then maxed. */
+AT_MVE_FAST void at_max_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *output)
+{
+    const int32_t channels = p->channels;
+    const int32_t in_row = p->in_w * channels;
+    const int8x16_t lo = vdupq_n_s8((int8_t)p->act_min);
+    const int8x16_t hi = vdupq_n_s8((int8_t)p->act_max);
+    int32_t b, oy, ox, c, fy, fx;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * p->in_h * in_row;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            int32_t fy0, fy1;
+            at_tap_range(iy0, 1, p->filter_h, p->in_h, &fy0, &fy1);
+            for (ox = 0; ox < p->out_w; ++ox, output += channels) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                const int8_t *x;
+                int32_t fx0, fx1;
+                at_tap_range(ix0, 1, p->filter_w, p->in_w, &fx0, &fx1);
+                x = in_b + (iy0 + fy0) * in_row + (ix0 + fx0) * channels;
+                for (c = 0; c < channels; c += 16) {
+                    const mve_pred16_t pred = vctp8q((uint32_t)(channels - c));
+                    const int8_t *xr = x + c;
+                    int8x16_t m = lo;
+                    for (fy = fy0; fy < fy1; ++fy, xr += in_row) {
+                        const int8_t *xc = xr;
+                        for (fx = fx0; fx < fx1; ++fx, xc += channels) {
+                            m = vmaxq_s8(m, vldrbq_z_s8(xc, pred));
+                        }
+                    }
+                    vstrbq_p_s8(output + c, vminq_s8(m, hi), pred);
+                }
+            }
+        }
+    }
+}
