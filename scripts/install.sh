@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what is missing: the Arm toolchain, QEMU, Node and npm, clang with libFuzzer, Chromium (PNG
+# Installs what is missing: the Arm toolchain, QEMU, LLVM 19, Node and npm, clang with libFuzzer, Chromium (PNG
 # plots) and Fashion-MNIST (Debian packages), rp2040js (npm, pinned by
 # device_runners/rp2040js/package-lock.json) and the Python package with its pinned dependencies.
 # Safe to run again; needs root (or sudo) for apt-get.
@@ -9,6 +9,7 @@ PYTHON=${PYTHON:-python3}
 need_apt=()
 command -v arm-none-eabi-gcc >/dev/null || need_apt+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
 command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
+command -v llvm-mca-19 >/dev/null || need_apt+=(llvm-19)  # apollo5-sim's Cortex-M55 timing model
 command -v gcc >/dev/null || need_apt+=(gcc libc6-dev)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
