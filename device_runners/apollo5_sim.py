@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from elftools.common.exceptions import ELFError
@@ -33,8 +34,7 @@ from elftools.elf.elffile import ELFFile
 from autotune.errors import ToolchainError
 from device_runners.build import ARM_OBJDUMP, BuildResult, Layout, build, find_tool
 from device_runners.m55_timing import BlockTiming, disassemble
-from device_runners.rp2040_sim import OpCycles, SimulationError
-from device_runners.targets import get_target
+from device_runners.rp2040_sim import OpCycles, SimResult, SimulationError
 
 QEMU = "qemu-system-arm"
 QEMU_ARGS = ("-M", "mps3-an547", "-cpu", "cortex-m55", "-nographic", "-monitor", "none",
@@ -46,16 +46,11 @@ SECONDS_PER_RUN = 60.0  # QEMU runs millions of instructions a second: only a ha
 
 
 @dataclass(frozen=True)
-class Apollo5Result:
-    output: np.ndarray  # int8, what the firmware wrote into autotune_output
-    status: int  # what the entry function returned
-    cycles: int  # the entry function, call to return
-    instructions: int
-    ops: tuple[OpCycles, ...]  # each kernel call of the entry function, in order
+class Apollo5Result(SimResult):
+    """As rp2040-sim's result: output, status, cycles and instructions of the entry function,
+    ops (cycles per kernel call); time at the apollo5 clock."""
 
-    @property
-    def milliseconds(self) -> float:
-        return self.cycles / get_target("apollo5").clock_hz * 1e3
+    target: ClassVar[str] = "apollo5"
 
 
 def build_sim(sources_dir: Path, out_dir: Path | None = None, cache_dir: Path | None = None,
