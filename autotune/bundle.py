@@ -35,7 +35,7 @@ from cost_models.features import extract_features
 from device_runners.build import (HARNESS_DIR, HOST_FLAGS, PLACEMENTS, SANITIZE_FLAGS, BuildResult, build,
                                   firmware_command, harness_files, select_sources)
 from device_runners import uf2
-from device_runners.runners import Runner, SimResult, open_runner
+from device_runners.runners import LAYOUTS, Runner, SimResult, open_runner, runner_image
 from device_runners.targets import TARGETS
 
 TEST_VECTORS = "test/test_vectors.npz"  # inputs and expected outputs, for `autotune profile`
@@ -92,9 +92,11 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
     builds = {t: build(out_dir / "src", t, out_dir=out_dir / "firmware", entry=generated.entry,
                        placement=placements[t]) for t in TARGETS}
     simulated, sim_card = {}, {}
-    for t, firmware in builds.items():
-        if TARGETS[t].runners:
-            runner = open_runner(TARGETS[t].runners[0], firmware.elf_path, generated.entry)
+    for t, d in TARGETS.items():
+        if d.runners:
+            firmware = builds[t] if d.runners[0] not in LAYOUTS else runner_image(
+                d.runners[0], out_dir / "src", t, generated.entry, out_dir=out_dir / "firmware")
+            runner = open_runner(d.runners[0], firmware.elf_path, generated.entry)
             cold = _simulate(runner, t, test_inputs[0], expected[0], graph.name)
             simulated[t] = _simulate(runner, t, test_inputs[0], expected[0], graph.name) if cold.xip_misses else cold
             sim_card[t] = _simulated_card(simulated[t], cold, runner.source)

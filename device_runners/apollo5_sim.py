@@ -2,16 +2,17 @@
 
 The image is the apollo5 build of the same sources, relinked for QEMU's `mps3-an547` board
 (`harness/apollo5_sim.ld`) with a harness that reads a file of inputs over semihosting and writes
-the outputs back (`harness/autotune_sim_main.c`): one QEMU boot runs every input. QEMU executes
-the real Helium code; its DWT cycle counter reads 0, so cycles come from a TCG plugin
+the outputs back (`harness/autotune_sim_main.c`): one QEMU boot runs every input
+(`device_runners.runners.runner_image("apollo5-sim", ...)` builds it). QEMU executes the real
+Helium code; its DWT cycle counter reads 0, so cycles come from a TCG plugin
 (`qemu_plugin/tb_profile.c`, built with the host gcc on first use) that counts how often each
 translation block runs in each kernel call, and from `m55_timing`, which turns each block into
 Cortex-M55 cycles with LLVM's scheduling model.
 
 ```python
-sim = Apollo5Sim(build_sim(sources_dir).elf_path)
+sim = open_runner("apollo5-sim", runner_image("apollo5-sim", sources_dir, "apollo5").elf_path)
 outputs, status = sim.outputs(x)    # (N, output bytes) int8; QEMU without the plugin
-results = sim.profile(x)            # per input: output, cycles, ops (cycles per kernel call)
+results = sim.profile(x)            # per input a SimResult: output, cycles, ops per kernel call
 ```
 """
 from __future__ import annotations
@@ -23,40 +24,26 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from autotune.errors import ToolchainError
-from device_runners.build import ARM_OBJDUMP, BuildResult, Layout, build, find_tool
+from device_runners.build import CACHE_ENV, find_tool
 from device_runners.m55_timing import BlockTiming, disassemble
-from device_runners.rp2040_sim import OpCycles, SimResult, SimulationError
+from device_runners.runners import OpCycles, SimResult, SimulationError
+from device_runners.targets import get_target
 
+TARGET = "apollo5"
 QEMU = "qemu-system-arm"
+QEMU_HINT = "install with: apt-get install -y --no-install-recommends qemu-system-arm"
 QEMU_ARGS = ("-M", "mps3-an547", "-cpu", "cortex-m55", "-nographic", "-monitor", "none",
              "-serial", "none", "-semihosting-config", "enable=on,target=native")
 PLUGIN_DIR = Path(__file__).parent / "qemu_plugin"
-SIM_LAYOUT = Layout("apollo5-sim", "apollo5_sim.ld",
-                    ("autotune_sim_main.c", "autotune_startup.c", "autotune_libc.c"))
+ITCM_BYTES = 512 * 1024  # AN547's ITCM at 0x0, where apollo5_sim.ld puts the read-only part
 SECONDS_PER_RUN = 60.0  # QEMU runs millions of instructions a second: only a hang takes this long
-
-
-@dataclass(frozen=True)
-class Apollo5Result(SimResult):
-    """As rp2040-sim's result: output, status, cycles and instructions of the entry function,
-    ops (cycles per kernel call); time at the apollo5 clock."""
-
-    target: ClassVar[str] = "apollo5"
-
-
-def build_sim(sources_dir: Path, out_dir: Path | None = None, cache_dir: Path | None = None,
-              entry: str = "model_invoke") -> BuildResult:
-    """The apollo5 build of `sources_dir`, linked for mps3-an547 (`<out_dir>/apollo5-sim.elf`)."""
-    return build(sources_dir, "apollo5", out_dir, entry, cache_dir, layout=SIM_LAYOUT)
 
 
 def plugin_path(cache_dir: Path | None = None) -> Path:
@@ -64,13 +51,13 @@ def plugin_path(cache_dir: Path | None = None) -> Path:
     sources = [PLUGIN_DIR / "tb_profile.c", PLUGIN_DIR / "qemu_plugin_api.h"]
     key = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
     if cache_dir is None:
-        cache_dir = Path(os.environ.get("AUTOTUNE_CACHE_DIR") or Path.home() / ".cache" / "autotune")
+        cache_dir = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "autotune")
     path = Path(cache_dir) / f"tb_profile-{key}.so"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        proc = subprocess.run([find_tool("gcc"), "-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-Wextra",
-                               "-Werror", "-fvisibility=hidden", "-o", str(tmp), str(sources[0])],
+        proc = subprocess.run([find_tool("gcc", "install gcc"), "-shared", "-fPIC", "-O2", "-std=c11", "-Wall",
+                               "-Wextra", "-Werror", "-fvisibility=hidden", "-o", str(tmp), str(sources[0])],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise ToolchainError(f"building the QEMU plugin failed:\n{proc.stderr[:800]}")
@@ -80,6 +67,10 @@ def plugin_path(cache_dir: Path | None = None) -> Path:
 
 class Apollo5Sim:
     """One apollo5-sim image, run on as many inputs as wanted."""
+
+    name = "apollo5-sim"
+    source = ("measured:apollo5-sim (QEMU mps3-an547 Cortex-M55, cycles from LLVM's Cortex-M55 "
+              "scheduling model per executed block, zero-wait TCM, warm caches)")
 
     def __init__(self, elf_path: Path, entry: str = "model_invoke", cache_dir: Path | None = None):
         self.elf_path = Path(elf_path)
@@ -91,19 +82,24 @@ class Apollo5Sim:
                            if s["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT")}
         except (ELFError, AttributeError) as exc:
             raise SimulationError(f"{elf_path}: not a readable ELF file: {exc}") from None
-        missing = {entry, "main", "autotune_input", "autotune_output"} - set(symbols)
+        missing = {entry, "main", "autotune_vectors", "autotune_input", "autotune_output"} - set(symbols)
         if missing:
             raise SimulationError(f"{elf_path}: not an apollo5-sim image; missing {', '.join(sorted(missing))}")
+        if symbols["autotune_vectors"][0] != 0:
+            raise SimulationError(f"{elf_path}: not an apollo5-sim image (vectors at "
+                                  f"{symbols['autotune_vectors'][0]:#x}, not 0x0; build it with "
+                                  f"runner_image('apollo5-sim', ...))")
         self.entry = entry
         self.input_size = symbols["autotune_input"][1]
         self.output_size = symbols["autotune_output"][1]
         self._entry_range = (symbols[entry][0], symbols[entry][0] + symbols[entry][1])
         self._return = self._return_address(entry, symbols["main"][0])
-        self._functions = {addr: name for name, (addr, size) in symbols.items() if size and addr < 0x10000000}
+        self._functions = {addr: name for name, (addr, size) in symbols.items() if size and addr < ITCM_BYTES}
 
     def _return_address(self, entry: str, main: int) -> int:
         """Where `main`'s one call of the entry returns to."""
-        listing = subprocess.run([find_tool(ARM_OBJDUMP), "-d", str(self.elf_path)],
+        tools = get_target(TARGET).toolchain
+        listing = subprocess.run([find_tool(tools.objdump, tools.install_hint), "-d", str(self.elf_path)],
                                  capture_output=True, text=True, check=True).stdout
         body = listing[listing.index(f"{main:08x} <main>:"):]
         m = re.search(rf"^\s*[0-9a-f]+:\s+(?:[0-9a-f]{{4}} ?)+\s+bl\s+[0-9a-f]+ <{entry}>\n\s*([0-9a-f]+):",
@@ -123,12 +119,10 @@ class Apollo5Sim:
         data = self._inputs(x)
         work = Path(tempfile.mkdtemp(prefix="apollo5-sim."))
         (work / "input.bin").write_bytes(data.tobytes())
-        command = [shutil.which(QEMU) or QEMU, *QEMU_ARGS, "-kernel", str(self.elf_path.resolve()), *plugin]
+        command = [find_tool(QEMU, QEMU_HINT), *QEMU_ARGS, "-kernel", str(self.elf_path.resolve()), *plugin]
         try:
             proc = subprocess.run([c.replace("{work}", str(work)) for c in command], cwd=work,
                                   capture_output=True, text=True, timeout=SECONDS_PER_RUN * (1 + len(data) / 50))
-        except FileNotFoundError:
-            raise ToolchainError(f"{QEMU} not found; install with: apt-get install -y qemu-system-arm") from None
         except subprocess.TimeoutExpired:
             shutil.rmtree(work, ignore_errors=True)
             raise SimulationError(f"{self.elf_path}: QEMU did not finish (a runaway loop?)") from None
@@ -150,7 +144,7 @@ class Apollo5Sim:
         shutil.rmtree(work, ignore_errors=True)
         return outputs, status
 
-    def profile(self, x: np.ndarray) -> list[Apollo5Result]:
+    def profile(self, x: np.ndarray) -> list[SimResult]:
         """Run every input with the block-counting plugin and time each call of the entry."""
         start, end = self._entry_range
         plugin = ["-plugin", f"{plugin_path(self.cache_dir)},entry={start:#x},entry_end={end:#x},"
@@ -165,11 +159,11 @@ class Apollo5Sim:
                                   f"for {len(outputs)} inputs")
         return [self._time(o, s, segments, blocks) for o, s, segments in zip(outputs, status, invocations)]
 
-    def run(self, x: np.ndarray) -> Apollo5Result:
+    def run(self, x: np.ndarray) -> SimResult:
         """One input, profiled."""
         return self.profile(np.asarray(x)[None])[0]
 
-    def _time(self, output: np.ndarray, status: int, segments: list, blocks: dict) -> Apollo5Result:
+    def _time(self, output: np.ndarray, status: int, segments: list, blocks: dict) -> SimResult:
         """Cycles of one call of the entry. The entry's own code between kernel calls sets up the
         next call's arguments: it counts to the call that follows (the code after the last call
         to the last), so the calls add up to the total."""
@@ -191,7 +185,7 @@ class Apollo5Sim:
             calls[-1][1] += pending[0]
             calls[-1][2] += pending[1]
         ops = tuple(OpCycles(self._functions.get(a, f"{a:#x}"), round(c), n) for a, c, n in calls)
-        return Apollo5Result(output, int(status), round(total_cycles), total_instructions, ops)
+        return SimResult(TARGET, output, int(status), total_instructions, round(total_cycles), ops)
 
     @functools.cached_property
     def _code(self) -> dict:

@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autotune.errors import ToolchainError
+from device_runners.build import CACHE_ENV, find_tool
 
 LLVM_MCA = "llvm-mca-19"
 LLVM_OBJDUMP = "llvm-objdump-19"
@@ -58,17 +58,10 @@ class Instruction:
         return self.text.split()[0].split(".")[0]
 
 
-def find_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise ToolchainError(f"{name} not found on PATH; {INSTALL_HINT}")
-    return path
-
-
 def disassemble(elf_path: Path) -> dict[int, Instruction]:
     """Every instruction of the ELF's code, by address (llvm-objdump syntax, which llvm-mca parses)."""
     listing = subprocess.run(
-        [find_tool(LLVM_OBJDUMP), "-d", "--triple=thumbv8.1m.main-none-eabi", "--mcpu=cortex-m55",
+        [find_tool(LLVM_OBJDUMP, INSTALL_HINT), "-d", "--triple=thumbv8.1m.main-none-eabi", "--mcpu=cortex-m55",
          str(elf_path)], capture_output=True, text=True)
     if listing.returncode != 0:
         raise ToolchainError(f"{LLVM_OBJDUMP} failed on {elf_path}: {listing.stderr[:300]}")
@@ -118,9 +111,9 @@ class BlockTiming:
 
     def __init__(self, cache_dir: Path | None = None):
         if cache_dir is None:
-            cache_dir = Path(os.environ.get("AUTOTUNE_CACHE_DIR") or Path.home() / ".cache" / "autotune")
+            cache_dir = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "autotune")
         self.cache_file = Path(cache_dir) / "m55-mca.json"
-        self.mca = find_tool(LLVM_MCA)
+        self.mca = find_tool(LLVM_MCA, INSTALL_HINT)
         try:
             self._cache: dict[str, float] = json.loads(self.cache_file.read_text())
         except (OSError, ValueError):

@@ -6,6 +6,10 @@ Every runner takes the ELF that `device_runners.build` made and runs the model o
 image's `autotune_measure` to `halt`; the board runner ("rp2040", option `port`) sends it to a
 board over serial. A runner that has no timing model reports instructions only (`cycles` None)
 and says so in its `source`; a board reports cycles but no instructions.
+
+Most runners execute the target's own image. A simulator whose machine lacks the target's memory
+map runs the same objects linked for its machine instead (`LAYOUTS`: apollo5-sim links the
+apollo5 build for QEMU's mps3-an547); `runner_image` builds the image a runner takes.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from autotune.errors import AutotuneError
+from device_runners.build import BuildResult, Layout, build
 from device_runners.targets import get_target
 
 
@@ -82,19 +87,39 @@ def _nano33ble_sim(elf_path: Path, entry: str) -> Runner:
                       description="Unicorn Cortex-M4; instructions only, no timing model yet")
 
 
+def _apollo5_sim(elf_path: Path, entry: str) -> Runner:
+    from device_runners.apollo5_sim import Apollo5Sim
+
+    return Apollo5Sim(elf_path, entry)
+
+
 # name -> factory(elf_path, entry, **options); targets refer to these names.
 RUNNERS: dict[str, Callable[..., Runner]] = {
     "rp2040-sim": _rp2040_sim,  # option xip (default True): the XIP cache model
     "rp2040js": _rp2040js,
     "rp2040": _rp2040_board,  # option port: the board's serial port
     "nano33ble-sim": _nano33ble_sim,
+    "apollo5-sim": _apollo5_sim,
+}
+
+# Runners that take the target's objects linked for another memory map: name -> its layout.
+LAYOUTS: dict[str, Layout] = {
+    # QEMU's mps3-an547 has no memory at the apollo5's MRAM address and boots from 0x0: read-only
+    # part in its ITCM, RAM at the silicon's DTCM addresses; a main that runs a file of inputs.
+    "apollo5-sim": Layout("apollo5-sim", "apollo5_sim.ld",
+                          ("autotune_sim_main.c", "autotune_startup.c", "autotune_libc.c")),
 }
 
 
-def open_runner(name: str, elf_path: Path, entry: str = "model_invoke", **options) -> Runner:
-    """The runner `name` loaded with the firmware `elf_path`; `options` as its factory takes them."""
+def _check_name(name: str) -> None:
     if name not in RUNNERS:
         raise AutotuneError(f"unknown runner {name!r}; runners: {', '.join(sorted(RUNNERS))}")
+
+
+def open_runner(name: str, elf_path: Path, entry: str = "model_invoke", **options) -> Runner:
+    """The runner `name` loaded with the firmware `elf_path` (as `runner_image` builds it);
+    `options` as its factory takes them."""
+    _check_name(name)
     return RUNNERS[name](Path(elf_path), entry, **options)
 
 
@@ -106,3 +131,11 @@ def runner_target(name: str) -> str:
         if name in target.runners:
             return target.name
     raise AutotuneError(f"unknown runner {name!r}; runners: {', '.join(sorted(RUNNERS))}")
+
+
+def runner_image(name: str, sources_dir: Path, target: str, entry: str = "model_invoke",
+                 out_dir: Path | None = None, cache_dir: Path | None = None) -> BuildResult:
+    """The firmware of `sources_dir` for `target` that runner `name` executes: the target's own
+    build, or the same objects in the runner's layout (`LAYOUTS`). Arguments as `build`'s."""
+    _check_name(name)
+    return build(sources_dir, target, out_dir, entry, cache_dir, layout=LAYOUTS.get(name))

@@ -99,7 +99,7 @@ TARGETS: dict[str, Target] = {
         sram_bytes=496 * 1024,
         clock_hz=250_000_000,  # high-performance mode
         cost_table="cortex-m55",
-        runners=(),  # no Cortex-M55 runner yet
+        runners=("apollo5-sim",),
     ),
     "nano33ble": Target(
         name="nano33ble",

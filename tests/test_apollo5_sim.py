@@ -8,21 +8,27 @@ reference executor's outputs.
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 import model_zoo
 from autotune import executor
-from device_runners.apollo5_sim import Apollo5Sim, build_sim
+from device_runners.apollo5_sim import Apollo5Sim
 from device_runners.m55_timing import TAKEN_BRANCH_PENALTY, BlockTiming
-from device_runners.rp2040_sim import SimulationError
+from device_runners.runners import SimulationError, open_runner, runner_image
+from device_runners.targets import get_target
 
 N_INPUTS = 50
 
 TWO_LOADS_ONE_MAC = "vldrb.u8 q0, [r0], #16\nvldrb.u8 q1, [r1], #16\nvmladava.s8 r2, q0, q1"
 ONE_LOAD_FOUR_MACS = ("vldrb.u8 q0, [r0], #16\nvmladava.s8 r2, q0, q1\nvmladava.s8 r4, q0, q2\n"
                       "vmladava.s8 r6, q0, q3\nvmladava.s8 r8, q0, q4")
+
+
+def sim_image(src, tmp_path):
+    return runner_image("apollo5-sim", src, "apollo5", cache_dir=tmp_path / "cache")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +64,7 @@ def _firmware(tmp_path, body: str, clobbers: str):
         "    register const int8_t *a __asm__(\"r0\") = data, *b __asm__(\"r1\") = data + 2048;\n"
         f'    __asm__ volatile({json.dumps(body)} : "+r"(n), "+r"(a), "+r"(b) : : {clobbers});\n'
         "    output[0] = 1;\n    return 0;\n}\n")
-    return Apollo5Sim(build_sim(src, cache_dir=tmp_path / "cache").elf_path, cache_dir=tmp_path)
+    return Apollo5Sim(sim_image(src, tmp_path).elf_path, cache_dir=tmp_path)
 
 
 def _per_iteration(sim: Apollo5Sim) -> float:
@@ -88,10 +94,13 @@ def test_taken_branch_pays_the_redirect(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["larun", "image2d", "residual"])
 def test_scalar_kernels_run_and_add_up(name, zoo_dir, tmp_path):
-    """The generic C kernels compiled for the M55: outputs equal to the executor on 50 inputs, one
-    profiled call per kernel, per-call cycles within 1 % of the total."""
+    """The generic C kernels compiled for the M55 (the sources without the apollo5 kernel library):
+    outputs equal to the executor on 50 inputs, one profiled call per kernel, per-call cycles
+    within 1 % of the total."""
     graph, generated, _ = model_zoo.firmware(name, zoo_dir, tmp_path, target="apollo5")
-    sim = Apollo5Sim(build_sim(generated.out_dir, cache_dir=tmp_path / "cache").elf_path, cache_dir=tmp_path)
+    for library in get_target("apollo5").kernel_libraries:
+        shutil.rmtree(generated.out_dir / library)
+    sim = Apollo5Sim(sim_image(generated.out_dir, tmp_path).elf_path, cache_dir=tmp_path)
     check_outputs(sim, graph, name)
     check_profile(sim, graph, name)
 
@@ -118,8 +127,11 @@ def check_profile(sim: Apollo5Sim, graph, name: str) -> None:
     assert result.instructions > 0 and result.cycles > 0
 
 
-def test_errors_name_the_file(tmp_path):
+def test_errors_name_the_file(zoo_dir, tmp_path):
     not_firmware = tmp_path / "x.elf"
     not_firmware.write_bytes(b"\x7fELF" + bytes(60))
     with pytest.raises(SimulationError, match=str(not_firmware)):
-        Apollo5Sim(not_firmware)
+        open_runner("apollo5-sim", not_firmware)
+    _, _, silicon = model_zoo.firmware("dense", zoo_dir, tmp_path, "apollo5")  # MRAM layout: not for QEMU
+    with pytest.raises(SimulationError, match="not an apollo5-sim image .* runner_image"):
+        open_runner("apollo5-sim", silicon.elf_path)

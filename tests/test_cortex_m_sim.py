@@ -10,7 +10,7 @@ import pytest
 
 import model_zoo
 from autotune import executor
-from device_runners.cortex_m_sim import CortexMSim
+from device_runners.cortex_m_sim import UNICORN_CPUS, CortexMSim
 from device_runners.runners import SimulationError, open_runner
 from device_runners.targets import TARGETS
 
@@ -18,7 +18,8 @@ N_INPUTS = {"rp2040-sim": 8}  # inputs per model; 3 on other runners, to keep th
 # Outputs do not depend on the memory timing: rp2040-sim runs here without its XIP cache model
 # (three times faster on the largest models); tests/test_xip.py tests the cache.
 OPTIONS = {"rp2040-sim": {"xip": False}}
-SIMULATED = [(name, t.runners[0]) for name, t in sorted(TARGETS.items()) if t.runners]
+# Unicorn runners; apollo5-sim (QEMU) has its own tests: tests/test_apollo5_sim.py, test_mve_kernels.py
+SIMULATED = [(name, t.runners[0]) for name, t in sorted(TARGETS.items()) if t.runners and t.core in UNICORN_CPUS]
 
 
 @pytest.mark.slow

@@ -80,6 +80,8 @@ def test_export_knee_builds_everywhere_and_matches_the_search(tiny_run, tmp_path
     assert abs(simulated["latency_ms"] / card["costs"]["latency_ms"]["value"] - 1) < 0.15  # the analytic model
     m4 = card["simulated"]["nano33ble"]  # ran bit-exact on the Cortex-M4 core; no timing model yet
     assert m4["instructions"] > 0 and "latency_ms" not in m4 and "no timing model" in m4["source"]
+    m55 = card["simulated"]["apollo5"]  # the apollo5 objects relinked for QEMU, timed
+    assert m55["source"].startswith("measured:apollo5-sim") and m55["cycles"] > 0 and m55["latency_ms"] > 0
     assert set(card["simulated"]) == {t for t, d in TARGETS.items() if d.runners}
 
 

@@ -1,9 +1,8 @@
 """The cortex-m55-mve kernel library (Helium intrinsics) on apollo5-sim, against the executor.
 
-Until targets select their kernel library, the apollo5 image is built here with the variants
-compiled in place of the generic files (`use_kernel_library`), as an apollo5 target will. Every
-zoo model runs 50 inputs in QEMU's Cortex-M55 with outputs identical to the reference executor;
-the conv, depthwise and dense kernels hold MVE instructions.
+apollo5 lists the library, so its builds compile the variants in place of the generic files.
+Every zoo model runs 50 inputs in QEMU's Cortex-M55 with outputs identical to the reference
+executor; the conv, depthwise and dense kernels hold MVE instructions.
 """
 from __future__ import annotations
 
@@ -13,25 +12,17 @@ import subprocess
 import pytest
 
 import model_zoo
-from autotune.codegen import generate_c, integer_core, use_kernel_library
-from autotune.codegen.generate import KERNEL_DIR
-from autotune.ir.tflite_import import import_tflite
-from device_runners.apollo5_sim import Apollo5Sim, build_sim
-from device_runners.build import ARM_OBJDUMP, build
-from test_apollo5_sim import check_outputs, check_profile
+from autotune.codegen.kernel_library import KERNEL_DIR
+from device_runners.apollo5_sim import Apollo5Sim
+from device_runners.targets import get_target
+from test_apollo5_sim import check_outputs, check_profile, sim_image
 
 LIBRARY = "cortex-m55-mve"
 MVE = re.compile(r"\t(vldrb|vmladava|vmlava|vmul|vqrdmulh|vrshl|vstrb|vctp)", re.M)
 
 
-def _apollo5_image(name: str, zoo_dir, tmp_path):
-    graph = integer_core(import_tflite(model_zoo.tflite_bytes(name, zoo_dir), name))
-    generated = generate_c(graph, tmp_path / "src")
-    use_kernel_library(generated.out_dir, LIBRARY)
-    return graph, generated
-
-
 def test_variants_replace_generic_files_one_for_one():
+    assert LIBRARY in get_target("apollo5").kernel_libraries
     variants = {f.name for f in (KERNEL_DIR / LIBRARY).iterdir()}
     generic = {f.name for f in KERNEL_DIR.iterdir() if f.is_file()}
     assert {"at_conv_s8.c", "at_depthwise_conv_s8.c", "at_fully_connected_s8.c", "at_pool_s8.c",
@@ -42,8 +33,9 @@ def test_variants_replace_generic_files_one_for_one():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", model_zoo.SUPPORTED)
 def test_helium_kernels_match_the_executor(name, zoo_dir, tmp_path):
-    graph, generated = _apollo5_image(name, zoo_dir, tmp_path)
-    sim = Apollo5Sim(build_sim(generated.out_dir, cache_dir=tmp_path / "cache").elf_path, cache_dir=tmp_path)
+    graph, generated, _ = model_zoo.firmware(name, zoo_dir, tmp_path, "apollo5")
+    assert (generated.out_dir / LIBRARY).is_dir()
+    sim = Apollo5Sim(sim_image(generated.out_dir, tmp_path).elf_path, cache_dir=tmp_path)
     check_outputs(sim, graph, name)
     if name in ("larun", "residual", "pools", "requantize"):
         check_profile(sim, graph, name)
@@ -51,11 +43,10 @@ def test_helium_kernels_match_the_executor(name, zoo_dir, tmp_path):
 
 def test_mac_kernels_hold_mve_instructions(zoo_dir, tmp_path):
     """objdump -marmv8.1-m.main of the image: conv, depthwise and dense kernels use Helium."""
-    _, generated = _apollo5_image("image2d", zoo_dir, tmp_path)
-    silicon = build(generated.out_dir, "apollo5", cache_dir=tmp_path / "cache")  # flash/RAM image
-    assert silicon.fits and silicon.flash_bytes < build_sim(generated.out_dir, cache_dir=tmp_path / "cache").flash_bytes + 64
-    elf = silicon.elf_path
-    listing = subprocess.run([ARM_OBJDUMP, "-d", "-marmv8.1-m.main", str(elf)], capture_output=True,
+    _, generated, silicon = model_zoo.firmware("image2d", zoo_dir, tmp_path, "apollo5")  # flash/RAM image
+    assert silicon.fits and silicon.flash_bytes < sim_image(generated.out_dir, tmp_path).flash_bytes + 64
+    tools = get_target("apollo5").toolchain
+    listing = subprocess.run([tools.objdump, "-d", "-marmv8.1-m.main", str(silicon.elf_path)], capture_output=True,
                              text=True, check=True).stdout
     functions = dict(re.findall(r"^[0-9a-f]+ <(\w+)>:\n(.*?)(?=\n\n)", listing, re.M | re.S))
     for kernel in ("at_conv_s8", "at_depthwise_conv_s8", "at_fully_connected_s8"):

@@ -52,18 +52,6 @@ class GeneratedC:
         return self.plan.arena_bytes
 
 
-def use_kernel_library(out_dir: Path | str, library: str) -> list[Path]:
-    """Replace generated kernel files in `out_dir` by the per-core variants of `library`
-    (`kernels/<library>/`, same file, function and struct names) and add the headers those
-    need; the files written. The generated model.c is the same for every library."""
-    variant_dir = KERNEL_DIR / library
-    if not variant_dir.is_dir():
-        raise ValueError(f"no kernel library {library!r} in {KERNEL_DIR}")
-    out_dir = Path(out_dir)
-    return [Path(shutil.copyfile(f, out_dir / f.name)) for f in sorted(variant_dir.iterdir())
-            if f.suffix == ".h" or (out_dir / f.name).exists()]
-
-
 def integer_core(graph: Graph) -> Graph:
     """`graph` without a float32 -> int8 QUANTIZE at its input or an int8 -> float32 DEQUANTIZE at
     its output: the integer path the generated C runs. Other graphs come back unchanged."""
