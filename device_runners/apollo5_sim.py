@@ -32,7 +32,7 @@ from elftools.elf.elffile import ELFFile
 
 from autotune.errors import ToolchainError
 from device_runners.build import CACHE_ENV, find_tool
-from device_runners.m55_timing import BlockTiming, disassemble
+from device_runners.m55_timing import BlockTiming, disassemble, unpredicated
 from device_runners.runners import OpCycles, SimResult, SimulationError
 from device_runners.targets import get_target
 
@@ -169,7 +169,8 @@ class Apollo5Sim:
         to the last), so the calls add up to the total."""
         timed = []  # [kernel address or None, cycles, instructions]
         for kernel_address, counts in segments:
-            rows = [(_block(self._code, *blocks[b], self.elf_path), count, fall) for b, count, fall in counts]
+            rows = [(unpredicated(self._code, self._addresses, _block(self._code, *blocks[b], self.elf_path)),
+                     count, fall) for b, count, fall in counts]
             timed.append([kernel_address, sum(self._timing.cycles(rows)),
                           sum(len(body) * count for body, count, _ in rows)])
         total_cycles, total_instructions = sum(t[1] for t in timed), sum(t[2] for t in timed)
@@ -190,6 +191,10 @@ class Apollo5Sim:
     @functools.cached_property
     def _code(self) -> dict:
         return disassemble(self.elf_path)
+
+    @functools.cached_property
+    def _addresses(self) -> list[int]:
+        return sorted(self._code)
 
     @functools.cached_property
     def _timing(self) -> BlockTiming:

@@ -17,6 +17,7 @@ Results are cached per block text in `<cache dir>/m55-mca.json`.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
@@ -74,6 +75,48 @@ def disassemble(elf_path: Path) -> dict[int, Instruction]:
     return code
 
 
+_VPT = re.compile(r"^vp(s)?t([te]*)$")
+
+
+def unpredicated(code: dict[int, Instruction], addresses: Sequence[int],
+                 block: list[Instruction]) -> list[Instruction]:
+    """`block` with the predication suffix taken off the instructions at its start that a VPT or
+    VPST before it predicates: QEMU ends a translation block after a VPT and after a predicated
+    VCMP, so a block can start inside a VPT block, where llvm-mca refuses `vshlt` and the like
+    without their VPT (the timing is the unpredicated instruction's). `addresses`: sorted(code)."""
+    i = bisect.bisect_left(addresses, block[0].address)
+    covered = 0  # instructions from the block start still inside an earlier VPT block
+    for back in range(1, 5):
+        if i - back < 0:
+            break
+        m = _VPT.match(code[addresses[i - back]].mnemonic)
+        if m:
+            covered = len(m.group(2)) + 1 - (back - 1)
+            break
+    return [_strip_predication(ins) if k < covered else ins for k, ins in enumerate(block)]
+
+
+def _strip_predication(ins: Instruction) -> Instruction:
+    op, _, rest = ins.text.partition(" ")
+    base, dot, suffix = op.partition(".")
+    return Instruction(ins.address, ins.size, f"{base[:-1]}{dot}{suffix} {rest}".strip())
+
+
+def _close_vpt_blocks(block: Sequence[Instruction]) -> list[Instruction]:
+    """`block` with a VPT block that runs past its end made whole: the VPT timed as the VCMP it
+    does (a VPST as a NOP), the instructions of it inside the block unpredicated."""
+    out = list(block)
+    for j, ins in enumerate(block):
+        m = _VPT.match(ins.mnemonic)
+        if m and j + len(m.group(2)) + 1 >= len(block):
+            op, _, operands = ins.text.partition(" ")
+            dt = op.partition(".")[2]
+            out[j] = Instruction(ins.address, ins.size, f"vcmp.{dt} {operands}" if not m.group(1) else "nop")
+            out[j + 1:] = [_strip_predication(i) for i in block[j + 1:]]
+            break
+    return out
+
+
 def _pops_pc(ins: Instruction) -> bool:
     return ins.mnemonic in ("pop", "ldm", "ldmia") and "pc" in ins.text or ins.text.startswith(("ldr pc", "ldr.w pc", "mov pc"))
 
@@ -89,7 +132,7 @@ def mca_text(block: Sequence[Instruction]) -> str:
     plain branches (llvm-mca assumes 100 cycles for a call); branch targets as a label just after
     the block (only forward branches always assemble)."""
     lines = []
-    for ins in block:
+    for ins in _close_vpt_blocks(block):
         op = ins.mnemonic
         if _LOOP_END.match(op):
             continue

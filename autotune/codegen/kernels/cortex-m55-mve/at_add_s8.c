@@ -10,7 +10,7 @@ AT_INLINE int32x4_t scaled(const int8_t *x, uint32x4_t offsets, mve_pred16_t pre
                            int32_t left_shift, int32x4_t multiplier, int32x4_t shift)
 {
     const int32x4_t v = vaddq_n_s32(vldrbq_gather_offset_z_s32(x, offsets, pred), offset);
-    return at_mve_mbqm(vshlq_s32(v, vdupq_n_s32(left_shift)), multiplier, shift, 1);
+    return at_mve_mbqm(vshlq_s32(v, vdupq_n_s32(left_shift)), multiplier, shift, AT_MVE_ANY);
 }
 
 AT_MVE_FAST void at_add_s8(const at_add_params_t *params, const int8_t *input1,
@@ -35,7 +35,7 @@ AT_MVE_FAST void at_add_s8(const at_add_params_t *params, const int8_t *input1,
                     const int32x4_t sum = vaddq_s32(
                         scaled(x1, step1, pred, p.input1_offset, p.left_shift, m1, s1),
                         scaled(x2, step2, pred, p.input2_offset, p.left_shift, m2, s2));
-                    const int32x4_t y = vaddq_n_s32(at_mve_mbqm(sum, mo, so, 1), p.output_offset);
+                    const int32x4_t y = vaddq_n_s32(at_mve_mbqm(sum, mo, so, AT_MVE_ANY), p.output_offset);
                     vstrbq_p_s32(output, vminq_s32(vmaxq_s32(y, vdupq_n_s32(p.act_min)), vdupq_n_s32(p.act_max)),
                                  pred);
                     output += d[3] - i3 < 4 ? d[3] - i3 : 4;

@@ -1,36 +1,235 @@
 /* CONV_2D, int8, per-channel requantization (TFLM reference_integer_ops::ConvPerChannel), Helium.
  *
- * As the generic kernel (../at_conv_s8.c): at_window_s8 gives each output pixel's window in the
- * filter's layout, in place or in scratch; then four output channels at a time share each
- * 16-byte load of the window (VMLADAVA), and are requantized in four vector lanes. The channel
- * constants are laid out for vector loads once per call (at_mve_hoist).
+ * The sums are those of the generic kernel (../at_conv_s8.c): acc_init plus the dot product of
+ * each filter with its input window. Windows wholly inside the input whose rows are contiguous
+ * (filter_w 1 or dilation_w 1) are read in place, row by row, four output pixels at a time: per
+ * output channel one load of the filter feeds four VMLADAVA, one per pixel, and the four sums
+ * are requantized in four vector lanes with the channel's scalars and stored with one scatter.
+ * Windows that reach into the padding (or are not contiguous) are gathered by at_window_s8 into
+ * scratch and take at_mve_rows: four channels per load of the window.
  */
+#include <stddef.h>
+
 #include "at_common.h"
 #include "at_kernels.h"
 #include "at_mve.h"
 
-AT_MVE_FAST void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output,
-                            int8_t *scratch)
+/* Where the input windows of a block of output pixels are. */
+typedef struct {
+    const int8_t *x[4]; /* first byte of each pixel's window; past `count`, the last again */
+    int32_t count;      /* output pixels in the block, 1-4 */
+    int32_t rows;       /* filter rows, each `len` contiguous bytes, `pitch` bytes apart */
+    int32_t len, pitch;
+} block_t;
+
+/* A run of whole blocks of four output pixels whose windows are one row of at most 16 bytes. */
+typedef struct {
+    int32_t step;                 /* input bytes from one pixel's window to the next */
+    int32_t out_c;
+    int32_t block_out;            /* output bytes of a block less out_c: 3 * out_c */
+    const int8_t *filter;         /* [out_c][len] */
+    const at_channel_t *channels; /* [out_c] */
+} run_t;
+
+/* The run in assembly: GCC 12 spills the loops' pointers and builds the vector of sums through
+ * the stack. Per block: the four windows into x0..x3 (zero past len, predicate pl), which stay
+ * in registers across the channels. Per channel: the filter row, four VMLADAVA, the sums into
+ * four lanes, acc_init, multiplier and shift by one LDM, requantized and stored by one scatter to
+ * out + at[k]. Modes AT_MVE_RELU and AT_MVE_RIGHT (whose fix-up, a saturating -1 on negative
+ * lanes, takes the predicate register, so pl is set again). The assembly writes VPR, which GCC
+ * 12 cannot name as clobbered: out of line, the call clobbers it (the Armv8.1-M procedure call
+ * standard does not preserve VPR). */
+static AT_NOINLINE void conv_run(const run_t *r, const int8_t *x, int32_t blocks, int32_t len,
+                                 mve_pred16_t pl, int8_t *out, uint32x4_t at, int32_t offset,
+                                 int32x4_t lo, int32x4_t hi, int32_t mode)
+{
+#define AT_CONV_RUN(BEFORE, EACH, FIXUP)                                                           \
+    __asm__ volatile(BEFORE "2:\n\t"                                                               \
+                     "ldr r0, [%[r], %[step]]\n\t"                                                 \
+                     "adds r2, %[x], r0\n\t"                                                       \
+                     "adds r4, r2, r0\n\t"                                                         \
+                     "adds r6, r4, r0\n\t"                                                         \
+                     "vmsr p0, %[pl]\n\t"                                                          \
+                     "vpstttt\n\t"                                                                 \
+                     "vldrbt.u8 %q[x0], [%[x]]\n\t"                                                \
+                     "vldrbt.u8 %q[x1], [r2]\n\t"                                                  \
+                     "vldrbt.u8 %q[x2], [r4]\n\t"                                                  \
+                     "vldrbt.u8 %q[x3], [r6]\n\t"                                                  \
+                     "add %[x], r6, r0\n\t"                                                        \
+                     "ldr %[w], [%[r], %[filter]]\n\t"                                             \
+                     "ldr %[ch], [%[r], %[channels]]\n\t"                                          \
+                     "ldr r0, [%[r], %[out_c]]\n\t"                                                \
+                     "dls lr, r0\n"                                                                \
+                     "1:\n\t" EACH                                                                 \
+                     "vpst\n\t"                                                                    \
+                     "vldrbt.u8 %q[t], [%[w]]\n\t"                                                 \
+                     "add %[w], %[len]\n\t"                                                        \
+                     "vmladav.s8 r0, %q[x0], %q[t]\n\t"                                            \
+                     "vmladav.s8 r2, %q[x1], %q[t]\n\t"                                            \
+                     "vmladav.s8 r4, %q[x2], %q[t]\n\t"                                            \
+                     "vmladav.s8 r6, %q[x3], %q[t]\n\t"                                            \
+                     "vmov %q[t][2], %q[t][0], r0, r4\n\t"                                         \
+                     "vmov %q[t][3], %q[t][1], r2, r6\n\t"                                         \
+                     "ldm %[ch]!, {r0, r2, r4}\n\t"                                                \
+                     "vadd.i32 %q[t], %q[t], r0\n\t"                                               \
+                     "vqrdmulh.s32 %q[t], %q[t], r2\n\t" FIXUP                                     \
+                     "vrshl.s32 %q[t], r4\n\t"                                                     \
+                     "vadd.i32 %q[t], %q[t], %[offset]\n\t"                                        \
+                     "vmax.s32 %q[t], %q[t], %q[lo]\n\t"                                           \
+                     "vmin.s32 %q[t], %q[t], %q[hi]\n\t"                                           \
+                     "vstrb.32 %q[t], [%[out], %q[at]]\n\t"                                        \
+                     "adds %[out], #1\n\t"                                                         \
+                     "le lr, 1b\n\t"                                                               \
+                     "ldr r0, [%[r], %[block_out]]\n\t"                                            \
+                     "add %[out], r0\n\t"                                                          \
+                     "subs %[blocks], #1\n\t"                                                      \
+                     "bne 2b"                                                                       \
+                     : [t] "=&w"(t), [x0] "=&w"(x0), [x1] "=&w"(x1), [x2] "=&w"(x2), [x3] "=&w"(x3), \
+                       [x] "+r"(x), [blocks] "+r"(blocks), [out] "+r"(out), [w] "=&r"(w),           \
+                       [ch] "=&r"(ch)                                                               \
+                     : [r] "r"(r), [len] "r"(len), [pl] "r"((uint32_t)pl), [at] "w"(at),            \
+                       [offset] "r"(offset), [lo] "w"(lo), [hi] "w"(hi),                            \
+                       [step] "i"(offsetof(run_t, step)), [out_c] "i"(offsetof(run_t, out_c)),      \
+                       [block_out] "i"(offsetof(run_t, block_out)),                                 \
+                       [filter] "i"(offsetof(run_t, filter)), [channels] "i"(offsetof(run_t, channels)) \
+                     : "r0", "r2", "r4", "r6", "lr", "cc", "memory")
+    int32x4_t t, x0, x1, x2, x3;
+    const int8_t *w;
+    const at_channel_t *ch;
+    if (mode == AT_MVE_RELU) {
+        AT_CONV_RUN("", "", "");
+    } else {
+        AT_CONV_RUN("", "vmsr p0, %[pl]\n\t",
+                    "movs r6, #1\n\tvpt.s32 lt, %q[t], zr\n\tvqsubt.s32 %q[t], %q[t], r6\n\t");
+    }
+#undef AT_CONV_RUN
+}
+
+/* Every output channel of up to four output pixels whose windows are rows of input; pixel k's
+ * outputs at out + k * out_c; any mode, any window. */
+AT_INLINE void conv_block(const at_conv_params_t *p, const block_t *b, int8_t *out, int32_t mode)
+{
+    const int32_t out_c = p->out_c, len = b->len;
+    const at_output_t q = p->output_quant;
+    const int32x4_t lo = vdupq_n_s32(q.min), hi = vdupq_n_s32(q.max);
+    /* lanes past count store where the last pixel's lane does, the same value */
+    const uint32x4_t at = vmulq_n_u32(vminq_u32(vidupq_n_u32(0u, 1), vdupq_n_u32((uint32_t)b->count - 1)),
+                                      (uint32_t)out_c);
+    const at_channel_t *ch = p->channels;
+    const at_channel_t *const end = ch + out_c;
+    const int8_t *w = p->filter;
+    for (; ch < end; ++ch, ++out) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, r, i, k = 0;
+        int32x4_t acc;
+        for (r = 0; r < b->rows; ++r, k += b->pitch, w += len) {
+            for (i = 0; i < len; i += 16) {
+                const mve_pred16_t pl = vctp8q((uint32_t)(len - i));
+                const int8x16_t wv = vldrbq_z_s8(w + i, pl);
+                a0 = vmladavaq_s8(a0, vldrbq_z_s8(b->x[0] + k + i, pl), wv);
+                a1 = vmladavaq_s8(a1, vldrbq_z_s8(b->x[1] + k + i, pl), wv);
+                a2 = vmladavaq_s8(a2, vldrbq_z_s8(b->x[2] + k + i, pl), wv);
+                a3 = vmladavaq_s8(a3, vldrbq_z_s8(b->x[3] + k + i, pl), wv);
+            }
+        }
+        acc = vaddq_n_s32(at_mve_lanes(a0, a1, a2, a3), ch->acc_init);
+        acc = at_mve_mbqm_n(acc, ch->multiplier, ch->shift, mode);
+        vstrbq_scatter_offset_s32(out, at, at_mve_clamp(acc, q.offset, lo, hi));
+    }
+}
+
+/* The output pixels [begin, end) of a row, whose windows lie inside the input, row by row
+ * contiguous; `x` is the window of pixel `begin`, `step` bytes to the next. */
+AT_INLINE int8_t *conv_inside(const at_conv_params_t *p, const int8_t *x, int32_t step,
+                              int32_t count, int8_t *out, int32_t mode)
+{
+    const at_window_t *win = &p->win;
+    const int32_t len = win->filter_w * win->in_c, out_c = p->out_c;
+    block_t blk;
+    int32_t done, k;
+    if (win->filter_h == 1 && len <= 16 && mode != AT_MVE_ANY && count >= 4) {
+        const run_t r = {step, out_c, 3 * out_c, p->filter, p->channels};
+        const uint32x4_t at = vmulq_n_u32(vidupq_n_u32(0u, 1), (uint32_t)out_c);
+        const int32x4_t lo = vdupq_n_s32(p->output_quant.min), hi = vdupq_n_s32(p->output_quant.max);
+        const mve_pred16_t pl = vctp8q((uint32_t)len);
+        conv_run(&r, x, count >> 2, len, pl, out, at, p->output_quant.offset, lo, hi, mode);
+        if (count & 3) { /* the last four again: the overlap is written twice, alike */
+            conv_run(&r, x + (count - 4) * step, 1, len, pl, out + (count - 4) * out_c, at,
+                     p->output_quant.offset, lo, hi, mode);
+        }
+        return out + count * out_c;
+    }
+    blk.rows = win->filter_h;
+    blk.len = len;
+    blk.pitch = win->dilation_h * win->in_w * win->in_c;
+    for (done = 0; done < count; done += blk.count, out += blk.count * out_c) {
+        blk.count = count - done < 4 ? count - done : 4;
+        for (k = 0; k < 4; ++k) {
+            blk.x[k] = x + (done + (k < blk.count ? k : blk.count - 1)) * step;
+        }
+        conv_block(p, &blk, out, mode);
+    }
+    return out;
+}
+
+AT_INLINE void conv(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch,
+                    int32_t mode)
 {
     const at_window_t *win = &p->win;
     const at_output_t q = p->output_quant; /* a copy: the stores to output could alias p's */
     const int32_t n = win->filter_h * win->filter_w * win->in_c;
-    at_mve_channels_t hoisted;
-    const at_mve_channels_t *t = at_mve_hoist(&hoisted, p->channels, p->out_c);
+    const int32_t col = win->in_c, row = win->in_w * win->in_c, step = win->stride_w * col;
+    /* Rows of a window lie contiguous in the input unless the filter skips columns. */
+    const int32_t contiguous = win->filter_w == 1 || win->dilation_w == 1;
     int32_t b, oy, ox;
     for (b = 0; b < p->batches; ++b) {
-        const int8_t *in_b = input + b * win->in_h * win->in_w * win->in_c;
+        const int8_t *in_b = input + b * win->in_h * row;
         for (oy = 0; oy < p->out_h; ++oy) {
-            /* Windows inside the input and laid out as the filter reads them are read in place
-             * here, without at_window_s8's call and checks (the same test as in at_window_s8). */
-            const int32_t row_in_place = win->in_place && oy >= win->inside_y[0] && oy < win->inside_y[1];
-            const int8_t *row = in_b + (oy * win->stride_h - win->pad_h) * win->in_w * win->in_c;
+            const int32_t inside_row = contiguous && oy >= win->inside_y[0] && oy < win->inside_y[1];
+            const int32_t begin = inside_row ? win->inside_x[0] : p->out_w;
+            const int32_t end = inside_row ? win->inside_x[1] : p->out_w;
             for (ox = 0; ox < p->out_w; ++ox) {
-                const int8_t *x = row_in_place && ox >= win->inside_x[0] && ox < win->inside_x[1]
-                                      ? row + (ox * win->stride_w - win->pad_w) * win->in_c
-                                      : at_window_s8(win, in_b, oy, ox, scratch);
-                output = at_mve_rows(x, p->filter, n, p->out_c, p->channels, t, 0, &q, output);
+                if (ox == begin && begin < end) {
+                    const int32_t iy0 = oy * win->stride_h - win->pad_h;
+                    const int32_t ix0 = begin * win->stride_w - win->pad_w;
+                    output = conv_inside(p, in_b + iy0 * row + ix0 * col, step, end - begin, output, mode);
+                    ox = end - 1;
+                    continue;
+                }
+                output = at_mve_rows(at_window_s8(win, in_b, oy, ox, scratch), p->filter, n, p->out_c,
+                                     p->channels, 0, &q, output);
             }
         }
+    }
+}
+
+static AT_NOINLINE AT_MVE_FAST void conv_relu(const at_conv_params_t *p, const int8_t *input,
+                                              int8_t *output, int8_t *scratch)
+{
+    conv(p, input, output, scratch, AT_MVE_RELU);
+}
+
+static AT_NOINLINE AT_MVE_FAST void conv_right(const at_conv_params_t *p, const int8_t *input,
+                                               int8_t *output, int8_t *scratch)
+{
+    conv(p, input, output, scratch, AT_MVE_RIGHT);
+}
+
+static AT_NOINLINE AT_MVE_FAST void conv_any(const at_conv_params_t *p, const int8_t *input,
+                                             int8_t *output, int8_t *scratch)
+{
+    conv(p, input, output, scratch, AT_MVE_ANY);
+}
+
+void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    switch (at_mve_mode(p->channels, p->out_c, &p->output_quant)) {
+    case AT_MVE_RELU:
+        conv_relu(p, input, output, scratch);
+        break;
+    case AT_MVE_RIGHT:
+        conv_right(p, input, output, scratch);
+        break;
+    default:
+        conv_any(p, input, output, scratch);
     }
 }

@@ -1,12 +1,12 @@
 /* FULLY_CONNECTED, int8 (TFLM reference_integer_ops::FullyConnected and
  * FullyConnectedPerChannel), Helium: four output units at a time share each 16-byte load of the
- * input row (VMLADAVA). The sums are those of ../at_fully_connected_s8.c. */
+ * input row (VMLADAVA, at_mve_rows). The sums are those of ../at_fully_connected_s8.c. */
 #include "at_common.h"
 #include "at_kernels.h"
 #include "at_mve.h"
 
-AT_MVE_FAST void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *input,
-                                       int8_t *output)
+void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *input,
+                           int8_t *output)
 {
     const at_output_t q = p->output_quant; /* a copy: the stores to output could alias p's */
     const int32_t depth = p->accum_depth;
@@ -16,7 +16,6 @@ AT_MVE_FAST void at_fully_connected_s8(const at_fully_connected_params_t *p, con
         if (p->filter_offset != 0) {
             input_term = p->filter_offset * (at_sum_s8(input, depth) + depth * p->input_offset);
         }
-        output = at_mve_rows(input, p->filter, depth, p->out_depth, p->channels, 0, input_term, &q,
-                             output);
+        output = at_mve_rows(input, p->filter, depth, p->out_depth, p->channels, input_term, &q, output);
     }
 }

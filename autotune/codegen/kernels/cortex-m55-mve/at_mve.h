@@ -1,16 +1,20 @@
 /* Helium (MVE) helpers of the cortex-m55-mve kernels: requantization of four int32 lanes at a
- * time, bit-exact with at_mbqm / at_output_s8 in ../at_common.h.
+ * time, bit-exact with at_mbqm / at_output_s8 in ../at_common.h, and the dot products of the
+ * conv and fully connected kernels.
  *
  * VQRDMULH is gemmlowp's SaturatingRoundingDoublingHighMul exactly (for a product >= 0 both are
  * floor((a b + 2^30) / 2^31); below, both round a remainder of exactly 2^30 toward zero, and
  * both saturate INT32_MIN * INT32_MIN). VRSHL by -e rounds halves up; RoundingDivideByPOT
  * rounds them away from zero, so a negative lane first gets -1 (saturating), as TFLM's NEON
- * and CMSIS-NN's MVE paths do.
+ * and CMSIS-NN's MVE paths do. That fix-up and TFLM's left shift cost instructions that most
+ * layers do not need, so a kernel picks one of three requantization modes per call
+ * (at_mve_mode) and is compiled once per mode.
  */
 #ifndef AT_MVE_H
 #define AT_MVE_H
 
 #include <arm_mve.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "at_common.h"
@@ -22,130 +26,200 @@
 /* The kernels' loops are built for -O2 scheduling and unrolling whatever the image's -Os. */
 #define AT_MVE_FAST __attribute__((optimize("O2")))
 
+/* Requantization modes, from the layer's shifts and activation:
+ *   AT_MVE_RELU: every shift <= 0 and act_min >= the output zero point: a negative value ends at
+ *     act_min however it rounds, so no fix-up; no left shift.
+ *   AT_MVE_RIGHT: every shift < 0: the fix-up on every lane, no left shift.
+ *   AT_MVE_ANY: left shifts where a shift is > 0, the fix-up where it is < 0. */
+enum { AT_MVE_RELU, AT_MVE_RIGHT, AT_MVE_ANY };
+
+AT_INLINE int32_t at_mve_mode(const at_channel_t *ch, int32_t count, const at_output_t *q)
+{
+    int32_t lo = 0, hi = -1, c;
+    for (c = 0; c < count; ++c) {
+        lo = ch[c].shift < lo ? ch[c].shift : lo;
+        hi = ch[c].shift > hi ? ch[c].shift : hi;
+    }
+    if (hi <= 0 && q->min >= q->offset) {
+        return AT_MVE_RELU;
+    }
+    return hi < 0 ? AT_MVE_RIGHT : AT_MVE_ANY;
+}
+
+/* The output zero point and clamp of at_output_s8, on four lanes. */
+AT_INLINE int32x4_t at_mve_clamp(int32x4_t y, int32_t offset, int32x4_t lo, int32x4_t hi)
+{
+    return vminq_s32(vmaxq_s32(vaddq_n_s32(y, offset), lo), hi);
+}
+
+/* at_mbqm of four accumulators of one channel (multiplier and shift scalars). */
+AT_INLINE int32x4_t at_mve_mbqm_n(int32x4_t x, int32_t multiplier, int32_t shift, int32_t mode)
+{
+    if (mode == AT_MVE_ANY) {
+        const int32_t left = shift > 0 ? shift : 0;
+        const int32_t right = shift - left;
+        x = vqrdmulhq_n_s32(vshlq_r_s32(x, left), multiplier);
+        x = vqaddq_m_s32(x, x, vshrq_n_s32(x, 31), vctp32q(right < 0 ? 4u : 0u));
+        return vrshlq_n_s32(x, right);
+    }
+    x = vqrdmulhq_n_s32(x, multiplier);
+    if (mode == AT_MVE_RIGHT) {
+        x = vqaddq_s32(x, vshrq_n_s32(x, 31));
+    }
+    return vrshlq_n_s32(x, shift);
+}
+
+/* at_mbqm of four accumulators, each lane its own channel's multiplier and shift. */
+AT_INLINE int32x4_t at_mve_mbqm(int32x4_t x, int32x4_t multiplier, int32x4_t shift, int32_t mode)
+{
+    if (mode == AT_MVE_ANY) {
+        const int32x4_t zero = vdupq_n_s32(0);
+        const int32x4_t right = vminq_s32(shift, zero); /* -exponent of RoundingDivideByPOT */
+        x = vqrdmulhq_s32(vshlq_s32(x, vmaxq_s32(shift, zero)), multiplier); /* VSHL wraps like TFLM */
+        x = vqaddq_s32(x, vshrq_n_s32(vandq_s32(x, right), 31));
+        return vrshlq_s32(x, right);
+    }
+    x = vqrdmulhq_s32(x, multiplier);
+    if (mode == AT_MVE_RIGHT) {
+        x = vqaddq_s32(x, vshrq_n_s32(x, 31));
+    }
+    return vrshlq_s32(x, shift);
+}
+
+/* Four int32 lanes from four scalars: two VMOVs of two lanes each (no intrinsic; GCC 12 builds
+ * the vector from vsetq_lane with four moves, or from vcreateq through the stack). */
+AT_INLINE int32x4_t at_mve_lanes(int32_t a, int32_t b, int32_t c, int32_t d)
+{
+    int32x4_t v;
+    __asm__("vmov %q0[2], %q0[0], %1, %3\n\tvmov %q0[3], %q0[1], %2, %4"
+            : "=w"(v) : "r"(a), "r"(b), "r"(c), "r"(d));
+    return v;
+}
+
 /* Byte offsets of four consecutive at_channel_t records, for gathering one field of each. */
 AT_INLINE uint32x4_t at_mve_channel_offsets(void)
 {
     return vmulq_n_u32(vidupq_n_u32(0u, 1), (uint32_t)sizeof(at_channel_t));
 }
 
-/* at_mbqm on four lanes, each with its own multiplier and shift. `exact_negative` 0 skips the
- * rounding fix-up of negative lanes, for outputs whose activation maps every value <= 0 alike. */
-AT_INLINE int32x4_t at_mve_mbqm(int32x4_t x, int32x4_t multiplier, int32x4_t shift,
-                                int32_t exact_negative)
-{
-    const int32x4_t zero = vdupq_n_s32(0);
-    const int32x4_t right = vminq_s32(shift, zero); /* -exponent of RoundingDivideByPOT */
-    x = vqrdmulhq_s32(vshlq_s32(x, vmaxq_s32(shift, zero)), multiplier); /* VSHL wraps like TFLM */
-    if (exact_negative) {
-        x = vqaddq_s32(x, vshrq_n_s32(vandq_s32(x, right), 31));
-    }
-    return vrshlq_s32(x, right);
-}
-
-/* at_output_s8 on four accumulators: requantize, add the output zero point, clamp. */
-AT_INLINE int32x4_t at_mve_output(int32x4_t acc, int32x4_t multiplier, int32x4_t shift,
-                                  const at_output_t *q)
-{
-    /* With act_min >= the zero point (ReLU) every value <= 0 ends at act_min: the rounding of
-     * negative values cannot show. */
-    const int32x4_t y = at_mve_mbqm(acc, multiplier, shift, q->min < q->offset);
-    return vminq_s32(vmaxq_s32(vaddq_n_s32(y, q->offset), vdupq_n_s32(q->min)), vdupq_n_s32(q->max));
-}
-
-/* The channel constants of up to AT_MVE_CHANNELS channels as three contiguous arrays, built once
- * per kernel call: a group of four is then three vector loads instead of three gathers from the
- * at_channel_t records (on the stack: 3 * 4 * AT_MVE_CHANNELS bytes). */
-#define AT_MVE_CHANNELS 64
+/* The rows of at_mve_rows, as its assembly reads them and updates them group by group. */
 typedef struct {
-    int32_t acc_init[AT_MVE_CHANNELS], multiplier[AT_MVE_CHANNELS], shift[AT_MVE_CHANNELS];
-} at_mve_channels_t;
+    const int8_t *x;          /* the input: n values */
+    int32_t n;
+    const int8_t *rows;       /* the next group's first row */
+    const at_channel_t *ch;   /* the next group's first channel */
+    int8_t *out;              /* the next group's first output */
+    int32_t left;             /* rows not done yet, > 0 */
+    int32_t d1, d2, d3;       /* bytes from a group's first row to its second, third, fourth */
+    int32_t extra;            /* added to every accumulator */
+    int32_t offset;           /* output zero point */
+} at_mve_rows_t;
 
-/* Fills `t` from `ch` and returns it, or NULL if there are too many channels to hold. */
-AT_INLINE const at_mve_channels_t *at_mve_hoist(at_mve_channels_t *t, const at_channel_t *ch,
-                                                int32_t count)
+#define AT_ROWS_X "0"
+#define AT_ROWS_N "4"
+#define AT_ROWS_ROWS "8"
+#define AT_ROWS_CH "12"
+#define AT_ROWS_OUT "16"
+#define AT_ROWS_LEFT "20"
+#define AT_ROWS_D1 "24"
+#define AT_ROWS_D2 "28"
+#define AT_ROWS_D3 "32"
+#define AT_ROWS_EXTRA "36"
+#define AT_ROWS_OFFSET "40"
+typedef char at_rows_fields_at[offsetof(at_mve_rows_t, offset) == 40 && offsetof(at_mve_rows_t, d1) == 24 ? 1 : -1];
+
+/* Every output channel of one position, orientation "one input, four filter rows": out[c] =
+ * requantized(acc_init[c] + extra + x . w[c]), filter rows n apart, n > 0; for FULLY_CONNECTED (x
+ * an input row) and a conv's border windows. Each 16-byte load of x feeds four VMLADAVA (64 MACs
+ * per 5 loads) in a tail-predicated loop (DLSTP/LETP); the four sums are requantized in four
+ * lanes with the channels' constants gathered from their records, every mode: per lane a left
+ * shift where the shift is > 0, the rounding fix-up and shift right where it is < 0 (predicated
+ * VSHL, VCMP, VQSUB, VRSHL). Fewer than four rows read the last row again for the missing ones
+ * and store only their own outputs. In assembly, as GCC 12 spills the pointers of this loop (28
+ * cycles a chunk instead of 11). VPR is written: out of line, the call clobbers it (the
+ * Armv8.1-M procedure call standard does not preserve VPR). */
+static AT_NOINLINE void at_mve_rows_run(at_mve_rows_t *r, int32x4_t lo, int32x4_t hi)
 {
-    int32_t c;
-    if (count > AT_MVE_CHANNELS) {
-        return 0;
-    }
-    for (c = 0; c < count; ++c) {
-        t->acc_init[c] = ch[c].acc_init;
-        t->multiplier[c] = ch[c].multiplier;
-        t->shift[c] = ch[c].shift;
-    }
-    return t;
+    int32x4_t x, w, a, c, s;
+    const int8_t *xt, *wa, *wb, *wc, *wd;
+    __asm__ volatile("2:\n\t"
+                     "ldr r0, [%[r], #" AT_ROWS_N "]\n\t"
+                     "ldr %[wa], [%[r], #" AT_ROWS_ROWS "]\n\t"
+                     "ldr r2, [%[r], #" AT_ROWS_D1 "]\n\t"
+                     "add %[wb], %[wa], r2\n\t"
+                     "ldr r2, [%[r], #" AT_ROWS_D2 "]\n\t"
+                     "add %[wc], %[wa], r2\n\t"
+                     "ldr r2, [%[r], #" AT_ROWS_D3 "]\n\t"
+                     "add %[wd], %[wa], r2\n\t"
+                     "ldr %[xt], [%[r], #" AT_ROWS_X "]\n\t"
+                     "dlstp.8 lr, r0\n\t"
+                     "ldr r0, [%[r], #" AT_ROWS_EXTRA "]\n\t"
+                     "mov r2, r0\n\t"
+                     "mov r4, r0\n\t"
+                     "mov r6, r0\n"
+                     "1:\n\t"
+                     "vldrb.u8 %q[x], [%[xt]], #16\n\t"
+                     "vldrb.u8 %q[w], [%[wa]], #16\n\t"
+                     "vmladava.s8 r0, %q[x], %q[w]\n\t"
+                     "vldrb.u8 %q[w], [%[wb]], #16\n\t"
+                     "vmladava.s8 r2, %q[x], %q[w]\n\t"
+                     "vldrb.u8 %q[w], [%[wc]], #16\n\t"
+                     "vmladava.s8 r4, %q[x], %q[w]\n\t"
+                     "vldrb.u8 %q[w], [%[wd]], #16\n\t"
+                     "vmladava.s8 r6, %q[x], %q[w]\n\t"
+                     "letp lr, 1b\n\t"
+                     "vmov %q[a][2], %q[a][0], r0, r4\n\t"
+                     "vmov %q[a][3], %q[a][1], r2, r6\n\t"
+                     "ldr r0, [%[r], #" AT_ROWS_CH "]\n\t"
+                     "vldrw.u32 %q[c], [r0, %q[fields]]\n\t"
+                     "adds r2, r0, #8\n\t"
+                     "vldrw.u32 %q[s], [r2, %q[fields]]\n\t"
+                     "vadd.i32 %q[a], %q[a], %q[c]\n\t"
+                     "adds r2, r0, #4\n\t"
+                     "vldrw.u32 %q[c], [r2, %q[fields]]\n\t"
+                     "vpt.s32 gt, %q[s], zr\n\t"
+                     "vshlt.s32 %q[a], %q[a], %q[s]\n\t"
+                     "vqrdmulh.s32 %q[a], %q[a], %q[c]\n\t"
+                     "movs r2, #1\n\t"
+                     "vptt.s32 lt, %q[s], zr\n\t"
+                     "vcmpt.s32 lt, %q[a], zr\n\t"
+                     "vqsubt.s32 %q[a], %q[a], r2\n\t"
+                     "vpt.s32 le, %q[s], zr\n\t"
+                     "vrshlt.s32 %q[a], %q[a], %q[s]\n\t"
+                     "ldr r2, [%[r], #" AT_ROWS_OFFSET "]\n\t"
+                     "vadd.i32 %q[a], %q[a], r2\n\t"
+                     "adds r0, #48\n\t"
+                     "vmax.s32 %q[a], %q[a], %q[lo]\n\t"
+                     "str r0, [%[r], #" AT_ROWS_CH "]\n\t"
+                     "vmin.s32 %q[a], %q[a], %q[hi]\n\t"
+                     "ldr r2, [%[r], #" AT_ROWS_LEFT "]\n\t"
+                     "ldr r4, [%[r], #" AT_ROWS_OUT "]\n\t"
+                     "vctp.32 r2\n\t"
+                     "vpst\n\t"
+                     "vstrbt.32 %q[a], [r4]\n\t"
+                     "adds r4, #4\n\t"
+                     "str r4, [%[r], #" AT_ROWS_OUT "]\n\t"
+                     "ldr r0, [%[r], #" AT_ROWS_N "]\n\t"
+                     "ldr r4, [%[r], #" AT_ROWS_ROWS "]\n\t"
+                     "add.w r4, r4, r0, lsl #2\n\t"
+                     "str r4, [%[r], #" AT_ROWS_ROWS "]\n\t"
+                     "subs r2, #4\n\t"
+                     "str r2, [%[r], #" AT_ROWS_LEFT "]\n\t"
+                     "bgt 2b"
+                     : [x] "=&w"(x), [w] "=&w"(w), [a] "=&w"(a), [c] "=&w"(c), [s] "=&w"(s),
+                       [xt] "=&r"(xt), [wa] "=&r"(wa), [wb] "=&r"(wb), [wc] "=&r"(wc), [wd] "=&r"(wd)
+                     : [r] "r"(r), [fields] "w"(at_mve_channel_offsets()), [lo] "w"(lo), [hi] "w"(hi)
+                     : "r0", "r2", "r4", "r6", "lr", "cc", "memory");
 }
 
-/* Channels c..c+3 (lanes past `p` zero): from the hoisted arrays if there are, else gathered. */
-AT_INLINE void at_mve_channels(const at_mve_channels_t *t, const at_channel_t *ch, int32_t c,
-                               mve_pred16_t p, int32x4_t *init, int32x4_t *multiplier,
-                               int32x4_t *shift)
-{
-    if (t != 0) {
-        *init = vldrwq_z_s32(t->acc_init + c, p);
-        *multiplier = vldrwq_z_s32(t->multiplier + c, p);
-        *shift = vldrwq_z_s32(t->shift + c, p);
-    } else {
-        const uint32x4_t offsets = at_mve_channel_offsets();
-        *init = vldrwq_gather_offset_z_s32(&ch[c].acc_init, offsets, p);
-        *multiplier = vldrwq_gather_offset_z_s32(&ch[c].multiplier, offsets, p);
-        *shift = vldrwq_gather_offset_z_s32(&ch[c].shift, offsets, p);
-    }
-}
-
-/* The dot products of x with four rows of n values, n > 0: full blocks of 16 unpredicated, then
- * one predicated tail that loads zeros past n. Each 16-byte load of x feeds four VMLADAVA
- * (64 MACs per 5 loads). Out of line, the loop has the core registers to itself. */
-static AT_NOINLINE AT_MVE_FAST int32x4_t at_mve_dot4(const int8_t *x, const int8_t *w,
-                                                     const int8_t *w1, const int8_t *w2,
-                                                     const int8_t *w3, int32_t n)
-{
-    const mve_pred16_t p = vctp8q((uint32_t)(n & 15));
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, i;
-    for (i = n >> 4; i > 0; --i) {
-        const int8x16_t xv = vldrbq_s8(x);
-        a0 = vmladavaq_s8(a0, xv, vldrbq_s8(w));
-        a1 = vmladavaq_s8(a1, xv, vldrbq_s8(w1));
-        a2 = vmladavaq_s8(a2, xv, vldrbq_s8(w2));
-        a3 = vmladavaq_s8(a3, xv, vldrbq_s8(w3));
-        x += 16;
-        w += 16;
-        w1 += 16;
-        w2 += 16;
-        w3 += 16;
-    }
-    if (n & 15) {
-        const int8x16_t xv = vldrbq_z_s8(x, p);
-        a0 = vmladavaq_s8(a0, xv, vldrbq_z_s8(w, p));
-        a1 = vmladavaq_s8(a1, xv, vldrbq_z_s8(w1, p));
-        a2 = vmladavaq_s8(a2, xv, vldrbq_z_s8(w2, p));
-        a3 = vmladavaq_s8(a3, xv, vldrbq_z_s8(w3, p));
-    }
-    return vsetq_lane_s32(a3, vsetq_lane_s32(a2, vsetq_lane_s32(a1, vdupq_n_s32(a0), 1), 2), 3);
-}
-
-/* Every output channel of one position: out[c] = requantized(acc_init[c] + extra + x . w[c]),
- * filter rows n apart; shared by CONV_2D (x a window) and FULLY_CONNECTED (x an input row).
- * Four rows at a time; a last group of fewer reads its last row again for the missing ones and
- * stores only its own outputs. `t`: the hoisted channel constants, or NULL. */
+/* at_mve_rows_run on `rows` rows; returns out past them. */
 AT_INLINE int8_t *at_mve_rows(const int8_t *x, const int8_t *filter, int32_t n, int32_t rows,
-                              const at_channel_t *ch, const at_mve_channels_t *t, int32_t extra,
-                              const at_output_t *q, int8_t *out)
+                              const at_channel_t *ch, int32_t extra, const at_output_t *q, int8_t *out)
 {
-    int32_t r;
-    for (r = 0; r < rows; r += 4, filter += 4 * n) {
-        const int32_t count = rows - r < 4 ? rows - r : 4;
-        const mve_pred16_t p = vctp32q((uint32_t)count);
-        const int8_t *last = filter + (count - 1) * n;
-        int32x4_t init, multiplier, shift, acc;
-        at_mve_channels(t, ch, r, p, &init, &multiplier, &shift);
-        acc = at_mve_dot4(x, filter, count > 1 ? filter + n : last, count > 2 ? filter + 2 * n : last,
-                          last, n);
-        acc = vaddq_s32(vaddq_n_s32(init, extra), acc);
-        vstrbq_p_s32(out, at_mve_output(acc, multiplier, shift, q), p);
-        out += count;
-    }
-    return out;
+    at_mve_rows_t run = {x, n, filter, ch, out, rows, (rows > 1) * n, (rows > 2 ? 2 : rows - 1) * n,
+                         (rows > 3 ? 3 : rows - 1) * n, extra, q->offset};
+    at_mve_rows_run(&run, vdupq_n_s32(q->min), vdupq_n_s32(q->max));
+    return out + rows;
 }
 
 #endif /* AT_MVE_H */
