@@ -9,6 +9,7 @@
  * scratch and take at_mve_rows: four channels per load of the window.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "at_common.h"
 #include "at_kernels.h"
@@ -22,54 +23,47 @@ typedef struct {
     int32_t len, pitch;
 } block_t;
 
-/* A run of whole blocks of four output pixels whose windows are one row of at most 16 bytes. */
+/* A run of whole blocks of output pixels whose windows are one row of at most 32 bytes: four
+ * pixels a block for at most 16 bytes, two for at most 32 (two 16-byte chunks a window). */
 typedef struct {
     int32_t step;                 /* input bytes from one pixel's window to the next */
+    int32_t advance;              /* input bytes from one block's first window to the next */
     int32_t out_c;
-    int32_t block_out;            /* output bytes of a block less out_c: 3 * out_c */
+    int32_t block_out;            /* output bytes of a block less out_c */
     const int8_t *filter;         /* [out_c][len] */
     const at_channel_t *channels; /* [out_c] */
 } run_t;
 
+#define AT_RUN_STEP "0"
+#define AT_RUN_ADVANCE "4"
+#define AT_RUN_OUT_C "8"
+#define AT_RUN_BLOCK_OUT "12"
+#define AT_RUN_FILTER "16"
+#define AT_RUN_CHANNELS "20"
+typedef char at_run_fields_at[offsetof(run_t, channels) == 20 ? 1 : -1];
+
 /* The run in assembly: GCC 12 spills the loops' pointers and builds the vector of sums through
- * the stack. Per block: the four windows into x0..x3 (zero past len, predicate pl), which stay
- * in registers across the channels. Per channel: the filter row, four VMLADAVA, the sums into
- * four lanes, acc_init, multiplier and shift by one LDM, requantized and stored by one scatter to
- * out + at[k]. Modes AT_MVE_RELU and AT_MVE_RIGHT (whose fix-up, a saturating -1 on negative
- * lanes, takes the predicate register, so pl is set again). The assembly writes VPR, which GCC
- * 12 cannot name as clobbered: out of line, the call clobbers it (the Armv8.1-M procedure call
- * standard does not preserve VPR). */
-static AT_NOINLINE void conv_run(const run_t *r, const int8_t *x, int32_t blocks, int32_t len,
-                                 mve_pred16_t pl, int8_t *out, uint32x4_t at, int32_t offset,
+ * the stack. Per block: the windows into x0..x3 (zero past len, predicate pl), which stay in
+ * registers across the channels (four pixels: one 16-byte chunk each; two pixels: x0, x1 and
+ * x2, x3). Per channel: the filter row, VMLADAVA per pixel and chunk, the sums into the four
+ * lanes (two pixels: each twice, stored twice to one place), acc_init, multiplier and shift by
+ * one LDM, requantized and stored by one scatter to out + at[k]. Modes AT_MVE_RELU and
+ * AT_MVE_RIGHT (whose fix-up, a saturating -1 on negative lanes, takes the predicate register,
+ * so pl is set again). VPR is written, which GCC 12 cannot name as clobbered: out of line, the
+ * call clobbers it (the Armv8.1-M procedure call standard does not preserve VPR). */
+static AT_NOINLINE void conv_run(const run_t *r, int32_t pixels, const int8_t *x, int32_t blocks,
+                                 int32_t len, mve_pred16_t pl, int8_t *out, uint32x4_t at, int32_t offset,
                                  int32x4_t lo, int32x4_t hi, int32_t mode)
 {
-#define AT_CONV_RUN(BEFORE, EACH, FIXUP)                                                           \
-    __asm__ volatile(BEFORE "2:\n\t"                                                               \
-                     "ldr r0, [%[r], %[step]]\n\t"                                                 \
-                     "adds r2, %[x], r0\n\t"                                                       \
-                     "adds r4, r2, r0\n\t"                                                         \
-                     "adds r6, r4, r0\n\t"                                                         \
-                     "vmsr p0, %[pl]\n\t"                                                          \
-                     "vpstttt\n\t"                                                                 \
-                     "vldrbt.u8 %q[x0], [%[x]]\n\t"                                                \
-                     "vldrbt.u8 %q[x1], [r2]\n\t"                                                  \
-                     "vldrbt.u8 %q[x2], [r4]\n\t"                                                  \
-                     "vldrbt.u8 %q[x3], [r6]\n\t"                                                  \
-                     "add %[x], r6, r0\n\t"                                                        \
-                     "ldr %[w], [%[r], %[filter]]\n\t"                                             \
-                     "ldr %[ch], [%[r], %[channels]]\n\t"                                          \
-                     "ldr r0, [%[r], %[out_c]]\n\t"                                                \
+#define AT_CONV_RUN(BLOCK, EACH, BODY, FIXUP)                                                      \
+    __asm__ volatile("2:\n\t" BLOCK                                                              \
+                     "ldr r0, [%[r], #" AT_RUN_ADVANCE "]\n\t"                                     \
+                     "add %[x], r0\n\t"                                                            \
+                     "ldr %[w], [%[r], #" AT_RUN_FILTER "]\n\t"                                    \
+                     "ldr %[ch], [%[r], #" AT_RUN_CHANNELS "]\n\t"                                 \
+                     "ldr r0, [%[r], #" AT_RUN_OUT_C "]\n\t"                                       \
                      "dls lr, r0\n"                                                                \
-                     "1:\n\t" EACH                                                                 \
-                     "vpst\n\t"                                                                    \
-                     "vldrbt.u8 %q[t], [%[w]]\n\t"                                                 \
-                     "add %[w], %[len]\n\t"                                                        \
-                     "vmladav.s8 r0, %q[x0], %q[t]\n\t"                                            \
-                     "vmladav.s8 r2, %q[x1], %q[t]\n\t"                                            \
-                     "vmladav.s8 r4, %q[x2], %q[t]\n\t"                                            \
-                     "vmladav.s8 r6, %q[x3], %q[t]\n\t"                                            \
-                     "vmov %q[t][2], %q[t][0], r0, r4\n\t"                                         \
-                     "vmov %q[t][3], %q[t][1], r2, r6\n\t"                                         \
+                     "1:\n\t" EACH BODY                                                            \
                      "ldm %[ch]!, {r0, r2, r4}\n\t"                                                \
                      "vadd.i32 %q[t], %q[t], r0\n\t"                                               \
                      "vqrdmulh.s32 %q[t], %q[t], r2\n\t" FIXUP                                     \
@@ -80,7 +74,7 @@ static AT_NOINLINE void conv_run(const run_t *r, const int8_t *x, int32_t blocks
                      "vstrb.32 %q[t], [%[out], %q[at]]\n\t"                                        \
                      "adds %[out], #1\n\t"                                                         \
                      "le lr, 1b\n\t"                                                               \
-                     "ldr r0, [%[r], %[block_out]]\n\t"                                            \
+                     "ldr r0, [%[r], #" AT_RUN_BLOCK_OUT "]\n\t"                                   \
                      "add %[out], r0\n\t"                                                          \
                      "subs %[blocks], #1\n\t"                                                      \
                      "bne 2b"                                                                       \
@@ -88,21 +82,68 @@ static AT_NOINLINE void conv_run(const run_t *r, const int8_t *x, int32_t blocks
                        [x] "+r"(x), [blocks] "+r"(blocks), [out] "+r"(out), [w] "=&r"(w),           \
                        [ch] "=&r"(ch)                                                               \
                      : [r] "r"(r), [len] "r"(len), [pl] "r"((uint32_t)pl), [at] "w"(at),            \
-                       [offset] "r"(offset), [lo] "w"(lo), [hi] "w"(hi),                            \
-                       [step] "i"(offsetof(run_t, step)), [out_c] "i"(offsetof(run_t, out_c)),      \
-                       [block_out] "i"(offsetof(run_t, block_out)),                                 \
-                       [filter] "i"(offsetof(run_t, filter)), [channels] "i"(offsetof(run_t, channels)) \
+                       [offset] "r"(offset), [lo] "w"(lo), [hi] "w"(hi)                             \
                      : "r0", "r2", "r4", "r6", "lr", "cc", "memory")
+#define AT_FOUR_BLOCK "ldr r0, [%[r], #" AT_RUN_STEP "]\n\t" \
+    "adds r2, %[x], r0\n\t" \
+    "adds r4, r2, r0\n\t" \
+    "adds r6, r4, r0\n\t" \
+    "vmsr p0, %[pl]\n\t" \
+    "vpstttt\n\t" \
+    "vldrbt.u8 %q[x0], [%[x]]\n\t" \
+    "vldrbt.u8 %q[x1], [r2]\n\t" \
+    "vldrbt.u8 %q[x2], [r4]\n\t" \
+    "vldrbt.u8 %q[x3], [r6]\n\t"
+#define AT_FOUR_BODY "vpst\n\t" \
+    "vldrbt.u8 %q[t], [%[w]]\n\t" \
+    "add %[w], %[len]\n\t" \
+    "vmladav.s8 r0, %q[x0], %q[t]\n\t" \
+    "vmladav.s8 r2, %q[x1], %q[t]\n\t" \
+    "vmladav.s8 r4, %q[x2], %q[t]\n\t" \
+    "vmladav.s8 r6, %q[x3], %q[t]\n\t" \
+    "vmov %q[t][2], %q[t][0], r0, r4\n\t" \
+    "vmov %q[t][3], %q[t][1], r2, r6\n\t"
+#define AT_TWO_BLOCK "ldr r0, [%[r], #" AT_RUN_STEP "]\n\t" \
+    "adds r2, %[x], r0\n\t" \
+    "vldrb.u8 %q[x0], [%[x]]\n\t" \
+    "vldrb.u8 %q[x2], [r2]\n\t" \
+    "vmsr p0, %[pl]\n\t" \
+    "vpstt\n\t" \
+    "vldrbt.u8 %q[x1], [%[x], #16]\n\t" \
+    "vldrbt.u8 %q[x3], [r2, #16]\n\t"
+#define AT_TWO_BODY "vldrb.u8 %q[t], [%[w]]\n\t" \
+    "vmladav.s8 r0, %q[x0], %q[t]\n\t" \
+    "vmladav.s8 r2, %q[x2], %q[t]\n\t" \
+    "vpst\n\t" \
+    "vldrbt.u8 %q[t], [%[w], #16]\n\t" \
+    "add %[w], %[len]\n\t" \
+    "vmladava.s8 r0, %q[x1], %q[t]\n\t" \
+    "vmladava.s8 r2, %q[x3], %q[t]\n\t" \
+    "vmov %q[t][2], %q[t][0], r0, r0\n\t" \
+    "vmov %q[t][3], %q[t][1], r2, r2\n\t"
+#define AT_SET_PL "vmsr p0, %[pl]\n\t"
+#define AT_FIXUP "movs r6, #1\n\tvpt.s32 lt, %q[t], zr\n\tvqsubt.s32 %q[t], %q[t], r6\n\t"
     int32x4_t t, x0, x1, x2, x3;
     const int8_t *w;
     const at_channel_t *ch;
-    if (mode == AT_MVE_RELU) {
-        AT_CONV_RUN("", "", "");
+    if (pixels == 4) {
+        if (mode == AT_MVE_RELU) {
+            AT_CONV_RUN(AT_FOUR_BLOCK, "", AT_FOUR_BODY, "");
+        } else {
+            AT_CONV_RUN(AT_FOUR_BLOCK, AT_SET_PL, AT_FOUR_BODY, AT_FIXUP);
+        }
+    } else if (mode == AT_MVE_RELU) {
+        AT_CONV_RUN(AT_TWO_BLOCK, "", AT_TWO_BODY, "");
     } else {
-        AT_CONV_RUN("", "vmsr p0, %[pl]\n\t",
-                    "movs r6, #1\n\tvpt.s32 lt, %q[t], zr\n\tvqsubt.s32 %q[t], %q[t], r6\n\t");
+        AT_CONV_RUN(AT_TWO_BLOCK, AT_SET_PL, AT_TWO_BODY, AT_FIXUP);
     }
 #undef AT_CONV_RUN
+#undef AT_FOUR_BLOCK
+#undef AT_FOUR_BODY
+#undef AT_TWO_BLOCK
+#undef AT_TWO_BODY
+#undef AT_SET_PL
+#undef AT_FIXUP
 }
 
 /* Every output channel of up to four output pixels whose windows are rows of input; pixel k's
@@ -146,14 +187,18 @@ AT_INLINE int8_t *conv_inside(const at_conv_params_t *p, const int8_t *x, int32_
     const int32_t len = win->filter_w * win->in_c, out_c = p->out_c;
     block_t blk;
     int32_t done, k;
-    if (win->filter_h == 1 && len <= 16 && mode != AT_MVE_ANY && count >= 4) {
-        const run_t r = {step, out_c, 3 * out_c, p->filter, p->channels};
-        const uint32x4_t at = vmulq_n_u32(vidupq_n_u32(0u, 1), (uint32_t)out_c);
+    const int32_t pixels = len <= 16 ? 4 : 2; /* per block of a run */
+    if (win->filter_h == 1 && len <= 32 && mode != AT_MVE_ANY && count >= pixels) {
+        const run_t r = {step, pixels * step, out_c, (pixels - 1) * out_c, p->filter, p->channels};
+        /* two pixels: lanes 2 and 3 repeat lanes 0 and 1 */
+        const uint32x4_t at = vmulq_n_u32(vandq_u32(vidupq_n_u32(0u, 1), vdupq_n_u32((uint32_t)pixels - 1)),
+                                          (uint32_t)out_c);
         const int32x4_t lo = vdupq_n_s32(p->output_quant.min), hi = vdupq_n_s32(p->output_quant.max);
-        const mve_pred16_t pl = vctp8q((uint32_t)len);
-        conv_run(&r, x, count >> 2, len, pl, out, at, p->output_quant.offset, lo, hi, mode);
-        if (count & 3) { /* the last four again: the overlap is written twice, alike */
-            conv_run(&r, x + (count - 4) * step, 1, len, pl, out + (count - 4) * out_c, at,
+        const mve_pred16_t pl = vctp8q((uint32_t)(pixels == 4 ? len : len - 16));
+        const int32_t blocks = count / pixels, rest = count - blocks * pixels;
+        conv_run(&r, pixels, x, blocks, len, pl, out, at, p->output_quant.offset, lo, hi, mode);
+        if (rest) { /* the last block again: the overlap is written twice, alike */
+            conv_run(&r, pixels, x + (count - pixels) * step, 1, len, pl, out + (count - pixels) * out_c, at,
                      p->output_quant.offset, lo, hi, mode);
         }
         return out + count * out_c;
@@ -171,6 +216,76 @@ AT_INLINE int8_t *conv_inside(const at_conv_params_t *p, const int8_t *x, int32_
     return out;
 }
 
+/* Windows copied side by side for conv_run: those not read in place (2D, dilated, at a border),
+ * n <= 32 bytes each, up to `pixels` of them, whose outputs follow each other from `out`. */
+typedef struct {
+    int8_t windows[4 * 16];
+    int32_t count;
+    int8_t *out;
+    /* how a window inside the input is copied: `rows` rows `row_pitch` apart in the input, each
+     * `pieces` pieces of `piece` bytes (a whole row if contiguous, else one tap) `piece_pitch`
+     * apart */
+    int32_t rows, row_pitch, pieces, piece, piece_pitch;
+} gathered_t;
+
+/* Copies the window of output pixel (oy, ox) into the next slot: piece by piece with one
+ * predicated load and store each (two above 16 bytes) when it lies inside the input, else
+ * at_window_s8 (the padding's taps read the zero point). */
+AT_INLINE void gather(gathered_t *g, const at_window_t *win, const int8_t *in_b, int32_t oy, int32_t ox,
+                      int32_t n, int8_t *out)
+{
+    int8_t *dst = g->windows + g->count * n;
+    const int8_t *x;
+    int32_t r, k;
+    if (g->count++ == 0) {
+        g->out = out;
+    }
+    if (oy < win->inside_y[0] || oy >= win->inside_y[1] || ox < win->inside_x[0] || ox >= win->inside_x[1]) {
+        x = at_window_s8(win, in_b, oy, ox, dst);
+        if (x != dst) { /* read in place: copied */
+            memcpy(dst, x, (size_t)n);
+        }
+        return;
+    }
+    x = in_b + ((oy * win->stride_h - win->pad_h) * win->in_w + ox * win->stride_w - win->pad_w) * win->in_c;
+    if (g->piece <= 16) {
+        const mve_pred16_t p = vctp8q((uint32_t)g->piece);
+        for (r = g->rows; r > 0; --r, x += g->row_pitch) {
+            const int8_t *xk = x;
+            for (k = g->pieces; k > 0; --k, xk += g->piece_pitch, dst += g->piece) {
+                vstrbq_p_s8(dst, vldrbq_z_s8(xk, p), p);
+            }
+        }
+        return;
+    }
+    for (r = g->rows; r > 0; --r, x += g->row_pitch) {
+        const int8_t *xk = x;
+        for (k = g->pieces; k > 0; --k, xk += g->piece_pitch, dst += g->piece) {
+            memcpy(dst, xk, (size_t)g->piece);
+        }
+    }
+}
+
+/* Runs conv_run on the gathered windows; slots past count hold the last window again, whose
+ * outputs the scatter writes twice to one place. */
+AT_INLINE void flush(const at_conv_params_t *p, gathered_t *g, int32_t n, int32_t pixels, int32_t mode)
+{
+    const run_t r = {n, pixels * n, p->out_c, (pixels - 1) * p->out_c, p->filter, p->channels};
+    const int32x4_t lo = vdupq_n_s32(p->output_quant.min), hi = vdupq_n_s32(p->output_quant.max);
+    const uint32x4_t lane = vandq_u32(vidupq_n_u32(0u, 1), vdupq_n_u32((uint32_t)pixels - 1));
+    const uint32x4_t at = vmulq_n_u32(vminq_u32(lane, vdupq_n_u32((uint32_t)g->count - 1)), (uint32_t)p->out_c);
+    int32_t k;
+    if (g->count == 0) {
+        return;
+    }
+    for (k = g->count; k < pixels; ++k) {
+        memcpy(g->windows + k * n, g->windows + (g->count - 1) * n, (size_t)n);
+    }
+    conv_run(&r, pixels, g->windows, 1, n, vctp8q((uint32_t)(pixels == 4 ? n : n - 16)), g->out, at,
+             p->output_quant.offset, lo, hi, mode);
+    g->count = 0;
+}
+
 AT_INLINE void conv(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch,
                     int32_t mode)
 {
@@ -180,26 +295,52 @@ AT_INLINE void conv(const at_conv_params_t *p, const int8_t *input, int8_t *outp
     const int32_t col = win->in_c, row = win->in_w * win->in_c, step = win->stride_w * col;
     /* Rows of a window lie contiguous in the input unless the filter skips columns. */
     const int32_t contiguous = win->filter_w == 1 || win->dilation_w == 1;
+    /* Windows of at most 32 bytes not read in place are copied side by side for conv_run. */
+    const int32_t gathering = n <= 32 && mode != AT_MVE_ANY;
+    const int32_t pixels = n <= 16 ? 4 : 2;
+    gathered_t g;
     int32_t b, oy, ox;
+    g.count = 0;
+    g.rows = win->filter_h;
+    g.row_pitch = win->dilation_h * row;
+    g.pieces = contiguous ? 1 : win->filter_w;
+    g.piece = contiguous ? win->filter_w * col : col;
+    g.piece_pitch = win->dilation_w * col;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * win->in_h * row;
+        if (contiguous && win->filter_h == 1 && win->inside_y[0] == 0 && win->inside_y[1] == p->out_h
+            && win->inside_x[0] == 0 && win->inside_x[1] == p->out_w && win->stride_h * row == p->out_w * step) {
+            /* every window inside, each row's windows continuing the last: one run (1x1 convs) */
+            output = conv_inside(p, in_b - win->pad_h * row - win->pad_w * col, step, p->out_h * p->out_w,
+                                 output, mode);
+            continue;
+        }
         for (oy = 0; oy < p->out_h; ++oy) {
-            const int32_t inside_row = contiguous && oy >= win->inside_y[0] && oy < win->inside_y[1];
+            const int32_t inside_row = contiguous && win->filter_h == 1 && oy >= win->inside_y[0]
+                                       && oy < win->inside_y[1];
             const int32_t begin = inside_row ? win->inside_x[0] : p->out_w;
             const int32_t end = inside_row ? win->inside_x[1] : p->out_w;
             for (ox = 0; ox < p->out_w; ++ox) {
-                if (ox == begin && begin < end) {
+                if (ox == begin && begin < end && (!gathering || end - begin >= pixels)) {
                     const int32_t iy0 = oy * win->stride_h - win->pad_h;
                     const int32_t ix0 = begin * win->stride_w - win->pad_w;
+                    flush(p, &g, n, pixels, mode);
                     output = conv_inside(p, in_b + iy0 * row + ix0 * col, step, end - begin, output, mode);
                     ox = end - 1;
-                    continue;
+                } else if (gathering) {
+                    gather(&g, win, in_b, oy, ox, n, output);
+                    output += p->out_c;
+                    if (g.count == pixels) {
+                        flush(p, &g, n, pixels, mode);
+                    }
+                } else {
+                    output = at_mve_rows(at_window_s8(win, in_b, oy, ox, scratch), p->filter, n, p->out_c,
+                                         p->channels, 0, &q, output, mode);
                 }
-                output = at_mve_rows(at_window_s8(win, in_b, oy, ox, scratch), p->filter, n, p->out_c,
-                                     p->channels, 0, &q, output);
             }
         }
     }
+    flush(p, &g, n, pixels, mode);
 }
 
 static AT_NOINLINE AT_MVE_FAST void conv_relu(const at_conv_params_t *p, const int8_t *input,

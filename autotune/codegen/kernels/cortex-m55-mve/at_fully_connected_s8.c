@@ -1,6 +1,7 @@
 /* FULLY_CONNECTED, int8 (TFLM reference_integer_ops::FullyConnected and
  * FullyConnectedPerChannel), Helium: four output units at a time share each 16-byte load of the
- * input row (VMLADAVA, at_mve_rows). The sums are those of ../at_fully_connected_s8.c. */
+ * input row (VMLADAVA, at_mve_rows). The sums are those of ../at_fully_connected_s8.c. Dense
+ * layers are short: requantization mode AT_MVE_ANY costs less than finding a cheaper one. */
 #include "at_common.h"
 #include "at_kernels.h"
 #include "at_mve.h"
@@ -16,6 +17,7 @@ void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *i
         if (p->filter_offset != 0) {
             input_term = p->filter_offset * (at_sum_s8(input, depth) + depth * p->input_offset);
         }
-        output = at_mve_rows(input, p->filter, depth, p->out_depth, p->channels, input_term, &q, output);
+        output = at_mve_rows(input, p->filter, depth, p->out_depth, p->channels, input_term, &q, output,
+                             AT_MVE_ANY);
     }
 }

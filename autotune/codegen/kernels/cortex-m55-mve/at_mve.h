@@ -106,119 +106,135 @@ AT_INLINE uint32x4_t at_mve_channel_offsets(void)
 typedef struct {
     const int8_t *x;          /* the input: n values */
     int32_t n;
-    const int8_t *rows;       /* the next group's first row */
-    const at_channel_t *ch;   /* the next group's first channel */
+    const int8_t *rows;       /* unused by the assembly after the start: the first row */
     int8_t *out;              /* the next group's first output */
     int32_t left;             /* rows not done yet, > 0 */
     int32_t d1, d2, d3;       /* bytes from a group's first row to its second, third, fourth */
     int32_t extra;            /* added to every accumulator */
     int32_t offset;           /* output zero point */
+    int32_t advance;          /* 4 n less the bytes the loop steps a row pointer: to the next group */
 } at_mve_rows_t;
 
 #define AT_ROWS_X "0"
 #define AT_ROWS_N "4"
 #define AT_ROWS_ROWS "8"
-#define AT_ROWS_CH "12"
-#define AT_ROWS_OUT "16"
-#define AT_ROWS_LEFT "20"
-#define AT_ROWS_D1 "24"
-#define AT_ROWS_D2 "28"
-#define AT_ROWS_D3 "32"
-#define AT_ROWS_EXTRA "36"
-#define AT_ROWS_OFFSET "40"
-typedef char at_rows_fields_at[offsetof(at_mve_rows_t, offset) == 40 && offsetof(at_mve_rows_t, d1) == 24 ? 1 : -1];
+#define AT_ROWS_OUT "12"
+#define AT_ROWS_LEFT "16"
+#define AT_ROWS_D1 "20"
+#define AT_ROWS_D2 "24"
+#define AT_ROWS_D3 "28"
+#define AT_ROWS_EXTRA "32"
+#define AT_ROWS_OFFSET "36"
+#define AT_ROWS_ADVANCE "40"
+typedef char at_rows_fields_at[offsetof(at_mve_rows_t, advance) == 40 && offsetof(at_mve_rows_t, d1) == 20 ? 1 : -1];
 
 /* Every output channel of one position, orientation "one input, four filter rows": out[c] =
  * requantized(acc_init[c] + extra + x . w[c]), filter rows n apart, n > 0; for FULLY_CONNECTED (x
  * an input row) and a conv's border windows. Each 16-byte load of x feeds four VMLADAVA (64 MACs
  * per 5 loads) in a tail-predicated loop (DLSTP/LETP); the four sums are requantized in four
- * lanes with the channels' constants gathered from their records, every mode: per lane a left
- * shift where the shift is > 0, the rounding fix-up and shift right where it is < 0 (predicated
- * VSHL, VCMP, VQSUB, VRSHL). Fewer than four rows read the last row again for the missing ones
- * and store only their own outputs. In assembly, as GCC 12 spills the pointers of this loop (28
- * cycles a chunk instead of 11). VPR is written: out of line, the call clobbers it (the
+ * lanes with the channels' constants gathered from their records (`records`: the addresses of
+ * four consecutive records, stepped 48 bytes a group). Mode AT_MVE_ANY per lane: a left shift
+ * where the shift is > 0, the rounding fix-up and shift right where it is < 0 (predicated VSHL,
+ * VCMP, VQSUB, VRSHL). Fewer than four rows read the last row again for the missing ones and
+ * store only their own outputs (a narrowing store: its pointer in a low register, "l"). In
+ * assembly, as GCC 12 spills the pointers of this loop (28 cycles a chunk instead of 11). VPR is written: out of line, the call clobbers it (the
  * Armv8.1-M procedure call standard does not preserve VPR). */
-static AT_NOINLINE void at_mve_rows_run(at_mve_rows_t *r, int32x4_t lo, int32x4_t hi)
+static AT_NOINLINE void at_mve_rows_run(at_mve_rows_t *r, uint32x4_t records, int32x4_t lo, int32x4_t hi,
+                                        int32_t mode)
 {
+#define AT_MVE_ROWS(REQUANT)                                                                       \
+    __asm__ volatile("ldr %[wa], [%[r], #" AT_ROWS_ROWS "]\n\t"                                    \
+                     "ldr %[out], [%[r], #" AT_ROWS_OUT "]\n"                                       \
+                     "2:\n\t"                                                                      \
+                     "ldr r0, [%[r], #" AT_ROWS_N "]\n\t"                                          \
+                     "ldr r2, [%[r], #" AT_ROWS_D1 "]\n\t"                                         \
+                     "add %[wb], %[wa], r2\n\t"                                                    \
+                     "ldr r2, [%[r], #" AT_ROWS_D2 "]\n\t"                                         \
+                     "add %[wc], %[wa], r2\n\t"                                                    \
+                     "ldr r2, [%[r], #" AT_ROWS_D3 "]\n\t"                                         \
+                     "add %[wd], %[wa], r2\n\t"                                                    \
+                     "ldr %[xt], [%[r], #" AT_ROWS_X "]\n\t"                                       \
+                     "dlstp.8 lr, r0\n\t"                                                          \
+                     "ldr r0, [%[r], #" AT_ROWS_EXTRA "]\n\t"                                      \
+                     "mov r2, r0\n\t"                                                              \
+                     "mov r4, r0\n\t"                                                              \
+                     "mov r6, r0\n"                                                                \
+                     "1:\n\t"                                                                      \
+                     "vldrb.u8 %q[x], [%[xt]], #16\n\t"                                            \
+                     "vldrb.u8 %q[w], [%[wa]], #16\n\t"                                            \
+                     "vmladava.s8 r0, %q[x], %q[w]\n\t"                                            \
+                     "vldrb.u8 %q[w], [%[wb]], #16\n\t"                                            \
+                     "vmladava.s8 r2, %q[x], %q[w]\n\t"                                            \
+                     "vldrb.u8 %q[w], [%[wc]], #16\n\t"                                            \
+                     "vmladava.s8 r4, %q[x], %q[w]\n\t"                                            \
+                     "vldrb.u8 %q[w], [%[wd]], #16\n\t"                                            \
+                     "vmladava.s8 r6, %q[x], %q[w]\n\t"                                            \
+                     "letp lr, 1b\n\t"                                                             \
+                     "vmov %q[a][2], %q[a][0], r0, r4\n\t"                                         \
+                     "vmov %q[a][3], %q[a][1], r2, r6\n\t"                                         \
+                     "vldrw.u32 %q[c], [%q[q]]\n\t"                                                \
+                     "vldrw.u32 %q[s], [%q[q], #8]\n\t"                                            \
+                     "vadd.i32 %q[a], %q[a], %q[c]\n\t"                                            \
+                     "vldrw.u32 %q[c], [%q[q], #4]\n\t" REQUANT                                    \
+                     "ldr r0, [%[r], #" AT_ROWS_OFFSET "]\n\t"                                     \
+                     "vadd.i32 %q[a], %q[a], r0\n\t"                                               \
+                     "movs r0, #48\n\t"                                                            \
+                     "vmax.s32 %q[a], %q[a], %q[lo]\n\t"                                           \
+                     "vadd.i32 %q[q], %q[q], r0\n\t"                                               \
+                     "vmin.s32 %q[a], %q[a], %q[hi]\n\t"                                           \
+                     "ldr r0, [%[r], #" AT_ROWS_LEFT "]\n\t"                                       \
+                     "vctp.32 r0\n\t"                                                              \
+                     "vpst\n\t"                                                                    \
+                     "vstrbt.32 %q[a], [%[out]]\n\t"                                               \
+                     "adds %[out], #4\n\t"                                                         \
+                     "ldr r2, [%[r], #" AT_ROWS_ADVANCE "]\n\t"                                    \
+                     "add %[wa], %[wd], r2\n\t"                                                    \
+                     "ldr r2, [%[r], #" AT_ROWS_D3 "]\n\t"                                         \
+                     "subs %[wa], r2\n\t"                                                          \
+                     "subs r0, #4\n\t"                                                             \
+                     "str r0, [%[r], #" AT_ROWS_LEFT "]\n\t"                                       \
+                     "bgt 2b"                                                                       \
+                     : [x] "=&w"(x), [w] "=&w"(w), [a] "=&w"(a), [c] "=&w"(c), [s] "=&w"(s),         \
+                       [q] "+w"(records), [xt] "=&r"(xt), [wa] "=&r"(wa), [wb] "=&r"(wb),           \
+                       [wc] "=&r"(wc), [wd] "=&r"(wd), [out] "=&l"(out)                            \
+                     : [r] "r"(r), [lo] "w"(lo), [hi] "w"(hi)                                       \
+                     : "r0", "r2", "r4", "r6", "lr", "cc", "memory")
     int32x4_t x, w, a, c, s;
     const int8_t *xt, *wa, *wb, *wc, *wd;
-    __asm__ volatile("2:\n\t"
-                     "ldr r0, [%[r], #" AT_ROWS_N "]\n\t"
-                     "ldr %[wa], [%[r], #" AT_ROWS_ROWS "]\n\t"
-                     "ldr r2, [%[r], #" AT_ROWS_D1 "]\n\t"
-                     "add %[wb], %[wa], r2\n\t"
-                     "ldr r2, [%[r], #" AT_ROWS_D2 "]\n\t"
-                     "add %[wc], %[wa], r2\n\t"
-                     "ldr r2, [%[r], #" AT_ROWS_D3 "]\n\t"
-                     "add %[wd], %[wa], r2\n\t"
-                     "ldr %[xt], [%[r], #" AT_ROWS_X "]\n\t"
-                     "dlstp.8 lr, r0\n\t"
-                     "ldr r0, [%[r], #" AT_ROWS_EXTRA "]\n\t"
-                     "mov r2, r0\n\t"
-                     "mov r4, r0\n\t"
-                     "mov r6, r0\n"
-                     "1:\n\t"
-                     "vldrb.u8 %q[x], [%[xt]], #16\n\t"
-                     "vldrb.u8 %q[w], [%[wa]], #16\n\t"
-                     "vmladava.s8 r0, %q[x], %q[w]\n\t"
-                     "vldrb.u8 %q[w], [%[wb]], #16\n\t"
-                     "vmladava.s8 r2, %q[x], %q[w]\n\t"
-                     "vldrb.u8 %q[w], [%[wc]], #16\n\t"
-                     "vmladava.s8 r4, %q[x], %q[w]\n\t"
-                     "vldrb.u8 %q[w], [%[wd]], #16\n\t"
-                     "vmladava.s8 r6, %q[x], %q[w]\n\t"
-                     "letp lr, 1b\n\t"
-                     "vmov %q[a][2], %q[a][0], r0, r4\n\t"
-                     "vmov %q[a][3], %q[a][1], r2, r6\n\t"
-                     "ldr r0, [%[r], #" AT_ROWS_CH "]\n\t"
-                     "vldrw.u32 %q[c], [r0, %q[fields]]\n\t"
-                     "adds r2, r0, #8\n\t"
-                     "vldrw.u32 %q[s], [r2, %q[fields]]\n\t"
-                     "vadd.i32 %q[a], %q[a], %q[c]\n\t"
-                     "adds r2, r0, #4\n\t"
-                     "vldrw.u32 %q[c], [r2, %q[fields]]\n\t"
-                     "vpt.s32 gt, %q[s], zr\n\t"
-                     "vshlt.s32 %q[a], %q[a], %q[s]\n\t"
-                     "vqrdmulh.s32 %q[a], %q[a], %q[c]\n\t"
-                     "movs r2, #1\n\t"
-                     "vptt.s32 lt, %q[s], zr\n\t"
-                     "vcmpt.s32 lt, %q[a], zr\n\t"
-                     "vqsubt.s32 %q[a], %q[a], r2\n\t"
-                     "vpt.s32 le, %q[s], zr\n\t"
-                     "vrshlt.s32 %q[a], %q[a], %q[s]\n\t"
-                     "ldr r2, [%[r], #" AT_ROWS_OFFSET "]\n\t"
-                     "vadd.i32 %q[a], %q[a], r2\n\t"
-                     "adds r0, #48\n\t"
-                     "vmax.s32 %q[a], %q[a], %q[lo]\n\t"
-                     "str r0, [%[r], #" AT_ROWS_CH "]\n\t"
-                     "vmin.s32 %q[a], %q[a], %q[hi]\n\t"
-                     "ldr r2, [%[r], #" AT_ROWS_LEFT "]\n\t"
-                     "ldr r4, [%[r], #" AT_ROWS_OUT "]\n\t"
-                     "vctp.32 r2\n\t"
-                     "vpst\n\t"
-                     "vstrbt.32 %q[a], [r4]\n\t"
-                     "adds r4, #4\n\t"
-                     "str r4, [%[r], #" AT_ROWS_OUT "]\n\t"
-                     "ldr r0, [%[r], #" AT_ROWS_N "]\n\t"
-                     "ldr r4, [%[r], #" AT_ROWS_ROWS "]\n\t"
-                     "add.w r4, r4, r0, lsl #2\n\t"
-                     "str r4, [%[r], #" AT_ROWS_ROWS "]\n\t"
-                     "subs r2, #4\n\t"
-                     "str r2, [%[r], #" AT_ROWS_LEFT "]\n\t"
-                     "bgt 2b"
-                     : [x] "=&w"(x), [w] "=&w"(w), [a] "=&w"(a), [c] "=&w"(c), [s] "=&w"(s),
-                       [xt] "=&r"(xt), [wa] "=&r"(wa), [wb] "=&r"(wb), [wc] "=&r"(wc), [wd] "=&r"(wd)
-                     : [r] "r"(r), [fields] "w"(at_mve_channel_offsets()), [lo] "w"(lo), [hi] "w"(hi)
-                     : "r0", "r2", "r4", "r6", "lr", "cc", "memory");
+    int8_t *out;
+    if (mode == AT_MVE_RELU) {
+        AT_MVE_ROWS("vqrdmulh.s32 %q[a], %q[a], %q[c]\n\t"
+                    "vrshl.s32 %q[a], %q[a], %q[s]\n\t");
+    } else if (mode == AT_MVE_RIGHT) {
+        AT_MVE_ROWS("vqrdmulh.s32 %q[a], %q[a], %q[c]\n\t"
+                    "movs r0, #1\n\t"
+                    "vpt.s32 lt, %q[a], zr\n\t"
+                    "vqsubt.s32 %q[a], %q[a], r0\n\t"
+                    "vrshl.s32 %q[a], %q[a], %q[s]\n\t");
+    } else {
+        AT_MVE_ROWS("vpt.s32 gt, %q[s], zr\n\t"
+                    "vshlt.s32 %q[a], %q[a], %q[s]\n\t"
+                    "vqrdmulh.s32 %q[a], %q[a], %q[c]\n\t"
+                    "movs r0, #1\n\t"
+                    "vptt.s32 lt, %q[s], zr\n\t"
+                    "vcmpt.s32 lt, %q[a], zr\n\t"
+                    "vqsubt.s32 %q[a], %q[a], r0\n\t"
+                    "vpt.s32 le, %q[s], zr\n\t"
+                    "vrshlt.s32 %q[a], %q[a], %q[s]\n\t");
+    }
+#undef AT_MVE_ROWS
 }
 
 /* at_mve_rows_run on `rows` rows; returns out past them. */
 AT_INLINE int8_t *at_mve_rows(const int8_t *x, const int8_t *filter, int32_t n, int32_t rows,
-                              const at_channel_t *ch, int32_t extra, const at_output_t *q, int8_t *out)
+                              const at_channel_t *ch, int32_t extra, const at_output_t *q, int8_t *out,
+                              int32_t mode)
 {
-    at_mve_rows_t run = {x, n, filter, ch, out, rows, (rows > 1) * n, (rows > 2 ? 2 : rows - 1) * n,
-                         (rows > 3 ? 3 : rows - 1) * n, extra, q->offset};
-    at_mve_rows_run(&run, vdupq_n_s32(q->min), vdupq_n_s32(q->max));
+    const int32_t d3 = (rows > 3 ? 3 : rows - 1) * n;
+    at_mve_rows_t run = {x, n, filter, out, rows, (rows > 1) * n, (rows > 2 ? 2 : rows - 1) * n, d3,
+                         extra, q->offset, 4 * n - ((n + 15) & ~15)};
+    const uint32x4_t records = vaddq_n_u32(at_mve_channel_offsets(), (uint32_t)(uintptr_t)ch);
+    at_mve_rows_run(&run, records, vdupq_n_s32(q->min), vdupq_n_s32(q->max), mode);
     return out + rows;
 }
 
