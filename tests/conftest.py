@@ -15,3 +15,9 @@ def zoo_dir(tmp_path_factory):
 def tiny_run(tmp_path_factory):
     """One tiny search, shared by the tests that read its outputs or export from it."""
     return run_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def sim_cache(tmp_path_factory):
+    """apollo5-sim's QEMU plugin and llvm-mca block timings, built and measured once a session."""
+    return tmp_path_factory.mktemp("apollo5_sim")

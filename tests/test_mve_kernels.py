@@ -12,7 +12,9 @@ import subprocess
 import pytest
 
 import model_zoo
+from autotune.codegen import generate_c, integer_core
 from autotune.codegen.kernel_library import KERNEL_DIR
+from autotune.ir.tflite_import import import_tflite
 from device_runners.apollo5_sim import Apollo5Sim
 from device_runners.targets import get_target
 from test_apollo5_sim import check_outputs, check_profile, sim_image
@@ -32,10 +34,11 @@ def test_variants_replace_generic_files_one_for_one():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", model_zoo.SUPPORTED)
-def test_helium_kernels_match_the_executor(name, zoo_dir, tmp_path):
-    graph, generated, _ = model_zoo.firmware(name, zoo_dir, tmp_path, "apollo5")
+def test_helium_kernels_match_the_executor(name, zoo_dir, tmp_path, sim_cache):
+    graph = integer_core(import_tflite(model_zoo.tflite_bytes(name, zoo_dir), name))
+    generated = generate_c(graph, tmp_path / "src")
     assert (generated.out_dir / LIBRARY).is_dir()
-    sim = Apollo5Sim(sim_image(generated.out_dir, tmp_path).elf_path, cache_dir=tmp_path)
+    sim = Apollo5Sim(sim_image(generated.out_dir, tmp_path).elf_path, cache_dir=sim_cache)
     check_outputs(sim, graph, name)
     if name in ("larun", "residual", "pools", "requantize"):
         check_profile(sim, graph, name)

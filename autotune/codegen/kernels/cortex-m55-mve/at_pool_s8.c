@@ -47,39 +47,78 @@ AT_MVE_FAST void at_avg_pool_s8(const at_pool_params_t *p, const int8_t *input, 
     }
 }
 
+/* The maxima of `count` output pixels of a row whose windows lie across the input's columns
+ * (`rows` filter rows from x, `step` bytes from one window to the next), each 16-channel slice
+ * reduced in a register and clamped before it is stored (act_min is the maximum's start). */
+AT_INLINE int8_t *max_run(const at_pool_params_t *p, const int8_t *x, int32_t count, int32_t rows,
+                          int8_t *output, int8x16_t lo, int8x16_t hi)
+{
+    const int32_t channels = p->channels, in_row = p->in_w * channels;
+    const int32_t step = p->stride_w * channels;
+    int32_t k, c, fy, fx;
+    if (rows == 1 && channels <= 16) { /* one filter row, one slice: the common 1D pool */
+        const mve_pred16_t pred = vctp8q((uint32_t)channels);
+        for (k = count; k > 0; --k, x += step, output += channels) {
+            const int8_t *xc = x;
+            int8x16_t m = lo;
+            for (fx = p->filter_w; fx > 0; --fx, xc += channels) {
+                m = vmaxq_s8(m, vldrbq_z_s8(xc, pred));
+            }
+            vstrbq_p_s8(output, vminq_s8(m, hi), pred);
+        }
+        return output;
+    }
+    for (k = count; k > 0; --k, x += step, output += channels) {
+        for (c = 0; c < channels; c += 16) {
+            const mve_pred16_t pred = vctp8q((uint32_t)(channels - c));
+            const int8_t *xr = x + c;
+            int8x16_t m = lo;
+            for (fy = rows; fy > 0; --fy, xr += in_row) {
+                const int8_t *xc = xr;
+                for (fx = p->filter_w; fx > 0; --fx, xc += channels) {
+                    m = vmaxq_s8(m, vldrbq_z_s8(xc, pred));
+                }
+            }
+            vstrbq_p_s8(output + c, vminq_s8(m, hi), pred);
+        }
+    }
+    return output;
+}
+
 /* Each 16-channel slice of a window is reduced in a register before its output is stored, so the
  * pool may run in place (the output of a pixel never lies after its window's first tap).
- * Clamping is monotonic, so it commutes with the maximum: each tap is clamped, then maxed. */
+ * Clamping is monotonic, so it commutes with the maximum: each tap is clamped, then maxed.
+ * Output columns whose windows need no clipping (all but the padding's) run without it. */
 AT_MVE_FAST void at_max_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t channels = p->channels;
     const int32_t in_row = p->in_w * channels;
     const int8x16_t lo = vdupq_n_s8((int8_t)p->act_min);
     const int8x16_t hi = vdupq_n_s8((int8_t)p->act_max);
-    int32_t b, oy, ox, c, fy, fx;
+    /* columns [begin, end) whose windows start at or after column 0 and end inside the row */
+    const int32_t begin = (p->pad_w + p->stride_w - 1) / p->stride_w;
+    const int32_t last = p->in_w + p->pad_w - p->filter_w; /* the last window start, + pad_w */
+    int32_t end = last < 0 ? 0 : last / p->stride_w + 1;
+    int32_t b, oy, ox;
+    end = end > p->out_w ? p->out_w : end;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * in_row;
         for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_h;
             int32_t fy0, fy1;
             at_tap_range(iy0, 1, p->filter_h, p->in_h, &fy0, &fy1);
-            for (ox = 0; ox < p->out_w; ++ox, output += channels) {
+            for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                const int8_t *x;
-                int32_t fx0, fx1;
-                at_tap_range(ix0, 1, p->filter_w, p->in_w, &fx0, &fx1);
-                x = in_b + (iy0 + fy0) * in_row + (ix0 + fx0) * channels;
-                for (c = 0; c < channels; c += 16) {
-                    const mve_pred16_t pred = vctp8q((uint32_t)(channels - c));
-                    const int8_t *xr = x + c;
-                    int8x16_t m = lo;
-                    for (fy = fy0; fy < fy1; ++fy, xr += in_row) {
-                        const int8_t *xc = xr;
-                        for (fx = fx0; fx < fx1; ++fx, xc += channels) {
-                            m = vmaxq_s8(m, vldrbq_z_s8(xc, pred));
-                        }
-                    }
-                    vstrbq_p_s8(output + c, vminq_s8(m, hi), pred);
+                const int8_t *x = in_b + (iy0 + fy0) * in_row;
+                if (ox == begin && begin < end) {
+                    output = max_run(p, x + ix0 * channels, end - begin, fy1 - fy0, output, lo, hi);
+                    ox = end - 1;
+                } else { /* clipped columns: a run of one window over its columns inside */
+                    at_pool_params_t clipped = *p;
+                    int32_t fx0, fx1;
+                    at_tap_range(ix0, 1, p->filter_w, p->in_w, &fx0, &fx1);
+                    clipped.filter_w = fx1 - fx0;
+                    output = max_run(&clipped, x + (ix0 + fx0) * channels, 1, fy1 - fy0, output, lo, hi);
                 }
             }
         }
