@@ -164,6 +164,16 @@ static AT_NOINLINE void depthwise_run(const run_t *r, const int8_t *x, int32_t p
     int32x4_t ea, oa, eb, ob, w, va, vb, prod;
     const int8_t *xa, *xb, *wt;
     int32_t rc;
+/* pixels a (w) and b (vb) narrowed to int16: the zero point added, clamped (lo in p, hi in va),
+ * pixel b into p */
+#define AT_DW_CLAMP                                                                                \
+    "ldr r0, [%[r], #" AT_RUN_OFFSET "]\n\t"                                                        \
+    "vqadd.s16 %q[w], %q[w], r0\n\t"                                                               \
+    "vqadd.s16 %q[vb], %q[vb], r0\n\t"                                                             \
+    "vmax.s16 %q[w], %q[w], %q[p]\n\t"                                                             \
+    "vmax.s16 %q[vb], %q[vb], %q[p]\n\t"                                                           \
+    "vmin.s16 %q[w], %q[w], %q[va]\n\t"                                                            \
+    "vmin.s16 %q[p], %q[vb], %q[va]\n\t"
     /* requantized: pixel a into w, pixel b into p (both int16, clamped) */
     if (mode == AT_MVE_RELU) { /* interleaved to keep the vector pipes apart */
         AT_DEPTHWISE_RUN("ldr r0, [%[r], #" AT_RUN_GROUP "]\n\t"
@@ -184,14 +194,7 @@ static AT_NOINLINE void depthwise_run(const run_t *r, const int8_t *x, int32_t p
                          "vqmovnt.s32 %q[w], %q[oa]\n\t"
                          "vldrh.u16 %q[va], [r0, #112]\n\t"
                          "vqmovnb.s32 %q[vb], %q[eb]\n\t"
-                         "ldr r0, [%[r], #" AT_RUN_OFFSET "]\n\t"
-                         "vqmovnt.s32 %q[vb], %q[ob]\n\t"
-                         "vqadd.s16 %q[w], %q[w], r0\n\t"
-                         "vqadd.s16 %q[vb], %q[vb], r0\n\t"
-                         "vmax.s16 %q[w], %q[w], %q[p]\n\t"
-                         "vmax.s16 %q[vb], %q[vb], %q[p]\n\t"
-                         "vmin.s16 %q[w], %q[w], %q[va]\n\t"
-                         "vmin.s16 %q[p], %q[vb], %q[va]\n\t");
+                         "vqmovnt.s32 %q[vb], %q[ob]\n\t" AT_DW_CLAMP);
     } else {
         AT_DEPTHWISE_RUN("ldr r0, [%[r], #" AT_RUN_GROUP "]\n\t"
                          "vldrw.u32 %q[w], [r0, #32]\n\t"
@@ -221,16 +224,10 @@ static AT_NOINLINE void depthwise_run(const run_t *r, const int8_t *x, int32_t p
                          "vqmovnb.s32 %q[w], %q[ea]\n\t"
                          "vqmovnt.s32 %q[w], %q[oa]\n\t"
                          "vqmovnb.s32 %q[vb], %q[eb]\n\t"
-                         "vqmovnt.s32 %q[vb], %q[ob]\n\t"
-                         "ldr r0, [%[r], #" AT_RUN_OFFSET "]\n\t"
-                         "vqadd.s16 %q[w], %q[w], r0\n\t"
-                         "vqadd.s16 %q[vb], %q[vb], r0\n\t"
-                         "vmax.s16 %q[w], %q[w], %q[p]\n\t"
-                         "vmax.s16 %q[vb], %q[vb], %q[p]\n\t"
-                         "vmin.s16 %q[w], %q[w], %q[va]\n\t"
-                         "vmin.s16 %q[p], %q[vb], %q[va]\n\t");
+                         "vqmovnt.s32 %q[vb], %q[ob]\n\t" AT_DW_CLAMP);
     }
 #undef AT_DEPTHWISE_RUN
+#undef AT_DW_CLAMP
 }
 
 /* The output pixels [0, count) of a row of one group, inside the input: in pairs, and an odd
