@@ -3,6 +3,7 @@
 flash   = start-up code + code of each kernel used + per-op parameter structs and calls + weights,
           biases and per-channel constants (initial accumulator, multiplier, shift: 12 bytes)
 RAM     = activations (the planned arena plus the caller's input and output buffers) + stack
+          (a base plus the deepest frame of the kernels used, where a core's kernels differ)
 latency = sum over ops of (a x MACs + b x outputs + c x output pixels) for ops with MACs, or
           elements x cycles per element, plus the call of each kernel, at the target's clock,
           plus, on a core behind a flash cache (the RP2040's XIP cache), the misses of a warm
@@ -18,8 +19,9 @@ counted the memcpy that gathers 2D and dilated convolution windows: such models 
 about 25 % slower than predicted (the features do not see window gathering); the element-wise
 figures were measured the same way on single ops. Features from the kernel plan (issue 7) will
 replace these IR-op features and be refitted the same way. A depthwise convolution with a depth
-multiplier > 1 gathers every window and runs about 30 % slower than predicted. The Cortex-M55 figures are assumptions
-(Helium kernels at about a quarter of their 8 MACs/cycle peak) until a simulator measures them.
+multiplier > 1 gathers every window and runs about 30 % slower than predicted. The Cortex-M55
+flash and stack are those of the Helium kernels as built; its latency constants are still
+assumptions, not yet fitted to apollo5-sim.
 The Cortex-M4 figures are the M0+ ones scaled by measured instruction counts at an assumed equal
 cycles per instruction (see TABLES). Each target names its table (`Target.cost_table`).
 The search measures flash and RAM from real builds; device runners and learned models replace
@@ -27,7 +29,7 @@ the latency prediction.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from autotune.measurement import Measurement
 from cost_models.base import CostModel, Costs, ModelFeatures
@@ -64,6 +66,8 @@ class CoreTable:
     default_kernel_flash: int = 400  # an op kind not in the table
     board_flash: int = 0  # boot code and the board's request loop: flash that inference never reads
     flash_cache: FlashCache | None = None
+    # Stack of a kernel (and what it calls) above stack_ram, by op kind; the deepest used counts.
+    kernel_stack: dict[str, int] = field(default_factory=dict)
 
 
 # The RP2040's: 16 KB, 8-byte lines, 56 cycles per miss (device_runners/boot2.py FLASH).
@@ -120,12 +124,16 @@ TABLES = {
         cycles_per_elem=_scaled(CORTEX_M0PLUS.cycles_per_elem, M4_INSTRUCTION_RATIO, M4_DEFAULT_RATIO),
         cycles_per_op=CORTEX_M0PLUS.cycles_per_op * M4_DEFAULT_RATIO,
     ),
+    # Flash: the Helium kernels' code as built (cortex-m55-mve objects, -Os, their assembly loops
+    # and at_window_s8 included); the generic C for the rest.
     "cortex-m55": CoreTable(
         runtime_flash=310,
-        kernel_flash={"CONV_2D": 666, "DEPTHWISE_CONV_2D": 600, "FULLY_CONNECTED": 366, "MEAN": 358,
-                      "SOFTMAX": 582 + 1024, "AVERAGE_POOL_2D": 446, "MAX_POOL_2D": 426, "ADD": 654,
-                      "PAD": 188, "CONCATENATION": 64, "QUANTIZE": 150, "RESHAPE": 0},
-        stack_ram=180,
+        kernel_flash={"CONV_2D": 3506, "DEPTHWISE_CONV_2D": 2210, "FULLY_CONNECTED": 428, "MEAN": 448,
+                      "SOFTMAX": 582 + 1024, "AVERAGE_POOL_2D": 680, "MAX_POOL_2D": 1004, "ADD": 724,
+                      "PAD": 188, "CONCATENATION": 64, "QUANTIZE": 148, "RESHAPE": 0},
+        stack_ram=252,  # start-up, main, the entry and a dense layer
+        # the Helium conv and depthwise frames (saved q4-q7, copied windows, a group's constants)
+        kernel_stack={"CONV_2D": 224, "DEPTHWISE_CONV_2D": 356},
         mac_cycles={"CONV_2D": (0.5, 30.0, 40.0), "CONV_2D_1x1": (0.35, 30.0, 0.0),
                     "DEPTHWISE_CONV_2D": (1.5, 30.0, 20.0), "FULLY_CONNECTED": (0.5, 25.0, 50.0),
                     "AVERAGE_POOL_2D": (0.5, 20.0, 0.0), "MAX_POOL_2D": (0.5, 8.0, 20.0),
@@ -200,7 +208,9 @@ class AnalyticCostModel(CostModel):
     def predict(self, features: ModelFeatures) -> Costs:
         t = self.table
         flash = self.flash_bytes(features)
-        ram = features.activation_bytes + t.stack_ram + self.placed_bytes(features)
+        kinds = {op.kind for op in features.ops}
+        stack = t.stack_ram + max((t.kernel_stack.get(k, 0) for k in kinds), default=0)
+        ram = features.activation_bytes + stack + self.placed_bytes(features)
         ms = self.cycles(features) / get_target(self.target).clock_hz * 1e3
         return Costs(
             flash=Measurement(float(flash), "bytes", self.source),

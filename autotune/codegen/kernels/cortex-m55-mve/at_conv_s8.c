@@ -148,7 +148,7 @@ static AT_NOINLINE void conv_run(const run_t *r, int32_t pixels, const int8_t *x
 
 /* Every output channel of up to four output pixels whose windows are rows of input; pixel k's
  * outputs at out + k * out_c; any mode, any window. */
-AT_INLINE void conv_block(const at_conv_params_t *p, const block_t *b, int8_t *out, int32_t mode)
+static AT_NOINLINE void conv_block(const at_conv_params_t *p, const block_t *b, int8_t *out, int32_t mode)
 {
     const int32_t out_c = p->out_c, len = b->len;
     const at_output_t q = p->output_quant;
@@ -180,7 +180,7 @@ AT_INLINE void conv_block(const at_conv_params_t *p, const block_t *b, int8_t *o
 
 /* The output pixels [begin, end) of a row, whose windows lie inside the input, row by row
  * contiguous; `x` is the window of pixel `begin`, `step` bytes to the next. */
-AT_INLINE int8_t *conv_inside(const at_conv_params_t *p, const int8_t *x, int32_t step,
+static AT_NOINLINE int8_t *conv_inside(const at_conv_params_t *p, const int8_t *x, int32_t step,
                               int32_t count, int8_t *out, int32_t mode)
 {
     const at_window_t *win = &p->win;
@@ -214,6 +214,14 @@ AT_INLINE int8_t *conv_inside(const at_conv_params_t *p, const int8_t *x, int32_
         conv_block(p, &blk, out, mode);
     }
     return out;
+}
+
+/* The output channels of one window of n > 32 bytes (or in mode AT_MVE_ANY), `x` its bytes in
+ * the filter's layout; out of line, as conv_block, to keep the caller's frame small. */
+static AT_NOINLINE int8_t *conv_window(const at_conv_params_t *p, const int8_t *x, int8_t *out, int32_t mode)
+{
+    const int32_t n = p->win.filter_h * p->win.filter_w * p->win.in_c;
+    return at_mve_rows(x, p->filter, n, p->out_c, p->channels, 0, &p->output_quant, out, mode);
 }
 
 /* Windows copied side by side for conv_run: those not read in place (2D, dilated, at a border),
@@ -268,7 +276,7 @@ AT_INLINE void gather(gathered_t *g, const at_window_t *win, const int8_t *in_b,
 
 /* Runs conv_run on the gathered windows; slots past count hold the last window again, whose
  * outputs the scatter writes twice to one place. */
-AT_INLINE void flush(const at_conv_params_t *p, gathered_t *g, int32_t n, int32_t pixels, int32_t mode)
+static AT_NOINLINE void flush(const at_conv_params_t *p, gathered_t *g, int32_t n, int32_t pixels, int32_t mode)
 {
     const run_t r = {n, pixels * n, p->out_c, (pixels - 1) * p->out_c, p->filter, p->channels};
     const int32x4_t lo = vdupq_n_s32(p->output_quant.min), hi = vdupq_n_s32(p->output_quant.max);
@@ -286,11 +294,11 @@ AT_INLINE void flush(const at_conv_params_t *p, gathered_t *g, int32_t n, int32_
     g->count = 0;
 }
 
-AT_INLINE void conv(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch,
-                    int32_t mode)
+AT_MVE_FAST void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output,
+                            int8_t *scratch)
 {
+    const int32_t mode = at_mve_mode(p->channels, p->out_c, &p->output_quant);
     const at_window_t *win = &p->win;
-    const at_output_t q = p->output_quant; /* a copy: the stores to output could alias p's */
     const int32_t n = win->filter_h * win->filter_w * win->in_c;
     const int32_t col = win->in_c, row = win->in_w * win->in_c, step = win->stride_w * col;
     /* Rows of a window lie contiguous in the input unless the filter skips columns. */
@@ -334,43 +342,10 @@ AT_INLINE void conv(const at_conv_params_t *p, const int8_t *input, int8_t *outp
                         flush(p, &g, n, pixels, mode);
                     }
                 } else {
-                    output = at_mve_rows(at_window_s8(win, in_b, oy, ox, scratch), p->filter, n, p->out_c,
-                                         p->channels, 0, &q, output, mode);
+                    output = conv_window(p, at_window_s8(win, in_b, oy, ox, scratch), output, mode);
                 }
             }
         }
     }
     flush(p, &g, n, pixels, mode);
-}
-
-static AT_NOINLINE AT_MVE_FAST void conv_relu(const at_conv_params_t *p, const int8_t *input,
-                                              int8_t *output, int8_t *scratch)
-{
-    conv(p, input, output, scratch, AT_MVE_RELU);
-}
-
-static AT_NOINLINE AT_MVE_FAST void conv_right(const at_conv_params_t *p, const int8_t *input,
-                                               int8_t *output, int8_t *scratch)
-{
-    conv(p, input, output, scratch, AT_MVE_RIGHT);
-}
-
-static AT_NOINLINE AT_MVE_FAST void conv_any(const at_conv_params_t *p, const int8_t *input,
-                                             int8_t *output, int8_t *scratch)
-{
-    conv(p, input, output, scratch, AT_MVE_ANY);
-}
-
-void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
-{
-    switch (at_mve_mode(p->channels, p->out_c, &p->output_quant)) {
-    case AT_MVE_RELU:
-        conv_relu(p, input, output, scratch);
-        break;
-    case AT_MVE_RIGHT:
-        conv_right(p, input, output, scratch);
-        break;
-    default:
-        conv_any(p, input, output, scratch);
-    }
 }

@@ -254,9 +254,45 @@ AT_INLINE void tap(int16x8_t xv, const int8_t *w, mve_pred16_t lanes, int32x4_t 
     *odd = vaddq_s32(*odd, vmulltq_int_s16(xv, wv));
 }
 
-AT_INLINE void depthwise(const at_depthwise_conv_params_t *p, const int8_t *input, int8_t *output,
-                         int8_t *scratch, int32_t mode)
+/* One output pixel of a group in C: a window inside the input read in place, a border window
+ * with the padding's taps reading the zero point, or (a depth multiplier above 1) the window
+ * at_window_s8 gathers, the input channels repeated. Out of line: its vector temporaries do not
+ * widen the caller's frame. */
+static AT_NOINLINE AT_MVE_FAST void depthwise_pixel(const at_depthwise_conv_params_t *p, const group_t *g,
+                                                    const int8_t *in_b, int32_t c, int32_t oy, int32_t ox,
+                                                    int8_t *scratch, mve_pred16_t lanes, int8_t *out, int32_t mode)
 {
+    const at_window_t *win = &p->win;
+    const int32_t out_c = p->out_c, taps_w = win->filter_w, taps_h = win->filter_h;
+    const int32_t col = win->in_c, row = win->in_w * win->in_c;
+    const int32_t iy0 = oy * win->stride_h - win->pad_h, ix0 = ox * win->stride_w - win->pad_w;
+    const int8_t *w = p->filter + c;
+    int32x4_t even = vldrwq_s32(g->init[0]), odd = vldrwq_s32(g->init[1]);
+    int32_t fy, fx;
+    if (win->repeat != 1) {
+        const int8_t *x = at_window_s8(win, in_b - c, oy, ox, scratch) + c;
+        for (fy = taps_h * taps_w; fy > 0; --fy, x += out_c, w += out_c) {
+            tap(vldrbq_z_s16(x, lanes), w, lanes, &even, &odd);
+        }
+    } else {
+        const int16x8_t zero_point = vdupq_n_s16((int16_t)win->zero_point);
+        for (fy = 0; fy < taps_h; ++fy) {
+            const int32_t iy = iy0 + fy * win->dilation_h;
+            for (fx = 0; fx < taps_w; ++fx, w += out_c) {
+                const int32_t ix = ix0 + fx * win->dilation_w;
+                tap(iy >= 0 && iy < win->in_h && ix >= 0 && ix < win->in_w
+                        ? vldrbq_z_s16(in_b + iy * row + ix * col, lanes) : zero_point,
+                    w, lanes, &even, &odd);
+            }
+        }
+    }
+    store_group(g, even, odd, &p->output_quant, lanes, out, mode);
+}
+
+AT_MVE_FAST void at_depthwise_conv_s8(const at_depthwise_conv_params_t *p, const int8_t *input,
+                                      int8_t *output, int8_t *scratch)
+{
+    const int32_t mode = at_mve_mode(p->channels, p->out_c, &p->output_quant);
     const at_window_t *win = &p->win;
     const at_output_t q = p->output_quant; /* a copy: the stores to output could alias p's */
     const int32_t out_c = p->out_c, taps_w = win->filter_w, taps_h = win->filter_h;
@@ -264,10 +300,9 @@ AT_INLINE void depthwise(const at_depthwise_conv_params_t *p, const int8_t *inpu
     const int32_t tap_x = win->dilation_w * col, tap_y = win->dilation_h * row;
     /* A depth multiplier above 1: windows from at_window_s8, [tap][out_c] in scratch. */
     const int32_t gathered = win->repeat != 1;
-    const int16x8_t zero_point = vdupq_n_s16((int16_t)win->zero_point);
     const int32_t step = win->stride_w * col;
     group_t g;
-    int32_t c, b, oy, ox, fy, fx;
+    int32_t c, b, oy, ox;
     for (c = 0; c < out_c; c += 8) {
         const int32_t count = out_c - c < 8 ? out_c - c : 8;
         const mve_pred16_t lanes = vctp16q((uint32_t)count);
@@ -282,8 +317,6 @@ AT_INLINE void depthwise(const at_depthwise_conv_params_t *p, const int8_t *inpu
                 for (ox = 0; ox < p->out_w; ++ox, out += out_c) {
                     const int32_t ix0 = ox * win->stride_w - win->pad_w;
                     const int32_t inside = inside_row && ox >= win->inside_x[0] && ox < win->inside_x[1];
-                    int32x4_t even, odd;
-                    const int8_t *w = filter;
                     if (inside && mode != AT_MVE_ANY) { /* this and the row's next inside pixels */
                         const int32_t n = win->inside_x[1] - ox;
                         run_t r = {&g, filter, step, 2 * step, out_c, 2 * out_c, taps_w, taps_h,
@@ -293,67 +326,9 @@ AT_INLINE void depthwise(const at_depthwise_conv_params_t *p, const int8_t *inpu
                         out += (n - 1) * out_c;
                         continue;
                     }
-                    even = vldrwq_s32(g.init[0]);
-                    odd = vldrwq_s32(g.init[1]);
-                    if (inside) {
-                        const int8_t *x = in_b + iy0 * row + ix0 * col;
-                        for (fy = taps_h; fy > 0; --fy, x += tap_y - taps_w * tap_x) {
-                            for (fx = taps_w; fx > 0; --fx, x += tap_x, w += out_c) {
-                                tap(vldrbq_z_s16(x, lanes), w, lanes, &even, &odd);
-                            }
-                        }
-                    } else if (gathered) {
-                        const int8_t *x = at_window_s8(win, in_b - c, oy, ox, scratch) + c;
-                        for (fy = taps_h * taps_w; fy > 0; --fy, x += out_c, w += out_c) {
-                            tap(vldrbq_z_s16(x, lanes), w, lanes, &even, &odd);
-                        }
-                    } else { /* a border window: taps in the padding read the zero point */
-                        for (fy = 0; fy < taps_h; ++fy) {
-                            const int32_t iy = iy0 + fy * win->dilation_h;
-                            for (fx = 0; fx < taps_w; ++fx, w += out_c) {
-                                const int32_t ix = ix0 + fx * win->dilation_w;
-                                tap(iy >= 0 && iy < win->in_h && ix >= 0 && ix < win->in_w
-                                        ? vldrbq_z_s16(in_b + iy * row + ix * col, lanes) : zero_point,
-                                    w, lanes, &even, &odd);
-                            }
-                        }
-                    }
-                    store_group(&g, even, odd, &q, lanes, out, mode);
+                    depthwise_pixel(p, &g, in_b, c, oy, ox, scratch, lanes, out, mode);
                 }
             }
         }
-    }
-}
-
-static AT_NOINLINE AT_MVE_FAST void depthwise_relu(const at_depthwise_conv_params_t *p,
-                                                   const int8_t *input, int8_t *output, int8_t *scratch)
-{
-    depthwise(p, input, output, scratch, AT_MVE_RELU);
-}
-
-static AT_NOINLINE AT_MVE_FAST void depthwise_right(const at_depthwise_conv_params_t *p,
-                                                    const int8_t *input, int8_t *output, int8_t *scratch)
-{
-    depthwise(p, input, output, scratch, AT_MVE_RIGHT);
-}
-
-static AT_NOINLINE AT_MVE_FAST void depthwise_any(const at_depthwise_conv_params_t *p,
-                                                  const int8_t *input, int8_t *output, int8_t *scratch)
-{
-    depthwise(p, input, output, scratch, AT_MVE_ANY);
-}
-
-void at_depthwise_conv_s8(const at_depthwise_conv_params_t *p, const int8_t *input,
-                          int8_t *output, int8_t *scratch)
-{
-    switch (at_mve_mode(p->channels, p->out_c, &p->output_quant)) {
-    case AT_MVE_RELU:
-        depthwise_relu(p, input, output, scratch);
-        break;
-    case AT_MVE_RIGHT:
-        depthwise_right(p, input, output, scratch);
-        break;
-    default:
-        depthwise_any(p, input, output, scratch);
     }
 }

@@ -8,7 +8,7 @@
  * rounds them away from zero, so a negative lane first gets -1 (saturating), as TFLM's NEON
  * and CMSIS-NN's MVE paths do. That fix-up and TFLM's left shift cost instructions that most
  * layers do not need, so a kernel picks one of three requantization modes per call
- * (at_mve_mode) and is compiled once per mode.
+ * (at_mve_mode); its assembly loops have a variant per mode.
  */
 #ifndef AT_MVE_H
 #define AT_MVE_H
