@@ -94,6 +94,8 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
     simulated, sim_card = {}, {}
     for t, d in TARGETS.items():
         if d.runners:
+            # a runner that takes the objects linked for its own machine: that image beside
+            # the target's (firmware/<image name>.elf, as `autotune profile` reads it)
             firmware = builds[t] if d.runners[0] not in LAYOUTS else runner_image(
                 d.runners[0], out_dir / "src", t, generated.entry, out_dir=out_dir / "firmware")
             runner = open_runner(d.runners[0], firmware.elf_path, generated.entry)

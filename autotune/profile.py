@@ -1,7 +1,9 @@
 """`autotune profile BUNDLE --target RUNNER`: a bundle's firmware on a simulator or a board.
 
 The runner comes from the runner registry (`device_runners.runners.RUNNERS`: rp2040-sim,
-nano33ble-sim, rp2040js, rp2040 with `--port`); its target is the one that lists it. Every test
+nano33ble-sim, rp2040js, rp2040 with `--port`, apollo5-sim); its target is the one that lists it,
+its image the bundle's firmware/<image name>.elf (apollo5-sim: the apollo5 objects linked for
+QEMU, `apollo5-sim.elf`). Every test
 vector of the bundle (test/test_vectors.npz) is run in order and its output checked against the
 expected one. Reported: the cycles of the first run (cold: the XIP cache starts empty on
 rp2040-sim) and of the later ones (warm), and per kernel call of the last run its symbol,
@@ -22,7 +24,7 @@ import numpy as np
 
 from autotune.bundle import TEST_VECTORS
 from autotune.errors import AutotuneError, ConfigError
-from device_runners.runners import SimResult, open_runner, runner_target
+from device_runners.runners import SimResult, image_name, open_runner, runner_target
 from device_runners.targets import get_target
 
 ENTRY = "model_invoke"  # bundles' generated entry point
@@ -68,7 +70,7 @@ def profile_bundle(bundle: Path, runner_name: str, port: str | None = None, vect
     """Run the bundle's test vectors on `runner_name`; every output must be the expected one."""
     bundle = Path(bundle)
     target = runner_target(runner_name)
-    elf = bundle / "firmware" / f"{target}.elf"
+    elf = bundle / "firmware" / f"{image_name(runner_name)}.elf"
     vectors_path = bundle / TEST_VECTORS
     if not elf.is_file() or not vectors_path.is_file():
         missing = elf if not elf.is_file() else vectors_path

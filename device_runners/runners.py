@@ -133,6 +133,12 @@ def runner_target(name: str) -> str:
     raise AutotuneError(f"unknown runner {name!r}; runners: {', '.join(sorted(RUNNERS))}")
 
 
+def image_name(name: str) -> str:
+    """What the image runner `name` takes is called: its layout's name, else its target's (a
+    bundle's firmware/<image name>.elf)."""
+    return LAYOUTS[name].name if name in LAYOUTS else runner_target(name)
+
+
 def runner_image(name: str, sources_dir: Path, target: str, entry: str = "model_invoke",
                  out_dir: Path | None = None, cache_dir: Path | None = None) -> BuildResult:
     """The firmware of `sources_dir` for `target` that runner `name` executes: the target's own

@@ -164,6 +164,10 @@ def test_profile_on_rp2040_sim_reports_each_kernel_call(zoo_dir, tmp_path):
     assert [r.split(",")[1] for r in rows[1:]] == ["at_fully_connected_s8"] * 3
     m4 = cli("profile", str(bundle), "--target", "nano33ble-sim", "--vectors", "1", cwd=tmp_path)
     assert m4.returncode == 0 and "instructions" in m4.stdout, m4.stderr
+    m55 = cli("profile", str(bundle), "--target", "apollo5-sim", cwd=tmp_path)  # firmware/apollo5-sim.elf
+    assert m55.returncode == 0 and "source: measured:apollo5-sim" in m55.stdout, m55.stderr
+    rows = (bundle / "profile_apollo5-sim.csv").read_text().splitlines()
+    assert [r.split(",")[1] for r in rows[1:]] == ["at_fully_connected_s8"] * 3 and int(rows[1].split(",")[2]) > 0
 
     no_port = cli("profile", str(bundle), "--target", "rp2040", cwd=tmp_path)
     assert no_port.returncode != 0 and "needs --port" in no_port.stderr and "Traceback" not in no_port.stderr
