@@ -3,29 +3,30 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
+import signal
 import sys
 from pathlib import Path
 
-from autotune.errors import AutotuneError
+from autotune.errors import AutotuneError, ConfigError
 from device_runners.runners import RUNNERS
 from device_runners.targets import TARGETS
 
-EXPERIMENT_COPY = "experiment.yaml"  # the run folder keeps the YAML it was started from
-
 
 def _run(args: argparse.Namespace) -> int:
-    from autotune.config import load_experiment
-    from autotune.study import open_study, run_search
+    from autotune.config import folder_problem, load_experiment
+    from autotune.study import run_search
 
     experiment = load_experiment(args.experiment)
     changes = {}
     if args.trials is not None:
         changes["budget"] = dataclasses.replace(experiment.budget, trials=args.trials)
     if args.output_dir is not None:
+        problem = folder_problem(Path(args.output_dir))
+        if problem:
+            raise ConfigError(f"--output-dir {args.output_dir}: {problem}")
         changes["output_dir"] = Path(args.output_dir)
     experiment = dataclasses.replace(experiment, **changes)
-    open_study(experiment)  # refuses a run folder whose study started under other constraints
-    _copy_experiment(experiment, experiment.run_dir / EXPERIMENT_COPY)
     summary = run_search(experiment, workers=args.workers, ray_address=args.ray_address,
                          progress=not args.no_progress)
     print(f"{experiment.name}: {summary.finished}/{experiment.budget.trials} trials finished "
@@ -39,8 +40,9 @@ def _run(args: argparse.Namespace) -> int:
         _print_best(summary.best)
     print(f"outputs in {experiment.run_dir}/: dashboard.html, trials.csv, pareto.json, pareto/")
     if summary.interrupted:
-        print("interrupted: completed trials are saved; run the same command to continue", file=sys.stderr)
-        return 130
+        print(f"interrupted ({signal.Signals(summary.interrupted).name}): completed trials are saved; "
+              "run the same command to continue", file=sys.stderr)
+        return 128 + summary.interrupted
     return 0
 
 
@@ -54,24 +56,6 @@ def _print_best(best) -> None:
     if m["test_accuracy_n"] < SMALL_TEST:
         print(f"warning: only {m['test_accuracy_n']} test examples: the test accuracy is a rough guide "
               f"(give a larger test split: x_test/y_test in the npz, data.test_path for csv)", file=sys.stderr)
-
-
-def _copy_experiment(experiment, path: Path) -> None:
-    """The run folder keeps the YAML it was started from, with data paths made absolute so that
-    `report` and `export` find the data from anywhere."""
-    import yaml
-
-    text = experiment.path.read_text()
-    document = yaml.safe_load(text)
-    data = document.get("data") if isinstance(document, dict) else None
-    if isinstance(data, dict) and any(k in data for k in ("path", "val_path", "test_path")):
-        for key in ("path", "val_path", "test_path"):
-            if key in data:
-                data[key] = getattr(experiment.data, key)
-        text = (f"# {experiment.path.resolve()}, data paths made absolute\n"
-                + yaml.safe_dump(document, sort_keys=False))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -101,8 +85,12 @@ def _import(args: argparse.Namespace) -> int:
     from autotune.export import import_model
 
     model = Path(args.model)
-    out = Path(args.out) if args.out else Path("bundles") / model.stem
-    bundle = import_model(model, out, Path(args.inputs) if args.inputs else None, vectors=args.vectors)
+    default = re.sub(r"[^A-Za-z0-9._-]", "_", model.stem).lstrip(".-") or "model"  # the stem is anything at all
+    out = Path(args.out) if args.out else Path("bundles") / default
+    if args.inputs_key and not args.inputs:
+        raise ConfigError("--inputs-key: needs --inputs ARCHIVE.npz")
+    bundle = import_model(model, out, Path(args.inputs) if args.inputs else None, vectors=args.vectors,
+                          inputs_key=args.inputs_key)
     _print_bundle(bundle, str(model))
     return 0
 
@@ -133,6 +121,7 @@ def _print_bundle(bundle, what: str) -> None:
 def load_run(run: Path):
     """The experiment of an existing run folder, pointing at that folder."""
     from autotune.config import load_experiment
+    from autotune.study import EXPERIMENT_COPY
 
     copy = run / EXPERIMENT_COPY
     if not copy.exists():
@@ -176,8 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="bring your own int8 .tflite: IR, checks, C bundle, measured builds")
     imp.add_argument("model", help="an int8 .tflite file")
     imp.add_argument("--out", help="bundle folder (default bundles/<model name>)")
-    imp.add_argument("--inputs", help=".npy of inputs for the test vectors (default: random int8)")
-    imp.add_argument("--vectors", type=int, default=20, help="number of test vectors (default 20)")
+    imp.add_argument("--inputs", help="test inputs: a .npy array or an .npz archive, one row per input; int8 "
+                     "is taken as quantized, other numbers as real values (default: random int8)")
+    imp.add_argument("--inputs-key", help="the array of the .npz to use (default: x, or its only array)")
+    imp.add_argument("--vectors", type=int, help="number of test vectors (default: every row of --inputs, else 20)")
     imp.set_defaults(func=_import)
 
     prof = sub.add_parser("profile", help="run a bundle's test vectors on a simulator or a board: cycles per kernel call")
@@ -190,17 +181,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def printable(text: str) -> str:
+    """One line of printable text: a newline or control character (in a file name, say) is
+    shown escaped, so an error is always exactly one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM outside the search (which handles it itself): stop as Ctrl-C would."""
+
+
+def _terminate(signum, frame) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for flag in ("trials", "workers", "vectors"):
         if getattr(args, flag, None) is not None and getattr(args, flag) < 1:
             print(f"autotune: error: --{flag} must be >= 1", file=sys.stderr)
             return 2
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except AutotuneError as exc:
-        print(f"autotune: error: {exc}", file=sys.stderr)
+        print(f"autotune: error: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt as exc:
+        signum = signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT
+        print(f"autotune: interrupted ({signum.name})", file=sys.stderr)
+        return 128 + signum
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """The experiment YAML: parsing and validation into frozen dataclasses.
 
 Every error names the file, the key path and the line, e.g.
-`experiments/spectral.yaml:14: budget.trials: expected an integer >= 1, got -3`.
+`experiments/spectral.yaml:14: budget.trials: expected an integer in [1, 1000000], got -3`.
 The fields and their defaults are documented in README.md ("Experiment YAML").
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import yaml
 
 from autotune.data import DataSpec
+from autotune.data.spectral import CLASS_NAMES, MIN_LENGTH
 from autotune.errors import ConfigError
 from device_runners.targets import TARGETS
 from search_spaces import FAMILIES
@@ -21,6 +24,16 @@ from search_spaces.base import Choice, FloatRange, IntRange, ParamSpec
 OBJECTIVES = ("accuracy", "flash", "ram", "latency")  # accuracy is maximised, the rest minimised
 SAMPLERS = ("nsga2", "tpe", "random")
 DATA_SOURCES = ("synthetic_spectral", "npz", "csv")
+
+MAX_FILE_BYTES = 1 << 20  # an experiment is a few hundred bytes; refuse to parse anything huge
+MAX_DEPTH = 32  # nesting deeper than any experiment needs (and than PyYAML's recursive composer takes)
+MAX_SEED = 2**31 - 1  # seed + trial number must stay a valid numpy / Optuna seed (< 2**32)
+MAX_SYNTHETIC_BYTES = 2 << 30  # the synthetic set is held in memory as float32
+MAX_PARAM = 4096  # the largest value a model.space parameter may take (filters, units, kernel, ...)
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # the run folder: one safe path component
+YAML_TAG = "tag:yaml.org,2002:"
+PLAIN_TAGS = {YAML_TAG + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary",
+                                     "merge")}
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,8 @@ class Experiment:
     training: Training = field(default_factory=Training)
     sampler: str = "nsga2"
     population: int = 10  # NSGA-II population size
+    heartbeat_seconds: int = 10  # a process records a heartbeat for its running trials this often
+    grace_seconds: int = 60  # a running trial without a heartbeat for this long is failed
     storage: str | None = None  # None: SQLite in the run folder
     workers: int = 1
     output_dir: Path = Path("runs")
@@ -105,18 +120,123 @@ class Experiment:
 def load_experiment(path: str | Path) -> Experiment:
     path = Path(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the experiment file ({exc.strerror})") from None
+        raise ConfigError(f"{path}: cannot read the experiment file ({exc.strerror or exc})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KB; not an experiment file")
     try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                          "save the experiment as UTF-8") from None
+    try:
+        _check_depth(text, path)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else text[:getattr(exc, "position", 0)].count("\n") + 1
+        where = f":{line}" if mark or isinstance(exc, yaml.reader.ReaderError) else ""
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or exc
+        raise ConfigError(f"{path}{where}: not valid YAML: {_one_line(problem)}") from None
     if node is None or not isinstance(node, yaml.MappingNode):
         raise ConfigError(f"{path}: the experiment must be a YAML mapping (key: value)")
+    _check_tags(node, path)
     return _Reader(path, node).experiment()
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """A value from the file as an error message shows it: repr (one line), bounded length."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _num(x: float | int) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
+def _one_line(text: object, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _check_depth(text: str, path: Path) -> None:
+    """Refuse deep nesting from the event stream (PyYAML's parser is iterative, its composer
+    recursive: 5,000 nested lists would otherwise end in a RecursionError)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError(f"{path}:{event.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _check_tags(root: yaml.Node, path: Path) -> None:
+    """Only plain YAML values: a tag such as !!python/object is refused, never constructed."""
+    seen, stack = set(), [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:  # aliases may share or even cycle
+            continue
+        seen.add(id(node))
+        if node.tag not in PLAIN_TAGS:
+            raise ConfigError(f"{path}:{node.start_mark.line + 1}: YAML tag {_shown(node.tag)} is not allowed "
+                              "(an experiment holds plain values only)")
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
+
+def locate(path: Path, key: str) -> str:
+    """`file:line` of a key path such as "output_dir" in an experiment YAML, for errors found
+    after loading (`file` alone if the key is not in the file)."""
+    try:
+        node = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        for part in key.split("."):
+            node = next(v for k, v in node.value if k.value == part)
+        return f"{path}:{node.start_mark.line + 1}"
+    except Exception:  # noqa: BLE001 - only the line is missing from the message
+        return str(path)
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why `folder` cannot be (or become) a writable folder, without writing: None if it can."""
+    parts = Path(folder).parts
+    if any(len(p.encode()) > 255 for p in parts):
+        return "a path component is longer than 255 bytes"
+    for i in range(1, len(parts) + 1):
+        prefix = Path(*parts[:i])
+        if prefix.exists() and not prefix.is_dir():
+            return f"{prefix} is a file, not a folder"
+    return None
+
+
+def storage_problem(url: str) -> str | None:
+    """Why an Optuna storage URL cannot work here (checked without connecting): None if it can."""
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError:
+        return f"unknown database scheme {url.split(':', 1)[0]!r} (e.g. sqlite:///study.db, postgresql://host/db)"
+    except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
+        return f"not a database URL ({_one_line(exc)})"
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        return f"the database driver for {parsed.drivername} is not installed ({exc.name or exc})"
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        folder = Path(parsed.database).parent
+        if not folder.is_dir():
+            return f"the folder {folder} of the SQLite file does not exist"
+    return None
 
 
 class _Reader:
@@ -134,65 +254,86 @@ class _Reader:
 
     def mapping(self, node: yaml.Node, key: str, allowed: tuple[str, ...]) -> dict[str, yaml.Node]:
         if not isinstance(node, yaml.MappingNode):
-            self.fail(key, node, "expected a mapping (key: value)")
+            self.fail(key or "experiment", node, "expected a mapping (key: value)")
         out: dict[str, yaml.Node] = {}
         for k, v in node.value:
+            if not isinstance(k, yaml.ScalarNode):
+                self.fail(key or "experiment", k, "keys must be plain names")
             name = k.value
             full = f"{key}.{name}" if key else name
             if name in out:
-                self.fail(full, k, "duplicate key")
+                self.fail(_one_line(full), k, "duplicate key")
             if name not in allowed:
-                self.fail(full, k, f"unknown key; expected one of: {', '.join(allowed)}")
+                self.fail(_one_line(full), k, f"unknown key; expected one of: {', '.join(allowed)}")
             out[name] = v
         return out
 
     def scalar(self, node: yaml.Node, key: str) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             self.fail(key, node, "expected a single value")
-        return self._loader.construct_object(node)
+        try:
+            return self._loader.construct_object(node)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:  # e.g. a timestamp out of range
+            self.fail(key, node, f"cannot read {_shown(node.value)} ({_one_line(exc)})")
 
-    def number(self, node, key, kind=float, low=None, high=None, allow_none=False):
+    def number(self, node, key, kind=float, low=None, high=None, allow_none=False, above=None):
+        """A finite int (kind=int) or number in [low, high] (or (above, high]). Give every number
+        an upper bound, so that no value can ask for absurd memory or time."""
         value = self.scalar(node, key)
         if value is None and allow_none:
             return None
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if kind is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = isinstance(value, int) if kind is int else isinstance(value, (int, float))
+        ok = ok and not isinstance(value, bool) and not (isinstance(value, float) and not math.isfinite(value))
         what = "an integer" if kind is int else "a number"
-        bounds = ""
-        if low is not None and high is not None:
-            bounds = f" in [{low}, {high}]"
-        elif low is not None:
-            bounds = f" >= {low}"
-        if not ok or (low is not None and value < low) or (high is not None and value > high):
-            self.fail(key, node, f"expected {what}{bounds}, got {value!r}")
+        bounds = (f" in ({_num(above)}, {_num(high)}]" if above is not None else
+                  f" in [{_num(low)}, {_num(high)}]" if low is not None else f" <= {_num(high)}")
+        if not ok or (high is not None and value > high) or (low is not None and value < low) \
+                or (above is not None and value <= above):
+            self.fail(key, node, f"expected {what}{bounds}, got {_shown(value)}")
         return kind(value)
 
-    def positive(self, node, key, kind=float):
-        value = self.number(node, key, kind, allow_none=True)
-        if value is not None and value <= 0:
-            self.fail(key, node, f"expected a positive number, got {value!r}")
-        return value
+    def positive(self, node, key, kind=float, high=1e9):
+        return self.number(node, key, kind, above=0, high=high, allow_none=True)
 
-    def string(self, node, key, choices=None, allow_none=False) -> str | None:
+    def string(self, node, key, choices=None, allow_none=False, max_length=200) -> str | None:
         value = self.scalar(node, key)
         if value is None and allow_none:
             return None
         if not isinstance(value, str) or not value:
-            self.fail(key, node, f"expected a string, got {value!r}")
+            self.fail(key, node, f"expected a string, got {_shown(value)}")
         if choices and value not in choices:
-            self.fail(key, node, f"expected one of {', '.join(choices)}, got {value!r}")
+            self.fail(key, node, f"expected one of {', '.join(choices)}, got {_shown(value)}")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            self.fail(key, node, f"control characters are not allowed, got {_shown(value)}")
+        if len(value) > max_length:
+            self.fail(key, node, f"longer than {max_length} characters")
+        return value
+
+    def name(self, node, key) -> str:
+        """A name that becomes one folder of a path: never '.', '..', a separator or too long."""
+        value = self.string(node, key)
+        if not NAME.fullmatch(value):
+            self.fail(key, node, "use 1-100 ASCII letters, digits, '-', '_' and '.', starting with a letter "
+                                 f"or digit, got {_shown(value)}")
+        return value
+
+    def pathname(self, node, key) -> Path:
+        value = Path(self.string(node, key, max_length=4096))
+        if any(len(p.encode()) > 255 for p in value.parts):
+            self.fail(key, node, "a path component is longer than 255 bytes")
         return value
 
     def boolean(self, node, key) -> bool:
         value = self.scalar(node, key)
         if not isinstance(value, bool):
-            self.fail(key, node, f"expected true or false, got {value!r}")
+            self.fail(key, node, f"expected true or false, got {_shown(value)}")
         return value
 
-    def sequence(self, node, key) -> list[yaml.Node]:
+    def sequence(self, node, key, max_items=1000) -> list[yaml.Node]:
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             self.fail(key, node, "expected a non-empty list")
+        if len(node.value) > max_items:
+            self.fail(key, node, f"more than {max_items} items")
         return node.value
 
     # -- sections -------------------------------------------------------------------------------
@@ -202,12 +343,9 @@ class _Reader:
                                             "search", "storage", "workers", "output_dir"))
         if "name" not in top:
             self.fail("name", self.root, "missing (the run folder is runs/<name>)")
-        name = self.string(top["name"], "name")
-        if not all(c.isalnum() or c in "-_." for c in name):
-            self.fail("name", top["name"], f"use letters, digits, '-', '_' and '.' only, got {name!r}")
-        kw: dict[str, Any] = {"name": name, "path": self.path}
+        kw: dict[str, Any] = {"name": self.name(top["name"], "name"), "path": self.path}
         if "seed" in top:
-            kw["seed"] = self.number(top["seed"], "seed", int, low=0)
+            kw["seed"] = self.number(top["seed"], "seed", int, low=0, high=MAX_SEED)
         if "data" in top:
             kw["data"] = self.data(top["data"])
         if "model" in top:
@@ -231,18 +369,42 @@ class _Reader:
         if "training" in top:
             kw["training"] = self.training(top["training"])
         if "search" in top:
-            s = self.mapping(top["search"], "search", ("sampler", "population"))
-            if "sampler" in s:
-                kw["sampler"] = self.string(s["sampler"], "search.sampler", SAMPLERS)
-            if "population" in s:
-                kw["population"] = self.number(s["population"], "search.population", int, low=2)
+            kw.update(self.search(top["search"]))
         if "storage" in top:
-            kw["storage"] = self.string(top["storage"], "storage", allow_none=True)
+            kw["storage"] = self.storage(top["storage"])
         if "workers" in top:
-            kw["workers"] = self.number(top["workers"], "workers", int, low=1)
+            kw["workers"] = self.number(top["workers"], "workers", int, low=1, high=1024)
         if "output_dir" in top:
-            kw["output_dir"] = Path(self.string(top["output_dir"], "output_dir"))
+            kw["output_dir"] = self.pathname(top["output_dir"], "output_dir")
+            problem = folder_problem(kw["output_dir"])
+            if problem:
+                self.fail("output_dir", top["output_dir"], problem)
         return Experiment(**kw)
+
+    def search(self, node) -> dict[str, Any]:
+        s = self.mapping(node, "search", ("sampler", "population", "heartbeat_seconds", "grace_seconds"))
+        kw: dict[str, Any] = {}
+        if "sampler" in s:
+            kw["sampler"] = self.string(s["sampler"], "search.sampler", SAMPLERS)
+        if "population" in s:
+            kw["population"] = self.number(s["population"], "search.population", int, low=2, high=10000)
+        if "heartbeat_seconds" in s:
+            kw["heartbeat_seconds"] = self.number(s["heartbeat_seconds"], "search.heartbeat_seconds", int,
+                                                  low=1, high=3600)
+        heartbeat = kw.get("heartbeat_seconds", Experiment.heartbeat_seconds)
+        if "grace_seconds" in s:
+            kw["grace_seconds"] = self.number(s["grace_seconds"], "search.grace_seconds", int,
+                                              low=2 * heartbeat, high=86400)
+        elif "heartbeat_seconds" in s:
+            kw["grace_seconds"] = 6 * heartbeat
+        return kw
+
+    def storage(self, node) -> str | None:
+        url = self.string(node, "storage", allow_none=True, max_length=4096)
+        problem = url and storage_problem(url)
+        if problem:
+            self.fail("storage", node, problem)
+        return url
 
     def data(self, node) -> DataSpec:
         d = self.mapping(node, "data", ("source", "path", "val_path", "test_path", "samples_per_class", "length",
@@ -252,22 +414,24 @@ class _Reader:
             kw["source"] = self.string(d["source"], "data.source", DATA_SOURCES)
         for key in ("path", "val_path", "test_path"):  # relative to the YAML's folder, stored absolute
             if key in d:
-                p = Path(self.string(d[key], f"data.{key}"))
+                p = self.pathname(d[key], f"data.{key}")
                 kw[key] = str(p if p.is_absolute() else (self.path.parent / p).resolve())
         if kw.get("source") in ("npz", "csv") and "path" not in kw:
             self.fail("data.path", node, f"required when data.source is {kw['source']}")
         for key in ("val_path", "test_path"):
             if key in kw and kw.get("source") != "csv":
                 self.fail(f"data.{key}", d[key], "csv only (an npz file holds its splits as x_val/y_val, x_test/y_test)")
-        for key, low in (("cv_below", 0), ("cv_folds", 2), ("cv_repeats", 1)):
+        for key, low, high in (("cv_below", 0, 10**7), ("cv_folds", 2, 100), ("cv_repeats", 1, 100)):
             if key in d:
-                kw[key] = self.number(d[key], f"data.{key}", int, low=low)
+                kw[key] = self.number(d[key], f"data.{key}", int, low=low, high=high)
         if "samples_per_class" in d:
-            kw["samples_per_class"] = self.number(d["samples_per_class"], "data.samples_per_class", int, low=10)
+            kw["samples_per_class"] = self.number(d["samples_per_class"], "data.samples_per_class", int,
+                                                  low=10, high=1_000_000)
         if "length" in d:
-            kw["length"] = self.number(d["length"], "data.length", int, low=16, high=65536)
+            kw["length"] = self.number(d["length"], "data.length", int, low=MIN_LENGTH, high=65536)
         if "input_shape" in d:
-            dims = [self.number(n, "data.input_shape", int, low=1) for n in self.sequence(d["input_shape"], "data.input_shape")]
+            dims = [self.number(n, "data.input_shape", int, low=1, high=65536)
+                    for n in self.sequence(d["input_shape"], "data.input_shape")]
             if len(dims) not in (2, 3):
                 self.fail("data.input_shape", d["input_shape"], "expected [length, channels] or [height, width, channels]")
             kw["input_shape"] = tuple(dims)
@@ -278,7 +442,14 @@ class _Reader:
             kw["split"] = tuple(parts)
         if "normalize" in d:
             kw["normalize"] = self.string(d["normalize"], "data.normalize", ("per_sample", "none"))
-        return DataSpec(**kw)
+        spec = DataSpec(**kw)
+        if spec.source == "synthetic_spectral":
+            need = spec.samples_per_class * len(CLASS_NAMES) * spec.length * 4
+            if need > MAX_SYNTHETIC_BYTES:
+                self.fail("data.samples_per_class", d.get("samples_per_class", node),
+                          f"{spec.samples_per_class} examples per class of length {spec.length} need "
+                          f"{need / 2**30:.1f} GB as float32; at most {MAX_SYNTHETIC_BYTES >> 30} GB")
+        return spec
 
     def model(self, node) -> tuple[str, dict[str, ParamSpec]]:
         m = self.mapping(node, "model", ("family", "space"))
@@ -293,14 +464,16 @@ class _Reader:
     def param(self, node, key, default: ParamSpec) -> ParamSpec:
         """A list gives choices; a mapping {low, high[, step | log]} a range of the default's kind."""
         if isinstance(node, yaml.SequenceNode):
-            options = [self.scalar(n, key) for n in self.sequence(node, key)]
+            options = [self.scalar(n, key) for n in self.sequence(node, key, max_items=100)]
             reference = default.options if isinstance(default, Choice) else (default.low,)
             kinds = {type(v) for v in reference}
             for value, n in zip(options, node.value):
                 if type(value) not in kinds and not (float in kinds and isinstance(value, int) and not isinstance(value, bool)):
-                    self.fail(key, n, f"expected values like {list(reference)}, got {value!r}")
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
-                    self.fail(key, n, f"expected a positive value, got {value!r}")
+                    self.fail(key, n, f"expected values like {list(reference)}, got {_shown(value)}")
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self.number(n, key, type(value), above=0, high=MAX_PARAM)
+            if len(set(options)) != len(options):
+                self.fail(key, node, "each choice may appear once")
             return Choice(tuple(options))
         if isinstance(default, Choice):
             self.fail(key, node, f"expected a list of choices like {list(default.options)}")
@@ -310,13 +483,13 @@ class _Reader:
             if bound not in r:
                 self.fail(f"{key}.{bound}", node, "missing")
         if isinstance(default, IntRange):
-            low = self.number(r["low"], f"{key}.low", int, low=1)
-            high = self.number(r["high"], f"{key}.high", int, low=low)
-            step = self.number(r["step"], f"{key}.step", int, low=1) if "step" in r else 1
+            low = self.number(r["low"], f"{key}.low", int, low=1, high=MAX_PARAM)
+            high = self.number(r["high"], f"{key}.high", int, low=low, high=MAX_PARAM)
+            step = self.number(r["step"], f"{key}.step", int, low=1, high=MAX_PARAM) if "step" in r else 1
             return IntRange(low, high, step)
-        low = self.positive(r["low"], f"{key}.low")
-        high = self.number(r["high"], f"{key}.high", float, low=low)
-        log = bool(self.scalar(r["log"], f"{key}.log")) if "log" in r else default.log
+        low = self.number(r["low"], f"{key}.low", float, above=0, high=MAX_PARAM)
+        high = self.number(r["high"], f"{key}.high", float, low=low, high=MAX_PARAM)
+        log = self.boolean(r["log"], f"{key}.log") if "log" in r else default.log
         return FloatRange(low, high, log)
 
     def compression(self, node) -> Compression:
@@ -326,13 +499,13 @@ class _Reader:
             got = tuple(self.scalar(n, f"compression.{key}") for n in self.sequence(value, f"compression.{key}"))
             if got != getattr(supported, key):
                 self.fail(f"compression.{key}", value,
-                          f"only {list(getattr(supported, key))} is supported in this version, got {list(got)}")
+                          f"only {list(getattr(supported, key))} is supported in this version, got {_shown(list(got))}")
         return supported
 
     def constraints(self, node) -> Constraints:
         c = self.mapping(node, "constraints", ("max_flash_kb", "max_ram_kb", "max_latency_ms", "max_params",
                                                "min_accuracy"))
-        kw = {k: self.positive(v, f"constraints.{k}", int if k == "max_params" else float)
+        kw = {k: self.positive(v, f"constraints.{k}", *((int, 10**12) if k == "max_params" else (float, 1e9)))
               for k, v in c.items() if k != "min_accuracy"}
         if "min_accuracy" in c:
             kw["min_accuracy"] = self.number(c["min_accuracy"], "constraints.min_accuracy", float, low=0.0,
@@ -343,9 +516,9 @@ class _Reader:
         b = self.mapping(node, "budget", ("trials", "timeout_minutes", "epochs"))
         kw: dict[str, Any] = {}
         if "trials" in b:
-            kw["trials"] = self.number(b["trials"], "budget.trials", int, low=1)
+            kw["trials"] = self.number(b["trials"], "budget.trials", int, low=1, high=1_000_000)
         if "timeout_minutes" in b:
-            kw["timeout_minutes"] = self.positive(b["timeout_minutes"], "budget.timeout_minutes")
+            kw["timeout_minutes"] = self.positive(b["timeout_minutes"], "budget.timeout_minutes", high=10**7)
         if "epochs" in b:
             kw["epochs"] = self.number(b["epochs"], "budget.epochs", int, low=1, high=1000)
         return Budget(**kw)
@@ -360,7 +533,7 @@ class _Reader:
                 self.number(t["batch_size"], "training.batch_size", int, low=1, high=65536)
         numbers = {"learning_rate": (float, 1e-7, 10.0),
                    "weight_decay": (float, 0.0, 1.0), "warmup_epochs": (int, 0, 1000),
-                   "label_smoothing": (float, 0.0, 0.5), "min_steps": (int, 0, None), "patience": (int, 1, None), "restarts": (int, 0, 10),
+                   "label_smoothing": (float, 0.0, 0.5), "min_steps": (int, 0, 10**7), "patience": (int, 1, 1000), "restarts": (int, 0, 10),
                    "qat_epochs": (int, 0, 1000)}
         for key, (kind, low, high) in numbers.items():
             if key in t:

@@ -1,6 +1,7 @@
 """`autotune export` (a trial of a run -> bundle) and `autotune import` (a .tflite -> bundle)."""
 from __future__ import annotations
 
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from autotune.bundle import Bundle, write_bundle
 from autotune.codegen.generate import integer_core
 from autotune.config import Experiment
 from autotune.data import SMALL_TEST, DataSpec, describe_data, load_dataset
-from autotune.errors import AutotuneError
+from autotune.errors import AutotuneError, DataError
 from autotune.ir.tflite_import import import_tflite
 from autotune.report.outputs import accuracy_entry, model_path
 from autotune.report.pick import pick
@@ -90,24 +91,64 @@ def _data_fields(spec: DataSpec) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
 
-def import_model(tflite_path: Path, out_dir: Path, inputs_path: Path | None = None, vectors: int = 20,
-                 seed: int = 0) -> Bundle:
-    """A user's own int8 model: IR, checks against TFLM, C bundle, measured builds."""
+def read_inputs(path: Path, key: str | None, shape: tuple[int, ...]) -> np.ndarray:
+    """Test inputs from a .npy array or one array of an .npz archive (`key`; default `x`, or
+    the only array), one row per input, shaped like the model's input (size-1 axes may be
+    left out). Errors name the file and exit with code 2."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: cannot read a .npy array or .npz archive ({exc})") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        with data:
+            names = data.files
+            if key is None:
+                if "x" not in names and len(names) != 1:
+                    raise DataError(f"{path}: holds {', '.join(names) or 'no arrays'}; choose one with --inputs-key")
+                key = "x" if "x" in names else names[0]
+            if key not in names:
+                raise DataError(f"{path}: no array {key!r} (found: {', '.join(names) or 'none'})")
+            try:
+                x = data[key]
+            except ValueError as exc:  # object arrays need pickle, which is refused
+                raise DataError(f"{path}: cannot read array {key!r} ({exc})") from None
+        where = f"{path}:{key}"
+    else:
+        if key is not None:
+            raise DataError(f"{path}: --inputs-key applies to an .npz archive; this is a single .npy array")
+        x, where = data, str(path)
+    if x.dtype.kind not in "iuf":
+        raise DataError(f"{where}: inputs must be numbers, got dtype {x.dtype}")
+    if x.ndim < 1 or len(x) == 0:
+        raise DataError(f"{where}: no inputs (shape {x.shape})")
+    squeeze = lambda dims: tuple(d for d in dims if d != 1)  # noqa: E731
+    if tuple(x.shape[1:]) != tuple(shape) and squeeze(x.shape[1:]) != squeeze(shape):
+        raise DataError(f"{where}: inputs shaped {x.shape}, the model takes (N, {', '.join(map(str, shape))})")
+    with np.errstate(over="ignore"):
+        finite = np.isfinite(x.astype(np.float32).reshape(len(x), -1))  # beyond float32 is infinite too
+    if not finite.all():
+        bad = np.argwhere(~finite)
+        raise DataError(f"{where}: {len(bad)} NaN or infinite values (the first in row {bad[0][0]})")
+    return x.reshape(len(x), *shape)
+
+
+def import_model(tflite_path: Path, out_dir: Path, inputs_path: Path | None = None, vectors: int | None = None,
+                 seed: int = 0, inputs_key: str | None = None) -> Bundle:
+    """A user's own int8 model: IR, checks against TFLM, C bundle, measured builds. The test
+    vectors are every row of `inputs_path` (or the first `vectors`), else `vectors` (default
+    20) random int8 inputs."""
     graph = import_tflite(Path(tflite_path))  # errors name the file
     tflite = Path(tflite_path).read_bytes()
     core = integer_core(graph)  # the C takes and returns the int8 integer path
     shape = core.tensor(core.inputs[0]).shape[1:]
     if inputs_path is not None:
-        try:
-            x = np.load(inputs_path)
-        except (OSError, ValueError) as exc:
-            raise AutotuneError(f"{inputs_path}: cannot read a .npy array ({exc})") from None
-        if tuple(x.shape[1:]) != tuple(shape):
-            raise AutotuneError(f"{inputs_path}: inputs shaped {x.shape}, the model takes (N, {', '.join(map(str, shape))})")
+        x = read_inputs(inputs_path, inputs_key, shape)
+        if vectors is not None and vectors > len(x):
+            raise DataError(f"{inputs_path}: {len(x)} inputs, but --vectors asks for {vectors}")
         x = x[:vectors]
         inputs = x.astype(np.int8) if x.dtype == np.int8 else executor.quantize_input(core, x.astype(np.float32))
     else:
-        inputs = np.random.default_rng(seed).integers(-128, 128, (vectors, *shape)).astype(np.int8)
+        inputs = np.random.default_rng(seed).integers(-128, 128, (vectors or 20, *shape)).astype(np.int8)
     features = extract_features(graph, activation_bytes=0)  # only the latency prediction is used
     card = {
         "name": graph.name,
@@ -116,7 +157,8 @@ def import_model(tflite_path: Path, out_dir: Path, inputs_path: Path | None = No
         "costs": {t: {"latency_ms": {"value": AnalyticCostModel(t).predict(features).latency.value,
                                      "source": f"predicted:analytic-{t}"}} for t in TARGETS},
         "provenance": {"imported_from": str(tflite_path),
-                       "test_vectors": str(inputs_path) if inputs_path else f"random int8, seed {seed}",
+                       "test_vectors": (f"{inputs_path}" + (f":{inputs_key}" if inputs_key else "") if inputs_path
+                                        else f"random int8, seed {seed}"),
                        "exported": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     }
     return write_bundle(graph, tflite, out_dir, inputs, card)

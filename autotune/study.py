@@ -4,30 +4,43 @@ Trials run in this process (one worker) or as Ray tasks (`--workers N`, `--ray-a
 Every finished trial is told to the study at once, so an interrupt loses only trials in flight;
 running the same command again continues up to the trial budget. The budget counts trained
 trials (and failures): a candidate rejected before training and a duplicate draw do not count.
+Several processes may run the same experiment against one storage at once: they share the
+budget, and a trial whose process died is failed by the others once its heartbeat stops
+(`autotune.storage`).
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
+import sys
+import tempfile
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Callable
 
 import optuna
+from sqlalchemy import exc as sa_exc
 from tqdm import tqdm
 
-from autotune.config import Experiment
+from autotune.config import Experiment, folder_problem, locate
 from autotune.data import Dataset, describe_data, load_dataset
 from autotune.errors import ConfigError
 from autotune.report.outputs import model_path, write_outputs
 from autotune.report.records import OBJECTIVE_ATTRS, TrialRecord, hypervolume, pareto_front, read_records
 from autotune.runner import LocalRunner, RayRunner, TrialFailure
+from autotune.storage import Heartbeats, open_storage
 from autotune.trial import Candidate, Rejected, TrialResult
 from autotune.training import chance_margin
 from search_spaces import get_family
+from search_spaces.base import SearchSpace
 
+EXPERIMENT_COPY = "experiment.yaml"  # the run folder keeps the YAML it was started from
 INTERRUPTED = "interrupted"
+OVER_BUDGET = "not run: other processes took the rest of the budget"
 REJECTED = "rejected"  # user attribute of a trial rejected before training: the reason
 # Draws in a row that neither train nor fail (duplicates, rejections) before the search gives up:
 # the space has no new candidate within the limits.
@@ -41,7 +54,7 @@ class SearchSummary:
     feasible: int
     front: int
     hypervolume: float
-    interrupted: bool
+    interrupted: int  # the signal that stopped the run (SIGINT, SIGTERM); 0 if it ran to the end
     rejected: int  # candidates rejected before training, in total
     exhausted: bool  # stopped early: MAX_IDLE_DRAWS draws in a row were duplicates or over the limits
     best: TrialRecord | None  # the front point with the best validation accuracy
@@ -71,24 +84,72 @@ def constraint_values(outcome: TrialResult | Rejected, experiment: Experiment, u
     return values
 
 
-def make_sampler(experiment: Experiment, trials_so_far: int) -> optuna.samplers.BaseSampler:
-    # Offset the seed by the trials already run so a resumed study does not redraw the same points.
-    seed = experiment.seed + trials_so_far
-    if experiment.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    if experiment.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.NSGAIISampler(population_size=experiment.population, seed=seed)
+class _SeededPerTrial(optuna.samplers.BaseSampler):
+    """The experiment's sampler, made afresh for each trial with the seed plus the trial number:
+    processes sharing a study draw different points, and a trial's point does not depend on
+    which process asked for it or how often the run was resumed."""
+
+    def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler]):
+        self._make = make
+        self._sampler = make(0)
+
+    def before_trial(self, study, trial) -> None:
+        self._sampler = self._make(trial.number)
+        self._sampler.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._sampler.after_trial(study, trial, state, values)
 
 
-def open_study(experiment: Experiment) -> optuna.Study:
+def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
+    def make(number: int) -> optuna.samplers.BaseSampler:
+        seed = experiment.seed + number
+        if experiment.sampler == "tpe":
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+        if experiment.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        return optuna.samplers.NSGAIISampler(population_size=experiment.population, seed=seed)
+
+    return _SeededPerTrial(make)
+
+
+def _storage(experiment: Experiment) -> optuna.storages.RDBStorage:
+    def forget_model(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        model_path(experiment.run_dir, trial.number).unlink(missing_ok=True)  # a failed trial keeps no model
+
+    try:
+        return open_storage(experiment.storage_url, experiment.heartbeat_seconds, experiment.grace_seconds,
+                            on_stale=forget_model)
+    except (sa_exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, ImportError, ValueError) as exc:
+        raise _storage_error(experiment, exc) from None
+
+
+def _storage_error(experiment: Experiment, exc: Exception) -> ConfigError:
+    key = "storage" if experiment.storage else "output_dir"
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return ConfigError(f"{locate(experiment.path, key)}: {key}: cannot open the study "
+                       f"({type(exc).__name__}: {reason})")
+
+
+def open_study(experiment: Experiment, storage: optuna.storages.RDBStorage | None = None) -> optuna.Study:
     """Create or load the run's study. Feasibility is stored with every trial, so a study refuses
     to continue under other constraints than it started with (never a front of mixed rules)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar and summary say enough
-    experiment.run_dir.mkdir(parents=True, exist_ok=True)
     directions = [OBJECTIVE_ATTRS[name][1] for name in experiment.objectives]
-    study = optuna.create_study(study_name=experiment.name, storage=experiment.storage_url,
-                                directions=directions, load_if_exists=True)
+    try:
+        study = optuna.create_study(study_name=experiment.name, storage=storage or _storage(experiment),
+                                    directions=directions, load_if_exists=True)
+    except (sa_exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+        raise _storage_error(experiment, exc) from None
     if [d.name.lower() for d in study.directions] != directions:
         raise ConfigError(f"{experiment.path}: objectives: the study in {experiment.storage_url} was "
                           f"created with other objectives; use a new name or output_dir")
@@ -104,18 +165,87 @@ def open_study(experiment: Experiment) -> optuna.Study:
     return study
 
 
+def _run_folder_error(experiment: Experiment, reason: str) -> ConfigError:
+    return ConfigError(f"{locate(experiment.path, 'output_dir')}: output_dir: cannot write the run folder "
+                       f"{experiment.run_dir} ({reason})")
+
+
+def _check_run_folder(experiment: Experiment) -> None:
+    """The run folder can be created and written, checked without leaving anything behind."""
+    run_dir = experiment.run_dir
+    problem = folder_problem(run_dir)
+    if problem:
+        raise _run_folder_error(experiment, problem)
+    existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
+    try:
+        tempfile.TemporaryDirectory(dir=existing).cleanup()  # os.access says yes to root, even on /sys
+    except OSError as exc:
+        raise _run_folder_error(experiment, exc.strerror or str(exc)) from None
+
+
+def _start_run_folder(experiment: Experiment) -> None:
+    try:
+        (experiment.run_dir / "models").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _run_folder_error(experiment, exc.strerror or str(exc)) from None
+
+
+def _keep_experiment(experiment: Experiment) -> None:
+    """The run folder keeps the YAML it was started from, with data paths made absolute so that
+    `report` and `export` find the data from anywhere. Written whole: processes may start together."""
+    import yaml
+
+    text = experiment.path.read_text()
+    document = yaml.safe_load(text)
+    data = document.get("data") if isinstance(document, dict) else None
+    if isinstance(data, dict) and any(k in data for k in ("path", "val_path", "test_path")):
+        for key in ("path", "val_path", "test_path"):
+            if key in data:
+                data[key] = getattr(experiment.data, key)
+        text = (f"# {experiment.path.resolve()}, data paths made absolute\n"
+                + yaml.safe_dump(document, sort_keys=False))
+    copy = experiment.run_dir / EXPERIMENT_COPY
+    partial = copy.with_name(f".{copy.name}.{os.getpid()}")
+    try:
+        partial.write_text(text)
+        os.replace(partial, copy)
+    except OSError as exc:
+        raise _run_folder_error(experiment, exc.strerror or str(exc)) from None
+
+
 def _counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
-    """Trained trials and failures count; interruptions, rejections and duplicates do not."""
+    """Trained trials and candidate failures count. Interruptions (by a signal, or failed by a
+    heartbeat check: no reason of ours), rejections, duplicates and trials not run for want of
+    budget do not."""
     if trial.state == optuna.trial.TrialState.FAIL:
-        return trial.user_attrs.get("fail_reason") != INTERRUPTED
+        reason = trial.user_attrs.get("fail_reason")
+        return bool(reason) and reason not in (INTERRUPTED, OVER_BUDGET)
     return trial.state == optuna.trial.TrialState.COMPLETE and REJECTED not in trial.user_attrs
 
 
-def _fail_stale(study: optuna.Study) -> None:
-    """Trials left RUNNING by a killed process can never finish: record them as interrupted."""
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED)
-        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+def _taken(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """Budget used up: trials that count, and trials running in any process."""
+    return sum(_counts_toward_budget(t) or t.state == optuna.trial.TrialState.RUNNING for t in trials)
+
+
+def _claim(study: optuna.Study, budget: int, heartbeats: Heartbeats) -> optuna.Trial | None:
+    """A new trial if the budget has room, counting every process's running trials; else None.
+
+    Two processes asking at once may both see room for one more: the trial with the lower
+    number keeps it, the other is recorded as not run (OVER_BUDGET) and does not count.
+    """
+    if _taken(study.get_trials(deepcopy=False)) >= budget:
+        return None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")  # we keep it ourselves
+        trial = study.ask()
+    heartbeats.add(trial._trial_id)
+    if _taken([t for t in study.get_trials(deepcopy=False) if t.number < trial.number]) < budget:
+        return trial
+    trial.set_user_attr("fail_reason", OVER_BUDGET)
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    heartbeats.discard(trial._trial_id)
+    return None
 
 
 def _duplicate_of(study: optuna.Study, trial: optuna.Trial, params: dict) -> int | None:
@@ -127,18 +257,21 @@ def _duplicate_of(study: optuna.Study, trial: optuna.Trial, params: dict) -> int
     return None
 
 
-class _CtrlC:
-    """Ctrl-C, seen by the search itself: native code (TensorFlow calling back into Python) can
-    turn a KeyboardInterrupt into an ordinary error, which would fail the trial and go on; and
-    while a finished trial is being recorded (`recording`) the interrupt waits for the end."""
+class _Interrupt:
+    """Ctrl-C (SIGINT) and SIGTERM (what schedulers and `docker stop` send), seen by the search
+    itself: native code (TensorFlow calling back into Python) can turn a KeyboardInterrupt into
+    an ordinary error, which would fail the trial and go on; and while a trial is being asked for
+    or recorded (`deferred`) the interrupt waits for the end, so no trial is left half-told."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
-        self.pressed = False
-        self.recording = False
+        self.signum = 0
+        self.deferring = False
 
     def __call__(self, signum, frame) -> None:
-        self.pressed = True
-        if not self.recording:
+        self.signum = signum
+        if not self.deferring:
             raise KeyboardInterrupt
 
     @contextmanager
@@ -146,23 +279,36 @@ class _CtrlC:
         if threading.current_thread() is not threading.main_thread():  # only there can it be set
             yield
             return
-        previous = signal.signal(signal.SIGINT, self)
+        previous = {s: signal.signal(s, self) for s in self.SIGNALS}
+        hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            sys.unraisablehook = hook
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _unraisable(self, unraisable) -> None:
+        """An interrupt raised inside a finalizer (TensorFlow objects collected mid-training)
+        cannot propagate, and Python would print it as "Exception ignored". Not printed: the
+        signal is raised again, to land in ordinary code a moment later."""
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            sys.__unraisablehook__(unraisable)
+        elif self.signum:
+            threading.Timer(0.05, os.kill, (os.getpid(), self.signum)).start()
 
     @contextmanager
     def deferred(self):
-        self.recording = True
+        self.deferring = True
         try:
             yield
         finally:
-            self.recording = False
+            self.deferring = False
         self.check()
 
     def check(self) -> None:
-        if self.pressed:
+        if self.signum:
             raise KeyboardInterrupt
 
 
@@ -211,71 +357,92 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialResult | Rejec
     study.tell(trial, [metrics[OBJECTIVE_ATTRS[name][0]] for name in experiment.objectives])
 
 
+def _space_for(experiment: Experiment, dataset: Dataset) -> SearchSpace:
+    space = get_family(experiment.family)(experiment.space)
+    if dataset.signal_kind not in space.signal_kinds:
+        raise ConfigError(f"{locate(experiment.path, 'model.family')}: model.family: {experiment.family} takes "
+                          f"{'/'.join(space.signal_kinds)} inputs, but the data are {dataset.signal_kind}")
+    return space
+
+
 def run_search(experiment: Experiment, workers: int | None = None, ray_address: str | None = None,
                progress: bool = True, dataset: Dataset | None = None) -> SearchSummary:
     workers = workers or experiment.workers
-    study = open_study(experiment)
-    _fail_stale(study)
-    trials = study.get_trials(deepcopy=False)
-    finished = sum(_counts_toward_budget(t) for t in trials)
-    study.sampler = make_sampler(experiment, len(trials))
-    remaining = max(0, experiment.budget.trials - finished)
-    (experiment.run_dir / "models").mkdir(exist_ok=True)
-
     dataset = dataset or load_dataset(experiment.data, experiment.seed)
-    space = get_family(experiment.family)(experiment.space)
-    if dataset.signal_kind not in space.signal_kinds:
-        raise ConfigError(f"{experiment.path}: model.family: {experiment.family} takes "
-                          f"{'/'.join(space.signal_kinds)} inputs, but the data are {dataset.signal_kind}")
+    space = _space_for(experiment, dataset)  # bad data or family: an error before anything is written
+    _check_run_folder(experiment)
+    storage = _storage(experiment) if experiment.storage else None  # a user's database: reachable?
+    _start_run_folder(experiment)
+    storage = storage or _storage(experiment)
+    study = open_study(experiment, storage)  # refuses a study that started under other constraints
+    _keep_experiment(experiment)  # only then: the copy must describe the study
+    study.sampler = make_sampler(experiment)
     useful = min_accuracy(experiment, dataset)
     study.set_user_attr("min_accuracy", useful)
     study.set_user_attr("data", describe_data(dataset))
+    budget = experiment.budget.trials
     deadline = time.monotonic() + experiment.budget.timeout_minutes * 60 if experiment.budget.timeout_minutes else None
     runner = (RayRunner(experiment, dataset, workers, ray_address) if workers > 1 or ray_address
               else LocalRunner(experiment, dataset))
-    bar = tqdm(total=experiment.budget.trials, initial=finished, disable=not progress, unit="trial",
+    bar = tqdm(total=budget, initial=_finished(study), disable=not progress, unit="trial",
                desc=experiment.name, dynamic_ncols=True)
     in_flight: dict[int, optuna.Trial] = {}
-    counted = new = idle = 0  # idle: draws in a row that did not train (duplicates, rejections)
-    interrupted = exhausted = False
-    ctrl_c = _CtrlC()
-    with ctrl_c.installed():
+    new = idle = 0  # idle: draws in a row that did not train (duplicates, rejections)
+    exhausted = False
+    interrupt = _Interrupt()
+    with interrupt.installed(), Heartbeats(study, storage, experiment.heartbeat_seconds) as heartbeats:
         try:
             while True:
-                while counted + len(in_flight) < remaining and len(in_flight) < runner.capacity and \
-                        (deadline is None or time.monotonic() < deadline) and not exhausted:
-                    trial = study.ask()
+                bar.update(_finished(study) - bar.n)  # this process's trials and the others'
+                while len(in_flight) < runner.capacity and (deadline is None or time.monotonic() < deadline) \
+                        and not exhausted:
+                    with interrupt.deferred():  # a trial asked for is always in flight, or told
+                        trial = _claim(study, budget, heartbeats)
+                        if trial is None:
+                            break
+                        in_flight[trial.number] = trial
                     params = space.sample(trial)
                     original = _duplicate_of(study, trial, params)
                     if original is not None:  # re-sampled: a duplicate does not use the budget
-                        trial.set_user_attr("fail_reason", f"duplicate of trial {original}")
-                        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                        with interrupt.deferred():
+                            trial.set_user_attr("fail_reason", f"duplicate of trial {original}")
+                            study.tell(in_flight.pop(trial.number), state=optuna.trial.TrialState.PRUNED)
+                            heartbeats.discard(trial._trial_id)
                         idle += 1
                         exhausted = idle >= MAX_IDLE_DRAWS
                         continue
-                    in_flight[trial.number] = trial
                     runner.submit(Candidate(trial.number, params))
                 if not in_flight:
-                    break
+                    if exhausted or (deadline is not None and time.monotonic() >= deadline) or not _running(study):
+                        break
+                    time.sleep(experiment.heartbeat_seconds)  # another process's trial: wait for its end
+                    continue
                 number, outcome = runner.next_done()
-                ctrl_c.check()  # an interrupt the trial's code swallowed: the trial was interrupted
-                with ctrl_c.deferred():
-                    _tell(study, in_flight.pop(number), outcome, experiment, useful)
+                interrupt.check()  # an interrupt the trial's code swallowed: the trial was interrupted
+                with interrupt.deferred():
+                    trial = in_flight.pop(number)
+                    try:
+                        _tell(study, trial, outcome, experiment, useful)
+                    except optuna.exceptions.UpdateFinishedTrialError:
+                        model_path(experiment.run_dir, number).unlink(missing_ok=True)
+                        tqdm.write(f"trial {number}: another process failed it after {experiment.grace_seconds} s "
+                                   "without a heartbeat from this one; its result is not kept", file=sys.stderr)
+                    heartbeats.discard(trial._trial_id)
                 if isinstance(outcome, Rejected):
                     idle += 1
                     exhausted = idle >= MAX_IDLE_DRAWS
                 else:
                     idle = 0
-                    counted += 1
                     new += 1
-                    bar.update()
                 bar.set_postfix_str(_progress_text(study, experiment), refresh=True)
         except KeyboardInterrupt:
-            interrupted = True
             runner.cancel()
             for trial in in_flight.values():
-                trial.set_user_attr("fail_reason", INTERRUPTED)
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                try:
+                    trial.set_user_attr("fail_reason", INTERRUPTED)
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    pass  # already failed by another process
         finally:
             bar.close()
             runner.close()
@@ -283,11 +450,18 @@ def run_search(experiment: Experiment, workers: int | None = None, ray_address: 
     records = read_records(study)
     front = pareto_front(records, experiment.objectives)
     return SearchSummary(
-        finished=sum(_counts_toward_budget(t) for t in study.get_trials(deepcopy=False)),
-        new=new, feasible=sum(r.feasible for r in records), front=len(front),
-        hypervolume=hypervolume(front, experiment), interrupted=interrupted,
+        finished=_finished(study), new=new, feasible=sum(r.feasible for r in records), front=len(front),
+        hypervolume=hypervolume(front, experiment), interrupted=interrupt.signum,
         rejected=sum(r.state == "REJECTED" for r in records), exhausted=exhausted,
         best=max(front, key=lambda r: r.metrics["accuracy"], default=None))
+
+
+def _finished(study: optuna.Study) -> int:
+    return sum(_counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
+
+
+def _running(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
 
 
 def _progress_text(study: optuna.Study, experiment: Experiment) -> str:

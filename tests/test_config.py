@@ -43,10 +43,10 @@ def test_float_range_and_relative_data_path(tmp_path):
 
 # Each malformed YAML, and the exact pieces its message must carry: file, line, key path, problem.
 MALFORMED = [
-    ("name: a\nbudget:\n  trials: -3\n", ":3: budget.trials: expected an integer >= 1, got -3"),
+    ("name: a\nbudget:\n  trials: -3\n", ":3: budget.trials: expected an integer in [1, 1000000], got -3"),
     ("name: a\nbudget:\n  trails: 5\n", ":3: budget.trails: unknown key; expected one of: trials, timeout_minutes, epochs"),
     ("name: a\ntarget: esp32\n", ":2: target: expected one of rp2040, apollo5, nano33ble, got 'esp32'"),
-    ("name: a\nconstraints:\n  max_flash_kb: lots\n", ":3: constraints.max_flash_kb: expected a number, got 'lots'"),
+    ("name: a\nconstraints:\n  max_flash_kb: lots\n", ":3: constraints.max_flash_kb: expected a number in (0, 1e+09], got 'lots'"),
     ("name: a\nmodel:\n  family: resnet\n", ":3: model.family: expected one of spectral_cnn, ds_cnn, mlp, got 'resnet'"),
     ("name: a\nmodel:\n  space:\n    filters: {low: 1, high: 4}\n",
      ":4: model.space.filters: expected a list of choices like [8, 16, 32]"),
@@ -56,7 +56,7 @@ MALFORMED = [
     ("name: a\ndata:\n  source: csv\n", ":3: data.path: required when data.source is csv"),
     ("name: a\ncompression:\n  bitwidths: [8, 4]\n", ":3: compression.bitwidths: only [8] is supported in this version, got [8, 4]"),
     ("name: a\nobjectives: [accuracy, accuracy]\n", ":2: objectives: each objective may appear once"),
-    ("name: a\nworkers: 0\n", ":2: workers: expected an integer >= 1, got 0"),
+    ("name: a\nworkers: 0\n", ":2: workers: expected an integer in [1, 1024], got 0"),
     ("name: a\nbudget: 5\n", ":2: budget: expected a mapping"),
     ("seed: 1\n", ": name: missing"),
     ("name: a\nbudget:\n  trials: [1\n", ": not valid YAML"),

@@ -1,6 +1,7 @@
 """End to end: tiny real searches (real training, TFLM, SQLite, Ray) and every output they write."""
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 from autotune.cli import load_run, main
 from autotune.report.records import pareto_front, read_records
 from autotune.study import open_study
+from faults import busy_ray_workers, start, trials_of, wait_for
 from tiny import TINY, cli, tiny
 
 pytestmark = pytest.mark.slow
@@ -96,9 +98,13 @@ def _finished(db: Path, name: str) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)) if "rejected" not in t.user_attrs]
 
 
-def _running(db: Path, name: str) -> bool:
+def _training(db: Path, name: str) -> bool:
+    """A trial is running and still training: its model is not written yet (a trial whose model
+    is written is being recorded, which an interrupt waits for)."""
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
-    return bool(study.get_trials(states=(optuna.trial.TrialState.RUNNING,)))
+    models = db.parent / "models"
+    return any(not (models / f"trial_{t.number}.tflite").exists()
+               for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)))
 
 
 def _completed(db: Path, name: str) -> list[optuna.trial.FrozenTrial]:
@@ -112,7 +118,7 @@ def test_interrupt_then_resume_repeats_no_trial(tmp_path):
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     models = tmp_path / "runs" / "resume" / "models"  # written as each trial completes
     deadline = time.monotonic() + 300
-    while (not (len(list(models.glob("*.tflite"))) >= 2 and _running(db, "resume"))
+    while (not (len(list(models.glob("*.tflite"))) >= 2 and _training(db, "resume"))
            and time.monotonic() < deadline and proc.poll() is None):
         time.sleep(0.5)
     assert proc.poll() is None, "the run ended before it could be interrupted"
@@ -138,12 +144,22 @@ def test_interrupt_then_resume_repeats_no_trial(tmp_path):
     assert len(set(params)) == len(params), "a completed trial was repeated"
 
 
-def test_two_workers_on_ray_run_trials_at_once(tmp_path, tiny_run):
+def test_two_workers_on_ray_run_trials_at_once_and_survive_a_killed_worker(tmp_path, tiny_run):
     exp = tiny(tmp_path, name="ray", trials=4)
-    proc = cli("run", str(exp), "--workers", "2", "--no-progress", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len(_finished(tmp_path / "runs" / "ray" / "study.db", "ray")) == 4
-    trials = _completed(tmp_path / "runs" / "ray" / "study.db", "ray")
+    db = tmp_path / "runs" / "ray" / "study.db"
+    proc = start(exp, "--workers", "2")
+    # Once trial 0 is done, kill -9 a Ray worker in the middle of another trial: that trial
+    # fails with the reason, the study still finishes its budget.
+    zero_done = lambda: any(t.number == 0 and t.state.name == "COMPLETE" for t in trials_of(db.parent))  # noqa: E731
+    assert wait_for(lambda: zero_done() and busy_ray_workers(proc.pid) or proc.poll() is not None)
+    os.kill(busy_ray_workers(proc.pid)[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-3000:]
+    assert "4/4 trials finished" in out and len(_finished(db, "ray")) == 3
+    study = optuna.load_study(study_name="ray", storage=f"sqlite:///{db}")
+    assert [t.user_attrs["fail_reason"].split(":")[0] for t in study.trials
+            if t.state == optuna.trial.TrialState.FAIL] == ["worker failed"]
+    trials = _completed(db, "ray")
     assert len(trials) >= 2
     # Trials were told as they finished; with 2 workers some ran while another was running.
     spans = sorted((t.datetime_start, t.datetime_complete) for t in trials)

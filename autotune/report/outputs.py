@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
+import os
 from pathlib import Path
 
 import optuna
@@ -26,6 +26,18 @@ METRIC_COLUMNS = ("accuracy", "accuracy_n", "accuracy_ci95", "accuracy_fold_std"
 
 def model_path(run_dir: Path, number: int) -> Path:
     return run_dir / "models" / f"trial_{number}.tflite"
+
+
+def _partial(path: Path) -> Path:
+    """Where a file is written before it replaces `path` whole: several processes on one run
+    folder write the outputs, and a reader (or a kill) never sees half a file."""
+    return path.with_name(f".{path.name}.{os.getpid()}")
+
+
+def _write_whole(path: Path, data: str | bytes) -> None:
+    partial = _partial(path)
+    partial.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.replace(partial, path)
 
 
 def _cell(value):
@@ -47,7 +59,8 @@ def write_trials_csv(records: list[TrialRecord], front: set[int], path: Path) ->
     header = (["number", "state", "feasible", "on_front", "reason", "duration_s"] + list(METRIC_COLUMNS)
               + [f"{s}_s" for s in STAGES] + [f"{k}_source" for k in ("accuracy", "test_accuracy", "flash", "ram", "latency")]
               + [f"param_{k}" for k in param_names])
-    with path.open("w", newline="") as f:
+    partial = _partial(path)
+    with partial.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for r in records:
@@ -61,6 +74,7 @@ def write_trials_csv(records: list[TrialRecord], front: set[int], path: Path) ->
                 + [round(stages[s], 3) if s in stages else "" for s in STAGES]
                 + [sources.get(k, "") for k in ("accuracy", "test_accuracy", "flash", "ram", "latency")]
                 + [r.params.get(k, "") for k in param_names])
+    os.replace(partial, path)
 
 
 def pareto_document(front: list[TrialRecord], experiment: Experiment, hv: float, study_attrs: dict) -> dict:
@@ -103,15 +117,18 @@ def write_outputs(experiment: Experiment, study: optuna.Study, png: bool = False
     front = pareto_front(records, experiment.objectives)
     write_trials_csv(records, {r.number for r in front}, run_dir / "trials.csv")
     pareto_dir = run_dir / "pareto"
-    shutil.rmtree(pareto_dir, ignore_errors=True)
-    pareto_dir.mkdir(parents=True)
+    pareto_dir.mkdir(parents=True, exist_ok=True)
+    keep = {model_path(run_dir, r.number).name for r in front}
+    for old in pareto_dir.glob("*.tflite"):
+        if old.name not in keep:
+            old.unlink(missing_ok=True)
     for r in front:
         source = model_path(run_dir, r.number)
         if source.exists():
-            shutil.copyfile(source, pareto_dir / source.name)
+            _write_whole(pareto_dir / source.name, source.read_bytes())
     doc = pareto_document(front, experiment, hypervolume(front, experiment), study.user_attrs)
-    (run_dir / "pareto.json").write_text(json.dumps(doc, indent=2))
-    (run_dir / "dashboard.html").write_text(dashboard_html(records, experiment, study.user_attrs))
+    _write_whole(run_dir / "pareto.json", json.dumps(doc, indent=2))
+    _write_whole(run_dir / "dashboard.html", dashboard_html(records, experiment, study.user_attrs))
     if png:
         write_pngs(records, experiment, study.user_attrs, run_dir / "plots")
     return front

@@ -10,6 +10,9 @@ import optuna
 from autotune.config import Experiment
 from device_runners.targets import get_target
 
+# A failed trial without a reason of ours was failed by a heartbeat check (autotune.storage).
+HEARTBEAT_LOST = "interrupted: its process stopped (no heartbeat)"
+
 # objective -> (user attribute holding its value, direction)
 OBJECTIVE_ATTRS = {
     "accuracy": ("accuracy", "maximize"),
@@ -48,8 +51,8 @@ def read_records(study: optuna.Study) -> list[TrialRecord]:
         records.append(TrialRecord(
             number=t.number, state="REJECTED" if rejected else t.state.name, params=dict(t.params),
             metrics={k: v for k, v in attrs.items() if k != "fail_reason"},
-            constraints=dict(t.constraints or {}), reason=rejected or attrs.get("fail_reason", ""),
-            duration_s=duration))
+            constraints=dict(t.constraints or {}), duration_s=duration,
+            reason=rejected or attrs.get("fail_reason") or (HEARTBEAT_LOST if t.state.name == "FAIL" else "")))
     return records
 
 
