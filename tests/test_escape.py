@@ -44,7 +44,9 @@ def test_dashboard_escapes_what_it_shows(tmp_path):
     from autotune.report.dashboard import dashboard_html
     from autotune.report.records import TrialRecord
 
-    metrics = {"accuracy": 0.5, "flash_kb": 10.0, "ram_kb": 5.0, "latency_ms": 2.0, "params_count": 100, "macs": 1000}
+    metrics = {"accuracy": 0.5, "accuracy_n": 50, "accuracy_ci95": [0.4, 0.6], "test_accuracy": 0.5,
+               "test_accuracy_n": 50, "test_accuracy_ci95": [0.4, 0.6], "flash_kb": 10.0, "ram_kb": 5.0,
+               "latency_ms": 2.0, "params_count": 100, "macs": 1000}
     record = TrialRecord(number=0, state="COMPLETE", metrics=metrics,
                          params={"kind": "</script><script>alert('x')</script><b onmouseover=alert(1)>"})
     page = dashboard_html([record], Experiment(name="e", path=Path("e.yaml")))
