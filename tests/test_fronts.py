@@ -13,6 +13,7 @@ import yaml
 
 import autotune.study
 import autotune.trial
+from autotune.cli import load_run
 from autotune.config import load_experiment
 from autotune.data import DataSpec, load_dataset
 from autotune.data.public import gunpoint_npz
@@ -193,7 +194,7 @@ def test_collapsed_trial_is_infeasible_and_export_works_from_a_relative_data_pat
     experiment = load_experiment(run / "experiment.yaml")
     assert experiment.data.path == str(tmp_path / "project" / "data" / "noise.npz")
     with pytest.raises(PickError, match="no feasible"):
-        pick(read_records(open_study(experiment)), experiment, "knee")
+        pick(read_records(open_study(load_run(run))), experiment, "knee")  # the run's study, wherever we are
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
