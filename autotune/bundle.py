@@ -25,10 +25,11 @@ import yaml
 
 from autotune import __version__, executor
 from autotune.codegen import generate_c
-from autotune.codegen.generate import integer_core
 from autotune.errors import AutotuneError
 from autotune.escape import c_comment, make_comment, one_line
 from autotune.ir.graph import Graph
+from autotune.ir.kernel_plan import KernelPlan
+from autotune.lowering import integer_core
 from autotune.measurement import Measurement
 from autotune.tflm import check_matches_tflm
 from cost_models.analytic import AnalyticCostModel
@@ -103,10 +104,11 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
             cold = _simulate(runner, t, test_inputs[0], expected[0], graph.name)
             simulated[t] = _simulate(runner, t, test_inputs[0], expected[0], graph.name) if cold.xip_misses else cold
             sim_card[t] = _simulated_card(simulated[t], cold, runner.source)
-    (out_dir / "memory_report.md").write_text(_memory_report(core, generated.plan.format(core), builds))
+    (out_dir / "memory_report.md").write_text(_memory_report(generated.kernel_plan, generated.plan.format(core),
+                                                             builds))
     if target is not None:
-        features = extract_features(graph, activation_bytes=generated.arena_bytes + generated.input_size
-                                    + generated.output_size)
+        features = extract_features(generated.kernel_plan, activation_bytes=generated.arena_bytes
+                                    + generated.input_size + generated.output_size)
         latency = AnalyticCostModel(target, placement).predict(features).latency
         card = {**card, "costs": _costs(target, builds[target], latency)}
     card = {**card, "quantization": _quantization(core), "tflite_sha256": hashlib.sha256(tflite).hexdigest(),
@@ -275,8 +277,8 @@ def _quantization(graph: Graph) -> dict:
             "weights": "int8 (per-channel for convolutions), biases int32", "activations": "int8"}
 
 
-def _memory_report(graph: Graph, arena_map: str, builds: dict[str, BuildResult]) -> str:
-    lines = [f"# Memory report: {one_line(graph.name)}", ""]
+def _memory_report(plan: KernelPlan, arena_map: str, builds: dict[str, BuildResult]) -> str:
+    lines = [f"# Memory report: {one_line(plan.graph.name)}", ""]
     lines += ["| target | flash (bytes) | RAM (bytes) | of which stack | worst stack path |", "|---|---|---|---|---|"]
     lines += [f"| {t} | {b.flash_bytes} | {b.ram_bytes} | {b.stack_bytes} | {' > '.join(b.stack_path)} |"
               for t, b in builds.items()]
@@ -288,9 +290,13 @@ def _memory_report(graph: Graph, arena_map: str, builds: dict[str, BuildResult])
         lines += ["", f"Largest symbols in flash ({t}):", "", "| symbol | bytes |", "|---|---|"]
         lines += [f"| {s} | {n} |" for s, n in list(b.symbols.items())[:25]]
         lines.append("")
-    lines += ["## Constants by layer", "", "| op | kind | weights and biases (bytes) |", "|---|---|---|"]
-    for i, op in enumerate(graph.ops):
-        nbytes = sum(graph.tensor(j).nbytes for j in op.inputs if j >= 0 and graph.tensor(j).is_constant)
-        lines.append(f"| {i} | {op.kind} | {nbytes} |")
+    lines += ["## Constants by kernel call", "",
+              "| call | op | kind | kernel | weights as stored (bytes) | storage | other constants (bytes) |",
+              "|---|---|---|---|---|---|---|"]
+    for i, c in enumerate(plan.calls):
+        storage = ", ".join(f"{w.role} {w.format}" for w in c.weights) or "-"
+        lines.append(f"| {i} | {c.op} | {c.kind} | {c.symbol or '(no code)'} | {c.weight_bytes} | {storage} | "
+                     f"{c.const_bytes} |")
+    lines += ["", "Other constants: per-channel accumulator starts, multipliers and shifts; lookup tables."]
     lines += ["", "## Activation arena", "", "```", arena_map, "```", ""]
     return "\n".join(lines)

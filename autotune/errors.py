@@ -25,6 +25,10 @@ class ModelImportError(AutotuneError):
     exit_code = 2
 
 
+class CodegenError(AutotuneError):
+    """A graph the kernel library cannot run: names the graph, the op and why."""
+
+
 class ToolchainError(AutotuneError):
     """A compiler or emulator that is missing or failed."""
 

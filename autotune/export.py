@@ -9,11 +9,11 @@ import numpy as np
 
 from autotune import executor
 from autotune.bundle import Bundle, write_bundle
-from autotune.codegen.generate import integer_core
 from autotune.config import Experiment
 from autotune.data import SMALL_TEST, DataSpec, describe_data, load_dataset
 from autotune.errors import AutotuneError, DataError
 from autotune.ir.tflite_import import import_tflite
+from autotune.lowering import integer_core
 from autotune.report.outputs import accuracy_entry, model_path
 from autotune.report.pick import pick
 from autotune.report.records import TrialRecord, read_records

@@ -1,42 +1,54 @@
-"""Cortex-M0+ cycles of the generated kernels, and the analytic latency model against them.
+"""Cortex-M0+ cycles of the generated kernels: the fit of the analytic model, and the model
+against rp2040-sim.
 
-Models of every search-space family at several sizes (random weights: timing does not depend on
-them) are generated, built for the rp2040 and run on rp2040-sim. Per op kind, zero-wait cycles
-are fitted as `a x MACs + b x outputs + c x output pixels` (non-negative least squares; the
-constants in cost_models/analytic.py come from this fit), or per output element for ops without
-MACs. The XIP term of the analytic model (cost_models.analytic.FlashCache) is fitted on MLPs of
-15-170 KB of code and weights run twice (cold, then warm): the fraction of the lines they touch
-that miss per warm inference against how far they exceed the cache. Writes
-benchmarks/results/kernels.json: the fits, and per model the simulated cycles (warm, with the
-XIP cache) against the analytic prediction. The same models built for the nano33ble run on
-nano33ble-sim (Cortex-M4, instructions only): per op kind, the instructions the M4 executes per
-M0+ instruction, from which cost_models/analytic.py scales its M4 table.
+1. Single kernel calls: graphs of one op, built directly in the IR over a grid of shapes (random
+   int8 weights and inputs: timing hardly depends on their values), generated, built for the
+   rp2040 and run on rp2040-sim. Cycles are attributed to the kernel plan's calls by symbol.
+2. Per kernel symbol, zero-wait cycles = sum over its work terms (KernelCall.work and MACs) of
+   cycles per unit x units, fitted by non-negative least squares on the relative error; the
+   entry function's own cycles as a + b x kernel calls.
+3. The XIP term (cost_models.analytic.FlashCache): MLPs of 15-170 KB of code and weights run
+   twice (cold, then warm); the fraction of the lines they touch that miss per warm inference
+   against how far they exceed the cache.
+4. Whole models (the search-space families and the LARUN-like CNN of DESIGN.md, converted with
+   TensorFlow), warm with the XIP cache: simulated cycles against the analytic model of
+   cost_models/analytic.py, and cycles per multiply-accumulate.
+The same single-op firmware built for the nano33ble runs on nano33ble-sim: per kernel, the
+instructions the Cortex-M4 executes per Cortex-M0+ instruction (the M4 table's scale). Writes
+benchmarks/results/kernels.json and prints the fitted table in the form cost_models/analytic.py
+keeps it (the one place the constants live).
 """
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import nnls
 
-from autotune.capture import import_tensorflow
-from autotune.codegen import generate_c
-from autotune.ir.tflite_import import import_tflite
-from autotune.quantize import to_int8_tflite
-from cost_models.analytic import AnalyticCostModel
-from cost_models.features import extract_features
-from device_runners.build import build
-from device_runners.rp2040_sim import Rp2040Sim
-from device_runners.runners import open_runner
-from search_spaces import get_family
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the test zoo's model builders
+
+from autotune.codegen import generate_c  # noqa: E402
+from autotune.ir.graph import Graph, Op, Quant, Tensor  # noqa: E402
+from autotune.ir.kernel_plan import attribute_cycles  # noqa: E402
+from autotune.ops import window  # noqa: E402
+from cost_models.analytic import CORTEX_M0PLUS, AnalyticCostModel  # noqa: E402
+from cost_models.features import extract_features  # noqa: E402
+from device_runners.build import build  # noqa: E402
+from device_runners.rp2040_sim import Rp2040Sim  # noqa: E402
+from device_runners.runners import open_runner  # noqa: E402
+
 SPECTRAL = {"blocks": 3, "filters_0": 8, "filters_1": 16, "filters_2": 16, "kernel": 5, "pool": 2,
             "separable": False, "dense": 16, "stem_stride": 4}
-MODELS = {  # name: (family, parameters, input shape)
+# MLPs whose weights stream through the XIP cache: (units of the first layer, input length)
+XIP_LADDER = ((96, 128), (112, 128), (128, 128), (160, 128), (256, 256), (256, 512))
+MODELS = {  # name: (family, parameters, input shape); "larun" is tests/model_zoo.larun (DESIGN.md)
+    "larun": (None, None, None),
     "spectral_plain": ("spectral_cnn", SPECTRAL, (1, 1024, 1)),
     "spectral_separable": ("spectral_cnn", {**SPECTRAL, "separable": True, "kernel": 7}, (1, 1024, 1)),
     "spectral_wide": ("spectral_cnn", {**SPECTRAL, "blocks": 2, "filters_0": 32, "filters_1": 32, "kernel": 3,
@@ -51,81 +63,261 @@ MODELS = {  # name: (family, parameters, input shape)
                                "block_filters": 32, "block_stride": 1}, (16, 16, 3)),
     "mlp": ("mlp", {"layers": 2, "units_0": 64, "units_1": 32}, (1, 128, 1)),
 }
-# MLPs whose weights stream through the XIP cache: (units of the first layer, input length)
-XIP_LADDER = ((96, 128), (112, 128), (128, 128), (160, 128), (256, 256), (256, 512))
 
 
-def _firmware(family: str, params: dict, shape: tuple[int, ...], scratch: Path):
+# ------------------------------------------------------------------ single-op graphs
+
+
+def _q(scale: float, zero_point: int = 0) -> Quant:
+    return Quant((float(scale),), (int(zero_point),))
+
+
+def _input(shape: tuple[int, ...]) -> Tensor:
+    return Tensor("x", shape, "int8", _q(0.05, -3))
+
+
+def _graph(name: str, kind: str, tensors: list[Tensor], inputs: tuple[int, ...], options: dict) -> Graph:
+    """One op reading `inputs` of `tensors` and writing the last tensor."""
+    out = len(tensors) - 1
+    return Graph(name, tensors, [Op(kind, inputs, (out,), options)], [0], [out])
+
+
+def conv(rng, h: int, w: int, cin: int, cout: int, kh: int, kw: int, stride: int = 1, dilation: int = 1,
+         padding: str = "SAME", depthwise: bool = False, dm: int = 1, act: str = "NONE") -> Graph:
+    if depthwise:
+        cout, shape, axis = cin * dm, (1, kh, kw, cin * dm), 3
+    else:
+        shape, axis = (cout, kh, kw, cin), 0
+    scales = rng.uniform(0.005, 0.02, cout)
+    filt = Tensor("w", shape, "int8", Quant(tuple(scales), (0,) * cout, axis),
+                  rng.integers(-127, 128, shape).astype(np.int8))
+    bias = Tensor("b", (cout,), "int32", Quant(tuple(scales * 0.05), (0,) * cout),
+                  rng.integers(-2000, 2000, cout).astype(np.int32))
+    oh = window.out_size(padding, h, kh, stride if h > 1 else 1, dilation if kh > 1 else 1)
+    ow = window.out_size(padding, w, kw, stride, dilation)
+    taps = kh * kw * (1 if depthwise else cin)
+    out = Tensor("y", (1, oh, ow, cout), "int8", _q(0.05 * scales.mean() * np.sqrt(taps) * 75 * 73 / 40, 2))
+    options = dict(stride_h=stride if h > 1 else 1, stride_w=stride, dilation_h=dilation if kh > 1 else 1,
+                   dilation_w=dilation, padding=padding, activation=act, depth_multiplier=dm)
+    kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
+    return _graph(f"{kind}_{h}x{w}x{cin}_{cout}_{kh}x{kw}_s{stride}_d{dilation}_{padding}_m{dm}", kind,
+                  [_input((1, h, w, cin)), filt, bias, out], (0, 1, 2), options)
+
+
+def fully_connected(rng, rows: int, depth: int, units: int, act: str = "NONE") -> Graph:
+    scales = rng.uniform(0.005, 0.02, units)
+    filt = Tensor("w", (units, depth), "int8", Quant(tuple(scales), (0,) * units, 0),
+                  rng.integers(-127, 128, (units, depth)).astype(np.int8))
+    out = Tensor("y", (1, rows, units), "int8", _q(0.05 * scales.mean() * np.sqrt(depth) * 75 * 73 / 40))
+    return _graph(f"FC_{rows}x{depth}_{units}_{act}", "FULLY_CONNECTED", [_input((1, rows, depth)), filt, out],
+                  (0, 1), dict(activation=act, keep_num_dims=True))
+
+
+def pool(rng, kind: str, h: int, w: int, c: int, fh: int, fw: int, stride: int, padding: str) -> Graph:
+    sh = stride if h > 1 else 1
+    oh, ow = window.out_size(padding, h, fh, sh), window.out_size(padding, w, fw, stride)
+    return _graph(f"{kind}_{h}x{w}x{c}_{fh}x{fw}_s{stride}_{padding}", kind,
+                  [_input((1, h, w, c)), Tensor("y", (1, oh, ow, c), "int8", _q(0.05, -3))], (0,),
+                  dict(filter_h=fh, filter_w=fw, stride_h=sh, stride_w=stride, padding=padding, activation="NONE"))
+
+
+def mean(rng, h: int, w: int, c: int, axis: tuple[int, ...]) -> Graph:
+    shape = (1, h, w, c)
+    out = tuple(n for d, n in enumerate(shape) if d not in axis)
+    axis_t = Tensor("axis", (len(axis),), "int32", None, np.array(axis, np.int32))
+    return _graph(f"MEAN_{h}x{w}x{c}_{axis}", "MEAN", [_input(shape), axis_t, Tensor("y", out, "int8", _q(0.03, 1))],
+                  (0, 1), dict(axis=axis, keep_dims=False))
+
+
+def elementwise(rng, kind: str, shape: tuple[int, ...], other: tuple[int, ...] | None = None) -> Graph:
+    """ADD (and other binary ops) of the input with a constant of shape `other` (broadcast), or
+    with itself."""
+    tensors = [_input(shape)]
+    inputs: tuple[int, ...] = (0, 0)
+    if other is not None:
+        tensors.append(Tensor("c", other, "int8", _q(0.04, 5), rng.integers(-128, 128, other).astype(np.int8)))
+        inputs = (0, 1)
+    tensors.append(Tensor("y", shape, "int8", _q(0.08, -2)))
+    return _graph(f"{kind}_{shape}_{other}", kind, tensors, inputs, dict(activation="NONE"))
+
+
+def unary(rng, kind: str, shape: tuple[int, ...], out_quant: Quant | None = None, **options) -> Graph:
+    """One op of one input and an output of the same shape."""
+    return _graph(f"{kind}_{shape}", kind, [_input(shape), Tensor("y", shape, "int8", out_quant or _q(0.07, 4))],
+                  (0,), options)
+
+
+def strided_slice(rng, shape: tuple[int, ...], begin: list[int], end: list[int], strides: list[int]) -> Graph:
+    out = tuple(len(range(b, e, s)) for b, e, s in zip(begin, end, strides))
+    vectors = [Tensor(k, (len(shape),), "int32", None, np.array(v, np.int32))
+               for k, v in (("begin", begin), ("end", end), ("strides", strides))]
+    return _graph(f"STRIDED_SLICE_{shape}_{begin}_{end}_{strides}", "STRIDED_SLICE",
+                  [_input(shape), *vectors, Tensor("y", out, "int8", _q(0.05, -3))], (0, 1, 2, 3),
+                  dict(begin_mask=0, end_mask=0, shrink_axis_mask=0))
+
+
+def transpose(rng, shape: tuple[int, ...], perm: tuple[int, ...]) -> Graph:
+    return _graph(f"TRANSPOSE_{shape}_{perm}", "TRANSPOSE",
+                  [_input(shape), Tensor("perm", (len(perm),), "int32", None, np.array(perm, np.int32)),
+                   Tensor("y", tuple(shape[a] for a in perm), "int8", _q(0.05, -3))], (0, 1), {})
+
+
+def pad(rng, h: int, w: int, c: int, before: int, after: int) -> Graph:
+    paddings = np.array([[0, 0], [0, 0], [before, after], [0, 0]], np.int32)
+    out = (1, h, w + before + after, c)
+    return _graph(f"PAD_{h}x{w}x{c}_{before}_{after}", "PAD",
+                  [_input((1, h, w, c)), Tensor("p", (4, 2), "int32", None, paddings),
+                   Tensor("y", out, "int8", _q(0.05, -3))], (0, 1), {})
+
+
+def concat(rng, h: int, w: int, c: int, copies: int) -> Graph:
+    return _graph(f"CONCAT_{h}x{w}x{c}_{copies}", "CONCATENATION",
+                  [_input((1, h, w, c)), Tensor("y", (1, h, w, c * copies), "int8", _q(0.05, -3))],
+                  (0,) * copies, dict(axis=3, activation="NONE"))
+
+
+def sweep(rng) -> list[Graph]:
+    """Single-op graphs over a grid of shapes for every kernel of the library."""
+    graphs = []
+    for h, w, cin, cout, k, s, d, pad_ in [(1, 256, 1, 8, 7, 1, 1, "SAME"), (1, 128, 8, 16, 5, 2, 1, "SAME"),
+                                           (1, 64, 16, 16, 3, 1, 1, "VALID"), (1, 200, 4, 8, 11, 4, 1, "SAME"),
+                                           (1, 96, 3, 6, 3, 1, 2, "SAME"), (1, 96, 6, 6, 3, 1, 3, "VALID"),
+                                           (1, 64, 8, 32, 1, 1, 1, "VALID"), (1, 128, 16, 8, 1, 1, 1, "VALID"),
+                                           (1, 32, 32, 32, 1, 1, 1, "VALID"), (1, 300, 2, 4, 5, 3, 1, "VALID"),
+                                           (1, 50, 12, 24, 4, 3, 1, "SAME"), (1, 512, 1, 16, 9, 8, 1, "SAME"),
+                                           (12, 12, 3, 8, 3, 1, 1, "SAME"), (16, 16, 1, 8, 3, 2, 1, "SAME"),
+                                           (10, 10, 8, 16, 3, 1, 1, "VALID"), (8, 8, 16, 16, 1, 1, 1, "VALID"),
+                                           (9, 9, 4, 8, 5, 2, 1, "SAME"), (6, 20, 8, 4, 2, 2, 1, "VALID"),
+                                           (12, 12, 6, 6, 3, 1, 2, "SAME"), (24, 24, 1, 4, 5, 2, 1, "SAME")]:
+        kh = 1 if h == 1 else k
+        graphs.append(conv(rng, h, w, cin, cout, kh, k, s, d, pad_, act="RELU" if cin % 2 else "NONE"))
+    for h, w, c, k, s, d, pad_, dm in [(1, 256, 8, 5, 1, 1, "SAME", 1), (1, 128, 16, 3, 2, 1, "SAME", 1),
+                                       (1, 100, 8, 7, 1, 1, "VALID", 1), (1, 64, 32, 3, 1, 1, "SAME", 1),
+                                       (1, 96, 6, 3, 1, 2, "SAME", 1), (1, 80, 4, 3, 2, 1, "VALID", 2),
+                                       (1, 64, 8, 5, 1, 1, "SAME", 2), (1, 40, 3, 3, 1, 1, "SAME", 4),
+                                       (1, 128, 2, 9, 4, 1, "SAME", 3), (1, 200, 16, 11, 2, 1, "SAME", 1),
+                                       (10, 10, 8, 3, 1, 1, "SAME", 1), (12, 12, 16, 3, 2, 1, "SAME", 1),
+                                       (8, 8, 4, 3, 1, 1, "VALID", 2), (14, 14, 8, 5, 1, 1, "SAME", 1),
+                                       (9, 9, 6, 3, 1, 2, "SAME", 1), (6, 6, 3, 3, 1, 1, "SAME", 3)]:
+        kh = 1 if h == 1 else k
+        graphs.append(conv(rng, h, w, c, c * dm, kh, k, s, d, pad_, depthwise=True, dm=dm,
+                           act="RELU6" if c % 2 else "NONE"))
+    for rows, depth, units in [(1, 16, 6), (1, 32, 16), (1, 128, 64), (1, 512, 32), (1, 64, 10), (4, 24, 8),
+                               (16, 8, 4), (1, 7, 3), (2, 200, 20), (1, 1024, 6), (1, 48, 32), (3, 33, 17)]:
+        graphs.append(fully_connected(rng, rows, depth, units))
+        graphs.append(fully_connected(rng, rows, depth, units, "RELU"))
+    for kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        for h, w, c, fh, fw, s, pad_ in [(1, 256, 8, 1, 4, 4, "VALID"), (1, 128, 16, 1, 2, 2, "VALID"),
+                                         (1, 100, 4, 1, 3, 1, "SAME"), (1, 64, 32, 1, 4, 2, "SAME"),
+                                         (1, 300, 2, 1, 5, 3, "VALID"), (8, 8, 16, 2, 2, 2, "VALID"),
+                                         (12, 12, 8, 3, 3, 2, "SAME"), (6, 6, 32, 3, 3, 1, "SAME"),
+                                         (16, 16, 4, 2, 2, 2, "VALID"), (1, 50, 12, 1, 7, 7, "VALID")]:
+            graphs.append(pool(rng, kind, h, w, c, fh, fw, s, pad_))
+    for h, w, c, axis in [(1, 62, 32, (1, 2)), (1, 128, 16, (1, 2)), (4, 4, 64, (1, 2)), (1, 16, 8, (1, 2)),
+                          (1, 200, 4, (1, 2)), (6, 6, 12, (1, 2)), (1, 32, 48, (2,)), (3, 40, 8, (2,))]:
+        graphs.append(mean(rng, h, w, c, axis))
+    for rows, depth in [(1, 6), (1, 10), (1, 64), (4, 12), (1, 200), (8, 4)]:
+        graphs.append(unary(rng, "SOFTMAX", (1, rows, depth), _q(1 / 256, -128), beta=1.0))
+    for shape, other in [((1, 1, 64, 8), None), ((1, 1, 256, 16), None), ((1, 8, 8, 8), (1, 1, 1, 8)),
+                         ((1, 1, 100, 4), (1, 1, 100, 4)), ((1, 4, 4, 16), (1, 4, 1, 16)), ((1, 1, 30, 3), None)]:
+        graphs.append(elementwise(rng, "ADD", shape, other))
+    for h, w, c, before, after in [(1, 30, 3, 2, 3), (1, 100, 8, 1, 1), (4, 16, 4, 2, 0), (1, 64, 16, 5, 5),
+                                   (8, 8, 8, 1, 1)]:
+        graphs.append(pad(rng, h, w, c, before, after))
+    for h, w, c, copies in [(1, 24, 4, 2), (1, 64, 8, 3), (4, 4, 16, 2), (1, 100, 1, 4), (6, 6, 6, 2)]:
+        graphs.append(concat(rng, h, w, c, copies))
+    for size in (16, 64, 256, 1000):
+        graphs.append(unary(rng, "QUANTIZE", (1, size), _q(0.11, -7)))
+    for size in (8, 100, 1000):  # the input straight to the output: a copy
+        graphs.append(unary(rng, "RESHAPE", (1, size), _q(0.05, -3)))
+    for size in (16, 100, 512, 2000):  # every element-wise activation is one table lookup
+        graphs.append(unary(rng, "TANH", (1, size), _q(1 / 128)))
+    for kind in ("SUB", "MUL"):
+        for shape, other in [((1, 1, 64, 8), None), ((1, 8, 8, 8), (1, 1, 1, 8)), ((1, 1, 100, 4), (1, 1, 100, 4)),
+                             ((1, 4, 4, 16), (1, 4, 1, 16)), ((1, 1, 30, 3), None)]:
+            graphs.append(elementwise(rng, kind, shape, other))
+    for shape, begin, end, strides in [((1, 1, 64, 4), [0, 0, 3, 0], [1, 1, 59, 4], [1, 1, 1, 1]),
+                                       ((1, 1, 100, 8), [0, 0, 0, 0], [1, 1, 100, 8], [1, 1, 2, 1]),
+                                       ((1, 6, 6, 16), [0, 1, 1, 0], [1, 5, 5, 16], [1, 1, 1, 2]),
+                                       ((1, 1, 300, 2), [0, 0, 10, 0], [1, 1, 290, 2], [1, 1, 3, 1])]:
+        graphs.append(strided_slice(rng, shape, begin, end, strides))
+    for shape, perm in [((1, 1, 64, 8), (0, 1, 3, 2)), ((1, 6, 6, 16), (0, 3, 1, 2)), ((1, 1, 200, 3), (0, 3, 2, 1)),
+                        ((1, 10, 20), (0, 2, 1))]:
+        graphs.append(transpose(rng, shape, perm))
+    return graphs
+
+
+def table_text(fitted: dict[str, dict], invoke: float, per_call: float) -> str:
+    """The fitted constants as cost_models/analytic.py writes them."""
+    lines = ["        cycles={"]
+    for symbol, f in fitted.items():
+        items = [f'"{t}": {c}' for t, c in f["cycles"].items()]
+        line, head = "", f'            "{symbol}": {{'
+        for item in items:
+            if len(head + line + item) > 108:
+                lines.append(head + line.rstrip())
+                head, line = " " * len(head), ""
+            line += item + ", "
+        lines.append(head + line.rstrip(", ") + "},")
+    lines += ["        },", f"        invoke_cycles={invoke},", f"        call_cycles={per_call},"]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ measuring
+
+
+def simulate(graph: Graph, scratch: Path, rng, m4: dict[str, list[tuple[int, int]]] | None = None) -> tuple:
+    """(the generated C, the warm simulation, its cycles per kernel-plan call) of `graph` on one
+    random input, run twice to warm the XIP cache; with `m4`, the same C built for the nano33ble
+    runs the same input on nano33ble-sim and each call's (M0+, M4) instructions are added to
+    m4[symbol]."""
+    generated = generate_c(graph, scratch / "src")
+    firmware = build(scratch / "src", "rp2040", out_dir=scratch, cache_dir=scratch / "cache")
+    x = rng.integers(-128, 128, graph.tensor(graph.inputs[0]).shape[1:]).astype(np.int8)
+    sim = Rp2040Sim(firmware.elf_path)
+    sim.run(x)
+    result = sim.run(x)
+    profile = attribute_cycles(generated.kernel_plan, result.ops)
+    if m4 is not None:
+        m4_firmware = build(scratch / "src", "nano33ble", out_dir=scratch, cache_dir=scratch / "cache")
+        m4_result = open_runner("nano33ble-sim", m4_firmware.elf_path).run(x)
+        m4_profile = attribute_cycles(generated.kernel_plan, m4_result.ops)
+        for on_m0, on_m4 in zip(profile, m4_profile):
+            assert on_m0.call == on_m4.call, (graph.name, on_m0, on_m4)
+            m4[on_m0.symbol].append((on_m0.instructions, on_m4.instructions))
+    return generated, result, profile
+
+
+def fit(samples: dict[str, list[tuple[dict[str, int], int]]]) -> dict[str, dict]:
+    """Per kernel symbol: cycles per unit of each of its work terms, minimising relative error."""
+    fitted = {}
+    for symbol, rows in sorted(samples.items()):
+        terms = sorted({t for counts, _ in rows for t, n in counts.items() if n})
+        a = np.array([[counts.get(t, 0) for t in terms] for counts, _ in rows], float)
+        y = np.array([c for _, c in rows], float)
+        coef, _ = nnls(a / y[:, None], np.ones_like(y))
+        error = np.abs(a @ coef / y - 1)
+        fitted[symbol] = {"cycles": {t: round(float(c), 2) for t, c in zip(terms, coef) if c > 0},
+                          "max_relative_error": round(float(error.max()), 3), "calls": len(rows)}
+    return fitted
+
+
+def _tf_model(name: str, scratch: Path, family: str | None = None, params: dict | None = None,
+              shape: tuple[int, ...] | None = None):
+    """A model of MODELS (or of `family` with `params` on inputs `shape`), converted to int8."""
+    import model_zoo
+    from autotune.ir.tflite_import import import_tflite
+
+    if family is None:
+        family, params, shape = MODELS[name]
+    if family is None:
+        return import_tflite(model_zoo.tflite_bytes(name, scratch), name)
+    from search_spaces import get_family
+
     import tf_keras
-
     tf_keras.utils.set_random_seed(0)
     model = get_family(family)({}).build(params, shape, 6)
-    calibration = np.random.default_rng(0).normal(size=(64, *shape)).astype(np.float32)
-    graph = import_tflite(to_int8_tflite(model, calibration), "bench")
-    generate_c(graph, scratch / "src")
-    return graph, {t: build(scratch / "src", t, out_dir=scratch, cache_dir=scratch / "cache")
-                   for t in ("rp2040", "nano33ble")}
-
-
-def main() -> dict:
-    import_tensorflow()
-    samples: dict[str, list[tuple[int, ...]]] = defaultdict(list)  # kind -> (MACs, outputs, pixels, cycles)
-    m4_instructions: dict[str, list[tuple[int, int]]] = defaultdict(list)  # kind -> (M0+, M4) instructions
-    models, glue = [], []
-    for name, (family, params, shape) in MODELS.items():
-        with tempfile.TemporaryDirectory() as scratch:
-            graph, builds = _firmware(family, params, shape, Path(scratch))
-            firmware = builds["rp2040"]
-            x = np.random.default_rng(0).integers(-128, 128, graph.tensor(graph.inputs[0]).shape[1:]).astype(np.int8)
-            sim = Rp2040Sim(firmware.elf_path)
-            sim.run(x)  # warms the XIP cache
-            result = sim.run(x)
-            m4 = open_runner("nano33ble-sim", builds["nano33ble"].elf_path).run(x)
-        features = extract_features(graph, activation_bytes=0)
-        kernels = [f for f in features.ops if f.kind != "RESHAPE"]  # RESHAPE calls no kernel
-        for f, measured, on_m4 in zip(kernels, result.ops, m4.ops):
-            assert measured.kernel == on_m4.kernel, (name, measured.kernel, on_m4.kernel)
-            samples[f.cost_kind].append((f.macs, f.output_elems, f.output_elems // f.channels,
-                                         measured.zero_wait_cycles))
-            m4_instructions[f.cost_kind].append((measured.instructions, on_m4.instructions))
-        glue.append((result.zero_wait_cycles - sum(o.zero_wait_cycles for o in result.ops)) / len(result.ops))
-        predicted = AnalyticCostModel("rp2040").cycles(features)
-        models.append({"name": name, "macs": features.macs, "cycles": result.cycles,
-                       "zero_wait_cycles": result.zero_wait_cycles, "xip_misses": result.xip_misses,
-                       "cycles_per_mac": round(result.cycles / features.macs, 1),
-                       "predicted_cycles": round(predicted), "predicted_over_measured": round(predicted / result.cycles, 3),
-                       "flash_bytes": firmware.flash_bytes})
-        print(f"{name}: {features.macs} MACs, {result.cycles} cycles ({result.milliseconds:.2f} ms), "
-              f"analytic {predicted / result.cycles:.2f}x")
-
-    fit = {}
-    for kind, rows in sorted(samples.items()):
-        macs, outputs, pixels, cycles = (np.array(c, float) for c in zip(*rows))
-        if macs.any():
-            terms = np.stack([macs, outputs, pixels], 1)
-            coef, _ = nnls(terms / cycles[:, None], np.ones_like(cycles))  # relative error
-            error = np.abs(terms @ coef / cycles - 1).max()
-            fit[kind] = {"cycles_per_mac": round(float(coef[0]), 1), "cycles_per_output": round(float(coef[1]), 1),
-                         "cycles_per_pixel": round(float(coef[2]), 1), "max_relative_error": round(float(error), 3),
-                         "ops": len(rows)}
-        else:
-            per = cycles / outputs
-            fit[kind] = {"cycles_per_element": round(float(per.mean()), 1),
-                         "max_relative_error": round(float(np.abs(per / per.mean() - 1).max()), 3), "ops": len(rows)}
-    xip = fit_xip()
-    result = {"simulator": "rp2040-sim (Cortex-M0+ timings; fit on zero-wait cycles, models warm with the XIP cache)",
-              "fit": fit, "xip": xip,
-              "cycles_per_op_call": round(float(np.mean(glue)), 1), "models": models,
-              "analytic_worst_ratio": max((m["predicted_over_measured"] for m in models), key=lambda r: abs(r - 1)),
-              "cortex_m4_instruction_ratio": {
-                  kind: round(sum(m for _, m in rows) / sum(m0 for m0, _ in rows), 3)
-                  for kind, rows in sorted(m4_instructions.items())}}
-    out = ROOT / "benchmarks" / "results" / "kernels.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    for kind, f in fit.items():
-        print(f"{kind}: {f}")
-    return result
+    return import_tflite(model_zoo.convert(model), name)
 
 
 def fit_xip() -> dict:
@@ -138,13 +330,15 @@ def fit_xip() -> dict:
     for units, length in XIP_LADDER:
         with tempfile.TemporaryDirectory() as scratch:
             params = {"layers": 2, "units_0": units, "units_1": units // 2}
-            graph, builds = _firmware("mlp", params, (1, length, 1), Path(scratch))
-            sim = Rp2040Sim(builds["rp2040"].elf_path)
+            graph = _tf_model("mlp", Path(scratch), "mlp", params, (1, length, 1))
+            generated = generate_c(graph, Path(scratch) / "src")
+            firmware = build(Path(scratch) / "src", "rp2040", out_dir=Path(scratch), cache_dir=Path(scratch) / "cache")
+            sim = Rp2040Sim(firmware.elf_path)
             x = np.zeros(graph.tensor(graph.inputs[0]).shape[1:], np.int8)
             cold, warm = sim.run(x), sim.run(x)
-        features = extract_features(graph, activation_bytes=0)
-        footprint = model.flash_bytes(features) - model.table.board_flash
-        points.append({"units": units, "input": length, "flash_bytes": builds["rp2040"].flash_bytes,
+        features = extract_features(generated.kernel_plan, activation_bytes=0)
+        footprint = model.cached_footprint(features)
+        points.append({"units": units, "input": length, "flash_bytes": firmware.flash_bytes,
                        "footprint_bytes": round(footprint), "cold_misses": cold.xip_misses,
                        "warm_misses": warm.xip_misses, "zero_wait_cycles": warm.zero_wait_cycles,
                        "warm_cycles": warm.cycles, "predicted_cycles": round(model.cycles(features)),
@@ -156,6 +350,68 @@ def fit_xip() -> dict:
     slope = sum(p["miss_fraction"] * p["excess"] for p in rising) / sum(p["excess"] ** 2 for p in rising)
     return {"slope": round(slope, 2), "line_bytes": cache.line_bytes, "miss_cycles": cache.miss_cycles,
             "cache_bytes": cache.bytes, "points": points}
+
+
+def main() -> dict:
+    rng = np.random.default_rng(0)
+    samples: dict[str, list[tuple[dict[str, int], int]]] = defaultdict(list)
+    m4: dict[str, list[tuple[int, int]]] = defaultdict(list)  # symbol -> (M0+, M4) instructions per call
+    entry = []  # (kernel calls, cycles of the entry function outside them)
+    for graph in sweep(rng):
+        with tempfile.TemporaryDirectory() as scratch:
+            generated, result, profile = simulate(graph, Path(scratch), rng, m4)
+        for record in profile:
+            call = generated.kernel_plan.calls[record.call]
+            samples[call.symbol].append(({"macs": call.macs, **call.work}, record.zero_wait_cycles))
+        entry.append((len(profile), result.zero_wait_cycles - sum(p.zero_wait_cycles for p in profile)))
+    fitted = fit(samples)
+
+    from autotune.capture import import_tensorflow
+    import_tensorflow()
+    runs = []
+    for name in MODELS:
+        with tempfile.TemporaryDirectory() as scratch:
+            graph = _tf_model(name, Path(scratch))
+            generated, result, profile = simulate(graph, Path(scratch), rng)
+        runs.append((name, extract_features(generated.kernel_plan, activation_bytes=0), result))
+        entry.append((len(profile), result.zero_wait_cycles - sum(p.zero_wait_cycles for p in profile)))
+    calls, glue = (np.array(c, float) for c in zip(*entry))
+    (invoke, per_call), *_ = np.linalg.lstsq(np.stack([np.ones_like(calls), calls], 1), glue, rcond=None)
+    m4_ratio = {s: round(sum(b for _, b in rows) / sum(a for a, _ in rows), 3) for s, rows in sorted(m4.items())}
+    print(f"M4_INSTRUCTION_RATIO = {m4_ratio}")
+    xip = fit_xip()
+    fitted_table = replace(CORTEX_M0PLUS, cycles={s: f["cycles"] for s, f in fitted.items()},
+                           invoke_cycles=round(float(invoke)), call_cycles=round(float(per_call), 1),
+                           flash_cache=replace(CORTEX_M0PLUS.flash_cache, slope=xip["slope"]))
+    for symbol, f in fitted.items():
+        print(f"{symbol}: max error {f['max_relative_error']:.1%} over {f['calls']} calls")
+    print(table_text(fitted, fitted_table.invoke_cycles, fitted_table.call_cycles))
+    print(f"RP2040_XIP slope={xip['slope']}")
+
+    models = []
+    table, refit = AnalyticCostModel("rp2040"), AnalyticCostModel("rp2040", table=fitted_table)
+    for name, features, result in runs:
+        predicted, with_fit = table.cycles(features), refit.cycles(features)
+        models.append({"name": name, "macs": features.macs, "cycles": result.cycles,
+                       "zero_wait_cycles": result.zero_wait_cycles, "xip_misses": result.xip_misses,
+                       "cycles_per_mac": round(result.cycles / features.macs, 1),
+                       "milliseconds": round(result.milliseconds, 3), "predicted_cycles": round(predicted),
+                       "predicted_over_measured": round(predicted / result.cycles, 3),
+                       "this_fit_over_measured": round(with_fit / result.cycles, 3)})
+        print(f"{name}: {features.macs} MACs, {result.cycles} cycles ({result.milliseconds:.2f} ms, "
+              f"{result.cycles / features.macs:.1f} cycles/MAC), analytic {predicted / result.cycles:.3f}x, "
+              f"this fit {with_fit / result.cycles:.3f}x")
+    result = {"simulator": "rp2040-sim (Cortex-M0+ timings; fit on zero-wait cycles, models warm with the XIP cache)",
+              "fit": fitted, "xip": xip,
+              "invoke_cycles": fitted_table.invoke_cycles, "call_cycles": fitted_table.call_cycles,
+              "analytic_table_is_this_fit": fitted_table == CORTEX_M0PLUS,
+              "cortex_m4_instruction_ratio": m4_ratio,
+              "models": models,
+              "analytic_worst_ratio": max((m["predicted_over_measured"] for m in models), key=lambda r: abs(r - 1))}
+    out = ROOT / "benchmarks" / "results" / "kernels.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return result
 
 
 if __name__ == "__main__":

@@ -1,38 +1,35 @@
-"""Analytic cost model of the generated C (autotune.codegen), per core.
+"""Analytic cost model of the generated C (autotune.codegen), per core, from kernel-plan features.
 
-flash   = start-up code + code of each kernel used + per-op parameter structs and calls + weights,
-          biases and per-channel constants (initial accumulator, multiplier, shift: 12 bytes)
+flash   = start-up code + code of each kernel library file used + per call its parameter struct
+          and call site, its weights as stored and its other constants (channel tables, LUTs)
 RAM     = activations (the planned arena plus the caller's input and output buffers) + stack
           (a base plus the deepest frame of the kernels used, where a core's kernels differ)
-latency = sum over ops of (a x MACs + b x outputs + c x output pixels) for ops with MACs, or
-          elements x cycles per element, plus the call of each kernel, at the target's clock,
-          plus, on a core behind a flash cache (the RP2040's XIP cache), the misses of a warm
-          inference: none while the code and data the model touches fit the cache, rising to
+latency = the entry function's own cycles + per kernel call its set-up there and the sum over
+          its work terms of cycles per unit x units (KernelCall.work and MACs), at the target's
+          clock; plus, on a core behind a flash cache (the RP2040's XIP cache), the misses of a
+          warm inference: none while the code and data the model touches fit the cache, rising to
           every line touched once per inference (`FlashCache`)
 
-`b` is the requantization and store of one output; `c` the set-up of one output position (a
-window gathered for padded, dilated and 2D convolutions, a pooling window, the call of a fully
-connected or MEAN kernel). The Cortex-M0+ constants are those benchmarks/bench_kernels.py fitted
-to the generated kernels run on rp2040-sim (M0+ timings, zero-wait cycles per kernel call), and
-its XIP term fitted to rp2040-sim's XIP cache model on MLPs of 15-170 KB; before rp2040-sim
-counted the memcpy that gathers 2D and dilated convolution windows: such models now run up to
-about 25 % slower than predicted (the features do not see window gathering); the element-wise
-figures were measured the same way on single ops. Features from the kernel plan (issue 7) will
-replace these IR-op features and be refitted the same way. A depthwise convolution with a depth
-multiplier > 1 gathers every window and runs about 30 % slower than predicted. The Cortex-M55
-flash and stack are those of the Helium kernels as built; its latency constants are still
-assumptions, not yet fitted to apollo5-sim.
-The Cortex-M4 figures are the M0+ ones scaled by measured instruction counts at an assumed equal
-cycles per instruction (see TABLES). Each target names its table (`Target.cost_table`).
-The search measures flash and RAM from real builds; device runners and learned models replace
-the latency prediction.
+Every kernel symbol has its own terms: a convolution costs per MAC, per output (requantization
+and store), per output position, per window gathered into scratch, per gathered tap and per
+byte filled, copied or repeated into it; a pool per value read and per output; an element-wise
+kernel per output. A kernel the table does not know is an error, never a default.
+The Cortex-M0+ constants are fitted by benchmarks/bench_kernels.py to the generated kernels run
+on rp2040-sim (M0+ timings, each call's zero-wait cycles), which prints them in this form, and
+its XIP term to rp2040-sim's XIP cache model on MLPs of 15-170 KB. The Cortex-M4
+figures are the M0+ ones scaled by measured instruction counts at an assumed equal cycles per
+instruction (see TABLES). The Cortex-M55 flash and stack are those of the Helium kernels as
+built; its latency constants are still assumptions (Helium kernels at about a quarter of their
+8 MACs/cycle peak), not yet fitted to apollo5-sim. Each target names its
+table (`Target.cost_table`). The search measures flash and RAM from real builds; device runners
+and learned models replace the latency prediction.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from autotune.measurement import Measurement
-from cost_models.base import CostModel, Costs, ModelFeatures
+from cost_models.base import CallFeatures, CostModel, Costs, ModelFeatures
 from device_runners.targets import get_target
 
 
@@ -55,54 +52,80 @@ class FlashCache:
 
 @dataclass(frozen=True)
 class CoreTable:
-    runtime_flash: int  # vector table, start-up, shared loops: bytes
-    kernel_flash: dict[str, int]  # code of each kernel used, bytes
+    runtime_flash: int  # vector table, start-up, shared helpers (at_common.c): bytes
+    kernel_flash: dict[str, int]  # code of each kernel library file used, bytes
     stack_ram: int
-    mac_cycles: dict[str, tuple[float, float, float]]  # op with MACs -> cycles per MAC, output, pixel
-    cycles_per_elem: dict[str, float]  # other ops, per output element
-    cycles_per_op: float  # the call of one kernel
-    op_flash: int = 100  # parameter struct and call site, per op
-    channel_flash: int = 12  # initial accumulator, multiplier and shift, per output channel
-    default_kernel_flash: int = 400  # an op kind not in the table
+    cycles: dict[str, dict[str, float]]  # kernel symbol -> work term ("macs", ...) -> cycles per unit
+    invoke_cycles: float  # the entry function's prologue and epilogue
+    call_cycles: float  # the entry function's set-up of one kernel call
+    call_flash: int = 100  # parameter struct and call site, per kernel call
     board_flash: int = 0  # boot code and the board's request loop: flash that inference never reads
     flash_cache: FlashCache | None = None
-    # Stack of a kernel (and what it calls) above stack_ram, by op kind; the deepest used counts.
+    # Stack of a kernel (and what it calls) above stack_ram, by symbol; the deepest used counts.
     kernel_stack: dict[str, int] = field(default_factory=dict)
 
 
 # The RP2040's: 16 KB, 8-byte lines, 56 cycles per miss (device_runners/boot2.py FLASH).
 RP2040_XIP = FlashCache(bytes=16 * 1024, line_bytes=8, miss_cycles=56, slope=1.44)
 
+
 CORTEX_M0PLUS = CoreTable(
-        runtime_flash=300,
-        board_flash=1460,  # boot2 (256 B), clocks, UART0, the request loop and the cycle counter
-        flash_cache=RP2040_XIP,
-        kernel_flash={"CONV_2D": 700, "DEPTHWISE_CONV_2D": 650, "FULLY_CONNECTED": 384, "MEAN": 400,
-                      "SOFTMAX": 772 + 1024, "AVERAGE_POOL_2D": 680, "MAX_POOL_2D": 346, "ADD": 774,
-                      "PAD": 198, "CONCATENATION": 66, "QUANTIZE": 176, "RESHAPE": 0},
-        stack_ram=220,  # the deepest path runs from the board's request loop
-        mac_cycles={"CONV_2D": (8.6, 104.0, 229.0), "CONV_2D_1x1": (8.1, 123.0, 0.0),
-                    "DEPTHWISE_CONV_2D": (12.0, 96.0, 77.0), "FULLY_CONNECTED": (8.7, 93.0, 377.0),
-                    "AVERAGE_POOL_2D": (7.6, 117.0, 0.0), "MAX_POOL_2D": (17.1, 9.7, 153.0),
-                    "MEAN": (11.3, 104.0, 690.0)},
-        cycles_per_elem={"SOFTMAX": 253.0, "ADD": 243.0, "PAD": 45.0, "CONCATENATION": 20.0,
-                         "RESHAPE": 1.0, "QUANTIZE": 100.0, "DEQUANTIZE": 100.0},
-        cycles_per_op=10.5,
+    runtime_flash=300,
+    board_flash=1460,  # boot2 (256 B), clocks, UART0, the request loop and the cycle counter
+    flash_cache=RP2040_XIP,
+    kernel_flash={"at_conv_s8.c": 700, "at_depthwise_conv_s8.c": 650, "at_fully_connected_s8.c": 384,
+                  "at_mean_s8.c": 400, "at_softmax_s8.c": 772, "at_pool_s8.c": 1026, "at_add_s8.c": 804,
+                  "at_pad_s8.c": 198, "at_concat_s8.c": 66, "at_requantize_s8.c": 176, "at_lut_s8.c": 32,
+                  "at_mul_s8.c": 482, "at_gather_s8.c": 102},
+    stack_ram=220,  # the deepest path runs from the board's request loop
+    cycles={
+        "at_add_s8": {"calls": 156.03, "outputs": 241.88, "rows": 98.5},
+        "at_avg_pool_s8": {"calls": 97.47, "divisions": 48.46, "outputs": 46.97, "positions": 86.33,
+                           "reads": 12.06, "window_rows": 20.97},
+        "at_concat_s8": {"bytes": 10.01, "calls": 215.26, "copies": 46.55},
+        "at_conv_s8": {"calls": 247.29, "copy_bytes": 10.04, "fill_bytes": 2.96, "gather_taps": 72.09,
+                       "macs": 8.51, "outputs": 141.42, "positions": 166.07, "relu_outputs": 105.09},
+        "at_depthwise_conv_s8": {"copy_bytes": 10.63, "fill_bytes": 7.15, "gather_taps": 65.48,
+                                 "macs": 10.07, "outputs": 130.14, "positions": 171.27,
+                                 "relu_outputs": 102.3, "repeat_bytes": 20.57, "repeat_channels": 21.37},
+        "at_fully_connected_s8": {"calls": 20.28, "macs": 8.55, "outputs": 136.15,
+                                  "relu_outputs": 104.02, "rows": 104.58},
+        "at_gather_s8": {"calls": 72.48, "outputs": 23.03, "rows": 33.96},
+        "at_lut_s8": {"calls": 14.0, "outputs": 17.0},
+        "at_max_pool_s8": {"calls": 307.63, "outputs": 19.01, "positions": 104.73, "reads": 15.06,
+                           "window_rows": 3.41, "window_taps": 22.77},
+        "at_mean_s8": {"calls": 119.34, "outputs": 174.03, "reads": 6.99, "rows": 47.8},
+        "at_mul_s8": {"calls": 239.99, "outputs": 119.76, "rows": 61.84},
+        "at_pad_s8": {"bytes": 9.68, "rows": 105.49},
+        "at_requantize_s8": {"calls": 25.0, "outputs": 99.0},
+        "at_softmax_s8": {"calls": 31.79, "outputs": 145.56, "rows": 627.27},
+        "at_sub_s8": {"calls": 28.9, "outputs": 243.16, "rows": 89.38},
+        # the libc memcpy of a RESHAPE from the caller's input to its output
+        "memcpy": {"bytes": 10.0, "calls": 11.0},
+    },
+    invoke_cycles=9,
+    call_cycles=9.1,
 )
 
-# The generic C on the Cortex-M4 executes, per op kind, this many instructions per instruction
-# it executes on the Cortex-M0+ (measured: nano33ble-sim against rp2040-sim on the same models,
+# The generic C on the Cortex-M4 executes, per kernel, this many instructions per instruction it
+# executes on the Cortex-M0+ (measured: nano33ble-sim against rp2040-sim on the same calls,
 # benchmarks/bench_kernels.py, `cortex_m4_instruction_ratio` in benchmarks/results/kernels.json):
 # Thumb-2's post-indexed loads, MLA and wider immediates do the same work in fewer instructions.
-M4_INSTRUCTION_RATIO = {"CONV_2D": 0.726, "CONV_2D_1x1": 0.727, "DEPTHWISE_CONV_2D": 0.765,
-                        "FULLY_CONNECTED": 0.739, "MAX_POOL_2D": 0.988, "MEAN": 0.862, "SOFTMAX": 0.515}
-M4_DEFAULT_RATIO = 0.73  # op kinds the benchmark's models do not use: the convolutions' ratio
+M4_INSTRUCTION_RATIO = {"at_add_s8": 0.553, "at_avg_pool_s8": 0.715, "at_concat_s8": 0.765,
+                        "at_conv_s8": 0.717, "at_depthwise_conv_s8": 0.71, "at_fully_connected_s8": 0.742,
+                        "at_gather_s8": 0.631, "at_lut_s8": 0.584, "at_max_pool_s8": 0.96,
+                        "at_mean_s8": 0.866, "at_mul_s8": 0.646, "at_pad_s8": 0.795,
+                        "at_requantize_s8": 0.494, "at_softmax_s8": 0.545, "at_sub_s8": 0.552,
+                        "memcpy": 0.667}
+M4_ENTRY_RATIO = 0.72  # the entry function's own code (argument set-up): about the convolutions' ratio
 
 
-def _scaled(table: dict, ratios: dict[str, float], default: float):
-    """Cycle constants times each op kind's instruction ratio."""
-    return {kind: (tuple(c * ratios.get(kind, default) for c in v) if isinstance(v, tuple)
-                   else v * ratios.get(kind, default)) for kind, v in table.items()}
+def _scaled(table: CoreTable, ratios: dict[str, float], entry_ratio: float, **changes) -> CoreTable:
+    """`table` with each kernel's cycle constants times its instruction ratio."""
+    cycles = {symbol: {term: round(c * ratios[symbol], 2) for term, c in terms.items()}
+              for symbol, terms in table.cycles.items()}
+    return replace(table, cycles=cycles, invoke_cycles=table.invoke_cycles * entry_ratio,
+                   call_cycles=table.call_cycles * entry_ratio, **changes)
 
 
 TABLES = {
@@ -114,48 +137,76 @@ TABLES = {
     # uses) and SMLAD, two 16x16 MACs per cycle, which it does not: a cortex-m4 kernel library
     # with SMLAD would cut the per-MAC term further. Memory assumed zero-wait (the nRF52840
     # runs from flash through its cache). Flash: the kernels' code as built for the M4.
-    "cortex-m4": CoreTable(
-        runtime_flash=310,
-        kernel_flash={"CONV_2D": 681, "DEPTHWISE_CONV_2D": 632, "FULLY_CONNECTED": 313, "MEAN": 329,
-                      "SOFTMAX": 536 + 1024, "AVERAGE_POOL_2D": 656, "MAX_POOL_2D": 344, "ADD": 596,
-                      "PAD": 188, "CONCATENATION": 64, "QUANTIZE": 128, "RESHAPE": 0},
+    "cortex-m4": _scaled(
+        CORTEX_M0PLUS, M4_INSTRUCTION_RATIO, M4_ENTRY_RATIO, runtime_flash=310, board_flash=0, flash_cache=None,
         stack_ram=180,
-        mac_cycles=_scaled(CORTEX_M0PLUS.mac_cycles, M4_INSTRUCTION_RATIO, M4_DEFAULT_RATIO),
-        cycles_per_elem=_scaled(CORTEX_M0PLUS.cycles_per_elem, M4_INSTRUCTION_RATIO, M4_DEFAULT_RATIO),
-        cycles_per_op=CORTEX_M0PLUS.cycles_per_op * M4_DEFAULT_RATIO,
-    ),
+        kernel_flash={"at_conv_s8.c": 681, "at_depthwise_conv_s8.c": 632, "at_fully_connected_s8.c": 313,
+                      "at_mean_s8.c": 329, "at_softmax_s8.c": 536, "at_pool_s8.c": 1000, "at_add_s8.c": 630,
+                      "at_pad_s8.c": 188, "at_concat_s8.c": 64, "at_requantize_s8.c": 128, "at_lut_s8.c": 30,
+                      "at_mul_s8.c": 378, "at_gather_s8.c": 90}),
     # Flash: the Helium kernels' code as built (cortex-m55-mve objects, -Os, their assembly loops
     # and at_window_s8 included); the generic C for the rest.
     "cortex-m55": CoreTable(
         runtime_flash=310,
-        kernel_flash={"CONV_2D": 3506, "DEPTHWISE_CONV_2D": 2210, "FULLY_CONNECTED": 428, "MEAN": 448,
-                      "SOFTMAX": 582 + 1024, "AVERAGE_POOL_2D": 680, "MAX_POOL_2D": 1004, "ADD": 724,
-                      "PAD": 188, "CONCATENATION": 64, "QUANTIZE": 148, "RESHAPE": 0},
+        kernel_flash={"at_conv_s8.c": 3506, "at_depthwise_conv_s8.c": 2210, "at_fully_connected_s8.c": 428,
+                      "at_mean_s8.c": 448, "at_softmax_s8.c": 582, "at_pool_s8.c": 1684, "at_add_s8.c": 724,
+                      "at_pad_s8.c": 188, "at_concat_s8.c": 64, "at_requantize_s8.c": 148, "at_lut_s8.c": 38,
+                      "at_mul_s8.c": 426, "at_gather_s8.c": 90},
         stack_ram=252,  # start-up, main, the entry and a dense layer
         # the Helium conv and depthwise frames (saved q4-q7, copied windows, a group's constants)
-        kernel_stack={"CONV_2D": 224, "DEPTHWISE_CONV_2D": 356},
-        mac_cycles={"CONV_2D": (0.5, 30.0, 40.0), "CONV_2D_1x1": (0.35, 30.0, 0.0),
-                    "DEPTHWISE_CONV_2D": (1.5, 30.0, 20.0), "FULLY_CONNECTED": (0.5, 25.0, 50.0),
-                    "AVERAGE_POOL_2D": (0.5, 20.0, 0.0), "MAX_POOL_2D": (0.5, 8.0, 20.0),
-                    "MEAN": (0.5, 25.0, 100.0)},
-        cycles_per_elem={"SOFTMAX": 40.0, "ADD": 30.0, "PAD": 4.0, "CONCATENATION": 2.0,
-                         "RESHAPE": 0.2, "QUANTIZE": 12.0, "DEQUANTIZE": 12.0},
-        cycles_per_op=10.0,
+        kernel_stack={"at_conv_s8": 224, "at_depthwise_conv_s8": 356},
+        cycles={
+            "at_conv_s8": {"calls": 20, "macs": 0.5, "outputs": 30, "relu_outputs": 25, "positions": 5,
+                           "gathers": 40, "gather_taps": 5, "fill_bytes": 1, "copy_bytes": 1, "repeat_bytes": 2},
+            "at_depthwise_conv_s8": {"calls": 20, "macs": 1.5, "outputs": 30, "relu_outputs": 25, "positions": 5,
+                                     "gathers": 20, "gather_taps": 5, "fill_bytes": 1, "copy_bytes": 1,
+                                     "repeat_bytes": 2},
+            "at_fully_connected_s8": {"calls": 20, "macs": 0.5, "outputs": 25, "relu_outputs": 20, "rows": 50},
+            "at_avg_pool_s8": {"calls": 20, "outputs": 20, "reads": 0.5},
+            "at_max_pool_s8": {"calls": 20, "outputs": 8, "positions": 20, "reads": 0.5},
+            "at_mean_s8": {"calls": 20, "outputs": 25, "rows": 100, "reads": 0.5},
+            "at_softmax_s8": {"calls": 20, "outputs": 40},
+            "at_add_s8": {"calls": 20, "outputs": 30},
+            "at_pad_s8": {"calls": 20, "bytes": 4},
+            "at_concat_s8": {"calls": 20, "bytes": 2},
+            "at_requantize_s8": {"calls": 20, "outputs": 12},
+            "at_lut_s8": {"calls": 10, "outputs": 3},
+            "at_sub_s8": {"calls": 20, "outputs": 30},
+            "at_mul_s8": {"calls": 20, "outputs": 15},
+            "at_gather_s8": {"calls": 20, "outputs": 3, "rows": 5},
+            "memcpy": {"calls": 10, "bytes": 1},
+        },
+        invoke_cycles=20,
+        call_cycles=5,
     ),
 }
 
 
 class AnalyticCostModel(CostModel):
-    def __init__(self, target: str, placement: str = "flash"):
+    def __init__(self, target: str, placement: str = "flash", table: CoreTable | None = None):
         """`placement` (device_runners.build.PLACEMENTS): what the build copies to SRAM, which
-        the flash cache then never sees."""
+        the flash cache then never sees. `table` replaces the target's (a benchmark's new fit)."""
         self.target = target
         self.placement = placement
-        self.table = TABLES[get_target(target).cost_table]
+        self.table = table or TABLES[get_target(target).cost_table]
 
     @property
     def source(self) -> str:
         return f"predicted:analytic-{self.target}"
+
+    def call_cycles(self, call: CallFeatures) -> float:
+        """Zero-wait cycles of one kernel call, its set-up in the entry function included; 0 for
+        a call with no code."""
+        if call.symbol is None:
+            return 0.0
+        terms = self.table.cycles.get(call.symbol)
+        if terms is None:
+            raise ValueError(f"analytic-{self.target}: no cycle figures for kernel {call.symbol}")
+        return self.table.call_cycles + sum(per_unit * call.count(term) for term, per_unit in terms.items())
+
+    def compute_cycles(self, features: ModelFeatures) -> float:
+        """Cycles with zero-wait memory."""
+        return self.table.invoke_cycles + sum(self.call_cycles(c) for c in features.calls)
 
     def cycles(self, features: ModelFeatures) -> float:
         """Compute (zero-wait) cycles plus the flash cache's warm misses, where there is one."""
@@ -171,45 +222,30 @@ class AnalyticCostModel(CostModel):
         return self.flash_bytes(features) - self.table.board_flash - self.placed_bytes(features)
 
     def placed_bytes(self, features: ModelFeatures) -> float:
-        """What the placement copies from flash to SRAM at start-up: weights, kernel code."""
-        t = self.table
+        """What the placement copies from flash to SRAM at start-up: weights and tables, kernel code."""
         placed = 0.0
         if self.placement in ("sram_weights", "sram_all"):
-            placed += sum(self._op_data(op) - t.op_flash for op in features.ops)
+            placed += sum(c.weight_bytes + c.const_bytes for c in features.calls if c.symbol)
         if self.placement in ("sram_kernels", "sram_all"):
-            placed += sum(t.kernel_flash.get(k, t.default_kernel_flash) for k in {op.kind for op in features.ops})
+            placed += sum(self.table.kernel_flash[s] for s in self._sources(features))
         return placed
-
-    def compute_cycles(self, features: ModelFeatures) -> float:
-        """Cycles with zero-wait memory."""
-        t = self.table
-        total = 0.0
-        for op in features.ops:
-            key = op.cost_kind
-            if key in t.mac_cycles:
-                per_mac, per_output, per_pixel = t.mac_cycles[key]
-                total += op.macs * per_mac + op.output_elems * (per_output + per_pixel / op.channels)
-            else:
-                total += op.output_elems * t.cycles_per_elem.get(key, 10.0)
-            total += t.cycles_per_op
-        return total
 
     def flash_bytes(self, features: ModelFeatures) -> float:
         t = self.table
-        kinds = {op.kind for op in features.ops}
-        code = t.runtime_flash + t.board_flash + sum(t.kernel_flash.get(k, t.default_kernel_flash) for k in kinds)
-        return code + sum(self._op_data(op) for op in features.ops)
+        code = t.runtime_flash + t.board_flash + sum(t.kernel_flash[s] for s in self._sources(features))
+        return code + sum(t.call_flash + c.weight_bytes + c.const_bytes for c in features.calls if c.symbol)
 
-    def _op_data(self, op) -> float:
-        """An op's parameter struct, weights and per-channel constants in flash."""
-        t = self.table
-        return t.op_flash + op.weight_bytes + (op.channels * t.channel_flash if op.macs and op.weight_bytes else 0)
+    def _sources(self, features: ModelFeatures) -> set[str]:
+        sources = {c.source for c in features.calls if c.source}
+        unknown = sources - set(self.table.kernel_flash)
+        if unknown:
+            raise ValueError(f"analytic-{self.target}: no code size for kernel file {sorted(unknown)[0]}")
+        return sources
 
     def predict(self, features: ModelFeatures) -> Costs:
         t = self.table
         flash = self.flash_bytes(features)
-        kinds = {op.kind for op in features.ops}
-        stack = t.stack_ram + max((t.kernel_stack.get(k, 0) for k in kinds), default=0)
+        stack = t.stack_ram + max((t.kernel_stack.get(c.symbol, 0) for c in features.calls), default=0)
         ram = features.activation_bytes + stack + self.placed_bytes(features)
         ms = self.cycles(features) / get_target(self.target).clock_hz * 1e3
         return Costs(

@@ -1,7 +1,10 @@
 """The cost-model interface: features of a compiled candidate -> flash, RAM, latency on a target.
 
-Analytic models come first; learned models (scikit-learn estimators fitted on runner
-measurements) implement the same `predict`, so the search never knows which one it talks to.
+Features come from the kernel plan (autotune.ir.kernel_plan): one record per kernel call, with
+its multiply-accumulates and the other work its kernel does, counted as what it is (outputs,
+window positions and gathers, values read, bytes copied). Analytic models come first; learned
+models (scikit-learn estimators fitted on runner measurements) implement the same `predict`, so
+the search never knows which one it talks to.
 """
 from __future__ import annotations
 
@@ -12,34 +15,33 @@ from autotune.measurement import Measurement
 
 
 @dataclass(frozen=True)
-class OpFeatures:
-    kind: str
-    macs: int
-    input_elems: int  # all non-constant inputs
-    output_elems: int
-    weight_bytes: int  # constant inputs as stored
-    channels: int  # output channels (per-channel quantization params)
-    pointwise: bool = False  # a 1x1 convolution (different cost from a spatial one)
+class CallFeatures:
+    symbol: str | None  # the kernel called; None: no code (a RESHAPE sharing its input's memory)
+    kind: str  # the IR op kind the call implements
+    source: str | None  # the kernel library file (code size)
+    macs: int  # multiply-accumulates: conv, depthwise and fully connected only
+    work: tuple[tuple[str, int], ...]  # other work, by term (KernelCall.work)
+    weight_bytes: int  # weights as stored in flash
+    const_bytes: int  # other constants: per-channel tables, lookup tables
 
-    @property
-    def cost_kind(self) -> str:
-        """The op kind cost tables are keyed by: a 1x1 convolution is CONV_2D_1x1."""
-        return "CONV_2D_1x1" if self.pointwise else self.kind
+    def count(self, term: str) -> int:
+        """Units of `term`: "macs" or a work term; 0 if the kernel does none of it."""
+        return self.macs if term == "macs" else dict(self.work).get(term, 0)
 
 
 @dataclass(frozen=True)
 class ModelFeatures:
-    ops: tuple[OpFeatures, ...]
+    calls: tuple[CallFeatures, ...]
     params: int
     activation_bytes: int  # planned arena plus the caller's input and output buffers
 
     @property
     def macs(self) -> int:
-        return sum(op.macs for op in self.ops)
+        return sum(c.macs for c in self.calls)
 
     @property
     def weight_bytes(self) -> int:
-        return sum(op.weight_bytes for op in self.ops)
+        return sum(c.weight_bytes for c in self.calls)
 
 
 @dataclass(frozen=True)

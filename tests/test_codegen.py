@@ -11,12 +11,12 @@ import pytest
 
 import model_zoo
 from autotune import executor
-from autotune.codegen import CodegenError, generate_c, integer_core
-from autotune.codegen.generate import _average_reciprocal
+from autotune.codegen import CodegenError, generate_c, integer_core, plan_memory
 from autotune.codegen.kernel_library import KERNEL_DIR
-from autotune.ir import params as P
 from autotune.ir.graph import Graph, Op, Quant, Tensor, WeightEncoding
 from autotune.ir.tflite_import import import_tflite
+from autotune.ops import fixedpoint as P
+from autotune.ops.pool import average_reciprocal
 from device_runners.build import build_host
 
 N_INPUTS = 200
@@ -96,6 +96,33 @@ def test_matches_executor_and_tflm(name, zoo_dir, tmp_path_factory):
     want = executor.run(core, x.reshape((N_INPUTS,) + core.tensor(core.inputs[0]).shape[1:]))
     _assert_same(name, got, want.reshape(N_INPUTS, -1), "the reference executor")
     _assert_same(name, got, tflm_out, "TFLite Micro")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["depthwise", "conv_dilated", "image2d", "conv1d", "zero_pad"])
+def test_scratch_is_what_the_kernels_ask_for(name, zoo_dir, tmp_path_factory):
+    """Each call's scratch in the kernel plan equals its kernel's own <kernel>_get_buffer_size on
+    the generated parameters, and the memory plan reserves exactly that."""
+    from autotune.lowering import lower
+
+    _, graph, c_dir = _generate(name, zoo_dir, tmp_path_factory.getbasetemp())
+    plan = lower(graph)
+    sized = [c for c in plan.calls if c.scratch_symbol]
+    assert sized, name
+    main = tmp_path_factory.mktemp(f"{name}-sizes") / "sizes.c"
+    main.write_text('#include <stdio.h>\n#include "model.c"\nint main(void)\n{\n'
+                    + "".join(f'    printf("%ld\\n", (long){c.scratch_symbol}(&{c.name}));\n' for c in sized)
+                    + "    return 0;\n}\n")
+    exe = main.with_suffix("")
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-function", "-I", str(c_dir), str(main),
+                    *map(str, sorted(p for p in c_dir.glob("at_*.c"))), "-o", str(exe)], check=True)
+    got = [int(v) for v in subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()]
+    assert got == [c.scratch_bytes for c in sized], name
+    memory = plan_memory(plan)
+    for k, c in enumerate(plan.calls):
+        buffer = memory.scratch_of(k)
+        assert (buffer.nbytes if buffer else 0) == c.scratch_bytes, (name, k)
+    assert any(c.scratch_bytes for c in sized), name
 
 
 # ------------------------------------------------------------------ the targets
@@ -214,12 +241,12 @@ def test_accumulator_start_wraps(tmp_path):
 def test_average_pool_reciprocal_is_exact_or_absent():
     """The generator's reciprocal divides every rounded sum a full window can have exactly (it
     checks that itself, exhaustively); it exists for every window up to 19 x 19."""
-    assert all(_average_reciprocal(count) for count in range(1, 362))
+    assert all(average_reciprocal(count) for count in range(1, 362))
     for count in (1, 2, 3, 4, 9, 25, 361):
-        r = _average_reciprocal(count)
+        r = average_reciprocal(count)
         n = np.arange(128 * count + count // 2 + 1, dtype=np.int64)
         assert np.array_equal((n * r) >> 24, n // count) and int(n[-1]) * r < 2**32
-    assert _average_reciprocal(1000) == 0  # too wide: the kernel divides
+    assert average_reciprocal(1000) == 0  # too wide: the kernel divides
 
 
 def test_unsupported_weight_encoding_names_the_op(tmp_path):

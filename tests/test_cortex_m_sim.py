@@ -10,6 +10,7 @@ import pytest
 
 import model_zoo
 from autotune import executor
+from autotune.ir.kernel_plan import attribute_cycles
 from device_runners.cortex_m_sim import UNICORN_CPUS, CortexMSim
 from device_runners.runners import SimulationError, open_runner
 from device_runners.targets import TARGETS
@@ -26,7 +27,7 @@ SIMULATED = [(name, t.runners[0]) for name, t in sorted(TARGETS.items()) if t.ru
 @pytest.mark.parametrize("target,runner", SIMULATED)
 @pytest.mark.parametrize("name", model_zoo.SUPPORTED)
 def test_firmware_matches_the_executor(name, target, runner, zoo_dir, tmp_path):
-    graph, _, firmware = model_zoo.firmware(name, zoo_dir, tmp_path, target)
+    graph, generated, firmware = model_zoo.firmware(name, zoo_dir, tmp_path, target)
     shape = graph.tensor(graph.inputs[0]).shape[1:]
     inputs = N_INPUTS.get(runner, 3)
     x = np.random.default_rng(1).integers(-128, 128, (inputs, *shape)).astype(np.int8)
@@ -38,13 +39,16 @@ def test_firmware_matches_the_executor(name, target, runner, zoo_dir, tmp_path):
         bad = np.flatnonzero(result.output != want[n])
         assert not len(bad), (f"{name}: {target} firmware on {runner} differs from the executor on input {n} at "
                               f"{len(bad)} outputs, first {bad[0]}: {result.output[bad[0]]} vs {want[n][bad[0]]}")
-    kernels = [op.kind for op in graph.ops if op.kind != "RESHAPE"]
-    assert len(result.ops) == len(kernels), (result.ops, kernels)  # one kernel call per op
-    assert sum(op.instructions for op in result.ops) < result.instructions
+    # Every call of the kernel plan is found among the functions the entry called, by symbol, and
+    # the calls account for the entry's work but its own few instructions per call.
+    profile = attribute_cycles(generated.kernel_plan, result.ops)
+    assert [p.call for p in profile] == [k for k, c in enumerate(generated.kernel_plan.calls) if c.symbol], (
+        result.ops, generated.kernel_plan.calls)
+    assert 0.98 * result.instructions < sum(p.instructions for p in profile) < result.instructions
     if result.cycles is None:  # no timing model for this core yet, and the result says so
         assert "no timing model" in sim.source and result.milliseconds is None
     else:
-        assert sum(op.cycles for op in result.ops) < result.cycles
+        assert 0.99 * result.cycles < sum(p.cycles for p in profile) < result.cycles
 
 
 def test_a_core_unicorn_lacks_is_refused(zoo_dir, tmp_path):

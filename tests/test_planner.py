@@ -6,10 +6,14 @@ import pytest
 
 from autotune.codegen.planner import MemoryPlan, plan_memory
 from autotune.ir.graph import Graph, Op, Tensor
+from autotune.ir.kernel_plan import KernelCall, KernelPlan, frozen_map
+from autotune.ops.layout import _reads_graph_input
+from autotune.ops.window import compute_padding
 
 
 class _Builder:
-    """Small int8 graphs for planning: shapes and wiring only (the planner reads nothing else)."""
+    """Small int8 graphs for planning: shapes, wiring and the kernel plan's in-place flags (the
+    planner reads nothing else)."""
 
     def __init__(self, name: str, shape: tuple[int, ...]):
         self.name = name
@@ -30,8 +34,33 @@ class _Builder:
     def graph(self, output: int) -> Graph:
         return Graph(self.name, self.tensors, self.ops, [0], [output])
 
+    def plan(self, output: int, scratch: dict[int, int] | None = None) -> KernelPlan:
+        """One call per op, with the in-place capability the op definitions declare."""
+        g = self.graph(output)
+        calls = []
+        for i, op in enumerate(g.ops):
+            acts = tuple(t for t in op.inputs if not g.tensor(t).is_constant)
+            out = op.outputs[0]
+            overwrites: tuple[int, ...] = ()
+            if op.kind == "ADD":
+                overwrites = tuple(t for t in acts if g.tensor(t).shape == g.tensor(out).shape)
+            elif op.kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D") and _no_leading_padding(g, op):
+                overwrites = acts
+            alias = op.kind == "RESHAPE" and not (_reads_graph_input(g, acts[0]) and out in g.outputs)
+            calls.append(KernelCall(op=i, kind=op.kind, name=f"op{i}", symbol=None if alias else "k",
+                                    source=None, inputs=acts, outputs=(out,), dims=frozen_map(),
+                                    alias=alias, overwrites=overwrites,
+                                    scratch_bytes=(scratch or {}).get(i, 0)))
+        return KernelPlan(g, g, tuple(calls))
 
-def _chain() -> Graph:
+
+def _no_leading_padding(graph: Graph, op: Op) -> bool:
+    o, shape = op.options, graph.tensor(op.inputs[0]).shape
+    return all(compute_padding(o["padding"], size, o[f"filter_{d}"], o[f"stride_{d}"])[1] == 0
+               for d, size in (("h", shape[1]), ("w", shape[2])))
+
+
+def _chain() -> KernelPlan:
     """LARUN-like: 1x1024x1 -> conv -> dw -> 1x1 -> dw -> 1x1 -> mean -> dense -> dense."""
     b = _Builder("chain", (1, 1, 1024, 1))
     t = 0
@@ -40,10 +69,10 @@ def _chain() -> Graph:
                         ((1, 1, 128, 32), "CONV_2D"), ((1, 32), "MEAN"),
                         ((1, 16), "FULLY_CONNECTED"), ((1, 6), "FULLY_CONNECTED")):
         t = b.op(kind, [t], shape, weights=kind != "MEAN")
-    return b.graph(t)
+    return b.plan(t)
 
 
-def _random_graph(seed: int) -> tuple[Graph, dict[int, int]]:
+def _random_graph(seed: int) -> tuple[KernelPlan, dict[int, int]]:
     """A random DAG of convs, reshapes, adds, concats and pools, and random scratch per op."""
     rng = np.random.default_rng(seed)
     b = _Builder(f"random{seed}", (1, int(rng.integers(1, 64))))
@@ -68,7 +97,7 @@ def _random_graph(seed: int) -> tuple[Graph, dict[int, int]]:
         else:
             b.op("CONV_2D", [x], (1, int(rng.integers(1, 64))), weights=True)
     scratch = {i: int(rng.integers(0, 40)) for i in range(len(b.ops)) if rng.random() < 0.3}
-    return b.graph(len(b.tensors) - 1), scratch
+    return b.plan(len(b.tensors) - 1, scratch), scratch
 
 
 def _lifetimes(graph: Graph) -> dict[int, tuple[int, int]]:
@@ -90,9 +119,9 @@ def _simulate(graph: Graph, plan: MemoryPlan, scratch: dict[int, int]) -> None:
 
     def where(t: int) -> range:
         b = plan.buffer_of(t)
-        assert b.nbytes >= graph.tensor(t).nbytes
+        assert b.nbytes >= graph.tensor(t).logical_bytes
         base = b.offset if b.in_arena else 0
-        return range(base, base + graph.tensor(t).nbytes)
+        return range(base, base + graph.tensor(t).logical_bytes)
 
     def space(t: int) -> str:
         return "arena" if plan.buffer_of(t).in_arena else plan.buffer_of(t).place
@@ -140,16 +169,16 @@ def _max_live(graph: Graph, plan: MemoryPlan, scratch: dict[int, int]) -> int:
         for t, (a, z) in life.items():
             b = plan.buffer_of(t)
             if a <= i <= z and b.in_arena:
-                held[id(b)] = max(held.get(id(b), 0), graph.tensor(t).nbytes)
+                held[id(b)] = max(held.get(id(b), 0), graph.tensor(t).logical_bytes)
         best = max(best, sum(held.values()) + scratch.get(i, 0))
     return best
 
 
 def test_chain_reuses_memory():
-    g = _chain()
-    plan = plan_memory(g)
+    kp = _chain()
+    g, plan = kp.graph, plan_memory(kp)
     _simulate(g, plan, {})
-    inner = sum(t.nbytes for t in g.tensors[1:] if t.data is None) - g.tensor(g.outputs[0]).nbytes
+    inner = sum(t.logical_bytes for t in g.tensors[1:] if t.data is None) - g.tensor(g.outputs[0]).logical_bytes
     assert plan.arena_bytes >= _max_live(g, plan, {})
     assert plan.arena_bytes == 4096 + 2048  # the two largest neighbours: the floor for this chain
     assert plan.arena_bytes < 0.5 * inner
@@ -158,8 +187,8 @@ def test_chain_reuses_memory():
 
 @pytest.mark.parametrize("seed", range(60))
 def test_random_graphs(seed):
-    g, scratch = _random_graph(seed)
-    plan = plan_memory(g, scratch)
+    kp, scratch = _random_graph(seed)
+    g, plan = kp.graph, plan_memory(kp)
     _simulate(g, plan, scratch)
     assert plan.arena_bytes >= _max_live(g, plan, scratch)
     assert all(plan.live_bytes(i) <= plan.arena_bytes for i in range(len(g.ops)))
@@ -170,7 +199,7 @@ def test_reshape_aliases_its_input():
     a = b.op("CONV_2D", [0], (1, 1, 64), weights=True)
     r = b.op("RESHAPE", [a], (1, 64))
     out = b.op("FULLY_CONNECTED", [r], (1, 4), weights=True)
-    plan = plan_memory(b.graph(out))
+    plan = plan_memory(b.plan(out))
     assert plan.buffer_of(a) == plan.buffer_of(r)
     assert plan.arena_bytes == 64
 
@@ -178,7 +207,7 @@ def test_reshape_aliases_its_input():
 def test_reshape_of_input_to_output_is_a_copy():
     b = _Builder("copy", (1, 8))
     r = b.op("RESHAPE", [0], (2, 4))
-    plan = plan_memory(b.graph(r))
+    plan = plan_memory(b.plan(r))
     assert plan.buffer_of(0).place == "input" and plan.buffer_of(r).place == "output"
     assert plan.arena_bytes == 0
 
@@ -191,8 +220,8 @@ def test_add_writes_into_a_dead_input_only():
     d = b.op("CONV_2D", [s], (1, 32), weights=True)
     e = b.op("ADD", [d, s], (1, 32))  # s dies here, d too
     out = b.op("ADD", [e, 0], (1, 32))  # never into the caller's input
-    g = b.graph(out)
-    plan = plan_memory(g)
+    kp = b.plan(out)
+    g, plan = kp.graph, plan_memory(kp)
     _simulate(g, plan, {})
     assert plan.buffer_of(s) == plan.buffer_of(a)
     assert plan.buffer_of(e) in (plan.buffer_of(d), plan.buffer_of(s))
@@ -206,8 +235,8 @@ def test_add_keeps_a_live_input():
     s = b.op("ADD", [a, a], (1, 16))
     t = b.op("ADD", [s, a], (1, 16))  # a is still read here: s cannot take a's place
     out = b.op("CONV_2D", [t], (1, 4), weights=True)
-    g = b.graph(out)
-    plan = plan_memory(g)
+    kp = b.plan(out)
+    g, plan = kp.graph, plan_memory(kp)
     _simulate(g, plan, {})
     assert plan.buffer_of(s) != plan.buffer_of(a)
     assert plan.buffer_of(t) in (plan.buffer_of(a), plan.buffer_of(s))  # both die at t
@@ -222,8 +251,8 @@ def test_pool_writes_into_its_dead_input_without_leading_padding(kind):
     q = b.op(kind, [p], (1, 1, 16, 8), padding="SAME", **pool)  # SAME pads 1 in front: a copy
     c = b.op("CONV_2D", [q], (1, 1, 16, 8), weights=True)
     out = b.op(kind, [c], (1, 1, 7, 8), padding="VALID", **pool)  # the caller's output: a copy
-    g = b.graph(out)
-    plan = plan_memory(g)
+    kp = b.plan(out)
+    g, plan = kp.graph, plan_memory(kp)
     _simulate(g, plan, {})
     assert plan.buffer_of(p) == plan.buffer_of(a)
     assert plan.buffer_of(q) != plan.buffer_of(p) and plan.buffer_of(out).place == "output"
@@ -233,11 +262,16 @@ def test_pool_writes_into_its_dead_input_without_leading_padding(kind):
 
 
 def test_format_lists_every_arena_tensor():
-    g = _chain()
-    plan = plan_memory(g, {3: 100})
+    b = _Builder("chain", (1, 1, 1024, 1))
+    t = b.op("CONV_2D", [0], (1, 1, 512, 8), weights=True)
+    t = b.op("DEPTHWISE_CONV_2D", [t], (1, 1, 256, 8), weights=True)
+    t = b.op("CONV_2D", [t], (1, 1, 256, 16), weights=True)
+    t = b.op("CONV_2D", [t], (1, 1, 16), weights=True)
+    kp = b.plan(t, {3: 100})
+    g, plan = kp.graph, plan_memory(kp)
     text = plan.format(g)
     assert f"arena {plan.arena_bytes} bytes" in text
     for t in range(1, len(g.tensors) - 1):
         if g.tensor(t).data is None:
             assert f"t{t} {g.tensor(t).name}" in text
-    assert "scratch of op 3" in text and "caller's input buffer, 1024 bytes" in text
+    assert "scratch of call 3" in text and "caller's input buffer, 1024 bytes" in text

@@ -28,11 +28,11 @@ def test_op_kinds(name, kinds, zoo_dir):
 
 @pytest.mark.slow
 def test_every_supported_op_is_covered_by_the_zoo(zoo_dir):
-    from autotune.ir.graph import OP_KINDS
+    from autotune.ops import OPS
 
     seen = {op.kind for name in model_zoo.SUPPORTED
             for op in import_tflite(model_zoo.tflite_bytes(name, zoo_dir), name).ops}
-    assert seen == set(OP_KINDS)
+    assert seen == set(OPS)
 
 
 @pytest.mark.slow
@@ -44,15 +44,18 @@ def test_larun_tensors_and_options(zoo_dir):
     assert graph.parameter_count == 1494  # as DESIGN.md's LARUN-like CNN
     inp = graph.tensor(graph.inputs[0])
     assert (inp.shape, inp.dtype) == ((1, 1, 1024, 1), "int8")
-    conv, dw = graph.ops[0], graph.ops[1]
-    assert conv.options == dict(stride_h=1, stride_w=2, dilation_h=1, dilation_w=1, padding="SAME",
+    assert [op.kind for op in graph.ops] == ["CONV_2D", "MAX_POOL_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "MAX_POOL_2D",
+                                             "DEPTHWISE_CONV_2D", "CONV_2D", "MEAN", "FULLY_CONNECTED",
+                                             "FULLY_CONNECTED", "SOFTMAX"]
+    conv = graph.ops[0]
+    assert conv.options == dict(stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, padding="SAME",
                                 activation="RELU")
-    assert dw.options["depth_multiplier"] == 1
+    assert graph.ops[2].options["depth_multiplier"] == 1
     filt, bias = graph.tensor(conv.inputs[1]), graph.tensor(conv.inputs[2])
     assert (filt.shape, filt.dtype, filt.data.dtype) == ((8, 1, 7, 1), "int8", np.int8)
     assert filt.quant.per_channel and len(filt.quant.scale) == 8 and filt.quant.axis == 0
     assert (bias.dtype, bias.data.shape) == ("int32", (8,))
-    mean = graph.ops[5]
+    mean = graph.ops[7]
     assert mean.options == dict(axis=(1, 2), keep_dims=False)
     softmax = graph.ops[-1]
     assert softmax.options == dict(beta=1.0)
@@ -129,6 +132,6 @@ def test_unsupported_dtype(zoo_dir):
         m.subgraphs[0].tensors[m.subgraphs[0].inputs[0]].type = fb.TensorType.INT16
 
     model = model_zoo.edit(model_zoo.tflite_bytes("dense", zoo_dir), int16_input)
-    message = r"^dense: tensor 0 'serving_default_\w+:0' has unsupported dtype INT16$"
+    message = r"^dense: op 0 \(FULLY_CONNECTED\) tensor 0 'serving_default_\w+:0' has unsupported dtype INT16$"
     with pytest.raises(ModelImportError, match=message):
         import_tflite(model, "dense")

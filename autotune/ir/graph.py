@@ -9,25 +9,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Ops the IR carries. Fused activations live in `Op.options["activation"]`.
-OP_KINDS = (
-    "CONV_2D",
-    "DEPTHWISE_CONV_2D",
-    "FULLY_CONNECTED",
-    "AVERAGE_POOL_2D",
-    "MAX_POOL_2D",
-    "MEAN",
-    "RESHAPE",
-    "SOFTMAX",
-    "ADD",
-    "PAD",
-    "CONCATENATION",
-    "QUANTIZE",
-    "DEQUANTIZE",
-)
-ACTIVATIONS = ("NONE", "RELU", "RELU6")
-DTYPES = ("int8", "int16", "int32", "uint8", "float32")
-
 
 @dataclass(frozen=True)
 class Quant:
@@ -44,7 +25,8 @@ class Quant:
 
 @dataclass(frozen=True)
 class WeightEncoding:
-    """How a constant is stored in flash. Plain int8 today; sub-8-bit packing and codecs follow."""
+    """How a constant should be stored in flash. Plain int8 today; sub-8-bit packing and codecs
+    follow. The kernel plan (autotune.ir.kernel_plan.WeightStorage) says what that costs."""
 
     bitwidth: int = 8
     packing: str = "none"  # "none" | "bitpack"
@@ -69,7 +51,9 @@ class Tensor:
         return int(np.prod(self.shape, dtype=np.int64))
 
     @property
-    def nbytes(self) -> int:
+    def logical_bytes(self) -> int:
+        """Elements x dtype size: what a kernel reads. What flash holds for a constant depends on
+        its storage (KernelCall.weights); an activation is stored as it is."""
         return self.size * np.dtype(self.dtype).itemsize
 
 
@@ -77,13 +61,8 @@ class Tensor:
 class Op:
     """One integer op. `inputs`/`outputs` index `Graph.tensors`; -1 marks an absent optional input.
 
-    Options by kind (all present where they apply):
-      CONV_2D / DEPTHWISE_CONV_2D: stride_h, stride_w, dilation_h, dilation_w, padding
-        ("SAME" | "VALID"), activation; DEPTHWISE_CONV_2D also depth_multiplier.
-      FULLY_CONNECTED: activation, keep_num_dims.
-      AVERAGE_POOL_2D / MAX_POOL_2D: filter_h, filter_w, stride_h, stride_w, padding, activation.
-      MEAN: axis (tuple), keep_dims.  SOFTMAX: beta.  ADD: activation.
-      CONCATENATION: axis, activation.  RESHAPE, PAD, QUANTIZE, DEQUANTIZE: none.
+    `kind` is a TFLite builtin name registered in autotune.ops; `options` are what its definition's
+    `parse_options` gives (fused activations live in `options["activation"]`).
     """
 
     kind: str
@@ -115,3 +94,11 @@ class Graph:
 
 
 _PARAMETERISED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def tensor_label(graph: Graph, index: int) -> str:
+    """`t<index> <short name> <shape>`: TFLite names list every fused op after ';'."""
+    t = graph.tensor(index)
+    name = t.name.split(";")[0]
+    name = name if len(name) <= 40 else "..." + name[-37:]
+    return f"t{index} {name} {'x'.join(map(str, t.shape))}"

@@ -78,3 +78,13 @@ const int8_t *at_window_s8(const at_window_t *win, const int8_t *input, int32_t 
     }
     return scratch;
 }
+
+int32_t at_window_buffer_size(const at_window_t *win, int32_t out_h, int32_t out_w)
+{
+    const int32_t everywhere = win->inside_y[0] == 0 && win->inside_y[1] == out_h
+                               && win->inside_x[0] == 0 && win->inside_x[1] == out_w;
+    if (win->in_place && everywhere) {
+        return 0;
+    }
+    return win->filter_h * win->filter_w * win->in_c * win->repeat;
+}

@@ -135,6 +135,10 @@ int32_t at_dot_step_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t step
 const int8_t *at_window_s8(const at_window_t *win, const int8_t *input, int32_t oy, int32_t ox,
                            int8_t *scratch);
 
+/* The scratch at_window_s8 needs over an out_h x out_w output: one window, or none if every
+ * window is read in place. */
+int32_t at_window_buffer_size(const at_window_t *win, int32_t out_h, int32_t out_w);
+
 AT_INLINE int32_t at_sum_s8(const int8_t *w, int32_t n)
 {
     int32_t sum = 0;

@@ -36,3 +36,8 @@ void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, 
         }
     }
 }
+
+int32_t at_conv_s8_get_buffer_size(const at_conv_params_t *p)
+{
+    return at_window_buffer_size(&p->win, p->out_h, p->out_w);
+}

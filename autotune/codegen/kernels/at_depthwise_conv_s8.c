@@ -42,3 +42,8 @@ void at_depthwise_conv_s8(const at_depthwise_conv_params_t *p, const int8_t *inp
         }
     }
 }
+
+int32_t at_depthwise_conv_s8_get_buffer_size(const at_depthwise_conv_params_t *p)
+{
+    return at_window_buffer_size(&p->win, p->out_h, p->out_w);
+}

@@ -2,10 +2,11 @@
  * int8 reference kernels.
  *
  * Every parameter is passed explicitly in a const struct computed ahead of time by the code
- * generator (autotune/codegen/generate.py, from autotune/ir/params.py): no allocation, no
+ * generator (autotune/codegen, from the op definitions in autotune/ops): no allocation, no
  * hidden state, no floating point. Tensors are NHWC int8 arrays, batch first. A kernel that
- * needs scratch memory takes a `scratch` pointer, its size documented beside it; the generator
- * places it in the arena, live during the op only.
+ * needs scratch memory takes a `scratch` pointer and has a `<kernel>_get_buffer_size` giving its
+ * size for the same parameters (CMSIS-NN style; mirrored in Python by the op definition, which
+ * the kernel plan reads); the generator places it in the arena, live during the call only.
  */
 #ifndef AT_KERNELS_H
 #define AT_KERNELS_H
@@ -42,7 +43,8 @@ typedef struct {
 } at_window_t;
 
 /* CONV_2D (TFLM reference_integer_ops::ConvPerChannel); not grouped: filter depth = in_c.
- * scratch: filter_h * filter_w * in_c bytes, or 0 if every window is read in place. */
+ * scratch: at_conv_s8_get_buffer_size(p) bytes: one window, or none if every window is read
+ * in place. */
 typedef struct {
     int32_t batches, out_h, out_w, out_c;
     at_window_t win;
@@ -51,9 +53,11 @@ typedef struct {
     const at_channel_t *channels; /* [out_c] */
 } at_conv_params_t;
 void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
+int32_t at_conv_s8_get_buffer_size(const at_conv_params_t *p);
 
 /* DEPTHWISE_CONV_2D (TFLM reference_integer_ops::DepthwiseConvPerChannel).
- * scratch: filter_h * filter_w * out_c bytes, or 0 if every window is read in place. */
+ * scratch: at_depthwise_conv_s8_get_buffer_size(p) bytes: one window of in_c * depth multiplier
+ * channels, or none if every window is read in place. */
 typedef struct {
     int32_t batches, out_h, out_w, out_c; /* out_c = in_c * depth multiplier (win.repeat) */
     at_window_t win;
@@ -63,6 +67,7 @@ typedef struct {
 } at_depthwise_conv_params_t;
 void at_depthwise_conv_s8(const at_depthwise_conv_params_t *p, const int8_t *input,
                           int8_t *output, int8_t *scratch);
+int32_t at_depthwise_conv_s8_get_buffer_size(const at_depthwise_conv_params_t *p);
 
 /* FULLY_CONNECTED (TFLM reference_integer_ops::FullyConnected / FullyConnectedPerChannel). */
 typedef struct {

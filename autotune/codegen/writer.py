@@ -1,0 +1,121 @@
+"""The text of a generated model.c: what op definitions' `emit` write through (autotune.ops)."""
+from __future__ import annotations
+
+import numpy as np
+
+from autotune.codegen.planner import MemoryPlan
+from autotune.escape import c_comment
+from autotune.ir.graph import tensor_label
+from autotune.ir.kernel_plan import KernelCall, KernelPlan, WeightStorage
+
+_C_TYPES = {"int8": "int8_t", "int32": "int32_t"}
+
+
+class CSource:
+    """model.c being written: declarations (constants, parameter structs) and the body of the
+    entry point. Every name and pointer a call's C needs comes from here."""
+
+    def __init__(self, plan: KernelPlan, memory: MemoryPlan):
+        self.plan, self.graph, self.memory = plan, plan.graph, memory
+        self.decls: list[str] = []
+        self.body: list[str] = []
+        self.kernel_sources: set[str] = set()
+        self.pointers: dict[int, str] = {}  # tensor -> declaration of its local pointer
+        self._index = {id(c): i for i, c in enumerate(plan.calls)}
+
+    # ---- tensors and constants
+
+    def ref(self, t: int) -> str:
+        """The C name of tensor t's data; declares it on first use."""
+        name = f"t{t}"
+        if t in self.pointers:
+            return name
+        tensor = self.graph.tensor(t)
+        if tensor.is_constant:
+            if tensor.dtype != "int8":
+                raise ValueError(f"constant {tensor_label(self.graph, t)} is {tensor.dtype}, expected int8")
+            self.array("int8_t", name, tensor.data)
+            self.pointers[t] = ""
+            return name
+        if tensor.dtype != "int8":
+            raise ValueError(f"{tensor_label(self.graph, t)} is {tensor.dtype}; activations must be int8")
+        b = self.memory.buffer_of(t)
+        where = {"input": "input", "output": "output"}.get(b.place, f"arena.bytes + {b.offset}")
+        const = "const " if b.place == "input" else ""
+        live = f", calls {b.first}-{b.last}" if b.in_arena else ""
+        self.pointers[t] = (f"    {const}int8_t *const {name} = {where}; "
+                            f"/* {comment(tensor_label(self.graph, t).split(' ', 1)[1])}{live} */")
+        return name
+
+    def weight(self, call: KernelCall, storage: WeightStorage) -> str:
+        """The C array a kernel reads a weight tensor from, declared as the storage says."""
+        tensor = self.graph.tensor(storage.tensor)
+        if storage.format != f"dense_{tensor.dtype}" or storage.decoder is not None:
+            raise ValueError(f"weights {tensor.name!r} are stored as {storage.format}; no emitter for it yet")
+        return self.array(_C_TYPES[tensor.dtype], f"{call.name}_{storage.role}", tensor.data)
+
+    def array(self, ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> str:
+        flat = [str(int(v)) for v in np.asarray(values).reshape(-1)]
+        rows = [", ".join(flat[k:k + per_line]) for k in range(0, len(flat), per_line)]
+        body = "".join(f"    {row},\n" for row in rows)
+        self.decls.append(f"static const {ctype} {name}[{len(flat)}] = {{\n{body}}};\n")
+        return name
+
+    def struct(self, ctype: str, name: str, fields: dict[str, object]) -> str:
+        """A designated initializer, fields packed into lines of about 96 characters; a nested
+        struct (a dict) the same way, indented, between lines of its own."""
+        self.decls.append(f"static const {ctype} {name} = {{\n" + "\n".join(_c_fields(fields, "    ")) + "\n};\n")
+        return name
+
+    def channels(self, name: str, acc_init: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> str:
+        """`at_channel_t name[]`: per output channel the initial accumulator, multiplier and shift."""
+        rows = "".join(f"    {{{a}, {m}, {s}}},\n" for a, m, s in
+                       zip(np.asarray(acc_init).tolist(), np.asarray(multiplier).tolist(),
+                           np.asarray(shift).tolist()))
+        self.decls.append(f"static const at_channel_t {name}[{len(acc_init)}] = {{\n{rows}}};\n")
+        return name
+
+    # ---- the body
+
+    def scratch(self, call: KernelCall) -> str:
+        buffer = self.memory.scratch_of(self._index[id(call)])
+        return f"arena.bytes + {buffer.offset}" if buffer else "0"
+
+    def call(self, call: KernelCall, *args: str, indent: int = 4) -> None:
+        """`symbol(&<params>, args...);`"""
+        if call.source:
+            self.kernel_sources.add(call.source)
+        self.body.append(f"{' ' * indent}{call.symbol}({', '.join([f'&{call.name}', *args])});")
+
+    def line(self, text: str) -> None:
+        self.body.append(text)
+
+
+def comment(text: str) -> str:
+    """Text safe inside a C block comment, line by line (tensor and model names come from the
+    .tflite file: anything at all)."""
+    return "\n".join(c_comment(line, limit=400) for line in text.split("\n"))
+
+
+def _c_fields(fields: dict[str, object], indent: str) -> list[str]:
+    lines, line = [], ""
+    for k, v in fields.items():
+        if isinstance(v, dict):
+            lines += [line] if line else []
+            lines += [f"{indent}.{k} = {{", *_c_fields(v, indent + "    "), f"{indent}}},"]
+            line = ""
+            continue
+        item = f".{k} = {_c_value(v)},"
+        if line and len(line) + len(item) > 95:
+            lines.append(line)
+            line = ""
+        line = f"{line} {item}" if line else indent + item
+    return lines + ([line] if line else [])
+
+
+def _c_value(v: object) -> str:
+    if isinstance(v, (tuple, list)):
+        return "{" + ", ".join(_c_value(x) for x in v) + "}"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    return str(v)  # an identifier

@@ -1,0 +1,125 @@
+"""The kernel plan: an integer graph lowered to the list of kernel calls its generated C makes.
+
+Between the graph and the C sits this one list (TVM's lowered functions, TFLM's per-node data).
+Each call names the IR op it implements, the kernel symbol, the dimensions it loops over, how each
+of its weights is stored, the scratch bytes its kernel's own size function asks for, whether its
+output may share memory with an input, and the work it does (the cost features). The memory
+planner, the C generator, the cost features, the memory report and the simulator profiles all
+read this list; simulator cycles are attributed to calls by kernel symbol (`attribute_cycles`),
+never by position, so a layer may take several calls (a weight decoder, then its kernel).
+
+`autotune.lowering.lower` builds a plan from a graph through the op registry (autotune.ops).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from autotune.ir.graph import Graph
+
+
+def frozen_map(**values: int) -> Mapping[str, int]:
+    """A read-only mapping for the dims and work of a call."""
+    return MappingProxyType(dict(values))
+
+
+@dataclass(frozen=True)
+class WeightStorage:
+    """How one constant input of a call is stored in flash and reaches its kernel.
+
+    Dense int8 is the only format today. A packed (sub-8-bit) or coded tensor will name the
+    decoder call that expands it into planned scratch before the kernel reads it.
+    """
+
+    tensor: int  # graph tensor index
+    role: str  # "filter", "bias", "operand", ...
+    format: str  # "dense_int8" | "dense_int32"; later "packed" | "coded"
+    logical_bytes: int  # elements x dtype size: what the kernel reads
+    stored_bytes: int  # what flash holds
+    decoder: str | None = None  # kernel symbol of the decoder call, for coded storage
+
+
+@dataclass(frozen=True, eq=False)
+class KernelCall:
+    """One call of the generated `model_invoke`: `symbol(&<name>, inputs..., outputs..., scratch)`."""
+
+    op: int  # index of the IR op (in KernelPlan.graph.ops) this call implements
+    kind: str  # that op's kind
+    name: str  # C identifier of the call's parameter struct
+    symbol: str | None  # the kernel function called; None: no code (the output aliases the input)
+    source: str | None  # the kernel library file defining it (None for libc's memcpy)
+    inputs: tuple[int, ...]  # activation tensors read (constants too where the kernel reads them as data)
+    outputs: tuple[int, ...]  # tensors written
+    dims: Mapping[str, int]  # the dimensions the kernel loops over
+    weights: tuple[WeightStorage, ...] = ()
+    scratch_bytes: int = 0  # from the kernel's own size function
+    scratch_symbol: str | None = None  # its C mirror, `<symbol>_get_buffer_size(&<name>)`
+    alias: bool = False  # the output is the input's memory: nothing is computed or copied
+    overwrites: tuple[int, ...] = ()  # inputs whose storage the output may take if they die here
+    macs: int = 0  # multiply-accumulates (conv, depthwise and fully connected only)
+    work: Mapping[str, int] = field(default_factory=frozen_map)  # what else the kernel does, counted
+    const_bytes: int = 0  # other constant data in flash: per-channel tables, lookup tables
+    params: Any = None  # the prepared parameters (TFLM's Prepare) the C is written from
+
+    @property
+    def weight_bytes(self) -> int:
+        """Flash the call's weights take as stored."""
+        return sum(w.stored_bytes for w in self.weights)
+
+
+@dataclass(frozen=True, eq=False)
+class KernelPlan:
+    graph: Graph  # the integer graph the calls run (float32 edges removed)
+    source: Graph  # the graph it was lowered from
+    calls: tuple[KernelCall, ...]
+
+    @property
+    def kernel_sources(self) -> tuple[str, ...]:
+        """The kernel library files the calls need, sorted."""
+        return tuple(sorted({c.source for c in self.calls if c.source}))
+
+    @property
+    def macs(self) -> int:
+        return sum(c.macs for c in self.calls)
+
+    @property
+    def scratch(self) -> dict[int, int]:
+        """Call index -> scratch bytes, for calls that need any."""
+        return {i: c.scratch_bytes for i, c in enumerate(self.calls) if c.scratch_bytes}
+
+
+class MeasuredCall(Protocol):
+    """A runner's record of one function the entry called (device_runners.runners.OpCycles)."""
+
+    kernel: str
+    cycles: int | None
+    instructions: int
+    zero_wait_cycles: int | None
+
+
+@dataclass(frozen=True)
+class CallCycles:
+    call: int  # index in KernelPlan.calls
+    symbol: str
+    cycles: int | None  # None from a runner without a timing model
+    instructions: int
+    zero_wait_cycles: int | None = None  # the same with zero-wait memory, where the runner models memory
+
+
+def attribute_cycles(plan: KernelPlan, measured: Sequence[MeasuredCall]) -> tuple[CallCycles, ...]:
+    """Pair each function the firmware's entry called with the plan's next call of that symbol.
+
+    Calls with no code, or whose call the compiler inlined (a small memcpy), get no record. A
+    function the plan does not call there is an error: the plan and the firmware disagree.
+    """
+    records, start = [], 0
+    for m in measured:
+        k = next((k for k in range(start, len(plan.calls)) if plan.calls[k].symbol == m.kernel), None)
+        if k is None:
+            raise ValueError(f"{plan.graph.name}: the firmware calls {m.kernel} where the kernel plan has "
+                             f"{[c.symbol for c in plan.calls[start:] if c.symbol]}")
+        records.append(CallCycles(k, m.kernel, m.cycles, m.instructions, getattr(m, "zero_wait_cycles", None)))
+        start = k + 1
+    return tuple(records)

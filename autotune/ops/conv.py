@@ -1,0 +1,274 @@
+"""CONV_2D and DEPTHWISE_CONV_2D, int8 with per-channel requantization
+(TFLM reference_integer_ops::ConvPerChannel / DepthwiseConvPerChannel; C: at_conv_s8.c,
+at_depthwise_conv_s8.c)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from autotune.ir.graph import Graph, Op, Tensor
+from autotune.ir.kernel_plan import KernelCall, frozen_map
+from autotune.ops import fixedpoint as fp
+from autotune.ops import window
+from autotune.ops.base import (OpDef, OpError, Operand, dense_weights, frozen, fused_activation, has_input,
+                               padding, require_rank, scale, zero_point)
+
+
+@dataclass(frozen=True, eq=False)
+class ConvParams:
+    """CONV_2D and DEPTHWISE_CONV_2D (depth_multiplier is 1 for CONV_2D)."""
+
+    input_offset: int  # -input zero point, added to every input value
+    output_offset: int  # output zero point
+    multiplier: np.ndarray  # int32, one per output channel
+    shift: np.ndarray  # int32, one per output channel
+    act_min: int
+    act_max: int
+    stride_h: int
+    stride_w: int
+    dilation_h: int
+    dilation_w: int
+    pad_h: int  # leading padding rows (TFLM padding_values.height)
+    pad_w: int
+    depth_multiplier: int
+
+
+def channel_multipliers(inp: Tensor, filt: Tensor, out: Tensor, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """PopulateConvolutionQuantizationParams: in_scale * filter_scale[c] / out_scale, in double."""
+    scales = filt.quant.scale if filt.quant.per_channel else filt.quant.scale * channels
+    pairs = [fp.quantize_multiplier(scale(inp) * s / scale(out)) for s in scales]
+    return (frozen(np.array([m for m, _ in pairs], dtype=np.int32)),
+            frozen(np.array([s for _, s in pairs], dtype=np.int32)))
+
+
+def check_filter_quantization(graph: Graph, op: Op, channels: int, axis: int) -> None:
+    """Symmetric int8 weights, one scale or one per output channel along `axis` (TFLM's checks)."""
+    filt = graph.tensor(op.inputs[1])
+    q = filt.quant
+    if len(q.scale) not in (1, channels) or len(q.zero_point) != len(q.scale):
+        raise OpError(f"filter has {len(q.scale)} scales and {len(q.zero_point)} zero points for "
+                      f"{channels} output channels", op.inputs[1])
+    if q.per_channel and q.axis != axis:
+        raise OpError(f"filter is quantized along dimension {q.axis}, expected {axis}", op.inputs[1])
+    if any(z != 0 for z in q.zero_point):
+        raise OpError("filter zero point is not 0 (int8 weights are symmetric)", op.inputs[1])
+    if has_input(op, 2):
+        bias = graph.tensor(op.inputs[2])
+        if bias.shape != (channels,):
+            raise OpError(f"bias has shape {bias.shape}, expected ({channels},)", op.inputs[2])
+
+
+def channel_rows(bias: np.ndarray, by_channel: np.ndarray, input_offset: int) -> np.ndarray:
+    """at_channel_t.acc_init per output channel (a row of `by_channel`): bias + input_offset *
+    sum(filter), wrapped to int32 (the kernels add to it modulo 2**32, so the accumulator is
+    TFLM's whenever TFLM's own fits)."""
+    acc = np.asarray(bias, dtype=np.int64) + input_offset * by_channel.astype(np.int64).sum(axis=1)
+    return ((acc + 2**31) & 0xFFFFFFFF) - 2**31
+
+
+def output_work(outputs: int, act_min: int, output_offset: int) -> dict[str, int]:
+    """Outputs requantized in full, and outputs under a ReLU (act_min >= the zero point): at_output_s8
+    skips the multiply for those whose accumulator is negative, about half of them."""
+    relu = act_min >= output_offset
+    return dict(outputs=0 if relu else outputs, relu_outputs=outputs if relu else 0)
+
+
+def _exact_float(x_bound: int, w: np.ndarray, terms: int) -> type:
+    """float32 when every partial sum is an integer below 2**24 (exact in any order), else float64."""
+    return np.float32 if x_bound * int(np.abs(w).max(initial=0)) * terms < 2**24 else np.float64
+
+
+def requantize(acc: np.ndarray, multiplier, shift, output_offset: int, act_min: int, act_max: int) -> np.ndarray:
+    out = fp.multiply_by_quantized_multiplier(acc, multiplier, shift)
+    out += output_offset
+    return np.clip(out, act_min, act_max, out=out).astype(np.int8)
+
+
+class _Conv(OpDef):
+    operands = (Operand("input"), Operand("filter", constant=True),
+                Operand("bias", ("int32",), constant=True, optional=True))
+    depthwise: ClassVar[bool]
+    symbol: ClassVar[str]
+
+    def parse_options(self, o, graph: Graph, inputs: tuple[int, ...]) -> dict:
+        if o is None:
+            raise OpError("has no options")
+        return dict(stride_h=int(o.strideH), stride_w=int(o.strideW), dilation_h=int(o.dilationHFactor),
+                    dilation_w=int(o.dilationWFactor), padding=padding(o.padding), activation=fused_activation(o))
+
+    def output_shape(self, graph: Graph, op: Op) -> tuple[int, ...]:
+        n, h, w, c = require_rank(graph, op.inputs[0], (4,), "input")
+        _, kh, kw, fc = require_rank(graph, op.inputs[1], (4,), "filter")
+        o = op.options
+        for key in ("stride_h", "stride_w", "dilation_h", "dilation_w"):
+            if not 1 <= o[key] <= window.MAX_WINDOW:
+                raise OpError(f"has {key} {o[key]}")
+        oh = window.out_size(o["padding"], h, kh, o["stride_h"], o["dilation_h"])
+        ow = window.out_size(o["padding"], w, kw, o["stride_w"], o["dilation_w"])
+        if oh < 1 or ow < 1:
+            raise OpError(f"filter {kh}x{kw} does not fit the {h}x{w} input", op.inputs[1])
+        return n, oh, ow, self.output_channels(graph, op)
+
+    def output_channels(self, graph: Graph, op: Op) -> int:
+        raise NotImplementedError
+
+    def prepare(self, graph: Graph, op: Op) -> ConvParams:
+        inp, filt, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+        o = op.options
+        _, kh, kw, _ = filt.shape
+        _, pad_h = window.compute_padding(o["padding"], inp.shape[1], kh, o["stride_h"], o["dilation_h"])
+        _, pad_w = window.compute_padding(o["padding"], inp.shape[2], kw, o["stride_w"], o["dilation_w"])
+        mult, shift = channel_multipliers(inp, filt, out, out.shape[-1])
+        act_min, act_max = fp.activation_range(o["activation"], out)
+        return ConvParams(-zero_point(inp), zero_point(out), mult, shift, act_min, act_max, o["stride_h"],
+                          o["stride_w"], o["dilation_h"], o["dilation_w"], pad_h, pad_w,
+                          o.get("depth_multiplier", 1))
+
+    def run(self, graph: Graph, op: Op, p: ConvParams, x: np.ndarray) -> np.ndarray:
+        filt = graph.tensor(op.inputs[1]).data
+        out_shape = graph.tensor(op.outputs[0]).shape
+        _, kh, kw, cin = filt.shape
+        ftype = _exact_float(128 + abs(p.input_offset), filt, kh * kw * (1 if self.depthwise else cin))
+        xo = x.astype(ftype) + ftype(p.input_offset)  # padding contributes 0, as TFLM skips it
+        if self.depthwise and p.depth_multiplier > 1:
+            xo = np.repeat(xo, p.depth_multiplier, axis=-1)  # output channel c reads input c // dm
+        taps = window.tap_views(xo, (kh, kw), (p.stride_h, p.stride_w), (p.dilation_h, p.dilation_w),
+                                (p.pad_h, p.pad_w), out_shape[1:3], 0)
+        if self.depthwise:
+            w = filt.reshape(kh * kw, -1).astype(ftype)
+            acc = taps[0] * w[0]
+            for tap, wt in zip(taps[1:], w[1:]):
+                acc += tap * wt
+        else:  # im2col: one matrix product over (ky, kx, c), the filter's own layout
+            cols = taps[0] if len(taps) == 1 else np.concatenate(taps, axis=-1)
+            acc = cols @ filt.reshape(filt.shape[0], -1).T.astype(ftype)
+        acc = acc.astype(np.int64)
+        if has_input(op, 2):
+            acc += graph.tensor(op.inputs[2]).data
+        return requantize(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+
+    # ---- lowering
+
+    def window(self, graph: Graph, op: Op, p: ConvParams) -> dict[str, object]:
+        """The at_window_t of the call: where its filter windows fall in the input."""
+        (_, in_h, in_w, in_c), (_, out_h, out_w, _) = (graph.tensor(op.inputs[0]).shape,
+                                                       graph.tensor(op.outputs[0]).shape)
+        _, filter_h, filter_w, _ = graph.tensor(op.inputs[1]).shape
+        repeat = p.depth_multiplier if self.depthwise else 1
+        # one filter row of adjacent columns, each input channel once: a window inside the input is
+        # already laid out as the filter reads it
+        in_place = filter_h == 1 and (filter_w == 1 or p.dilation_w == 1) and repeat == 1
+        return dict(in_h=in_h, in_w=in_w, in_c=in_c, filter_h=filter_h, filter_w=filter_w,
+                    stride_h=p.stride_h, stride_w=p.stride_w, dilation_h=p.dilation_h,
+                    dilation_w=p.dilation_w, pad_h=p.pad_h, pad_w=p.pad_w,
+                    inside_y=window.inside(in_h, out_h, filter_h, p.stride_h, p.dilation_h, p.pad_h),
+                    inside_x=window.inside(in_w, out_w, filter_w, p.stride_w, p.dilation_w, p.pad_w),
+                    zero_point=-p.input_offset, repeat=repeat, in_place=int(in_place))
+
+    def lower(self, graph: Graph, index: int, op: Op, p: ConvParams) -> tuple[KernelCall, ...]:
+        inp, out = op.inputs[0], op.outputs[0]
+        n, out_h, out_w, out_c = graph.tensor(out).shape
+        win = self.window(graph, op, p)
+        weights = (dense_weights(graph, op.inputs[1], "filter"),)  # the bias is in the channel table
+        taps = win["filter_h"] * win["filter_w"]
+        tap_bytes = win["in_c"] * win["repeat"]
+        # Windows gathered into scratch (at_window_s8): every position unless read in place, and
+        # then those that touch the padding. Bytes a gathered tap fills (memset) or copies.
+        rows = window.taps_inside(win["in_h"], out_h, win["filter_h"], p.stride_h, p.dilation_h, p.pad_h)
+        cols = window.taps_inside(win["in_w"], out_w, win["filter_w"], p.stride_w, p.dilation_w, p.pad_w)
+        inside_taps = np.outer(rows, cols)
+        gathered = np.ones((out_h, out_w), dtype=bool)
+        if win["in_place"]:
+            (y0, y1), (x0, x1) = win["inside_y"], win["inside_x"]
+            gathered[y0:y1, x0:x1] = False
+        gathers = n * int(gathered.sum())
+        copied_taps = n * int(inside_taps[gathered].sum())
+        copy_bytes = copied_taps * tap_bytes
+        call = KernelCall(
+            op=index, kind=op.kind, name=f"op{index}", symbol=self.symbol, source=f"{self.symbol}.c",
+            inputs=(inp,), outputs=(out,),
+            dims=frozen_map(batches=n, in_h=win["in_h"], in_w=win["in_w"], in_c=win["in_c"], out_h=out_h,
+                            out_w=out_w, out_c=out_c, filter_h=win["filter_h"], filter_w=win["filter_w"],
+                            depth_multiplier=win["repeat"]),
+            weights=weights,
+            scratch_bytes=self.scratch_bytes(win, out_h, out_w),
+            scratch_symbol=f"{self.symbol}_get_buffer_size",
+            macs=graph.tensor(out).size * taps * (1 if self.depthwise else win["in_c"]),
+            work=frozen_map(calls=1, **output_work(graph.tensor(out).size, p.act_min, p.output_offset),
+                            positions=n * out_h * out_w,
+                            gathers=gathers, gather_taps=gathers * taps,
+                            fill_bytes=gathers * taps * tap_bytes - copy_bytes,
+                            copy_bytes=copy_bytes if win["repeat"] == 1 else 0,
+                            repeat_bytes=copy_bytes if win["repeat"] > 1 else 0,
+                            repeat_channels=copied_taps * win["in_c"] if win["repeat"] > 1 else 0),
+            const_bytes=12 * out_c,  # at_channel_t per output channel
+            params=p,
+        )
+        return (call,)
+
+    @staticmethod
+    def scratch_bytes(win: dict[str, object], out_h: int, out_w: int) -> int:
+        """at_conv_s8_get_buffer_size / at_depthwise_conv_s8_get_buffer_size: one gathered window,
+        none if every window is read in place."""
+        everywhere = tuple(win["inside_y"]) == (0, out_h) and tuple(win["inside_x"]) == (0, out_w)
+        if win["in_place"] and everywhere:
+            return 0
+        return win["filter_h"] * win["filter_w"] * win["in_c"] * win["repeat"]
+
+    def emit(self, c, call: KernelCall) -> None:
+        g, op, p = c.graph, c.graph.ops[call.op], call.params
+        filt = g.tensor(op.inputs[1]).data.astype(np.int64)
+        out_c = call.dims["out_c"]
+        bias = g.tensor(op.inputs[2]).data if has_input(op, 2) else np.zeros(out_c, dtype=np.int64)
+        by_channel = filt.reshape(-1, out_c).T if self.depthwise else filt.reshape(out_c, -1)
+        filter_name = c.weight(call, call.weights[0])
+        channels = c.channels(f"{call.name}_channels", channel_rows(bias, by_channel, p.input_offset),
+                              p.multiplier, p.shift)
+        c.struct(f"{self.symbol[:-3]}_params_t", call.name, dict(
+            batches=call.dims["batches"], out_h=call.dims["out_h"], out_w=call.dims["out_w"], out_c=out_c,
+            win=self.window(g, op, p), output_quant=(p.output_offset, p.act_min, p.act_max),
+            filter=filter_name, channels=channels))
+        c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]), c.scratch(call))
+
+
+class Conv2D(_Conv):
+    kind = "CONV_2D"
+    tflm_kernel = "reference_integer_ops::ConvPerChannel"
+    depthwise = False
+    symbol = "at_conv_s8"
+    options_type = "Conv2DOptions"
+
+    def output_channels(self, graph: Graph, op: Op) -> int:
+        in_c, (out_c, _, _, depth) = graph.tensor(op.inputs[0]).shape[3], graph.tensor(op.inputs[1]).shape
+        if depth != in_c:
+            raise OpError(f"is a grouped convolution ({in_c} input channels, filter depth {depth})", op.inputs[1])
+        return out_c
+
+    def check(self, graph: Graph, op: Op) -> None:
+        check_filter_quantization(graph, op, graph.tensor(op.inputs[1]).shape[0], axis=0)
+
+
+class DepthwiseConv2D(_Conv):
+    kind = "DEPTHWISE_CONV_2D"
+    tflm_kernel = "reference_integer_ops::DepthwiseConvPerChannel"
+    depthwise = True
+    symbol = "at_depthwise_conv_s8"
+    options_type = "DepthwiseConv2DOptions"
+
+    def parse_options(self, o, graph: Graph, inputs: tuple[int, ...]) -> dict:
+        return {**super().parse_options(o, graph, inputs), "depth_multiplier": int(o.depthMultiplier)}
+
+    def output_channels(self, graph: Graph, op: Op) -> int:
+        in_c, (one, _, _, out_c) = graph.tensor(op.inputs[0]).shape[3], graph.tensor(op.inputs[1]).shape
+        if one != 1:
+            raise OpError(f"filter has {one} in its first dimension, expected 1", op.inputs[1])
+        # TFLM loops over the option's depth multiplier: it must be what the shapes say
+        if op.options["depth_multiplier"] < 1 or in_c * op.options["depth_multiplier"] != out_c:
+            raise OpError(f"has depth multiplier {op.options['depth_multiplier']} for {in_c} input and "
+                          f"{out_c} output channels", op.inputs[1])
+        return out_c
+
+    def check(self, graph: Graph, op: Op) -> None:
+        check_filter_quantization(graph, op, graph.tensor(op.inputs[1]).shape[3], axis=3)

@@ -1,0 +1,107 @@
+"""FULLY_CONNECTED, int8 (TFLM reference_integer_ops::FullyConnected and
+FullyConnectedPerChannel; C: at_fully_connected_s8.c)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+from autotune.ir.graph import Graph, Op
+from autotune.ir.kernel_plan import KernelCall, frozen_map
+from autotune.ops import fixedpoint as fp
+from autotune.ops.base import OpDef, OpError, Operand, dense_weights, fused_activation, has_input, require_rank
+from autotune.ops.conv import _exact_float, channel_multipliers, channel_rows, output_work, requantize
+
+
+@dataclass(frozen=True, eq=False)
+class FullyConnectedParams:
+    input_offset: int
+    filter_offset: int  # -filter zero point (0: int8 weights are symmetric)
+    output_offset: int
+    multiplier: np.ndarray  # int32, length 1 (per tensor) or one per output unit
+    shift: np.ndarray
+    act_min: int
+    act_max: int
+
+
+class FullyConnected(OpDef):
+    kind = "FULLY_CONNECTED"
+    tflm_kernel = "reference_integer_ops::FullyConnected / FullyConnectedPerChannel"
+    operands = (Operand("input"), Operand("filter", constant=True),
+                Operand("bias", ("int32",), constant=True, optional=True))
+    symbol = "at_fully_connected_s8"
+    options_type = "FullyConnectedOptions"
+
+    def parse_options(self, o, graph: Graph, inputs: tuple[int, ...]) -> dict:
+        if o is not None and o.weightsFormat != fb.FullyConnectedOptionsWeightsFormat.DEFAULT:
+            raise OpError("uses shuffled weights")
+        return dict(activation=fused_activation(o), keep_num_dims=bool(o.keepNumDims) if o is not None else False)
+
+    def output_shape(self, graph: Graph, op: Op) -> tuple[int, ...]:
+        units, depth = require_rank(graph, op.inputs[1], (2,), "filter")
+        inp = graph.tensor(op.inputs[0])
+        if depth < 1 or inp.size % depth:
+            raise OpError(f"input of {inp.size} values is not a whole number of rows of {depth}", op.inputs[0])
+        if op.options["keep_num_dims"]:
+            if inp.shape[-1] != depth:
+                raise OpError(f"keeps its dimensions but the input's last is {inp.shape[-1]}, not {depth}",
+                              op.inputs[0])
+            return inp.shape[:-1] + (units,)
+        return inp.size // depth, units
+
+    def check(self, graph: Graph, op: Op) -> None:
+        units = graph.tensor(op.inputs[1]).shape[0]
+        q = graph.tensor(op.inputs[1]).quant
+        if len(q.scale) not in (1, units) or len(q.zero_point) != len(q.scale) or (q.per_channel and q.axis != 0):
+            raise OpError(f"filter has {len(q.scale)} scales along dimension {q.axis} for {units} units",
+                          op.inputs[1])
+        if q.per_channel and any(z != 0 for z in q.zero_point):
+            raise OpError("per-channel filter with a zero point other than 0", op.inputs[1])
+        if has_input(op, 2) and graph.tensor(op.inputs[2]).shape != (units,):
+            raise OpError(f"bias has shape {graph.tensor(op.inputs[2]).shape}, expected ({units},)", op.inputs[2])
+
+    def prepare(self, graph: Graph, op: Op) -> FullyConnectedParams:
+        inp, filt, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+        channels = out.shape[-1] if filt.quant.per_channel else 1
+        mult, shift = channel_multipliers(inp, filt, out, channels)
+        act_min, act_max = fp.activation_range(op.options["activation"], out)
+        return FullyConnectedParams(-inp.quant.zero_point[0], -filt.quant.zero_point[0], out.quant.zero_point[0],
+                                    mult, shift, act_min, act_max)
+
+    def run(self, graph: Graph, op: Op, p: FullyConnectedParams, x: np.ndarray) -> np.ndarray:
+        filt = graph.tensor(op.inputs[1]).data.astype(np.int32) + p.filter_offset
+        n = x.shape[0]
+        ftype = _exact_float(128 + abs(p.input_offset), filt, filt.shape[1])
+        rows = x.reshape(n, -1, filt.shape[1]).astype(ftype) + ftype(p.input_offset)
+        acc = (rows @ filt.T.astype(ftype)).astype(np.int64)
+        if has_input(op, 2):
+            acc += graph.tensor(op.inputs[2]).data
+        out = requantize(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+        return out.reshape((n,) + graph.tensor(op.outputs[0]).shape[1:])
+
+    def lower(self, graph: Graph, index: int, op: Op, p: FullyConnectedParams) -> tuple[KernelCall, ...]:
+        units, depth = graph.tensor(op.inputs[1]).shape
+        rows = graph.tensor(op.inputs[0]).size // depth
+        return (KernelCall(
+            op=index, kind=op.kind, name=f"op{index}", symbol=self.symbol, source=f"{self.symbol}.c",
+            inputs=(op.inputs[0],), outputs=(op.outputs[0],),
+            dims=frozen_map(batches=rows, accum_depth=depth, out_depth=units),
+            weights=(dense_weights(graph, op.inputs[1], "filter"),),  # the bias is in the channel table
+            macs=rows * units * depth,
+            work=frozen_map(calls=1, **output_work(rows * units, p.act_min, p.output_offset), rows=rows),
+            const_bytes=12 * units, params=p),)
+
+    def emit(self, c, call: KernelCall) -> None:
+        g, op, p = c.graph, c.graph.ops[call.op], call.params
+        filt = g.tensor(op.inputs[1]).data.astype(np.int64)
+        units = call.dims["out_depth"]
+        bias = g.tensor(op.inputs[2]).data if has_input(op, 2) else np.zeros(units, dtype=np.int64)
+        filter_name = c.weight(call, call.weights[0])
+        channels = c.channels(f"{call.name}_channels", channel_rows(bias, filt, p.input_offset),
+                              np.broadcast_to(p.multiplier, units), np.broadcast_to(p.shift, units))
+        c.struct("at_fully_connected_params_t", call.name, dict(
+            batches=call.dims["batches"], accum_depth=call.dims["accum_depth"], out_depth=units,
+            input_offset=p.input_offset, filter_offset=p.filter_offset,
+            output_quant=(p.output_offset, p.act_min, p.act_max), filter=filter_name, channels=channels))
+        c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]))

@@ -1,0 +1,190 @@
+"""Ops that move int8 values without arithmetic: RESHAPE (TFLM reshape.cc), PAD
+(reference_ops::Pad; C: at_pad_s8.c) and CONCATENATION (reference_ops::Concatenation;
+C: at_concat_s8.c)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from autotune.ir.graph import Graph, Op
+from autotune.ir.kernel_plan import KernelCall, frozen_map
+from autotune.ops.base import OpDef, OpError, Operand, fused_activation, has_input, zero_point
+from autotune.ops.elementwise import MAX_RANK, pad4
+
+
+@dataclass(frozen=True)
+class ReshapeParams:
+    shape: tuple[int, ...]
+
+
+def _reads_graph_input(graph: Graph, t: int) -> bool:
+    """Tensor t is the graph's input, or a reshape of it (the same memory)."""
+    while t not in graph.inputs:
+        producer = next((op for op in graph.ops if t in op.outputs), None)
+        if producer is None or producer.kind != "RESHAPE":
+            return False
+        t = producer.inputs[0]
+    return True
+
+
+class Reshape(OpDef):
+    kind = "RESHAPE"
+    tflm_kernel = "reshape.cc (a copy, or nothing in place)"
+    operands = (Operand("input"), Operand("shape", ("int32",), constant=True, optional=True))
+    options_type = "ReshapeOptions"
+
+    def parse_options(self, o, graph: Graph, inputs: tuple[int, ...]) -> dict:
+        if len(inputs) > 1 and inputs[1] >= 0:
+            new_shape = graph.tensor(inputs[1]).data
+        elif o is not None and o.newShape is not None:
+            new_shape = o.newShape
+        else:
+            return {}
+        return dict(new_shape=tuple(int(d) for d in np.ravel(new_shape)))
+
+    def output_shape(self, graph: Graph, op: Op) -> tuple[int, ...]:
+        """TFLM takes the output tensor's dims, resolving one -1; the new shape, if the model
+        gives one, must say the same."""
+        size, out = graph.tensor(op.inputs[0]).size, graph.tensor(op.outputs[0]).shape
+        new = op.options.get("new_shape")
+        if new is None:
+            shape = out
+        else:
+            if sum(d == -1 for d in new) > 1 or any(d < -1 for d in new):
+                raise OpError(f"has new shape {list(new)}", op.inputs[1] if has_input(op, 1) else None)
+            known = int(np.prod([d for d in new if d != -1], dtype=np.int64))
+            shape = tuple(size // known if d == -1 and known else d for d in new)
+        if int(np.prod(shape, dtype=np.int64)) != size:
+            raise OpError(f"reshapes {size} values to {list(new or out)}")
+        return shape
+
+    def prepare(self, graph: Graph, op: Op) -> ReshapeParams:
+        return ReshapeParams(graph.tensor(op.outputs[0]).shape)
+
+    def run(self, graph: Graph, op: Op, p: ReshapeParams, x: np.ndarray) -> np.ndarray:
+        return x.reshape((x.shape[0],) + p.shape[1:])
+
+    def lower(self, graph: Graph, index: int, op: Op, p: ReshapeParams) -> tuple[KernelCall, ...]:
+        src, dst = op.inputs[0], op.outputs[0]
+        size = graph.tensor(dst).logical_bytes
+        # The output is the input's memory, unless both are the caller's buffers: then a copy.
+        if _reads_graph_input(graph, src) and dst in graph.outputs:
+            return (KernelCall(op=index, kind=op.kind, name=f"op{index}", symbol="memcpy", source=None,
+                               inputs=(src,), outputs=(dst,), dims=frozen_map(bytes=size),
+                               work=frozen_map(calls=1, bytes=size), params=p),)
+        return (KernelCall(op=index, kind=op.kind, name=f"op{index}", symbol=None, source=None,
+                           inputs=(src,), outputs=(dst,), dims=frozen_map(bytes=size), alias=True, params=p),)
+
+    def emit(self, c, call: KernelCall) -> None:
+        if call.alias:
+            c.line("    /* no code: the output is the input's memory */")
+            return
+        c.line(f"    memcpy({c.ref(call.outputs[0])}, {c.ref(call.inputs[0])}, {call.dims['bytes']});")
+
+
+@dataclass(frozen=True)
+class PadParams:
+    paddings: tuple[tuple[int, int], ...]  # (before, after) per dimension
+    pad_value: int  # the output zero point
+
+
+class Pad(OpDef):
+    kind = "PAD"
+    tflm_kernel = "reference_ops::Pad"
+    operands = (Operand("input"), Operand("paddings", ("int32",), constant=True))
+
+    def output_shape(self, graph: Graph, op: Op) -> tuple[int, ...]:
+        shape, paddings = graph.tensor(op.inputs[0]).shape, graph.tensor(op.inputs[1]).data
+        if len(shape) > MAX_RANK:
+            raise OpError(f"input has rank {len(shape)}, above {MAX_RANK}", op.inputs[0])
+        if paddings.shape != (len(shape), 2) or (paddings < 0).any() or (paddings > 1 << 20).any():
+            raise OpError(f"has paddings {paddings.tolist()} for a rank-{len(shape)} input", op.inputs[1])
+        if paddings[0].any():
+            raise OpError("pads the batch dimension", op.inputs[1])
+        return tuple(int(n + b + a) for n, (b, a) in zip(shape, paddings))
+
+    def prepare(self, graph: Graph, op: Op) -> PadParams:
+        paddings = graph.tensor(op.inputs[1]).data
+        return PadParams(tuple((int(b), int(a)) for b, a in paddings), zero_point(graph.tensor(op.outputs[0])))
+
+    def run(self, graph: Graph, op: Op, p: PadParams, x: np.ndarray) -> np.ndarray:
+        return np.pad(x, ((0, 0),) + p.paddings[1:], constant_values=p.pad_value)
+
+    def lower(self, graph: Graph, index: int, op: Op, p: PadParams) -> tuple[KernelCall, ...]:
+        out = pad4(graph.tensor(op.outputs[0]).shape)
+        return (KernelCall(op=index, kind=op.kind, name=f"op{index}", symbol="at_pad_s8", source="at_pad_s8.c",
+                           inputs=(op.inputs[0],), outputs=(op.outputs[0],),
+                           dims=frozen_map(**dict(zip(("d0", "d1", "d2", "d3"), out))),
+                           work=frozen_map(calls=1, bytes=int(np.prod(out)), rows=int(np.prod(out[:3]))),
+                           params=p),)
+
+    def emit(self, c, call: KernelCall) -> None:
+        op, p = c.graph.ops[call.op], call.params
+        inp, out = c.graph.tensor(op.inputs[0]).shape, c.graph.tensor(op.outputs[0]).shape
+        before = (0,) * (MAX_RANK - len(inp)) + tuple(b for b, _ in p.paddings)
+        c.struct("at_pad_params_t", call.name, dict(in_dims=pad4(inp), out_dims=pad4(out), before=before,
+                                                     pad_value=p.pad_value))
+        c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]))
+
+
+@dataclass(frozen=True)
+class ConcatParams:
+    axis: int  # non-negative; TFLM copies int8 inputs unchanged (all share one quantization)
+
+
+class Concatenation(OpDef):
+    kind = "CONCATENATION"
+    tflm_kernel = "reference_ops::Concatenation"
+    operands = (Operand("input", constant=None, variadic=True),)
+    options_type = "ConcatenationOptions"
+
+    def parse_options(self, o, graph: Graph, inputs: tuple[int, ...]) -> dict:
+        if o is None:
+            raise OpError("has no options")
+        if fused_activation(o) != "NONE":
+            raise OpError("has a fused activation")
+        return dict(axis=int(o.axis), activation="NONE")
+
+    def output_shape(self, graph: Graph, op: Op) -> tuple[int, ...]:
+        shapes = [graph.tensor(t).shape for t in op.inputs]
+        rank, axis = len(shapes[0]), op.options["axis"]
+        if not -rank <= axis < rank or axis % rank == 0:
+            raise OpError(f"has axis {axis} for rank-{rank} inputs (the batch axis is 0)")
+        axis %= rank
+        for t, s in zip(op.inputs, shapes):
+            if len(s) != rank or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:]:
+                raise OpError(f"input shaped {s} does not concatenate with {shapes[0]} along axis {axis}", t)
+        return shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:]
+
+    def check(self, graph: Graph, op: Op) -> None:
+        q = graph.tensor(op.outputs[0]).quant
+        for t in op.inputs:
+            if (graph.tensor(t).quant.scale[0], graph.tensor(t).quant.zero_point[0]) != (q.scale[0], q.zero_point[0]):
+                raise OpError("mixes quantization parameters across inputs and output", t)
+
+    def prepare(self, graph: Graph, op: Op) -> ConcatParams:
+        return ConcatParams(op.options["axis"] % len(graph.tensor(op.outputs[0]).shape))
+
+    def run(self, graph: Graph, op: Op, p: ConcatParams, *xs: np.ndarray) -> np.ndarray:
+        n = max(x.shape[0] for x in xs)  # constant operands carry the graph's batch of 1
+        return np.concatenate([np.broadcast_to(x, (n,) + x.shape[1:]) for x in xs], axis=p.axis)
+
+    def lower(self, graph: Graph, index: int, op: Op, p: ConcatParams) -> tuple[KernelCall, ...]:
+        out = graph.tensor(op.outputs[0])
+        outer = int(np.prod(out.shape[:p.axis]))
+        return (KernelCall(op=index, kind=op.kind, name=f"op{index}", symbol="at_concat_s8",
+                           source="at_concat_s8.c", inputs=op.inputs, outputs=(op.outputs[0],),
+                           dims=frozen_map(outer=outer, count=len(op.inputs)),
+                           work=frozen_map(calls=1, bytes=out.size, copies=outer * len(op.inputs)),
+                           params=p),)
+
+    def emit(self, c, call: KernelCall) -> None:
+        op, p = c.graph.ops[call.op], call.params
+        sizes = [int(np.prod(c.graph.tensor(t).shape[p.axis:])) for t in op.inputs]
+        table = c.array("int32_t", f"{call.name}_sizes", np.array(sizes), 8)
+        c.struct("at_concat_params_t", call.name, dict(outer=call.dims["outer"], count=len(sizes), sizes=table))
+        ins = ", ".join(c.ref(t) for t in op.inputs)
+        c.line(f"    {{\n        const int8_t *const inputs[{len(sizes)}] = {{{ins}}};")
+        c.call(call, "inputs", c.ref(op.outputs[0]), indent=8)
+        c.line("    }")

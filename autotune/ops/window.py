@@ -1,0 +1,49 @@
+"""Filter windows of convolutions and pools: output sizes, padding, and where windows fall."""
+from __future__ import annotations
+
+import numpy as np
+
+MAX_WINDOW = 1 << 16  # filter sizes, strides and dilations above this are refused as corrupt
+
+
+def out_size(padding: str, size: int, filt: int, stride: int, dilation: int = 1) -> int:
+    """TFLM ComputeOutSize (GetWindowedOutputSize in TensorFlow)."""
+    eff = (filt - 1) * dilation + 1
+    return (size + stride - 1) // stride if padding == "SAME" else (size + stride - eff) // stride
+
+
+def compute_padding(padding: str, size: int, filt: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """ComputePaddingHeightWidth for one dimension: (output size, leading pad)."""
+    out = out_size(padding, size, filt, stride, dilation)
+    total = (out - 1) * stride + (filt - 1) * dilation + 1 - size
+    return out, max(total, 0) // 2
+
+
+def tap_views(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+              pad: tuple[int, int], out_hw: tuple[int, ...], fill: int) -> list[np.ndarray]:
+    """One view per kernel tap (ky, kx), row-major: view[n, oy, ox, c] is input pixel
+    (oy * stride_h - pad_h + ky * dilation_h, ox * stride_w - pad_w + kx * dilation_w), or `fill`
+    where that lies outside the input."""
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw), (oh, ow) = kernel, stride, dilation, pad, out_hw
+    bottom = max(0, (oh - 1) * sh + (kh - 1) * dh + 1 - x.shape[1] - ph)
+    right = max(0, (ow - 1) * sw + (kw - 1) * dw + 1 - x.shape[2] - pw)
+    xp = np.pad(x, ((0, 0), (ph, bottom), (pw, right), (0, 0)), constant_values=fill)
+    return [xp[:, ky * dh:ky * dh + (oh - 1) * sh + 1:sh, kx * dw:kx * dw + (ow - 1) * sw + 1:sw]
+            for ky in range(kh) for kx in range(kw)]
+
+
+def inside(size: int, out: int, filt: int, stride: int, dilation: int, pad: int) -> tuple[int, int]:
+    """The outputs [begin, end) along one axis whose filter window lies wholly inside the input:
+    begin * stride - pad >= 0 and end - 1 its last with (filt - 1) * dilation more below size."""
+    begin = -(-pad // stride)
+    end = max((size - 1 + pad - (filt - 1) * dilation) // stride + 1, 0)
+    end = min(end, out)
+    return min(begin, end), end
+
+
+def taps_inside(size: int, out: int, filt: int, stride: int, dilation: int, pad: int) -> np.ndarray:
+    """For each output along one axis, how many of its filter taps land inside the input."""
+    origin = np.arange(out, dtype=np.int64) * stride - pad
+    first = np.maximum(0, -(origin // dilation))  # ceil(-origin / dilation)
+    last = np.minimum(filt, -((origin - size) // dilation))  # ceil((size - origin) / dilation)
+    return np.maximum(last - first, 0)
