@@ -154,6 +154,45 @@ def float_io():
     return keras.Model(inp, L.Dense(3)(L.Flatten()(x)))
 
 
+def activations():
+    """Standalone RELU (on the input) and RELU6 (after a concatenation), LOGISTIC, TANH, LEAKY_RELU,
+    HARD_SWISH (the converter fuses x * relu6(x + 3) / 6), and the int8 -> int8 QUANTIZE the
+    converter inserts to bring the concatenation's inputs to one scale."""
+    import tensorflow as tf
+
+    keras, L = _layers()
+    inp = _input((1, 48, 4))
+    r = L.ReLU()(inp)
+    branches = [L.Activation("sigmoid")(L.Conv2D(8, (1, 3), padding="same")(r)),
+                L.Activation("tanh")(L.Conv2D(8, (1, 3), padding="same")(r)),
+                L.LeakyReLU(0.2)(L.Conv2D(8, (1, 3), padding="same")(r)),
+                L.Lambda(lambda v: v * tf.nn.relu6(v + 3.0) / 6.0)(L.Conv2D(8, (1, 3), padding="same")(r))]
+    y = L.ReLU(max_value=6.0)(L.Reshape((1, 48 * 32))(L.Concatenate()(branches)))
+    return keras.Model(inp, L.Dense(4)(L.Flatten()(y)))
+
+
+def arithmetic():
+    """MUL broadcasting a squeeze-excitation gate (1, C) over a (1, 1, L, C) map, SUB of two
+    branches, and SUB broadcasting a MEAN over the length axis."""
+    import tensorflow as tf
+
+    keras, L = _layers()
+    x = inp = _input((1, 32, 4))
+    a = L.Conv2D(8, (1, 3), padding="same", activation="relu")(x)
+    gate = L.Reshape((1, 1, 8))(L.Dense(8, activation="sigmoid")(L.GlobalAveragePooling2D()(a)))
+    y = L.Subtract()([L.Multiply()([a, gate]), L.Conv2D(8, (1, 3), padding="same")(x)])
+    return keras.Model(inp, L.Lambda(lambda v: v - tf.reduce_mean(v, axis=2, keepdims=True))(y))
+
+
+def slices():
+    """STRIDED_SLICE (a crop, and every second sample) and TRANSPOSE (channels to the length axis)."""
+    keras, L = _layers()
+    x = inp = _input((1, 64, 4))
+    x = L.Conv2D(6, (1, 3), padding="same")(L.Cropping2D(((0, 0), (3, 5)))(x))
+    x = L.Permute((1, 3, 2))(L.Lambda(lambda v: v[:, :, ::2, :])(x))
+    return keras.Model(inp, L.Dense(3)(L.Flatten()(L.Conv2D(4, (1, 3))(x))))
+
+
 def _family(family: str, params: dict, input_shape: tuple[int, ...], classes: int = 6) -> Callable:
     """A model of one of the search spaces, as the search builds it."""
     def build():
@@ -163,13 +202,6 @@ def _family(family: str, params: dict, input_shape: tuple[int, ...], classes: in
 
     build.__doc__ = f"{family} {params}"
     return build
-
-
-def logistic():
-    """Unsupported on purpose: Dense with a sigmoid becomes FULLY_CONNECTED + LOGISTIC."""
-    keras, L = _layers()
-    x = inp = _input((8,))
-    return keras.Model(inp, L.Dense(3, activation="sigmoid")(x))
 
 
 def edit(model: bytes, change: Callable) -> bytes:
@@ -214,6 +246,9 @@ MODELS: dict[str, tuple[Callable, bool]] = {
     "image2d": (image2d, True),
     "larun": (larun, True),
     "float_io": (float_io, False),
+    "activations": (activations, True),
+    "arithmetic": (arithmetic, True),
+    "slices": (slices, True),
     # The search spaces' families at several sizes.
     "spectral_small": (_family("spectral_cnn", {"blocks": 2, "filters_0": 8, "filters_1": 8, "kernel": 3, "pool": 4,
                                                 "separable": False, "dense": 8, "stem_stride": 4}, (1, 512, 1)), True),
@@ -226,7 +261,6 @@ MODELS: dict[str, tuple[Callable, bool]] = {
 }
 DERIVED = {"requantize": ("dense", append_requantize)}  # name -> (zoo model, edit)
 SUPPORTED = tuple(MODELS) + tuple(DERIVED)
-UNSUPPORTED = {"logistic": (logistic, True)}
 
 
 def convert(model, int8_io: bool = True, seed: int = 0) -> bytes:
@@ -269,7 +303,7 @@ def tflite_bytes(name: str, cache_dir: Path) -> bytes:
     if not path.exists():
         import tf_keras
 
-        builder, int8_io = {**MODELS, **UNSUPPORTED}[name]
+        builder, int8_io = MODELS[name]
         tf_keras.utils.set_random_seed(sum(map(ord, name)))
         model = builder()
         _randomise_biases(model)

@@ -20,6 +20,10 @@ from autotune.ir.tflite_import import import_tflite
     ("residual", ["CONV_2D", "CONV_2D", "CONV_2D", "ADD", "ADD"]),
     ("concat", ["CONV_2D", "CONV_2D", "CONCATENATION", "CONV_2D"]),
     ("float_io", ["QUANTIZE", "CONV_2D", "RESHAPE", "FULLY_CONNECTED", "DEQUANTIZE"]),
+    ("activations", ["RELU", "CONV_2D", "TANH", "QUANTIZE", "CONV_2D", "LEAKY_RELU", "CONV_2D", "HARD_SWISH",
+                     "CONV_2D", "LOGISTIC", "QUANTIZE", "CONCATENATION", "RELU6", "RESHAPE", "FULLY_CONNECTED"]),
+    ("arithmetic", ["CONV_2D", "MEAN", "CONV_2D", "FULLY_CONNECTED", "LOGISTIC", "MUL", "SUB", "MEAN", "SUB"]),
+    ("slices", ["STRIDED_SLICE", "CONV_2D", "STRIDED_SLICE", "TRANSPOSE", "CONV_2D", "RESHAPE", "FULLY_CONNECTED"]),
 ])
 def test_op_kinds(name, kinds, zoo_dir):
     graph = import_tflite(model_zoo.tflite_bytes(name, zoo_dir), name)
@@ -109,9 +113,15 @@ def test_truncated_file(tmp_path, zoo_dir):
 
 @pytest.mark.slow
 def test_unsupported_op(tmp_path, zoo_dir):
-    path = tmp_path / "sigmoid.tflite"
-    path.write_bytes(model_zoo.tflite_bytes("logistic", zoo_dir))
-    with pytest.raises(ModelImportError, match=rf"^{path}: op 1 \(LOGISTIC\) is not supported$"):
+    def exp_second_op(m):
+        code = fb.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.EXP
+        m.operatorCodes.append(code)
+        m.subgraphs[0].operators[1].opcodeIndex = len(m.operatorCodes) - 1
+
+    path = tmp_path / "exp.tflite"
+    path.write_bytes(model_zoo.edit(model_zoo.tflite_bytes("dense", zoo_dir), exp_second_op))
+    with pytest.raises(ModelImportError, match=rf"^{path}: op 1 \(EXP\) is not supported$"):
         import_tflite(path)
 
 

@@ -321,6 +321,8 @@ class _Importer:
                 raise OpError(f"activation {spec.role} is per-channel quantized", t)
         out = op.outputs[0]
         tensor = graph.tensor(out)
+        if tensor.shape[:1] != (1,):  # the executor runs batches along this axis
+            raise OpError(f"output has shape {list(tensor.shape)}; activations have a batch of 1 first", out)
         if tensor.dtype != d.result_dtype:
             raise OpError(f"output has dtype {tensor.dtype}, expected {d.result_dtype}", out)
         if tensor.is_constant or out in written:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from autotune.ops.activations import HardSwish, LeakyRelu, Logistic, Relu, Relu6, Tanh
 from autotune.ops.base import OpDef, OpError, Operand
 from autotune.ops.conv import Conv2D, DepthwiseConv2D
-from autotune.ops.elementwise import Add
+from autotune.ops.elementwise import Add, Mul, Sub
 from autotune.ops.fully_connected import FullyConnected
-from autotune.ops.layout import Concatenation, Pad, Reshape
+from autotune.ops.layout import Concatenation, Pad, Reshape, StridedSlice, Transpose
 from autotune.ops.mean import Mean
 from autotune.ops.pool import AveragePool2D, MaxPool2D
 from autotune.ops.quantize import Dequantize, Quantize
@@ -23,6 +24,7 @@ from autotune.ops.softmax import Softmax
 _DEFINITIONS: tuple[OpDef, ...] = (
     Conv2D(), DepthwiseConv2D(), FullyConnected(), AveragePool2D(), MaxPool2D(), Mean(), Softmax(), Add(),
     Reshape(), Pad(), Concatenation(), Quantize(), Dequantize(),
+    Logistic(), Tanh(), HardSwish(), LeakyRelu(), Relu(), Relu6(), Sub(), Mul(), StridedSlice(), Transpose(),
 )
 
 OPS: Mapping[str, OpDef] = MappingProxyType({d.kind: d for d in _DEFINITIONS})

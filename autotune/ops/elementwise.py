@@ -1,5 +1,6 @@
 """Element-wise binary ops with broadcasting, int8: ADD (TFLM reference_integer_ops::Add /
-BroadcastAdd6DSlow; C: at_add_s8.c)."""
+BroadcastAdd6DSlow) and SUB (reference_ops::SubElementwise; C for both: at_add_s8.c), MUL
+(reference_integer_ops::Mul / BroadcastMul4DSlow; C: at_mul_s8.c)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,6 +67,20 @@ class _Binary(OpDef):
     def output_shape(self, graph: Graph, op: Op) -> tuple[int, ...]:
         return broadcast_shape(graph, op)
 
+    @staticmethod
+    def aligned(graph: Graph, op: Op, *xs: np.ndarray) -> list[np.ndarray]:
+        """The inputs as batches broadcasting like their graph shapes: a lower-rank activation
+        (N, *shape[1:]) gets size-1 axes after its batch axis, as right-aligned broadcasting
+        puts its graph batch of 1 there; constants broadcast as they are."""
+        rank = len(graph.tensor(op.outputs[0]).shape)
+        out = []
+        for t, x in zip(op.inputs, xs):
+            shape = graph.tensor(t).shape
+            if not graph.tensor(t).is_constant and len(shape) < rank:
+                x = x.reshape((x.shape[0],) + (1,) * (rank - len(shape)) + shape[1:])
+            out.append(x.astype(np.int64))
+        return out
+
     def in_place(self, graph: Graph, op: Op) -> tuple[int, ...]:
         """Inputs of the output's own shape: element i of each is read before element i is written."""
         out = graph.tensor(op.outputs[0]).shape
@@ -93,6 +108,7 @@ class Add(_Binary):
     tflm_kernel = "reference_integer_ops::Add / BroadcastAdd6DSlow"
     options_type = "AddOptions"
     symbol = "at_add_s8"
+    sign = 1
 
     def check(self, graph: Graph, op: Op) -> None:
         self.prepare(graph, op)  # TFLM's Prepare aborts on an output scale too small
@@ -109,9 +125,10 @@ class Add(_Binary):
 
     def run(self, graph: Graph, op: Op, p: AddParams, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         mbqm = fp.multiply_by_quantized_multiplier
-        a = mbqm((a.astype(np.int64) + p.input1_offset) << p.left_shift, p.input1_multiplier, p.input1_shift)
-        b = mbqm((b.astype(np.int64) + p.input2_offset) << p.left_shift, p.input2_multiplier, p.input2_shift)
-        out = mbqm(a + b, p.output_multiplier, p.output_shift) + p.output_offset
+        a, b = self.aligned(graph, op, a, b)
+        a = mbqm((a + p.input1_offset) << p.left_shift, p.input1_multiplier, p.input1_shift)
+        b = mbqm((b + p.input2_offset) << p.left_shift, p.input2_multiplier, p.input2_shift)
+        out = mbqm(a + self.sign * b, p.output_multiplier, p.output_shift) + p.output_offset
         return np.clip(out, p.act_min, p.act_max).astype(np.int8)
 
     def lower(self, graph: Graph, index: int, op: Op, p: AddParams) -> tuple[KernelCall, ...]:
@@ -130,5 +147,65 @@ class Add(_Binary):
             input1_multiplier=p.input1_multiplier, input1_shift=p.input1_shift,
             input2_multiplier=p.input2_multiplier, input2_shift=p.input2_shift,
             output_multiplier=p.output_multiplier, output_shift=p.output_shift,
+            act_min=p.act_min, act_max=p.act_max))
+        c.call(call, c.ref(op.inputs[0]), c.ref(op.inputs[1]), c.ref(op.outputs[0]))
+
+
+class Sub(Add):
+    """SUB: ADD's arithmetic with the second input subtracted after its rescaling. Its multipliers
+    are ADD's, computed in double: what the pinned TFLM wheel does (tested; the newest TFLM
+    source computes them in float32, which differs by one on some outputs)."""
+
+    kind = "SUB"
+    tflm_kernel = "reference_ops::SubElementwise / BroadcastQuantSubSlow"
+    options_type = "SubOptions"
+    symbol = "at_sub_s8"
+    sign = -1
+
+
+@dataclass(frozen=True)
+class MulParams:
+    input1_offset: int
+    input2_offset: int
+    output_offset: int
+    multiplier: int
+    shift: int
+    act_min: int
+    act_max: int
+
+
+class Mul(_Binary):
+    kind = "MUL"
+    tflm_kernel = "reference_integer_ops::Mul / BroadcastMul4DSlow"
+    options_type = "MulOptions"
+
+    def check(self, graph: Graph, op: Op) -> None:
+        if self.prepare(graph, op).shift > 30:
+            raise OpError("output scale too small for its inputs' (a requantization shift above 30)", op.outputs[0])
+
+    def prepare(self, graph: Graph, op: Op) -> MulParams:
+        in1, in2, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+        multiplier, shift = fp.quantize_multiplier(scale(in1) * scale(in2) / scale(out))
+        act_min, act_max = fp.activation_range(op.options["activation"], out)
+        return MulParams(-zero_point(in1), -zero_point(in2), zero_point(out), multiplier, shift, act_min, act_max)
+
+    def run(self, graph: Graph, op: Op, p: MulParams, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a, b = self.aligned(graph, op, a, b)
+        product = (a + p.input1_offset) * (b + p.input2_offset)
+        out = fp.multiply_by_quantized_multiplier(product, p.multiplier, p.shift) + p.output_offset
+        return np.clip(out, p.act_min, p.act_max).astype(np.int8)
+
+    def lower(self, graph: Graph, index: int, op: Op, p: MulParams) -> tuple[KernelCall, ...]:
+        return (KernelCall(
+            op=index, kind=op.kind, name=f"op{index}", symbol="at_mul_s8", source="at_mul_s8.c",
+            inputs=op.inputs[:2], outputs=(op.outputs[0],),
+            dims=frozen_map(**dict(zip(("d0", "d1", "d2", "d3"), broadcast_fields(graph, op)["dims"]))),
+            overwrites=self.in_place(graph, op), work=frozen_map(**elementwise_work(graph, op)), params=p),)
+
+    def emit(self, c, call: KernelCall) -> None:
+        op, p = c.graph.ops[call.op], call.params
+        c.struct("at_mul_params_t", call.name, dict(
+            **broadcast_fields(c.graph, op), input1_offset=p.input1_offset, input2_offset=p.input2_offset,
+            output_offset=p.output_offset, multiplier=p.multiplier, shift=p.shift,
             act_min=p.act_min, act_max=p.act_max))
         c.call(call, c.ref(op.inputs[0]), c.ref(op.inputs[1]), c.ref(op.outputs[0]))

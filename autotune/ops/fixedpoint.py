@@ -159,6 +159,11 @@ def _one_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
     return _saturating_shift_left(_newton_reciprocal_q2_29(a), 1)
 
 
+def _one_minus_x_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
+    """gemmlowp: (1 - a) / (1 + a) for a Q0.31 in [0, 1), result Q0.31."""
+    return _saturating_shift_left(_newton_reciprocal_q2_29(a) - (1 << 29), 2)
+
+
 def get_reciprocal(x: np.ndarray, x_integer_digits: int) -> tuple[np.ndarray, np.ndarray]:
     """TFLM GetReciprocal: (Q0.31 reciprocal of x scaled into [0.5, 1), num_bits_over_unit)."""
     x = np.asarray(x, dtype=np.int64)
@@ -190,3 +195,23 @@ def exp_on_negative_values(a: np.ndarray, integer_bits: int) -> np.ndarray:
         if integer_bits > exponent:
             result = np.where(remainder & (1 << (frac_bits + exponent)), mul(result, multiplier), result)
     return np.where(a == 0, INT32_MAX, result)
+
+
+def logistic_q4(a: np.ndarray) -> np.ndarray:
+    """gemmlowp logistic: Q4.27 raw -> Q0.31 raw, elementwise."""
+    a = np.asarray(a, dtype=np.int64)
+    positive = _one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(-np.abs(a), 4))
+    return np.where(a == 0, 1 << 30, np.where(a > 0, positive, INT32_MAX - positive))
+
+
+def tanh_q4(a: np.ndarray) -> np.ndarray:
+    """gemmlowp tanh: Q4.27 raw -> Q0.31 raw, elementwise (exp of 2a: the same raw as Q5.26)."""
+    a = np.asarray(a, dtype=np.int64)
+    t = _one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(-np.abs(a), 5))
+    return np.where(a == 0, 0, np.where(a < 0, -t, t))
+
+
+def calculate_input_radius(integer_bits: int, left_shift: int, total_signed_bits: int = 31) -> int:
+    """TFLM CalculateInputRadius (left_shift >= 0): the largest |input| whose rescaled value fits
+    the fixed point, in double."""
+    return math.floor(1.0 * ((1 << integer_bits) - 1) * (1 << (total_signed_bits - integer_bits)) / (1 << left_shift))

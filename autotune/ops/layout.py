@@ -1,14 +1,17 @@
 """Ops that move int8 values without arithmetic: RESHAPE (TFLM reshape.cc), PAD
-(reference_ops::Pad; C: at_pad_s8.c) and CONCATENATION (reference_ops::Concatenation;
-C: at_concat_s8.c)."""
+(reference_ops::Pad; C: at_pad_s8.c), CONCATENATION (reference_ops::Concatenation;
+C: at_concat_s8.c), STRIDED_SLICE (reference_ops::StridedSlice; C: at_strided_slice_s8.c) and
+TRANSPOSE (reference_ops::Transpose; C: at_transpose_s8.c)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from autotune.ir.graph import Graph, Op
 from autotune.ir.kernel_plan import KernelCall, frozen_map
+from autotune.ops import fixedpoint as fp
 from autotune.ops.base import OpDef, OpError, Operand, fused_activation, has_input, zero_point
 from autotune.ops.elementwise import MAX_RANK, pad4
 
@@ -188,3 +191,154 @@ class Concatenation(OpDef):
         c.line(f"    {{\n        const int8_t *const inputs[{len(sizes)}] = {{{ins}}};")
         c.call(call, "inputs", c.ref(op.outputs[0]), indent=8)
         c.line("    }")
+
+
+def _start(begin: int, size: int, stride: int, masked: bool) -> int:
+    """TFLM strided_slice StartForAxis: the first index, negative indices from the end, clamped."""
+    if masked:
+        begin = fp.INT32_MIN if stride > 0 else fp.INT32_MAX
+    if begin < 0:
+        begin += size
+    return min(max(begin, 0), size) if stride > 0 else min(max(begin, -1), size - 1)
+
+
+def _stop(end: int, size: int, stride: int, masked: bool) -> int:
+    """TFLM strided_slice StopForAxis, for an axis that is not shrunk."""
+    if masked:
+        end = fp.INT32_MAX if stride > 0 else fp.INT32_MIN
+    if end < 0:
+        end += size
+    return min(max(end, 0), size) if stride > 0 else min(max(end, -1), size - 1)
+
+
+@dataclass(frozen=True)
+class StridedSliceParams:
+    start: tuple[int, ...]  # per input axis
+    stride: tuple[int, ...]
+    count: tuple[int, ...]  # elements taken along each input axis (1 for a shrunk axis)
+    shrink: tuple[bool, ...]
+
+
+class StridedSlice(OpDef):
+    kind = "STRIDED_SLICE"
+    tflm_kernel = "reference_ops::StridedSlice"
+    operands = (Operand("input"), Operand("begin", ("int32",), constant=True),
+                Operand("end", ("int32",), constant=True), Operand("strides", ("int32",), constant=True))
+    options_type = "StridedSliceOptions"
+
+    def parse_options(self, o, graph: Graph, inputs: tuple[int, ...]) -> dict:
+        if o is None:
+            return dict(begin_mask=0, end_mask=0, shrink_axis_mask=0)
+        # TFLM ignores the ellipsis and new-axis masks and the offset flag: refused, not misread
+        if o.ellipsisMask or o.newAxisMask or getattr(o, "offset", False):
+            raise OpError("uses an ellipsis or new-axis mask or offset indices")
+        return dict(begin_mask=int(o.beginMask), end_mask=int(o.endMask), shrink_axis_mask=int(o.shrinkAxisMask))
+
+    def slicing(self, graph: Graph, op: Op) -> StridedSliceParams:
+        shape = graph.tensor(op.inputs[0]).shape
+        if not 1 <= len(shape) <= MAX_RANK:
+            raise OpError(f"input has rank {len(shape)}; 1 to {MAX_RANK} are supported", op.inputs[0])
+        vectors = [graph.tensor(t).data for t in op.inputs[1:4]]
+        for t, v in zip(op.inputs[1:4], vectors):
+            if v.shape != (len(shape),):
+                raise OpError(f"has {v.shape} indices for a rank-{len(shape)} input", t)
+        o = op.options
+        start, stride, count, shrink = [], [], [], []
+        for axis, (size, b, e, s) in enumerate(zip(shape, *(v.tolist() for v in vectors))):
+            if s == 0 or abs(s) > 1 << 24:
+                raise OpError(f"has stride {s} on axis {axis}", op.inputs[3])
+            first = _start(b, size, s, bool(o["begin_mask"] >> axis & 1))
+            shrunk = bool(o["shrink_axis_mask"] >> axis & 1)
+            if shrunk:
+                if not 0 <= first < size:
+                    raise OpError(f"takes index {b} of axis {axis}, which has {size}", op.inputs[1])
+                n = 1
+            else:
+                n = max(0, math.ceil((_stop(e, size, s, bool(o["end_mask"] >> axis & 1)) - first) / s))
+            start.append(first), stride.append(s), count.append(n), shrink.append(shrunk)
+        if (start[0], count[0], shrink[0]) != (0, shape[0], False) or 0 in count:
+            raise OpError(f"takes {count} elements along the axes (the batch whole, none empty)", op.inputs[1])
+        return StridedSliceParams(tuple(start), tuple(stride), tuple(count), tuple(shrink))
+
+    def output_shape(self, graph: Graph, op: Op) -> tuple[int, ...]:
+        p = self.slicing(graph, op)
+        return tuple(n for n, shrunk in zip(p.count, p.shrink) if not shrunk)
+
+    def prepare(self, graph: Graph, op: Op) -> StridedSliceParams:
+        return self.slicing(graph, op)
+
+    def run(self, graph: Graph, op: Op, p: StridedSliceParams, x: np.ndarray) -> np.ndarray:
+        index = tuple(slice(None) if axis == 0 else slice(first, first + n * s if first + n * s >= 0 else None, s)
+                      for axis, (first, s, n) in enumerate(zip(p.start, p.stride, p.count)))
+        return x[index].reshape((x.shape[0],) + graph.tensor(op.outputs[0]).shape[1:])
+
+    def lower(self, graph: Graph, index: int, op: Op, p: StridedSliceParams) -> tuple[KernelCall, ...]:
+        size = graph.tensor(op.outputs[0]).size
+        return (KernelCall(op=index, kind=op.kind, name=f"op{index}", symbol="at_strided_slice_s8",
+                           source="at_strided_slice_s8.c", inputs=(op.inputs[0],), outputs=(op.outputs[0],),
+                           dims=frozen_map(**dict(zip(("d0", "d1", "d2", "d3"), pad4(p.count)))),
+                           work=frozen_map(calls=1, outputs=size, rows=size // p.count[-1]), params=p),)
+
+    def emit(self, c, call: KernelCall) -> None:
+        op, p = c.graph.ops[call.op], call.params
+        shape = pad4(c.graph.tensor(op.inputs[0]).shape)
+        strides = _row_major(shape)
+        lead = MAX_RANK - len(p.start)
+        first = (0,) * lead + p.start
+        c.struct("at_strided_slice_params_t", call.name, dict(
+            dims=pad4(p.count), offset=int(sum(f * s for f, s in zip(first, strides))),
+            strides=tuple(s * k for s, k in zip(strides, (1,) * lead + p.stride))))
+        c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]))
+
+
+def _row_major(dims: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(np.prod(dims[k + 1:], dtype=np.int64)) for k in range(len(dims)))
+
+
+@dataclass(frozen=True)
+class TransposeParams:
+    perm: tuple[int, ...]
+
+
+class Transpose(OpDef):
+    kind = "TRANSPOSE"
+    tflm_kernel = "reference_ops::Transpose"
+    operands = (Operand("input"), Operand("perm", ("int32",), constant=True))
+
+    def permutation(self, graph: Graph, op: Op) -> tuple[int, ...]:
+        shape, perm = graph.tensor(op.inputs[0]).shape, graph.tensor(op.inputs[1]).data
+        if not 1 <= len(shape) <= MAX_RANK:
+            raise OpError(f"input has rank {len(shape)}; 1 to {MAX_RANK} are supported", op.inputs[0])
+        perm = tuple(int(a) % len(shape) if -len(shape) <= a < len(shape) else -1 for a in np.ravel(perm))
+        if sorted(perm) != list(range(len(shape))) or perm[0] != 0:
+            raise OpError(f"has permutation {np.ravel(graph.tensor(op.inputs[1]).data).tolist()} for a "
+                          f"rank-{len(shape)} input (the batch axis stays first)", op.inputs[1])
+        return perm
+
+    def output_shape(self, graph: Graph, op: Op) -> tuple[int, ...]:
+        shape = graph.tensor(op.inputs[0]).shape
+        return tuple(shape[a] for a in self.permutation(graph, op))
+
+    def prepare(self, graph: Graph, op: Op) -> TransposeParams:
+        return TransposeParams(self.permutation(graph, op))
+
+    def run(self, graph: Graph, op: Op, p: TransposeParams, x: np.ndarray) -> np.ndarray:
+        return np.transpose(x, p.perm)
+
+    def lower(self, graph: Graph, index: int, op: Op, p: TransposeParams) -> tuple[KernelCall, ...]:
+        out = graph.tensor(op.outputs[0]).shape
+        return (KernelCall(op=index, kind=op.kind, name=f"op{index}", symbol="at_transpose_s8",
+                           source="at_transpose_s8.c", inputs=(op.inputs[0],), outputs=(op.outputs[0],),
+                           dims=frozen_map(**dict(zip(("d0", "d1", "d2", "d3"), pad4(out)))),
+                           work=frozen_map(calls=1, outputs=int(np.prod(out)), rows=int(np.prod(out[:-1]))),
+                           params=p),)
+
+    def emit(self, c, call: KernelCall) -> None:
+        op, p = c.graph.ops[call.op], call.params
+        shape = c.graph.tensor(op.inputs[0]).shape
+        strides = _row_major(shape)
+        lead = MAX_RANK - len(shape)
+        c.struct("at_transpose_params_t", call.name, dict(
+            dims=pad4(c.graph.tensor(op.outputs[0]).shape),
+            strides=(0,) * lead + tuple(strides[a] for a in p.perm)))
+        c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]))

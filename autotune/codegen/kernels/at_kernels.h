@@ -110,7 +110,9 @@ typedef struct {
 } at_softmax_params_t;
 void at_softmax_s8(const at_softmax_params_t *p, const int8_t *input, int8_t *output);
 
-/* ADD with broadcasting (TFLM reference_integer_ops::Add / BroadcastAdd6DSlow). */
+/* ADD and SUB with broadcasting (TFLM reference_integer_ops::Add / BroadcastAdd6DSlow,
+ * reference_ops::SubElementwise / BroadcastQuantSubSlow): the same parameters, input 2 added or
+ * subtracted after its rescaling. */
 typedef struct {
     int32_t dims[4];        /* output dims, padded to 4-D */
     int32_t strides1[4];    /* input 1 strides, 0 along broadcast dimensions */
@@ -120,6 +122,18 @@ typedef struct {
     int32_t output_multiplier, output_shift, act_min, act_max;
 } at_add_params_t;
 void at_add_s8(const at_add_params_t *p, const int8_t *input1, const int8_t *input2,
+               int8_t *output);
+void at_sub_s8(const at_add_params_t *p, const int8_t *input1, const int8_t *input2,
+               int8_t *output);
+
+/* MUL with broadcasting (TFLM reference_integer_ops::Mul / BroadcastMul4DSlow):
+ * output = MBQM((x1 + input1_offset) * (x2 + input2_offset), multiplier, shift) + output_offset,
+ * clamped to the fused activation range. dims and strides as in at_add_params_t. */
+typedef struct {
+    int32_t dims[4], strides1[4], strides2[4];
+    int32_t input1_offset, input2_offset, output_offset, multiplier, shift, act_min, act_max;
+} at_mul_params_t;
+void at_mul_s8(const at_mul_params_t *p, const int8_t *input1, const int8_t *input2,
                int8_t *output);
 
 /* PAD with a constant (TFLM reference_ops::Pad), tensors padded to 4-D. */
@@ -142,5 +156,31 @@ typedef struct {
     int32_t size, input_zero_point, output_zero_point, multiplier, shift;
 } at_requantize_params_t;
 void at_requantize_s8(const at_requantize_params_t *p, const int8_t *input, int8_t *output);
+
+/* STRIDED_SLICE (TFLM reference_ops::StridedSlice), padded to 4-D: output element (i0..i3) is
+ * input[offset + i0 * strides[0] + ... + i3 * strides[3]]; a shrunk axis is a dim of 1. */
+typedef struct {
+    int32_t dims[4];    /* elements taken along each input axis */
+    int32_t offset;     /* the first element taken */
+    int32_t strides[4]; /* input strides times the slice's steps; may be negative */
+} at_strided_slice_params_t;
+void at_strided_slice_s8(const at_strided_slice_params_t *p, const int8_t *input, int8_t *output);
+
+/* TRANSPOSE (TFLM reference_ops::Transpose), padded to 4-D: output element (i0..i3) is
+ * input[i0 * strides[0] + ... + i3 * strides[3]], the input's strides in the output's order. */
+typedef struct {
+    int32_t dims[4]; /* output dims */
+    int32_t strides[4];
+} at_transpose_params_t;
+void at_transpose_s8(const at_transpose_params_t *p, const int8_t *input, int8_t *output);
+
+/* An element-wise int8 -> int8 function by table: LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU
+ * and RELU6, the table filled ahead of time by TFLM's fixed point for each of the 256 inputs.
+ * Element i is read before it is written: the output may be the input. */
+typedef struct {
+    int32_t size;
+    const int8_t *table; /* [256], the output for input value v at table[v + 128] */
+} at_lut_params_t;
+void at_lut_s8(const at_lut_params_t *p, const int8_t *input, int8_t *output);
 
 #endif /* AT_KERNELS_H */
