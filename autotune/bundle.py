@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +65,41 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
     runs it twice: cold, then with the XIP cache warm). With `target`, the card's `costs` are
     this bundle's figures for that target: flash and RAM of its ELF, the latency its analytic
     model predicts; `placement` (device_runners.build.PLACEMENTS) applies to that target's build.
+    The bundle is written into a temporary folder beside `out_dir` and moved into place once
+    complete: a failure leaves no bundle folder behind, nor the parent folders it created.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise AutotuneError(f"{out_dir}: exists and is not empty; choose another --out or remove it")
+    created = [p for p in (out_dir.parent, *out_dir.parent.parents) if not p.exists()]
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    work.chmod(0o755)  # mkdtemp makes it private; a bundle is an ordinary folder
+    try:
+        builds, simulated = _write_bundle(graph, tflite, work, test_inputs, card, target, placement)
+        if out_dir.exists():
+            out_dir.rmdir()  # empty, as checked above
+        work.rename(out_dir)
+        builds = {t: _moved(b, work, out_dir) for t, b in builds.items()}
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        for parent in created:  # innermost first
+            if parent.exists() and not any(parent.iterdir()):
+                parent.rmdir()
+        raise
+    return Bundle(out_dir, builds, simulated)
+
+
+def _moved(b: BuildResult, old: Path, new: Path) -> BuildResult:
+    """A build whose files were in folder `old`, now `new`."""
+    def move(p: Path | None) -> Path | None:
+        return new / p.relative_to(old) if p is not None and p.is_relative_to(old) else p
+
+    return replace(b, elf_path=move(b.elf_path), uf2_path=move(b.uf2_path))
+
+
+def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.ndarray, card: dict,
+                  target: str | None, placement: str) -> tuple[dict[str, BuildResult], dict[str, SimResult]]:
     core = integer_core(graph)
     expected = executor.run(core, test_inputs)
     if core is graph:  # int8 edges: TFLM takes the same inputs (float-edge models are checked in tests)
@@ -118,7 +150,7 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
             "simulated": sim_card,
             "arena_bytes": generated.arena_bytes}
     (out_dir / "model_card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
-    return Bundle(out_dir, builds, simulated)
+    return builds, simulated
 
 
 def _costs(target: str, firmware: BuildResult, latency: Measurement) -> dict:

@@ -10,6 +10,7 @@ import bench_codecs  # noqa: E402
 import bench_codecs_fuzz  # noqa: E402
 import bench_codegen  # noqa: E402
 import bench_faults  # noqa: E402
+import bench_import_corpus  # noqa: E402
 import bench_kernels  # noqa: E402
 import bench_layers  # noqa: E402
 import bench_runners  # noqa: E402
@@ -17,7 +18,8 @@ import bench_search  # noqa: E402
 
 BENCHMARKS = {"search": bench_search, "codegen": bench_codegen, "kernels": bench_kernels,
               "codecs": bench_codecs, "codecs_fuzz": bench_codecs_fuzz, "runners": bench_runners,
-              "accuracy": bench_accuracy, "layers": bench_layers, "faults": bench_faults}
+              "accuracy": bench_accuracy, "layers": bench_layers, "faults": bench_faults,
+              "import_corpus": bench_import_corpus}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHMARKS)

@@ -208,6 +208,11 @@ def edit(model: bytes, change: Callable) -> bytes:
     """Re-serialise `model` after `change(ModelT)`: variants without another slow conversion."""
     m = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(model, 0))
     change(m)
+    return pack(m)
+
+
+def pack(m) -> bytes:
+    """A ModelT as .tflite bytes."""
     builder = flatbuffers.Builder(1024)
     builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())

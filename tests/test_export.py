@@ -239,3 +239,19 @@ def test_bad_inputs_are_one_line_errors(zoo_dir, tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2 and len(err.strip().splitlines()) == 1 and expected in err, (args, err)
         assert not (tmp_path / "bundle").exists()
+
+
+def test_a_failed_bundle_leaves_nothing_behind(zoo_dir, tmp_path):
+    """A bundle that fails half-way (here: test inputs of the wrong shape, found after the
+    folder was started) leaves no bundle folder, no temporary one and no parents it created."""
+    import numpy as np
+
+    from autotune.bundle import write_bundle
+    from autotune.ir.tflite_import import import_tflite
+
+    model = model_zoo.tflite_bytes("dense", zoo_dir)
+    graph = import_tflite(model, "dense")
+    out = tmp_path / "deep" / "er" / "bundle"
+    with pytest.raises(ValueError, match="input must be int8"):
+        write_bundle(graph, model, out, np.zeros((2, 21), np.int8), {})
+    assert list(tmp_path.iterdir()) == []

@@ -145,3 +145,61 @@ def test_unsupported_dtype(zoo_dir):
     message = r"^dense: op 0 \(FULLY_CONNECTED\) tensor 0 'serving_default_\w+:0' has unsupported dtype INT16$"
     with pytest.raises(ModelImportError, match=message):
         import_tflite(model, "dense")
+
+
+# ------------------------------------------------------------------ what the file cannot make us trust
+
+
+def _first_op(m, kind: str):
+    """The first operator of builtin `kind` in ModelT m, and its index."""
+    code = getattr(fb.BuiltinOperator, kind)
+    for i, o in enumerate(m.subgraphs[0].operators):
+        c = m.operatorCodes[o.opcodeIndex]
+        if max(c.builtinCode, c.deprecatedBuiltinCode) == code:
+            return i, o
+    raise AssertionError(kind)
+
+
+@pytest.mark.slow
+def test_an_intermediate_shape_that_does_not_follow_is_refused(zoo_dir):
+    """A changed activation width (the file's word against the op's semantics): refused, naming the
+    op, the tensor and both shapes, where TFLM would run and give other outputs than TensorFlow."""
+    def wider(m):
+        _, conv = _first_op(m, "CONV_2D")
+        t = m.subgraphs[0].tensors[conv.outputs[0]]
+        t.shape = t.shape + np.array([0, 0, 1, 0], np.int32)
+
+    with pytest.raises(ModelImportError, match=r"^conv1d: op \d+ \(CONV_2D\) tensor \d+ '.*': has shape "
+                                               r"\[1, 1, 65, 8\] in the file; the op gives \[1, 1, 64, 8\]$"):
+        import_tflite(model_zoo.edit(model_zoo.tflite_bytes("conv1d", zoo_dir), wider), "conv1d")
+
+
+@pytest.mark.slow
+def test_a_pool_wider_than_its_input_is_refused(zoo_dir):
+    def wide_pool(m):
+        _, pool = _first_op(m, "MAX_POOL_2D")
+        pool.builtinOptions.filterWidth = 260
+        pool.builtinOptions.padding = fb.Padding.VALID
+
+    with pytest.raises(ModelImportError, match=r"^pools: op \d+ \(MAX_POOL_2D\) filter 1x260 does not fit"):
+        import_tflite(model_zoo.edit(model_zoo.tflite_bytes("pools", zoo_dir), wide_pool), "pools")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("field, value, message", [
+    ("zero_point", 300, r"tensor \d+ '.*' has zero point 300, outside -128..127"),
+    ("scale", float("nan"), r"tensor \d+ '.*' has scale nan"),
+    ("shape", 1 << 30, r"tensor \d+ '.*' has shape \[1, 1073741824\]: every dimension and the size must"),
+])
+def test_out_of_range_fields_are_refused_before_anything_is_built(field, value, message, zoo_dir):
+    def corrupt(m):
+        t = m.subgraphs[0].tensors[m.subgraphs[0].operators[0].outputs[0]]
+        if field == "shape":
+            t.shape = np.array([1, value], np.int32)
+        elif field == "scale":
+            t.quantization.scale = np.array([value], np.float32)
+        else:
+            t.quantization.zeroPoint = np.array([value], np.int64)
+
+    with pytest.raises(ModelImportError, match=rf"^dense: op 0 \(FULLY_CONNECTED\) {message}"):
+        import_tflite(model_zoo.edit(model_zoo.tflite_bytes("dense", zoo_dir), corrupt), "dense")

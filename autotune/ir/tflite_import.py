@@ -106,6 +106,10 @@ class _Importer:
 
     def graph(self, name: str) -> Graph:
         model = self.read("the model", fb.Model.GetRootAs, self.buf, 0)
+        # All of it must parse, as TFLM's Python interpreter parses all of it before it runs: a
+        # corrupt field nothing here reads (metadata, signatures) still makes the file corrupt.
+        # Each vector it walks ends at the end of the file, so this is bounded by the file size.
+        self.read("the model", fb.ModelT.InitFromObj, model)
         n_subgraphs = self.read("subgraphs", lambda: self.count("subgraphs", model.SubgraphsLength(), 4))
         if n_subgraphs != 1:
             self.fail(f"expected one subgraph, found {n_subgraphs}")
@@ -183,10 +187,8 @@ class _Importer:
             f"tensor {index} shape", t.ShapeAsNumpy)]
         if len(shape) > MAX_RANK:
             fail(f"has rank {len(shape)}, above {MAX_RANK}")
-        if shape and not self.read(f"tensor {index}", t.ShapeSignatureIsNone):
-            signature = [int(d) for d in self.read(f"tensor {index} shape signature", t.ShapeSignatureAsNumpy)]
-            if len(signature) == len(shape) and signature[0] == -1 and shape[0] in (-1, 1):
-                shape[0] = 1  # a dynamic batch runs here as a batch of one
+        # A dynamic batch is -1 in the shape signature and 1 in the shape, which TFLM allocates:
+        # the shape is what counts, and a -1 in it is refused with any other size outside 1..max.
         if any(not 1 <= d <= MAX_ELEMENTS for d in shape) or math.prod(shape) > MAX_ELEMENTS:
             fail(f"has shape {shape}: every dimension and the size must be within 1..{MAX_ELEMENTS}")
         quant = self.quantization(t, index, dtype, tuple(shape), fail)
@@ -270,9 +272,9 @@ class _Importer:
         if definition is None:
             self.fail("is not supported", i, kind)
         try:
+            self.check_operands(graph, definition, Op(kind, tuple(ins), tuple(outs)), written)
             options = definition.parse_options(self.options(o, definition, i, kind), graph, tuple(ins))
             op = Op(kind, tuple(ins), tuple(outs), options)
-            self.check_operands(graph, definition, op, written)
             inferred = definition.output_shape(graph, op)
             if inferred != graph.tensor(outs[0]).shape:
                 raise OpError(f"has shape {list(graph.tensor(outs[0]).shape)} in the file; the op gives "

@@ -18,7 +18,7 @@ import numpy as np
 from autotune.ir.graph import Graph, Op
 from autotune.ir.kernel_plan import KernelCall, frozen_map
 from autotune.ops import fixedpoint as fp
-from autotune.ops.base import OpDef, OpError, scale, zero_point
+from autotune.ops.base import OpDef, OpError, requantization, scale, zero_point
 
 ALL_INT8 = np.arange(fp.INT8_MIN, fp.INT8_MAX + 1, dtype=np.int64)
 
@@ -217,10 +217,8 @@ class LeakyRelu(_Lookup):
         inp, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
         # in float32, as TFLM's Prepare: scale * alpha / scale, then widened to double
         real_alpha = np.float32(scale(inp)) * np.float32(op.options["alpha"]) / np.float32(scale(out))
-        alpha_m, alpha_s = fp.quantize_multiplier(float(real_alpha))
-        identity_m, identity_s = fp.quantize_multiplier(scale(inp) / scale(out))
-        if max(alpha_s, identity_s) > 30:
-            raise OpError("input and output scales are too far apart", op.outputs[0])
+        alpha_m, alpha_s = requantization(float(real_alpha), op.outputs[0])
+        identity_m, identity_s = requantization(scale(inp) / scale(out), op.outputs[0])
         return LeakyReluParams(zero_point(inp), zero_point(out), identity_m, identity_s, alpha_m, alpha_s)
 
     def apply(self, p: LeakyReluParams, x: np.ndarray) -> np.ndarray:
@@ -247,9 +245,7 @@ class Relu(_Lookup):
 
     def prepare(self, graph: Graph, op: Op) -> ReluParams:
         inp, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-        multiplier, shift = fp.quantize_multiplier(scale(inp) / scale(out))
-        if shift > 30:
-            raise OpError("input and output scales are too far apart", op.outputs[0])
+        multiplier, shift = requantization(scale(inp) / scale(out), op.outputs[0])
         return ReluParams(zero_point(inp), zero_point(out), multiplier, shift,
                           max(fp.INT8_MIN, zero_point(out)), fp.INT8_MAX)  # roundf(0 / scale) is 0
 

@@ -24,6 +24,7 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
 from autotune.ir.graph import Graph, Op, Tensor
 from autotune.ir.kernel_plan import KernelCall, WeightStorage
+from autotune.ops import fixedpoint as fp
 
 if TYPE_CHECKING:
     from autotune.codegen.writer import CSource
@@ -124,6 +125,25 @@ def frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def requantization(real: float, tensor: int, what: str = "requantization") -> tuple[int, int]:
+    """QuantizeMultiplier(real), refused when its left shift exceeds what TFLM's int32
+    MultiplyByQuantizedMultiplier can take (a scale far off, as in a corrupt file)."""
+    multiplier, shift = fp.quantize_multiplier(real)
+    if shift > 30:
+        raise OpError(f"{what} by {real:.6g} is outside TFLM's fixed point (scales far apart)", tensor)
+    return multiplier, shift
+
+
+def activation_range(activation: str, graph: Graph, t: int) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized for int8 output tensor t; refused where TFLM's
+    zero_point + int32(round(f / scale)) would overflow."""
+    out = graph.tensor(t)
+    for bound in (0.0, 6.0)[:{"NONE": 0, "RELU": 1, "RELU6": 2}[activation]]:
+        if abs(float(np.float32(bound) / np.float32(scale(out)))) >= 2**31 - 256:
+            raise OpError(f"output scale {scale(out):.6g} puts {activation} outside int32", t)
+    return fp.activation_range(activation, out)
+
+
 def padding(code: int) -> str:
     if code not in PADDING:
         raise OpError(f"has unknown padding {code}")
@@ -139,6 +159,14 @@ def activation(code: int) -> str:
 
 def fused_activation(options: Any) -> str:
     return activation(options.fusedActivationFunction if options is not None else 0)
+
+
+def bias_type(options: Any) -> None:
+    """Conv and fully connected options may name the bias type: unset (0) or int32 here; TFLM
+    refuses a type it does not know."""
+    code = getattr(options, "quantizedBiasType", 0) if options is not None else 0
+    if code not in (0, fb.TensorType.INT32):
+        raise OpError(f"has quantized bias type {code}")
 
 
 def require_rank(graph: Graph, t: int, ranks: tuple[int, ...], role: str) -> tuple[int, ...]:

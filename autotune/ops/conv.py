@@ -8,12 +8,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from autotune.ir.graph import Graph, Op, Tensor
+from autotune.ir.graph import Graph, Op
 from autotune.ir.kernel_plan import KernelCall, frozen_map
 from autotune.ops import fixedpoint as fp
 from autotune.ops import window
-from autotune.ops.base import (OpDef, OpError, Operand, dense_weights, frozen, fused_activation, has_input,
-                               padding, require_rank, scale, zero_point)
+from autotune.ops.base import (OpDef, OpError, Operand, activation_range, bias_type, dense_weights, frozen,
+                               fused_activation,
+                               has_input, padding, require_rank, requantization, scale, zero_point)
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,10 +36,11 @@ class ConvParams:
     depth_multiplier: int
 
 
-def channel_multipliers(inp: Tensor, filt: Tensor, out: Tensor, channels: int) -> tuple[np.ndarray, np.ndarray]:
+def channel_multipliers(graph: Graph, op: Op, channels: int) -> tuple[np.ndarray, np.ndarray]:
     """PopulateConvolutionQuantizationParams: in_scale * filter_scale[c] / out_scale, in double."""
+    inp, filt, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
     scales = filt.quant.scale if filt.quant.per_channel else filt.quant.scale * channels
-    pairs = [fp.quantize_multiplier(scale(inp) * s / scale(out)) for s in scales]
+    pairs = [requantization(scale(inp) * s / scale(out), op.outputs[0]) for s in scales]
     return (frozen(np.array([m for m, _ in pairs], dtype=np.int32)),
             frozen(np.array([s for _, s in pairs], dtype=np.int32)))
 
@@ -95,6 +97,7 @@ class _Conv(OpDef):
     def parse_options(self, o, graph: Graph, inputs: tuple[int, ...]) -> dict:
         if o is None:
             raise OpError("has no options")
+        bias_type(o)
         return dict(stride_h=int(o.strideH), stride_w=int(o.strideW), dilation_h=int(o.dilationHFactor),
                     dilation_w=int(o.dilationWFactor), padding=padding(o.padding), activation=fused_activation(o))
 
@@ -105,10 +108,12 @@ class _Conv(OpDef):
         for key in ("stride_h", "stride_w", "dilation_h", "dilation_w"):
             if not 1 <= o[key] <= window.MAX_WINDOW:
                 raise OpError(f"has {key} {o[key]}")
-        oh = window.out_size(o["padding"], h, kh, o["stride_h"], o["dilation_h"])
-        ow = window.out_size(o["padding"], w, kw, o["stride_w"], o["dilation_w"])
+        oh, pad_h = window.compute_padding(o["padding"], h, kh, o["stride_h"], o["dilation_h"])
+        ow, pad_w = window.compute_padding(o["padding"], w, kw, o["stride_w"], o["dilation_w"])
         if oh < 1 or ow < 1:
             raise OpError(f"filter {kh}x{kw} does not fit the {h}x{w} input", op.inputs[1])
+        if max(pad_h, pad_w) > window.MAX_WINDOW:
+            raise OpError(f"pads {max(pad_h, pad_w)}, beyond TFLM's int16 padding", op.inputs[1])
         return n, oh, ow, self.output_channels(graph, op)
 
     def output_channels(self, graph: Graph, op: Op) -> int:
@@ -120,8 +125,8 @@ class _Conv(OpDef):
         _, kh, kw, _ = filt.shape
         _, pad_h = window.compute_padding(o["padding"], inp.shape[1], kh, o["stride_h"], o["dilation_h"])
         _, pad_w = window.compute_padding(o["padding"], inp.shape[2], kw, o["stride_w"], o["dilation_w"])
-        mult, shift = channel_multipliers(inp, filt, out, out.shape[-1])
-        act_min, act_max = fp.activation_range(o["activation"], out)
+        mult, shift = channel_multipliers(graph, op, out.shape[-1])
+        act_min, act_max = activation_range(o["activation"], graph, op.outputs[0])
         return ConvParams(-zero_point(inp), zero_point(out), mult, shift, act_min, act_max, o["stride_h"],
                           o["stride_w"], o["dilation_h"], o["dilation_w"], pad_h, pad_w,
                           o.get("depth_multiplier", 1))
@@ -256,6 +261,8 @@ class DepthwiseConv2D(_Conv):
     depthwise = True
     symbol = "at_depthwise_conv_s8"
     options_type = "DepthwiseConv2DOptions"
+    # the bias is required: TFLM's depthwise kernel crashes on an absent one (index -1)
+    operands = (Operand("input"), Operand("filter", constant=True), Operand("bias", ("int32",), constant=True))
 
     def parse_options(self, o, graph: Graph, inputs: tuple[int, ...]) -> dict:
         return {**super().parse_options(o, graph, inputs), "depth_multiplier": int(o.depthMultiplier)}

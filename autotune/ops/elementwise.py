@@ -10,7 +10,8 @@ import numpy as np
 from autotune.ir.graph import Graph, Op
 from autotune.ir.kernel_plan import KernelCall, frozen_map
 from autotune.ops import fixedpoint as fp
-from autotune.ops.base import OpDef, OpError, Operand, fused_activation, scale, zero_point
+from autotune.ops.base import (OpDef, OpError, Operand, activation_range, fused_activation, requantization, scale,
+                               zero_point)
 
 MAX_RANK = 4  # the C kernels walk 4-D index spaces
 
@@ -119,7 +120,7 @@ class Add(_Binary):
         m1, s1 = smaller_than_one(scale(in1) / twice_max, "input 1", op.inputs[0])
         m2, s2 = smaller_than_one(scale(in2) / twice_max, "input 2", op.inputs[1])
         mo, so = smaller_than_one(twice_max / ((1 << fp.ADD_LEFT_SHIFT) * scale(out)), "output", op.outputs[0])
-        act_min, act_max = fp.activation_range(op.options["activation"], out)
+        act_min, act_max = activation_range(op.options["activation"], graph, op.outputs[0])
         return AddParams(-zero_point(in1), -zero_point(in2), zero_point(out), fp.ADD_LEFT_SHIFT, m1, s1, m2, s2,
                          mo, so, act_min, act_max)
 
@@ -180,13 +181,12 @@ class Mul(_Binary):
     options_type = "MulOptions"
 
     def check(self, graph: Graph, op: Op) -> None:
-        if self.prepare(graph, op).shift > 30:
-            raise OpError("output scale too small for its inputs' (a requantization shift above 30)", op.outputs[0])
+        self.prepare(graph, op)  # refuses what TFLM's Prepare cannot represent
 
     def prepare(self, graph: Graph, op: Op) -> MulParams:
         in1, in2, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
-        multiplier, shift = fp.quantize_multiplier(scale(in1) * scale(in2) / scale(out))
-        act_min, act_max = fp.activation_range(op.options["activation"], out)
+        multiplier, shift = requantization(scale(in1) * scale(in2) / scale(out), op.outputs[0])
+        act_min, act_max = activation_range(op.options["activation"], graph, op.outputs[0])
         return MulParams(-zero_point(in1), -zero_point(in2), zero_point(out), multiplier, shift, act_min, act_max)
 
     def run(self, graph: Graph, op: Op, p: MulParams, a: np.ndarray, b: np.ndarray) -> np.ndarray:

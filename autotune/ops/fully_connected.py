@@ -9,8 +9,8 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
 from autotune.ir.graph import Graph, Op
 from autotune.ir.kernel_plan import KernelCall, frozen_map
-from autotune.ops import fixedpoint as fp
-from autotune.ops.base import OpDef, OpError, Operand, dense_weights, fused_activation, has_input, require_rank
+from autotune.ops.base import (OpDef, OpError, Operand, activation_range, bias_type, dense_weights, fused_activation,
+                               has_input, require_rank)
 from autotune.ops.conv import _exact_float, channel_multipliers, channel_rows, output_work, requantize
 
 
@@ -36,6 +36,7 @@ class FullyConnected(OpDef):
     def parse_options(self, o, graph: Graph, inputs: tuple[int, ...]) -> dict:
         if o is not None and o.weightsFormat != fb.FullyConnectedOptionsWeightsFormat.DEFAULT:
             raise OpError("uses shuffled weights")
+        bias_type(o)
         return dict(activation=fused_activation(o), keep_num_dims=bool(o.keepNumDims) if o is not None else False)
 
     def output_shape(self, graph: Graph, op: Op) -> tuple[int, ...]:
@@ -64,8 +65,8 @@ class FullyConnected(OpDef):
     def prepare(self, graph: Graph, op: Op) -> FullyConnectedParams:
         inp, filt, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
         channels = out.shape[-1] if filt.quant.per_channel else 1
-        mult, shift = channel_multipliers(inp, filt, out, channels)
-        act_min, act_max = fp.activation_range(op.options["activation"], out)
+        mult, shift = channel_multipliers(graph, op, channels)
+        act_min, act_max = activation_range(op.options["activation"], graph, op.outputs[0])
         return FullyConnectedParams(-inp.quant.zero_point[0], -filt.quant.zero_point[0], out.quant.zero_point[0],
                                     mult, shift, act_min, act_max)
 

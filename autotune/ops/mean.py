@@ -8,7 +8,7 @@ import numpy as np
 from autotune.ir.graph import Graph, Op
 from autotune.ir.kernel_plan import KernelCall, frozen_map
 from autotune.ops import fixedpoint as fp
-from autotune.ops.base import OpDef, OpError, Operand, scale, zero_point
+from autotune.ops.base import OpDef, OpError, Operand, requantization, scale, zero_point
 
 MAX_DIMS = 4  # kept and reduced dimensions the C kernel walks
 
@@ -56,11 +56,14 @@ class Mean(OpDef):
             return tuple(1 if d in axis else n for d, n in enumerate(shape))
         return tuple(shape[d] for d in kept)
 
+    def check(self, graph: Graph, op: Op) -> None:
+        self.prepare(graph, op)
+
     def prepare(self, graph: Graph, op: Op) -> MeanParams:
         inp, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
         axis = op.options["axis"]
         count = int(np.prod([inp.shape[a] for a in axis]))
-        multiplier, shift = fp.quantize_multiplier(scale(inp) / scale(out))
+        multiplier, shift = requantization(scale(inp) / scale(out), op.outputs[0])
         # Fold 1/count in, keeping shift - fold >= -31 (MBQM's precondition) and the product in int64.
         fold = min(count.bit_length() - 1, 32, 31 + shift)
         multiplier = (multiplier << fold) // count  # non-negative, so // is C's truncating division

@@ -12,7 +12,8 @@ from autotune.ir.graph import Graph, Op
 from autotune.ir.kernel_plan import KernelCall, frozen_map
 from autotune.ops import fixedpoint as fp
 from autotune.ops import window
-from autotune.ops.base import OpDef, OpError, fused_activation, padding, require_rank, same_quantization
+from autotune.ops.base import (OpDef, OpError, activation_range, fused_activation, padding, require_rank,
+                               same_quantization)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class _Pool(OpDef):
         ow, pad_w = window.compute_padding(o["padding"], w, o["filter_w"], o["stride_w"])
         if oh < 1 or ow < 1:
             raise OpError(f"filter {o['filter_h']}x{o['filter_w']} does not fit the {h}x{w} input")
+        if max(pad_h, pad_w) > window.MAX_WINDOW:
+            raise OpError(f"pads {max(pad_h, pad_w)}, beyond TFLM's int16 padding")
         # every window must hold an input (an average over none divides by zero in TFLM)
         if (window.taps_inside(h, oh, o["filter_h"], o["stride_h"], 1, pad_h).min() < 1
                 or window.taps_inside(w, ow, o["filter_w"], o["stride_w"], 1, pad_w).min() < 1):
@@ -76,7 +79,7 @@ class _Pool(OpDef):
         o = op.options
         _, pad_h = window.compute_padding(o["padding"], inp.shape[1], o["filter_h"], o["stride_h"])
         _, pad_w = window.compute_padding(o["padding"], inp.shape[2], o["filter_w"], o["stride_w"])
-        act_min, act_max = fp.activation_range(o["activation"], out)
+        act_min, act_max = activation_range(o["activation"], graph, op.outputs[0])
         return PoolParams(o["filter_h"], o["filter_w"], o["stride_h"], o["stride_w"], pad_h, pad_w, act_min, act_max)
 
     def windows(self, x: np.ndarray, p: PoolParams, out_hw: tuple[int, ...], fill: int) -> list[np.ndarray]:

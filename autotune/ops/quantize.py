@@ -10,7 +10,7 @@ import numpy as np
 from autotune.ir.graph import Graph, Op
 from autotune.ir.kernel_plan import KernelCall, frozen_map
 from autotune.ops import fixedpoint as fp
-from autotune.ops.base import OpDef, OpError, Operand, scale, zero_point
+from autotune.ops.base import OpDef, OpError, Operand, requantization, scale, zero_point
 
 
 @dataclass(frozen=True)
@@ -39,17 +39,13 @@ class Quantize(OpDef):
         return graph.tensor(op.inputs[0]).shape
 
     def check(self, graph: Graph, op: Op) -> None:
-        inp = graph.tensor(op.inputs[0])
-        if inp.dtype == "int8":
-            multiplier, shift = fp.quantize_multiplier(scale(inp) / scale(graph.tensor(op.outputs[0])))
-            if shift > 30:  # TFLM's Requantize shifts an int32 left by it
-                raise OpError(f"requantizes by {scale(inp) / scale(graph.tensor(op.outputs[0])):.6g}", op.outputs[0])
+        self.prepare(graph, op)
 
     def prepare(self, graph: Graph, op: Op) -> QuantizeParams:
         inp, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
         if inp.dtype == "float32":
             return QuantizeParams(0, zero_point(out), 0, 0, scale(out))
-        mult, shift = fp.quantize_multiplier(scale(inp) / scale(out))
+        mult, shift = requantization(scale(inp) / scale(out), op.outputs[0])
         return QuantizeParams(zero_point(inp), zero_point(out), mult, shift, scale(out))
 
     def run(self, graph: Graph, op: Op, p: QuantizeParams, x: np.ndarray) -> np.ndarray:

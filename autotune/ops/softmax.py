@@ -44,6 +44,7 @@ class Softmax(OpDef):
         return graph.tensor(op.inputs[0]).shape
 
     def check(self, graph: Graph, op: Op) -> None:
+        self.prepare(graph, op)
         q = graph.tensor(op.outputs[0]).quant
         if q.zero_point[0] != -128 or q.scale[0] != 1 / 256:
             raise OpError("output quantization must be scale 1/256, zero point -128", op.outputs[0])
@@ -56,6 +57,8 @@ class Softmax(OpDef):
         real = min(op.options["beta"] * scale(inp) * (1 << (31 - fp.SOFTMAX_SCALED_DIFF_INTEGER_BITS)),
                    (1 << 31) - 1.0)
         mult, left_shift = fp.quantize_multiplier(real)
+        if not real > 1.0 or left_shift < 0:  # TFLM's QuantizeMultiplierGreaterThanOne aborts
+            raise OpError(f"beta {op.options['beta']:.6g} times the input scale is too small", op.inputs[0])
         # CalculateInputRadius(5, left_shift): largest difference whose rescaled value fits Q5.26
         radius = math.floor(((1 << fp.SOFTMAX_SCALED_DIFF_INTEGER_BITS) - 1)
                             * (1 << (31 - fp.SOFTMAX_SCALED_DIFF_INTEGER_BITS)) / (1 << left_shift))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-MAX_WINDOW = 1 << 16  # filter sizes, strides and dilations above this are refused as corrupt
+MAX_WINDOW = 32767  # TFLM keeps strides, dilations and paddings in int16: larger ones are refused
 
 
 def out_size(padding: str, size: int, filt: int, stride: int, dilation: int = 1) -> int:
