@@ -13,7 +13,7 @@ import numpy as np
 from elftools.elf.elffile import ELFFile
 
 from autotune.codecs import STORAGES, Encoded, get_storage
-from autotune.codegen.generate import _c_array
+from autotune.codegen.writer import c_array
 from autotune.codegen.kernel_library import KERNEL_DIR, copy_kernels
 from device_runners.build import SANITIZE_FLAGS, WARNINGS, find_tool
 
@@ -94,10 +94,10 @@ def firmware_sources(out: Path, encoded: list[Encoded], originals: list[np.ndarr
     lines = ['#include <stdint.h>', '#include "at_decode.h"', '#include "model.h"', ""]
     body = []
     for i, (e, w) in enumerate(zip(encoded, originals)):
-        lines += [_c_array("uint8_t", f"blob{i}_data", np.frombuffer(e.blob, np.uint8)),
+        lines += [c_array("uint8_t", f"blob{i}_data", np.frombuffer(e.blob, np.uint8)),
                   f"static uint8_t blob{i}_checked;",
                   f"static const at_blob_t blob{i} = {{blob{i}_data, {e.bytes}u, &blob{i}_checked}};",
-                  _c_array("int8_t", f"expected{i}", w)]
+                  c_array("int8_t", f"expected{i}", w)]
         if per_row:
             body += [f"    for (i = 0; i < {e.rows}u; ++i) {{",
                      *[f"        err |= {call.symbol}(&blob{i}, i, out + i * {e.row_len}u, {e.row_len}u, "

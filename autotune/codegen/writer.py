@@ -55,10 +55,7 @@ class CSource:
         return self.array(_C_TYPES[tensor.dtype], f"{call.name}_{storage.role}", tensor.data)
 
     def array(self, ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> str:
-        flat = [str(int(v)) for v in np.asarray(values).reshape(-1)]
-        rows = [", ".join(flat[k:k + per_line]) for k in range(0, len(flat), per_line)]
-        body = "".join(f"    {row},\n" for row in rows)
-        self.decls.append(f"static const {ctype} {name}[{len(flat)}] = {{\n{body}}};\n")
+        self.decls.append(c_array(ctype, name, values, per_line))
         return name
 
     def struct(self, ctype: str, name: str, fields: dict[str, object]) -> str:
@@ -89,6 +86,14 @@ class CSource:
 
     def line(self, text: str) -> None:
         self.body.append(text)
+
+
+def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> str:
+    """`static const <ctype> name[n] = {...};`, `per_line` values a line."""
+    flat = [str(int(v)) for v in np.asarray(values).reshape(-1)]
+    rows = [", ".join(flat[k:k + per_line]) for k in range(0, len(flat), per_line)]
+    body = "".join(f"    {row},\n" for row in rows)
+    return f"static const {ctype} {name}[{len(flat)}] = {{\n{body}}};\n"
 
 
 def comment(text: str) -> str:

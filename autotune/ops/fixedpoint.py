@@ -1,5 +1,5 @@
 """Quantization arithmetic exactly as TFLite Micro computes it: the set-up helpers of its kernels'
-Prepare() (QuantizeMultiplier, CalculateActivationRange, ComputePaddingHeightWidth) and the
+Prepare() (QuantizeMultiplier, CalculateActivationRange) and the
 run-time fixed point of common.h and gemmlowp, vectorised over numpy arrays.
 
 The op definitions (autotune.ops) derive each op's integers with these once, ahead of time, so
@@ -67,18 +67,6 @@ def activation_range(activation: str, out: Tensor) -> tuple[int, int]:
     if activation == "RELU6":
         return lo, min(INT8_MAX, _quantize_f32(scale, zp, 6.0))
     raise ValueError(f"unsupported activation {activation!r}")
-
-
-def _compute_out_size(padding: str, size: int, filt: int, stride: int, dilation: int) -> int:
-    eff = (filt - 1) * dilation + 1
-    return (size + stride - 1) // stride if padding == "SAME" else (size + stride - eff) // stride
-
-
-def compute_padding(padding: str, size: int, filt: int, stride: int, dilation: int = 1) -> tuple[int, int]:
-    """ComputePaddingHeightWidth for one dimension: (output size, leading pad)."""
-    out = _compute_out_size(padding, size, filt, stride, dilation)
-    total = (out - 1) * stride + (filt - 1) * dilation + 1 - size
-    return out, max(total, 0) // 2
 
 
 # ---------------------------------------------------------------- run-time integer arithmetic

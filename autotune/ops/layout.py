@@ -1,7 +1,7 @@
 """Ops that move int8 values without arithmetic: RESHAPE (TFLM reshape.cc), PAD
 (reference_ops::Pad; C: at_pad_s8.c), CONCATENATION (reference_ops::Concatenation;
-C: at_concat_s8.c), STRIDED_SLICE (reference_ops::StridedSlice; C: at_strided_slice_s8.c) and
-TRANSPOSE (reference_ops::Transpose; C: at_transpose_s8.c)."""
+C: at_concat_s8.c), STRIDED_SLICE (reference_ops::StridedSlice) and TRANSPOSE
+(reference_ops::Transpose), both one gather through strides (C: at_gather_s8.c)."""
 from __future__ import annotations
 
 import math
@@ -274,21 +274,31 @@ class StridedSlice(OpDef):
 
     def lower(self, graph: Graph, index: int, op: Op, p: StridedSliceParams) -> tuple[KernelCall, ...]:
         size = graph.tensor(op.outputs[0]).size
-        return (KernelCall(op=index, kind=op.kind, name=f"op{index}", symbol="at_strided_slice_s8",
-                           source="at_strided_slice_s8.c", inputs=(op.inputs[0],), outputs=(op.outputs[0],),
-                           dims=frozen_map(**dict(zip(("d0", "d1", "d2", "d3"), pad4(p.count)))),
-                           work=frozen_map(calls=1, outputs=size, rows=size // p.count[-1]), params=p),)
+        return (_gather_call(index, op, pad4(p.count), p),)
 
     def emit(self, c, call: KernelCall) -> None:
         op, p = c.graph.ops[call.op], call.params
-        shape = pad4(c.graph.tensor(op.inputs[0]).shape)
-        strides = _row_major(shape)
+        strides = _row_major(pad4(c.graph.tensor(op.inputs[0]).shape))
         lead = MAX_RANK - len(p.start)
         first = (0,) * lead + p.start
-        c.struct("at_strided_slice_params_t", call.name, dict(
-            dims=pad4(p.count), offset=int(sum(f * s for f, s in zip(first, strides))),
-            strides=tuple(s * k for s, k in zip(strides, (1,) * lead + p.stride))))
-        c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]))
+        _emit_gather(c, call, int(sum(f * s for f, s in zip(first, strides))),
+                     tuple(s * k for s, k in zip(strides, (1,) * lead + p.stride)))
+
+
+def _gather_call(index: int, op: Op, dims: tuple[int, ...], p) -> KernelCall:
+    """The at_gather_s8 call of a STRIDED_SLICE or TRANSPOSE over 4-D output dims."""
+    size = int(np.prod(dims))
+    return KernelCall(op=index, kind=op.kind, name=f"op{index}", symbol="at_gather_s8", source="at_gather_s8.c",
+                      inputs=(op.inputs[0],), outputs=(op.outputs[0],),
+                      dims=frozen_map(**dict(zip(("d0", "d1", "d2", "d3"), dims))),
+                      work=frozen_map(calls=1, outputs=size, rows=size // dims[-1]), params=p)
+
+
+def _emit_gather(c, call: KernelCall, offset: int, strides: tuple[int, ...]) -> None:
+    op = c.graph.ops[call.op]
+    c.struct("at_gather_params_t", call.name, dict(
+        dims=tuple(call.dims[k] for k in ("d0", "d1", "d2", "d3")), offset=offset, strides=strides))
+    c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]))
 
 
 def _row_major(dims: tuple[int, ...]) -> tuple[int, ...]:
@@ -326,19 +336,10 @@ class Transpose(OpDef):
         return np.transpose(x, p.perm)
 
     def lower(self, graph: Graph, index: int, op: Op, p: TransposeParams) -> tuple[KernelCall, ...]:
-        out = graph.tensor(op.outputs[0]).shape
-        return (KernelCall(op=index, kind=op.kind, name=f"op{index}", symbol="at_transpose_s8",
-                           source="at_transpose_s8.c", inputs=(op.inputs[0],), outputs=(op.outputs[0],),
-                           dims=frozen_map(**dict(zip(("d0", "d1", "d2", "d3"), pad4(out)))),
-                           work=frozen_map(calls=1, outputs=int(np.prod(out)), rows=int(np.prod(out[:-1]))),
-                           params=p),)
+        return (_gather_call(index, op, pad4(graph.tensor(op.outputs[0]).shape), p),)
 
     def emit(self, c, call: KernelCall) -> None:
-        op, p = c.graph.ops[call.op], call.params
-        shape = c.graph.tensor(op.inputs[0]).shape
+        p = call.params
+        shape = c.graph.tensor(c.graph.ops[call.op].inputs[0]).shape
         strides = _row_major(shape)
-        lead = MAX_RANK - len(shape)
-        c.struct("at_transpose_params_t", call.name, dict(
-            dims=pad4(c.graph.tensor(op.outputs[0]).shape),
-            strides=(0,) * lead + tuple(strides[a] for a in p.perm)))
-        c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]))
+        _emit_gather(c, call, 0, (0,) * (MAX_RANK - len(shape)) + tuple(strides[a] for a in p.perm))

@@ -157,22 +157,16 @@ typedef struct {
 } at_requantize_params_t;
 void at_requantize_s8(const at_requantize_params_t *p, const int8_t *input, int8_t *output);
 
-/* STRIDED_SLICE (TFLM reference_ops::StridedSlice), padded to 4-D: output element (i0..i3) is
- * input[offset + i0 * strides[0] + ... + i3 * strides[3]]; a shrunk axis is a dim of 1. */
+/* STRIDED_SLICE and TRANSPOSE (TFLM reference_ops::StridedSlice, Transpose), padded to 4-D:
+ * output element (i0..i3) is input[offset + i0 * strides[0] + ... + i3 * strides[3]]. A slice
+ * folds its start into offset and its steps into the strides (a shrunk axis is a dim of 1); a
+ * transpose lists the input's strides in the output's order. */
 typedef struct {
-    int32_t dims[4];    /* elements taken along each input axis */
+    int32_t dims[4];    /* output dims */
     int32_t offset;     /* the first element taken */
-    int32_t strides[4]; /* input strides times the slice's steps; may be negative */
-} at_strided_slice_params_t;
-void at_strided_slice_s8(const at_strided_slice_params_t *p, const int8_t *input, int8_t *output);
-
-/* TRANSPOSE (TFLM reference_ops::Transpose), padded to 4-D: output element (i0..i3) is
- * input[i0 * strides[0] + ... + i3 * strides[3]], the input's strides in the output's order. */
-typedef struct {
-    int32_t dims[4]; /* output dims */
-    int32_t strides[4];
-} at_transpose_params_t;
-void at_transpose_s8(const at_transpose_params_t *p, const int8_t *input, int8_t *output);
+    int32_t strides[4]; /* in input elements; may be negative */
+} at_gather_params_t;
+void at_gather_s8(const at_gather_params_t *p, const int8_t *input, int8_t *output);
 
 /* An element-wise int8 -> int8 function by table: LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, RELU
  * and RELU6, the table filled ahead of time by TFLM's fixed point for each of the 256 inputs.

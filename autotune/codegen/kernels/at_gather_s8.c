@@ -1,8 +1,9 @@
-/* STRIDED_SLICE, int8 (TFLM reference_ops::StridedSlice): every output in order, each read from
- * input[offset + sum of index * stride], the slice's start and steps folded in ahead of time. */
+/* STRIDED_SLICE and TRANSPOSE, int8 (TFLM reference_ops::StridedSlice, reference_ops::Transpose):
+ * every output in order, each read from input[offset + sum of index * stride], the slice's start
+ * and steps, or the permutation, folded into the offset and strides ahead of time. */
 #include "at_kernels.h"
 
-void at_strided_slice_s8(const at_strided_slice_params_t *p, const int8_t *input, int8_t *output)
+void at_gather_s8(const at_gather_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t *d = p->dims;
     const int32_t *s = p->strides;
