@@ -11,8 +11,8 @@ cycles, microseconds at the target clock, instructions, zero-wait cycles and XIP
 misses, where the runner gives them. A board gives totals only. The table is printed and
 written to BUNDLE/profile_<runner>.csv.
 
-Op, MACs and weight bytes per call come from the kernel plan, which bundles do not carry yet:
-their columns are there, empty.
+Op, MACs and weight bytes per call come from the kernel plan of the bundle's model.tflite: each
+function the entry called is matched to its kernel-plan call by symbol (attribute_cycles).
 """
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ import numpy as np
 
 from autotune.bundle import TEST_VECTORS
 from autotune.errors import AutotuneError, ConfigError
+from autotune.ir.kernel_plan import attribute_cycles
+from autotune.ir.tflite_import import import_tflite
+from autotune.lowering import lower
 from device_runners.runners import SimResult, image_name, open_runner, runner_target
 from device_runners.targets import get_target
 
@@ -41,9 +44,9 @@ class CallProfile:
     zero_wait_cycles: int | None
     xip_hits: int | None
     xip_misses: int | None
-    op: str | None = None  # from the kernel plan, once bundles carry it
+    op: str | None = None  # "<op index> <kind>" of the kernel-plan call
     macs: int | None = None
-    weight_bytes: int | None = None
+    weight_bytes: int | None = None  # its weights as stored
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,12 @@ def profile_bundle(bundle: Path, runner_name: str, port: str | None = None, vect
         if hasattr(runner, "close"):
             runner.close()
     clock = get_target(target).clock_hz
+    plan = lower(import_tflite(bundle / "model.tflite"))
+    planned = [plan.calls[r.call] for r in attribute_cycles(plan, runs[-1].ops)]
     calls = tuple(CallProfile(op.kernel, op.cycles, None if op.cycles is None else op.cycles / clock * 1e6,
-                              op.instructions, op.zero_wait_cycles, op.xip_hits, op.xip_misses)
-                  for op in runs[-1].ops)
+                              op.instructions, op.zero_wait_cycles, op.xip_hits, op.xip_misses,
+                              f"{call.op} {call.kind}", call.macs, call.weight_bytes)
+                  for op, call in zip(runs[-1].ops, planned))
     return Profile(runner_name, target, runner.source, tuple(runs), calls)
 
 
@@ -133,10 +139,10 @@ def format_profile(profile: Profile) -> str:
     if warm[-1].instructions is not None:
         lines.append(f"  instructions: {num(_mean([r.instructions for r in warm]))}")
     if profile.calls:
-        lines += ["", f"  {'call':>4}  {'kernel':<28} {'cycles':>12} {'us':>10} {'instructions':>12} "
-                      f"{'zero-wait':>12} {'XIP hits':>10} {'misses':>7}"]
+        lines += ["", f"  {'call':>4}  {'op':<22} {'kernel':<22} {'MACs':>8} {'cycles':>12} {'us':>10} "
+                      f"{'instructions':>12} {'zero-wait':>12} {'XIP hits':>10} {'misses':>7}"]
         for n, c in enumerate(profile.calls):
-            lines.append(f"  {n:>4}  {c.kernel:<28} {num(c.cycles):>12} {num(c.microseconds, 1):>10} "
-                         f"{num(c.instructions):>12} {num(c.zero_wait_cycles):>12} {num(c.xip_hits):>10} "
-                         f"{num(c.xip_misses):>7}")
+            lines.append(f"  {n:>4}  {c.op or '-':<22} {c.kernel:<22} {num(c.macs):>8} {num(c.cycles):>12} "
+                         f"{num(c.microseconds, 1):>10} {num(c.instructions):>12} {num(c.zero_wait_cycles):>12} "
+                         f"{num(c.xip_hits):>10} {num(c.xip_misses):>7}")
     return "\n".join(lines)
