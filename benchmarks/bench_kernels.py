@@ -47,8 +47,9 @@ SPECTRAL = {"blocks": 3, "filters_0": 8, "filters_1": 16, "filters_2": 16, "kern
             "separable": False, "dense": 16, "stem_stride": 4}
 # MLPs whose weights stream through the XIP cache: (units of the first layer, input length)
 XIP_LADDER = ((96, 128), (112, 128), (128, 128), (160, 128), (256, 256), (256, 512))
-MODELS = {  # name: (family, parameters, input shape); "larun" is tests/model_zoo.larun (DESIGN.md)
-    "larun": (None, None, None),
+MODELS = {  # name: (family, parameters, input shape); family None: the model of tests/model_zoo.py
+    "larun": (None, None, None),  # strided
+    "larun_design": (None, None, None),  # DESIGN.md's layout
     "spectral_plain": ("spectral_cnn", SPECTRAL, (1, 1024, 1)),
     "spectral_separable": ("spectral_cnn", {**SPECTRAL, "separable": True, "kernel": 7}, (1, 1024, 1)),
     "spectral_wide": ("spectral_cnn", {**SPECTRAL, "blocks": 2, "filters_0": 32, "filters_1": 32, "kernel": 3,

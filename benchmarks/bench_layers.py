@@ -1,11 +1,12 @@
 """Cycles per layer of every test-zoo model on rp2040-sim and apollo5-sim, and the simulators' speed.
 
-Each model of tests/model_zoo.py, and the LARUN-like CNN exactly as DESIGN.md describes it (max
-pools where the zoo's `larun` strides), is generated, built for each target in the image its
-runner takes (`runner_image`) and run on one random input, whose output must equal the reference
-executor's. A kernel call is matched to the op whose call model.c makes at that place, and the
-call's symbol must be that op's kernel. MACs count the multiply-accumulates of conv, depthwise
-and dense layers only (padding taps included, as TFLM computes them). The apollo5-sim goals of
+Each model of tests/model_zoo.py (`larun_design` is the LARUN-like CNN exactly as DESIGN.md
+describes it, max pools where the zoo's `larun` strides) is generated, built for each target in
+the image its runner takes (`runner_image`) and run on one random input, whose output must equal
+the reference executor's. The functions the entry called are matched to the kernel plan's calls
+by symbol (`attribute_cycles`), every call of the plan found. MACs are the kernel plan's: the
+multiply-accumulates of conv, depthwise and dense layers only (padding taps included, as TFLM
+computes them). The apollo5-sim goals of
 issue 11 are summarised under "apollo5_goals".
 
 Writes into benchmarks/results/runners.json (other benchmarks add their own keys there):
@@ -16,7 +17,6 @@ Writes into benchmarks/results/runners.json (other benchmarks add their own keys
 """
 from __future__ import annotations
 
-import re
 import sys
 import tempfile
 import time
@@ -32,37 +32,17 @@ from bench_runners import merge_results  # noqa: E402
 from autotune import executor  # noqa: E402
 from autotune.capture import import_tensorflow  # noqa: E402
 from autotune.codegen import generate_c, integer_core  # noqa: E402
+from autotune.ir.kernel_plan import attribute_cycles  # noqa: E402
 from autotune.ir.tflite_import import import_tflite  # noqa: E402
-from cost_models.features import extract_features  # noqa: E402
 from device_runners.runners import open_runner, runner_image  # noqa: E402
 
 RUNNERS = {"rp2040": "rp2040-sim", "apollo5": "apollo5-sim"}
-MAC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-_CALL = re.compile(r"^\s+(at_\w+)\(&op(\d+)\b", re.M)
-
-
-def larun_design():
-    """DESIGN.md's LARUN-like CNN: conv(1,7)x8 same, maxpool 4, dw(1,5) same, 1x1->16, maxpool 4,
-    dw(1,3) valid, 1x1->32, mean, dense 16, dense 6 (135,680 MACs)."""
-    keras, L = model_zoo._layers()
-    x = inp = model_zoo._input((1, 1024, 1))
-    x = L.Conv2D(8, (1, 7), padding="same", activation="relu")(x)
-    x = L.MaxPooling2D((1, 4))(x)
-    x = L.DepthwiseConv2D((1, 5), padding="same", activation="relu")(x)
-    x = L.Conv2D(16, (1, 1), activation="relu")(x)
-    x = L.MaxPooling2D((1, 4))(x)
-    x = L.DepthwiseConv2D((1, 3), padding="valid", activation="relu")(x)
-    x = L.Conv2D(32, (1, 1), activation="relu")(x)
-    x = L.GlobalAveragePooling2D()(x)
-    x = L.Dense(16, activation="relu")(x)
-    return keras.Model(inp, L.Softmax()(L.Dense(6)(x)))
 
 
 def _model(name: str, tflite: bytes, scratch: Path, speed: dict) -> list[dict]:
     graph = integer_core(import_tflite(tflite, name))
     generated = generate_c(graph, scratch / name / "src")
-    calls = [(kernel, int(op)) for kernel, op in _CALL.findall((generated.out_dir / "model.c").read_text())]
-    features = extract_features(graph, activation_bytes=0).ops
+    plan = generated.kernel_plan
     x = np.random.default_rng(0).integers(-128, 128, graph.tensor(graph.inputs[0]).shape[1:]).astype(np.int8)
     want = executor.run(graph, x[None]).reshape(-1)
     rows = []
@@ -76,12 +56,14 @@ def _model(name: str, tflite: bytes, scratch: Path, speed: dict) -> list[dict]:
         speed[runner_name][0] += result.instructions
         speed[runner_name][1] += seconds
         assert np.array_equal(result.output, want), f"{name} on {runner_name} differs from the executor"
-        got = [op.kernel for op in result.ops]
-        assert got == [kernel for kernel, _ in calls], f"{name} on {runner_name}: calls {got}, model.c {calls}"
-        for (kernel, index), op in zip(calls, result.ops):
-            kind = graph.ops[index].kind
-            rows.append({"target": target, "model": name, "layer": index, "op": kind, "kernel": kernel,
-                         "macs": features[index].macs if kind in MAC_OPS else 0, "cycles": op.cycles})
+        profile = attribute_cycles(plan, result.ops)
+        assert [p.call for p in profile] == [k for k, c in enumerate(plan.calls) if c.symbol], (
+            f"{name} on {runner_name}: calls {[op.kernel for op in result.ops]}, kernel plan "
+            f"{[c.symbol for c in plan.calls]}")
+        for p in profile:
+            call = plan.calls[p.call]
+            rows.append({"target": target, "model": name, "layer": call.op, "op": call.kind, "kernel": p.symbol,
+                         "macs": call.macs, "cycles": p.cycles})
         macs = sum(r["macs"] for r in rows if r["target"] == target)
         print(f"{name} on {runner_name}: {result.cycles} cycles, {macs / result.cycles:.3f} MACs per cycle")
     return rows
@@ -117,7 +99,6 @@ def main() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         models = {name: model_zoo.tflite_bytes(name, tmp) for name in model_zoo.SUPPORTED}
-        models["larun_design"] = model_zoo.convert(larun_design())
         for name, tflite in models.items():
             graphs[name] = integer_core(import_tflite(tflite, name))
             layers += _model(name, tflite, tmp, speed)

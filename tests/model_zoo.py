@@ -130,8 +130,24 @@ def image2d():
 
 
 def larun():
-    """The LARUN-like spectral CNN of DESIGN.md (1,494 parameters, 135,680 MACs): conv(1,7)x8 same,
-    maxpool 4, dw(1,5) same, 1x1->16, maxpool 4, dw(1,3) valid, 1x1->32, mean, dense 16, dense 6."""
+    """The LARUN-like spectral CNN of DESIGN.md (1,494 parameters), strided where DESIGN.md's
+    max-pools (143,968 MACs), for speed measurements; `larun_design` is DESIGN.md's own layout."""
+    keras, L = _layers()
+    x = inp = _input((1, 1024, 1))
+    x = L.Conv2D(8, (1, 7), strides=(1, 2), padding="same", activation="relu")(x)
+    x = L.DepthwiseConv2D((1, 5), strides=(1, 2), padding="same", activation="relu")(x)
+    x = L.Conv2D(16, (1, 1), activation="relu")(x)
+    x = L.DepthwiseConv2D((1, 3), strides=(1, 2), padding="same", activation="relu")(x)
+    x = L.Conv2D(32, (1, 1), activation="relu")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dense(16, activation="relu")(x)
+    return keras.Model(inp, L.Softmax()(L.Dense(6)(x)))
+
+
+def larun_design():
+    """The LARUN-like spectral CNN exactly as DESIGN.md lays it out (1,494 parameters, 135,680
+    MACs): conv(1,7)x8 same, maxpool 4, dw(1,5) same, 1x1->16, maxpool 4, dw(1,3) valid, 1x1->32,
+    mean, dense 16, dense 6."""
     keras, L = _layers()
     x = inp = _input((1, 1024, 1))
     x = L.Conv2D(8, (1, 7), padding="same", activation="relu")(x)
@@ -250,6 +266,7 @@ MODELS: dict[str, tuple[Callable, bool]] = {
     "concat": (concat, True),
     "image2d": (image2d, True),
     "larun": (larun, True),
+    "larun_design": (larun_design, True),
     "float_io": (float_io, False),
     "activations": (activations, True),
     "arithmetic": (arithmetic, True),

@@ -96,7 +96,8 @@ def test_macs_are_multiply_accumulates_only(zoo_dir):
     pools and MEAN do work of their own, counted as what it is (values read), not as MACs."""
     from autotune.ir.tflite_import import import_tflite
 
-    features = extract_features(import_tflite(model_zoo.tflite_bytes("larun", zoo_dir), "larun"), activation_bytes=0)
+    tflite = model_zoo.tflite_bytes("larun_design", zoo_dir)
+    features = extract_features(import_tflite(tflite, "larun_design"), activation_bytes=0)
     assert features.macs == 135_680
     assert {c.kind for c in features.calls if c.macs} == {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
     pools = [c for c in features.calls if c.kind in ("MAX_POOL_2D", "MEAN")]

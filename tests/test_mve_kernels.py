@@ -41,7 +41,7 @@ def test_helium_kernels_match_the_executor(name, zoo_dir, tmp_path, sim_cache):
     sim = Apollo5Sim(sim_image(generated.out_dir, tmp_path).elf_path, cache_dir=sim_cache)
     check_outputs(sim, graph, name)
     if name in ("larun", "residual", "pools", "requantize"):
-        check_profile(sim, graph, name)
+        check_profile(sim, generated.kernel_plan, name)
 
 
 def test_mac_kernels_hold_mve_instructions(zoo_dir, tmp_path):

@@ -1,6 +1,8 @@
-/* ADD, int8, with broadcasting (TFLM reference_integer_ops::AddFunc over BroadcastAdd6DSlow),
- * Helium: four outputs of the innermost dimension at a time. Inputs are gathered with their
- * strides (0 along a broadcast dimension), so one loop serves every broadcast. */
+/* ADD and SUB, int8, with broadcasting (TFLM reference_integer_ops::AddFunc over
+ * BroadcastAdd6DSlow, reference_ops::SubElementwise over BroadcastQuantSubSlow), Helium: four
+ * outputs of the innermost dimension at a time. Inputs are gathered with their strides (0 along
+ * a broadcast dimension), so one loop serves every broadcast; SUB negates the second input's
+ * requantized lanes (the generic file's sign). */
 #include "at_common.h"
 #include "at_kernels.h"
 #include "at_mve.h"
@@ -13,8 +15,8 @@ AT_INLINE int32x4_t scaled(const int8_t *x, uint32x4_t offsets, mve_pred16_t pre
     return at_mve_mbqm(vshlq_s32(v, vdupq_n_s32(left_shift)), multiplier, shift, AT_MVE_ANY);
 }
 
-AT_MVE_FAST void at_add_s8(const at_add_params_t *params, const int8_t *input1,
-                           const int8_t *input2, int8_t *output)
+AT_MVE_FAST static void add_or_sub(const at_add_params_t *params, const int8_t *input1,
+                                   const int8_t *input2, int8_t *output, int32_t sign)
 {
     const at_add_params_t p = *params; /* the stores to output could alias the params */
     const int32x4_t m1 = vdupq_n_s32(p.input1_multiplier), s1 = vdupq_n_s32(p.input1_shift);
@@ -34,7 +36,7 @@ AT_MVE_FAST void at_add_s8(const at_add_params_t *params, const int8_t *input1,
                     const mve_pred16_t pred = vctp32q((uint32_t)(d[3] - i3));
                     const int32x4_t sum = vaddq_s32(
                         scaled(x1, step1, pred, p.input1_offset, p.left_shift, m1, s1),
-                        scaled(x2, step2, pred, p.input2_offset, p.left_shift, m2, s2));
+                        vmulq_n_s32(scaled(x2, step2, pred, p.input2_offset, p.left_shift, m2, s2), sign));
                     const int32x4_t y = vaddq_n_s32(at_mve_mbqm(sum, mo, so, AT_MVE_ANY), p.output_offset);
                     vstrbq_p_s32(output, vminq_s32(vmaxq_s32(y, vdupq_n_s32(p.act_min)), vdupq_n_s32(p.act_max)),
                                  pred);
@@ -43,4 +45,14 @@ AT_MVE_FAST void at_add_s8(const at_add_params_t *params, const int8_t *input1,
             }
         }
     }
+}
+
+void at_add_s8(const at_add_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output)
+{
+    add_or_sub(p, input1, input2, output, 1);
+}
+
+void at_sub_s8(const at_add_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output)
+{
+    add_or_sub(p, input1, input2, output, -1);
 }
