@@ -9,7 +9,7 @@ import yaml
 
 import model_zoo
 from autotune.cli import load_run, main
-from autotune.codegen.generate import integer_core
+from autotune.lowering import integer_core
 from autotune.export import choose_trial, read_inputs
 from autotune.ir.tflite_import import import_tflite
 from autotune.report.pick import PickError, pick

@@ -41,10 +41,10 @@ def test_every_supported_op_is_covered_by_the_zoo(zoo_dir):
 
 @pytest.mark.slow
 def test_larun_tensors_and_options(zoo_dir):
-    path = zoo_dir / "larun.tflite"
-    model_zoo.tflite_bytes("larun", zoo_dir)
+    path = zoo_dir / "larun_design.tflite"
+    model_zoo.tflite_bytes("larun_design", zoo_dir)
     graph = import_tflite(path)
-    assert graph.name == "larun"
+    assert graph.name == "larun_design"
     assert graph.parameter_count == 1494  # as DESIGN.md's LARUN-like CNN
     inp = graph.tensor(graph.inputs[0])
     assert (inp.shape, inp.dtype) == ((1, 1, 1024, 1), "int8")

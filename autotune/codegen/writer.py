@@ -44,7 +44,7 @@ class CSource:
         const = "const " if b.place == "input" else ""
         live = f", calls {b.first}-{b.last}" if b.in_arena else ""
         self.pointers[t] = (f"    {const}int8_t *const {name} = {where}; "
-                            f"/* {comment(tensor_label(self.graph, t).split(' ', 1)[1])}{live} */")
+                            f"/* {c_comment(tensor_label(self.graph, t).split(' ', 1)[1])}{live} */")
         return name
 
     def weight(self, call: KernelCall, storage: WeightStorage) -> str:
