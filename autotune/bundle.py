@@ -11,6 +11,8 @@ test vectors and a test main, a memory report and a model card.
       test/               test_vectors.h and .npz (inputs and expected outputs), test_main.c
       model.tflite        the int8 model the C was generated from
       memory_report.md    flash by section and by layer, RAM, stack path, the arena map
+      profile_<runner>.csv  per kernel call on each target's simulator: op, MACs, cycles, us, MACs
+                          per cycle, weight bytes (the first test vector; `autotune profile` reruns it)
       model_card.yaml     data, accuracy, costs (measured or predicted), quantization, provenance
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ from autotune.ir.graph import Graph
 from autotune.ir.kernel_plan import KernelPlan
 from autotune.lowering import integer_core
 from autotune.measurement import Measurement
+from autotune.profile import TEST_VECTORS, CallProfile, call_profiles, write_csv
 from autotune.tflm import check_matches_tflm
 from cost_models.analytic import AnalyticCostModel
 from cost_models.features import extract_features
@@ -40,8 +43,6 @@ from device_runners.build import (HARNESS_DIR, HOST_FLAGS, PLACEMENTS, SANITIZE_
 from device_runners import uf2
 from device_runners.runners import LAYOUTS, Runner, SimResult, open_runner, runner_image
 from device_runners.targets import TARGETS
-
-TEST_VECTORS = "test/test_vectors.npz"  # inputs and expected outputs, for `autotune profile`
 
 HARNESS_FILES = tuple(sorted({f for t in TARGETS.values() for p in ("flash", *t.placements)
                               for f in harness_files(t, p)}))
@@ -53,6 +54,7 @@ class Bundle:
     path: Path
     builds: dict[str, BuildResult]  # target -> measured firmware of this bundle's sources
     simulated: dict[str, SimResult]  # target -> its default runner on the first test vector
+    profiles: dict[str, tuple[CallProfile, ...]]  # target -> that run per kernel call
 
 
 def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.ndarray, card: dict,
@@ -76,7 +78,7 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     work.chmod(0o755)  # mkdtemp makes it private; a bundle is an ordinary folder
     try:
-        builds, simulated = _write_bundle(graph, tflite, work, test_inputs, card, target, placement)
+        builds, simulated, profiles = _write_bundle(graph, tflite, work, test_inputs, card, target, placement)
         if out_dir.exists():
             out_dir.rmdir()  # empty, as checked above
         work.rename(out_dir)
@@ -87,7 +89,7 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
             if parent.exists() and not any(parent.iterdir()):
                 parent.rmdir()
         raise
-    return Bundle(out_dir, builds, simulated)
+    return Bundle(out_dir, builds, simulated, profiles)
 
 
 def _moved(b: BuildResult, old: Path, new: Path) -> BuildResult:
@@ -99,7 +101,8 @@ def _moved(b: BuildResult, old: Path, new: Path) -> BuildResult:
 
 
 def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.ndarray, card: dict,
-                  target: str | None, placement: str) -> tuple[dict[str, BuildResult], dict[str, SimResult]]:
+                  target: str | None, placement: str) -> tuple[dict[str, BuildResult], dict[str, SimResult],
+                                                           dict[str, tuple[CallProfile, ...]]]:
     core = integer_core(graph)
     expected = executor.run(core, test_inputs)
     if core is graph:  # int8 edges: TFLM takes the same inputs (float-edge models are checked in tests)
@@ -125,7 +128,7 @@ def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nd
 
     builds = {t: build(out_dir / "src", t, out_dir=out_dir / "firmware", entry=generated.entry,
                        placement=placements[t]) for t in TARGETS}
-    simulated, sim_card = {}, {}
+    simulated, sim_card, profiles = {}, {}, {}
     for t, d in TARGETS.items():
         if d.runners:
             # a runner that takes the objects linked for its own machine: that image beside
@@ -136,6 +139,8 @@ def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nd
             cold = _simulate(runner, t, test_inputs[0], expected[0], graph.name)
             simulated[t] = _simulate(runner, t, test_inputs[0], expected[0], graph.name) if cold.xip_misses else cold
             sim_card[t] = _simulated_card(simulated[t], cold, runner.source)
+            profiles[t] = call_profiles(generated.kernel_plan, simulated[t], t)
+            write_csv(profiles[t], out_dir / f"profile_{d.runners[0]}.csv")
     (out_dir / "memory_report.md").write_text(_memory_report(generated.kernel_plan, generated.plan.format(core),
                                                              builds))
     if target is not None:
@@ -150,7 +155,7 @@ def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nd
             "simulated": sim_card,
             "arena_bytes": generated.arena_bytes}
     (out_dir / "model_card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
-    return builds, simulated
+    return builds, simulated, profiles
 
 
 def _costs(target: str, firmware: BuildResult, latency: Measurement) -> dict:

@@ -71,11 +71,15 @@ def _report(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from autotune.export import choose_trial, export_trial
+    from autotune.report.outputs import record_export, write_outputs
+    from autotune.study import open_study
 
     experiment = load_run(Path(args.run))
     record = choose_trial(experiment, args.trial, args.pick)
     out = Path(args.out) if args.out else experiment.run_dir / "bundles" / f"trial_{record.number}"
     bundle = export_trial(experiment, record, out, vectors=args.vectors, target=args.target)
+    record_export(experiment.run_dir, record.number, bundle)
+    write_outputs(experiment, open_study(experiment))  # the dashboard shows the exported points
     _print_bundle(bundle, f"trial {record.number} (validation accuracy {record.metrics['accuracy']:.3f}, "
                           f"test accuracy {record.metrics['test_accuracy']:.3f})")
     return 0
@@ -101,7 +105,7 @@ def _profile(args: argparse.Namespace) -> int:
     bundle = Path(args.bundle)
     profile = profile_bundle(bundle, args.target, port=args.port, vectors=args.vectors)
     out = bundle / f"profile_{args.target}.csv"
-    write_csv(profile, out)
+    write_csv(profile.calls, out)
     print(format_profile(profile))
     print(f"per-call table in {out}")
     return 0

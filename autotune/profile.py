@@ -9,7 +9,8 @@ expected one. Reported: the cycles of the first run (cold: the XIP cache starts 
 rp2040-sim) and of the later ones (warm), and per kernel call of the last run its symbol,
 cycles, microseconds at the target clock, instructions, zero-wait cycles and XIP cache hits and
 misses, where the runner gives them. A board gives totals only. The table is printed and
-written to BUNDLE/profile_<runner>.csv.
+written to BUNDLE/profile_<runner>.csv (`write_bundle` writes the same table for each target's
+default runner on the first test vector; `autotune profile` replaces it with the last vector's).
 
 Op, MACs and weight bytes per call come from the kernel plan of the bundle's model.tflite: each
 function the entry called is matched to its kernel-plan call by symbol (attribute_cycles).
@@ -22,15 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from autotune.bundle import TEST_VECTORS
 from autotune.errors import AutotuneError, ConfigError
-from autotune.ir.kernel_plan import attribute_cycles
+from autotune.ir.kernel_plan import KernelPlan, attribute_cycles
 from autotune.ir.tflite_import import import_tflite
 from autotune.lowering import lower
 from device_runners.runners import SimResult, image_name, open_runner, runner_target
 from device_runners.targets import get_target
 
 ENTRY = "model_invoke"  # bundles' generated entry point
+TEST_VECTORS = "test/test_vectors.npz"  # a bundle's inputs and expected outputs (written by write_bundle)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class CallProfile:
     xip_misses: int | None
     op: str | None = None  # "<op index> <kind>" of the kernel-plan call
     macs: int | None = None
+    macs_per_cycle: float | None = None
     weight_bytes: int | None = None  # its weights as stored
 
 
@@ -96,22 +98,28 @@ def profile_bundle(bundle: Path, runner_name: str, port: str | None = None, vect
     finally:
         if hasattr(runner, "close"):
             runner.close()
-    clock = get_target(target).clock_hz
     plan = lower(import_tflite(bundle / "model.tflite"))
-    planned = [plan.calls[r.call] for r in attribute_cycles(plan, runs[-1].ops)]
-    calls = tuple(CallProfile(op.kernel, op.cycles, None if op.cycles is None else op.cycles / clock * 1e6,
-                              op.instructions, op.zero_wait_cycles, op.xip_hits, op.xip_misses,
-                              f"{call.op} {call.kind}", call.macs, call.weight_bytes)
-                  for op, call in zip(runs[-1].ops, planned))
-    return Profile(runner_name, target, runner.source, tuple(runs), calls)
+    return Profile(runner_name, target, runner.source, tuple(runs), call_profiles(plan, runs[-1], target))
 
 
-def write_csv(profile: Profile, path: Path) -> None:
+def call_profiles(plan: KernelPlan, result: SimResult, target: str) -> tuple[CallProfile, ...]:
+    """Each kernel call of one run with its kernel-plan call's op, MACs and weight bytes."""
+    clock = get_target(target).clock_hz
+    planned = [plan.calls[r.call] for r in attribute_cycles(plan, result.ops)]
+    return tuple(CallProfile(op.kernel, op.cycles, None if op.cycles is None else op.cycles / clock * 1e6,
+                             op.instructions, op.zero_wait_cycles, op.xip_hits, op.xip_misses,
+                             f"{call.op} {call.kind}", call.macs,
+                             round(call.macs / op.cycles, 3) if call.macs and op.cycles else None,
+                             call.weight_bytes)
+                 for op, call in zip(result.ops, planned))
+
+
+def write_csv(calls: tuple[CallProfile, ...], path: Path) -> None:
     names = [f.name for f in fields(CallProfile)]
     with Path(path).open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["call", *names])
-        for n, call in enumerate(profile.calls):
+        for n, call in enumerate(calls):
             writer.writerow([n, *("" if v is None else v for v in asdict(call).values())])
 
 
@@ -140,9 +148,11 @@ def format_profile(profile: Profile) -> str:
         lines.append(f"  instructions: {num(_mean([r.instructions for r in warm]))}")
     if profile.calls:
         lines += ["", f"  {'call':>4}  {'op':<22} {'kernel':<22} {'MACs':>8} {'cycles':>12} {'us':>10} "
-                      f"{'instructions':>12} {'zero-wait':>12} {'XIP hits':>10} {'misses':>7}"]
+                      f"{'MACs/cycle':>10} {'weight B':>8} {'instructions':>12} {'zero-wait':>12} "
+                      f"{'XIP hits':>10} {'misses':>7}"]
         for n, c in enumerate(profile.calls):
             lines.append(f"  {n:>4}  {c.op or '-':<22} {c.kernel:<22} {num(c.macs):>8} {num(c.cycles):>12} "
-                         f"{num(c.microseconds, 1):>10} {num(c.instructions):>12} {num(c.zero_wait_cycles):>12} "
+                         f"{num(c.microseconds, 1):>10} {num(c.macs_per_cycle, 2):>10} {num(c.weight_bytes):>8} "
+                         f"{num(c.instructions):>12} {num(c.zero_wait_cycles):>12} "
                          f"{num(c.xip_hits):>10} {num(c.xip_misses):>7}")
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """Bundles: export from a real run, import of a user's model; built with the real toolchains."""
 import csv
+import json
 import subprocess
 from pathlib import Path
 
@@ -86,6 +87,19 @@ def test_export_knee_builds_everywhere_and_matches_the_search(tiny_run, tmp_path
     m55 = card["simulated"]["apollo5"]  # the apollo5 objects relinked for QEMU, timed
     assert m55["source"].startswith("measured:apollo5-sim") and m55["cycles"] > 0 and m55["latency_ms"] > 0
     assert set(card["simulated"]) == {t for t, d in TARGETS.items() if d.runners}
+
+    # per kernel call on each simulator: in the bundle as CSV, in the run's exports and dashboard
+    calls = list(csv.DictReader((out / "profile_apollo5-sim.csv").open()))
+    assert sum(int(c["cycles"]) for c in calls) == pytest.approx(m55["cycles"], rel=0.01)
+    conv = next(c for c in calls if c["kernel"] == "at_conv_s8")
+    assert float(conv["macs_per_cycle"]) == pytest.approx(int(conv["macs"]) / int(conv["cycles"]), abs=1e-3)
+    assert int(conv["weight_bytes"]) > 0 and "CONV_2D" in conv["op"]
+    [export] = [e for e in json.loads((run / "exports.json").read_text()) if e["bundle"] == str(out.resolve())]
+    assert export["trial"] == trial
+    assert export["profiles"]["rp2040"]["cycles"] == simulated["cycles"]
+    assert export["profiles"]["apollo5"]["calls"][0]["kernel"] == calls[0]["kernel"]
+    dashboard = (run / "dashboard.html").read_text()
+    assert f"trial {trial} on apollo5: {m55['cycles']:,} cycles" in dashboard and "MACs/cycle" in dashboard
 
 
 @pytest.mark.parametrize("target", sorted(set(TARGETS) - {"rp2040"}))

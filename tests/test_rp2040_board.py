@@ -7,6 +7,7 @@ sets the clocks, the UART and SysTick through the emulated peripherals and answe
 """
 from __future__ import annotations
 
+import csv
 import struct
 import subprocess
 import sys
@@ -159,13 +160,15 @@ def test_profile_on_rp2040_sim_reports_each_kernel_call(zoo_dir, tmp_path):
     proc = cli("profile", str(bundle), "--target", "rp2040-sim", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "first run (cold)" in proc.stdout and "zero-wait lower bound" in proc.stdout
-    rows = (bundle / "profile_rp2040-sim.csv").read_text().splitlines()
-    assert rows[0].startswith("call,kernel,cycles,microseconds,instructions,zero_wait_cycles,xip_hits,xip_misses,op")
-    assert [r.split(",")[1] for r in rows[1:]] == ["at_fully_connected_s8"] * 3
+    rows = list(csv.DictReader((bundle / "profile_rp2040-sim.csv").open()))
+    assert [r["kernel"] for r in rows] == ["at_fully_connected_s8"] * 3
     # each call matched to its kernel-plan call by symbol: op, MACs and weight bytes from the plan
-    assert [r.split(",")[8:11] for r in rows[1:]] == [["0 FULLY_CONNECTED", "320", "320"],
-                                                       ["1 FULLY_CONNECTED", "128", "128"],
-                                                       ["2 FULLY_CONNECTED", "32", "32"]]
+    assert [(r["op"], r["macs"], r["weight_bytes"]) for r in rows] == [("0 FULLY_CONNECTED", "320", "320"),
+                                                                       ("1 FULLY_CONNECTED", "128", "128"),
+                                                                       ("2 FULLY_CONNECTED", "32", "32")]
+    for r in rows:
+        assert float(r["macs_per_cycle"]) == pytest.approx(int(r["macs"]) / int(r["cycles"]), abs=1e-3)
+        assert float(r["microseconds"]) == pytest.approx(int(r["cycles"]) / 133, rel=1e-6)  # at 133 MHz
     m4 = cli("profile", str(bundle), "--target", "nano33ble-sim", "--vectors", "1", cwd=tmp_path)
     assert m4.returncode == 0 and "instructions" in m4.stdout, m4.stderr
     m55 = cli("profile", str(bundle), "--target", "apollo5-sim", cwd=tmp_path)  # firmware/apollo5-sim.elf

@@ -134,14 +134,37 @@ def summary_lines(records: list[TrialRecord], experiment: Experiment, study_attr
     return lines
 
 
-def dashboard_html(records: list[TrialRecord], experiment: Experiment, study_attrs: dict | None = None) -> str:
+PROFILE_COLUMNS = (("op", "op", None), ("kernel", "kernel", None), ("MACs", "macs", 0), ("cycles", "cycles", 0),
+                   ("us", "microseconds", 1), ("MACs/cycle", "macs_per_cycle", 2), ("weight bytes", "weight_bytes", 0))
+
+
+def exports_html(exports: list[dict]) -> str:
+    """Per exported bundle and simulated target, a table of its kernel calls (autotune.profile)."""
+    def cell(v, digits):
+        return "-" if v is None else html.escape(str(v)) if digits is None else f"{v:,.{digits}f}"
+
+    parts = []
+    for e in exports:
+        for target, p in e["profiles"].items():
+            rows = "".join("<tr>" + "".join(f"<td>{cell(c[key], d)}</td>" for _, key, d in PROFILE_COLUMNS) + "</tr>"
+                           for c in p["calls"])
+            head = "".join(f"<th>{name}</th>" for name, _, _ in PROFILE_COLUMNS)
+            parts.append(f"<h3>trial {e['trial']} on {html.escape(target)}: {cell(p['cycles'], 0)} cycles</h3>"
+                         f"<p>{html.escape(e['bundle'])}; {html.escape(p['source'])}</p>"
+                         f"<table border='1' cellpadding='3' style='border-collapse:collapse'><tr>{head}</tr>"
+                         f"{rows}</table>")
+    return "<h2>Exported points, per kernel call</h2>" + "".join(parts) if parts else ""
+
+
+def dashboard_html(records: list[TrialRecord], experiment: Experiment, study_attrs: dict | None = None,
+                   exports: list[dict] | None = None) -> str:
     parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0))
              for i, fig in enumerate(figures(records, experiment, study_attrs or {}).values())]
     summary = "".join(f"<p>{html.escape(line)}</p>" for line in summary_lines(records, experiment, study_attrs or {}))
     head = f"<h1>autotune: {html.escape(experiment.name)}</h1>{summary}"
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>autotune "
             f"{html.escape(experiment.name)}</title></head><body style='font-family:sans-serif'>"
-            f"{head}{''.join(parts)}</body></html>")
+            f"{head}{''.join(parts)}{exports_html(exports or [])}</body></html>")
 
 
 def write_pngs(records: list[TrialRecord], experiment: Experiment, study_attrs: dict, folder: Path) -> list[Path]:

@@ -1,6 +1,7 @@
 """The files of a run folder, all regenerated from the study: trials.csv, pareto.json,
 pareto/*.tflite and dashboard.html (and plots/*.png on request). Trained models are kept as
-models/trial_<n>.tflite.
+models/trial_<n>.tflite; `autotune export` records each bundle it writes in exports.json, whose
+per-kernel-call profiles the dashboard shows.
 
 `accuracy` is always the int8 model's validation accuracy (what the search optimises);
 `test_accuracy` is the same model on the test split, reported beside it and never optimised.
@@ -10,9 +11,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import optuna
+import yaml
 
 from autotune.config import Experiment
 from autotune.report.dashboard import dashboard_html, write_pngs
@@ -26,6 +29,26 @@ METRIC_COLUMNS = ("accuracy", "accuracy_n", "accuracy_ci95", "accuracy_fold_std"
 
 def model_path(run_dir: Path, number: int) -> Path:
     return run_dir / "models" / f"trial_{number}.tflite"
+
+
+EXPORTS = "exports.json"
+
+
+def read_exports(run_dir: Path) -> list[dict]:
+    path = run_dir / EXPORTS
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def record_export(run_dir: Path, trial: int, bundle) -> None:
+    """Add an exported bundle (autotune.bundle.Bundle) to exports.json: its trial, folder and,
+    per target with a simulator, the run of the first test vector per kernel call."""
+    sources = yaml.safe_load((bundle.path / "model_card.yaml").read_text())["simulated"]
+    entry = {"trial": trial, "bundle": str(bundle.path.resolve()),
+             "profiles": {t: {"source": sources[t]["source"], "cycles": bundle.simulated[t].cycles,
+                              "calls": [asdict(c) for c in calls]}
+                          for t, calls in bundle.profiles.items()}}
+    exports = [e for e in read_exports(run_dir) if e["bundle"] != entry["bundle"]] + [entry]
+    _write_whole(run_dir / EXPORTS, json.dumps(exports, indent=1))
 
 
 def _partial(path: Path) -> Path:
@@ -128,7 +151,8 @@ def write_outputs(experiment: Experiment, study: optuna.Study, png: bool = False
             _write_whole(pareto_dir / source.name, source.read_bytes())
     doc = pareto_document(front, experiment, hypervolume(front, experiment), study.user_attrs)
     _write_whole(run_dir / "pareto.json", json.dumps(doc, indent=2))
-    _write_whole(run_dir / "dashboard.html", dashboard_html(records, experiment, study.user_attrs))
+    _write_whole(run_dir / "dashboard.html", dashboard_html(records, experiment, study.user_attrs,
+                                                             read_exports(run_dir)))
     if png:
         write_pngs(records, experiment, study.user_attrs, run_dir / "plots")
     return front
