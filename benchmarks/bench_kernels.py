@@ -1,5 +1,5 @@
-"""Cortex-M0+ cycles of the generated kernels: the fit of the analytic model, and the model
-against rp2040-sim.
+"""Cycles of the generated kernels: the fit of the analytic model's Cortex-M0+ and Cortex-M55
+tables, and the model against rp2040-sim and apollo5-sim.
 
 1. Single kernel calls: graphs of one op, built directly in the IR over a grid of shapes (random
    int8 weights and inputs: timing hardly depends on their values), generated, built for the
@@ -14,9 +14,13 @@ against rp2040-sim.
    TensorFlow), warm with the XIP cache: simulated cycles against the analytic model of
    cost_models/analytic.py, and cycles per multiply-accumulate.
 The same single-op firmware built for the nano33ble runs on nano33ble-sim: per kernel, the
-instructions the Cortex-M4 executes per Cortex-M0+ instruction (the M4 table's scale). Writes
-benchmarks/results/kernels.json and prints the fitted table in the form cost_models/analytic.py
-keeps it (the one place the constants live).
+instructions the Cortex-M4 executes per Cortex-M0+ instruction (the M4 table's scale).
+5. The Cortex-M55 table, the same way on apollo5-sim (the apollo5 build, Helium kernels, linked
+   for QEMU): the same single-op graphs and `sweep_helium`'s, fitted on the Helium kernels' loop
+   counts (work terms mve_*) in place of their per-element terms; then every test-zoo model and
+   the benchmark's own models against the prediction ("apollo5" in the results).
+Writes benchmarks/results/kernels.json and prints the fitted tables in the form
+cost_models/analytic.py keeps them (the one place the constants live).
 """
 from __future__ import annotations
 
@@ -37,11 +41,11 @@ from autotune.codegen import generate_c  # noqa: E402
 from autotune.ir.graph import Graph, Op, Quant, Tensor  # noqa: E402
 from autotune.ir.kernel_plan import attribute_cycles  # noqa: E402
 from autotune.ops import window  # noqa: E402
-from cost_models.analytic import CORTEX_M0PLUS, AnalyticCostModel  # noqa: E402
+from cost_models.analytic import CORTEX_M0PLUS, TABLES, AnalyticCostModel, CoreTable  # noqa: E402
 from cost_models.features import extract_features  # noqa: E402
 from device_runners.build import build  # noqa: E402
 from device_runners.rp2040_sim import Rp2040Sim  # noqa: E402
-from device_runners.runners import open_runner  # noqa: E402
+from device_runners.runners import open_runner, runner_image  # noqa: E402
 
 SPECTRAL = {"blocks": 3, "filters_0": 8, "filters_1": 16, "filters_2": 16, "kernel": 5, "pool": 2,
             "separable": False, "dense": 16, "stem_stride": 4}
@@ -248,6 +252,30 @@ def sweep(rng) -> list[Graph]:
     return graphs
 
 
+def sweep_helium(rng) -> list[Graph]:
+    """More single-op graphs for the Helium kernels (apollo5-sim): the convolutions of `sweep`
+    again with the other activation (ReLU where they had none, none where they had one), as the
+    kernels requantize without the rounding fix-up under a ReLU (mve_fixups), which the sweep
+    alone ties to the shapes that have one; rows of up to 192 bytes read in place (conv_block's
+    16-byte chunks) and small calls (the per-call set-up)."""
+    graphs = []
+    for graph in sweep(rng):
+        op = graph.ops[0]
+        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            act = "NONE" if op.options["activation"] != "NONE" else "RELU"
+            graphs.append(replace(graph, name=f"{graph.name}_{act}",
+                                  ops=[replace(op, options={**op.options, "activation": act})]))
+    for h, w, cin, cout, k, s, act in [(1, 64, 32, 32, 3, 1, "RELU"), (1, 32, 64, 16, 3, 1, "NONE"),
+                                       (1, 40, 24, 8, 5, 2, "RELU"), (1, 19, 8, 5, 1, 1, "RELU"),
+                                       (1, 16, 4, 4, 3, 1, "NONE"), (4, 4, 8, 8, 1, 1, "RELU"),
+                                       (1, 8, 16, 8, 3, 1, "RELU"), (3, 3, 4, 4, 3, 1, "NONE")]:
+        graphs.append(conv(rng, h, w, cin, cout, 1 if h == 1 else k, k, s, act=act))
+    for h, w, c, k, s, act in [(1, 16, 8, 3, 1, "RELU"), (4, 4, 8, 3, 1, "NONE"), (1, 12, 24, 5, 1, "RELU"),
+                               (3, 3, 16, 3, 1, "RELU")]:
+        graphs.append(conv(rng, h, w, c, c, 1 if h == 1 else k, k, s, depthwise=True, act=act))
+    return graphs
+
+
 def table_text(fitted: dict[str, dict], invoke: float, per_call: float) -> str:
     """The fitted constants as cost_models/analytic.py writes them."""
     lines = ["        cycles={"]
@@ -289,11 +317,44 @@ def simulate(graph: Graph, scratch: Path, rng, m4: dict[str, list[tuple[int, int
     return generated, result, profile
 
 
-def fit(samples: dict[str, list[tuple[dict[str, int], int]]]) -> dict[str, dict]:
-    """Per kernel symbol: cycles per unit of each of its work terms, minimising relative error."""
+def simulate_apollo5(graph: Graph, scratch: Path, rng, m4=None) -> tuple:
+    """As `simulate`, on apollo5-sim: the apollo5 objects (Helium kernels) linked for QEMU, one
+    run (zero-wait TCM, no cache to warm). apollo5-sim counts the entry's own code between calls
+    to the call that follows, so the calls add up to the total."""
+    generated = generate_c(graph, scratch / "src")
+    image = runner_image("apollo5-sim", scratch / "src", "apollo5", out_dir=scratch, cache_dir=scratch / "cache")
+    x = rng.integers(-128, 128, graph.tensor(graph.inputs[0]).shape[1:]).astype(np.int8)
+    result = open_runner("apollo5-sim", image.elf_path).run(x)
+    return generated, result, attribute_cycles(generated.kernel_plan, result.ops)
+
+
+SIMULATE = {"rp2040": simulate, "apollo5": simulate_apollo5}  # target -> how its calls are measured
+
+
+def _fitted_cycles(record) -> int:
+    """What the table fits: zero-wait cycles where the runner models wait states (rp2040-sim's
+    XIP cache, a term of its own), else the cycles."""
+    return record.cycles if record.zero_wait_cycles is None else record.zero_wait_cycles
+
+
+# Terms of the scalar kernels that a Helium kernel's loop counts (mve_*) replace: per element, and
+# for depthwise, which gathers no window at depth multiplier 1, the scalar kernel's gathering.
+VECTORISED = {"macs", "outputs", "relu_outputs", "positions", "reads", "window_rows", "window_taps"}
+VECTORISED_BY = {"at_depthwise_conv_s8": VECTORISED | {"gathers", "gather_taps", "fill_bytes", "copy_bytes",
+                                                       "repeat_bytes", "repeat_channels"}}
+
+
+def fit(samples: dict[str, list[tuple[dict[str, int], int]]], vector_terms: bool = False) -> dict[str, dict]:
+    """Per kernel symbol: cycles per unit of each of its work terms, minimising relative error.
+    The Helium kernels' loop counts (terms mve_*) only with `vector_terms`, and then in place of
+    the scalar per-element terms (VECTORISED) for a kernel that has them."""
     fitted = {}
     for symbol, rows in sorted(samples.items()):
-        terms = sorted({t for counts, _ in rows for t, n in counts.items() if n})
+        terms = {t for counts, _ in rows for t, n in counts.items() if n}
+        vector = {t for t in terms if t.startswith("mve_")}
+        if vector_terms:
+            terms -= VECTORISED_BY.get(symbol, VECTORISED) if vector else set()
+        terms = sorted(terms if vector_terms else terms - vector)
         a = np.array([[counts.get(t, 0) for t in terms] for counts, _ in rows], float)
         y = np.array([c for _, c in rows], float)
         coef, _ = nnls(a / y[:, None], np.ones_like(y))
@@ -319,6 +380,18 @@ def _tf_model(name: str, scratch: Path, family: str | None = None, params: dict 
     tf_keras.utils.set_random_seed(0)
     model = get_family(family)({}).build(params, shape, 6)
     return import_tflite(model_zoo.convert(model), name)
+
+
+def _zoo_or_family(name: str, zoo_dir: Path):
+    """The integer graph of a test-zoo model (tests/model_zoo.py, converted once into `zoo_dir`),
+    else of a model of MODELS."""
+    import model_zoo
+    from autotune.ir.tflite_import import import_tflite
+    from autotune.lowering import integer_core
+
+    if name in model_zoo.SUPPORTED:
+        return integer_core(import_tflite(model_zoo.tflite_bytes(name, zoo_dir), name))
+    return _tf_model(name, zoo_dir)
 
 
 def fit_xip() -> dict:
@@ -353,62 +426,115 @@ def fit_xip() -> dict:
             "cache_bytes": cache.bytes, "points": points}
 
 
-def main() -> dict:
-    rng = np.random.default_rng(0)
+def measure_sweep(target: str, graphs: list[Graph], rng, m4: dict | None = None) -> tuple[dict, list]:
+    """Every single-op graph on the target's simulator: per kernel symbol (work counts, cycles)
+    of each call, and per graph (kernel calls, cycles of the entry function outside them)."""
     samples: dict[str, list[tuple[dict[str, int], int]]] = defaultdict(list)
-    m4: dict[str, list[tuple[int, int]]] = defaultdict(list)  # symbol -> (M0+, M4) instructions per call
-    entry = []  # (kernel calls, cycles of the entry function outside them)
-    for graph in sweep(rng):
+    entry = []
+    for graph in graphs:
         with tempfile.TemporaryDirectory() as scratch:
-            generated, result, profile = simulate(graph, Path(scratch), rng, m4)
+            generated, result, profile = SIMULATE[target](graph, Path(scratch), rng, m4)
         for record in profile:
             call = generated.kernel_plan.calls[record.call]
-            samples[call.symbol].append(({"macs": call.macs, **call.work}, record.zero_wait_cycles))
-        entry.append((len(profile), result.zero_wait_cycles - sum(p.zero_wait_cycles for p in profile)))
-    fitted = fit(samples)
+            samples[call.symbol].append(({"macs": call.macs, **call.work}, _fitted_cycles(record)))
+        entry.append((len(profile), _fitted_cycles(result) - sum(_fitted_cycles(p) for p in profile)))
+    return samples, entry
 
-    from autotune.capture import import_tensorflow
-    import_tensorflow()
+
+def measure_models(target: str, names: list[str], rng, zoo_dir: Path) -> list[tuple]:
+    """(name, features, simulation) of each model on the target's simulator."""
     runs = []
-    for name in MODELS:
+    for name in names:
         with tempfile.TemporaryDirectory() as scratch:
-            graph = _tf_model(name, Path(scratch))
-            generated, result, profile = simulate(graph, Path(scratch), rng)
+            graph = _zoo_or_family(name, zoo_dir) if target == "apollo5" else _tf_model(name, Path(scratch))
+            generated, result, _ = SIMULATE[target](graph, Path(scratch), rng)
         runs.append((name, extract_features(generated.kernel_plan, activation_bytes=0), result))
-        entry.append((len(profile), result.zero_wait_cycles - sum(p.zero_wait_cycles for p in profile)))
+    return runs
+
+
+def fit_entry(entry: list[tuple[int, int]]) -> tuple[float, float]:
+    """The entry function's own cycles as (per inference, per kernel call), least squares."""
     calls, glue = (np.array(c, float) for c in zip(*entry))
     (invoke, per_call), *_ = np.linalg.lstsq(np.stack([np.ones_like(calls), calls], 1), glue, rcond=None)
+    return round(float(invoke)), round(float(per_call), 1)
+
+
+def compare(target: str, runs: list[tuple], fitted_table: CoreTable) -> list[dict]:
+    """Each model's simulated cycles against the analytic model as committed and as just fitted."""
+    models = []
+    table, refit = AnalyticCostModel(target), AnalyticCostModel(target, table=fitted_table)
+    for name, features, result in runs:
+        predicted, with_fit = table.cycles(features), refit.cycles(features)
+        row = {"name": name, "macs": features.macs, "cycles": result.cycles}
+        if result.zero_wait_cycles is not None:
+            row.update(zero_wait_cycles=result.zero_wait_cycles, xip_misses=result.xip_misses)
+        models.append({**row, "cycles_per_mac": round(result.cycles / max(features.macs, 1), 2),
+                       "milliseconds": round(result.milliseconds, 4), "predicted_cycles": round(predicted),
+                       "predicted_over_measured": round(predicted / result.cycles, 3),
+                       "this_fit_over_measured": round(with_fit / result.cycles, 3)})
+        print(f"{target} {name}: {features.macs} MACs, {result.cycles} cycles ({result.milliseconds:.3f} ms), "
+              f"analytic {predicted / result.cycles:.3f}x, this fit {with_fit / result.cycles:.3f}x")
+    return models
+
+
+def _summary(fitted: dict, fitted_table: CoreTable, table: CoreTable, models: list[dict]) -> dict:
+    for symbol, f in fitted.items():
+        print(f"{symbol}: max error {f['max_relative_error']:.1%} over {f['calls']} calls")
+    print(table_text(fitted, fitted_table.invoke_cycles, fitted_table.call_cycles))
+    return {"fit": fitted, "invoke_cycles": fitted_table.invoke_cycles, "call_cycles": fitted_table.call_cycles,
+            "analytic_table_is_this_fit": fitted_table.cycles == table.cycles
+            and (fitted_table.invoke_cycles, fitted_table.call_cycles) == (table.invoke_cycles, table.call_cycles),
+            "models": models,
+            "analytic_worst_ratio": max((m["predicted_over_measured"] for m in models), key=lambda r: abs(r - 1))}
+
+
+def fit_rp2040(graphs: list[Graph], rng, zoo_dir: Path) -> dict:
+    """The Cortex-M0+ table from rp2040-sim, the M4 instruction ratio and the XIP term."""
+    m4: dict[str, list[tuple[int, int]]] = defaultdict(list)  # symbol -> (M0+, M4) instructions per call
+    samples, entry = measure_sweep("rp2040", graphs, rng, m4)
+    fitted = fit(samples)
+    runs = measure_models("rp2040", list(MODELS), rng, zoo_dir)
+    entry += [(len(r.ops), r.zero_wait_cycles - sum(op.zero_wait_cycles for op in r.ops)) for _, _, r in runs]
+    invoke, per_call = fit_entry(entry)
     m4_ratio = {s: round(sum(b for _, b in rows) / sum(a for a, _ in rows), 3) for s, rows in sorted(m4.items())}
     print(f"M4_INSTRUCTION_RATIO = {m4_ratio}")
     xip = fit_xip()
     fitted_table = replace(CORTEX_M0PLUS, cycles={s: f["cycles"] for s, f in fitted.items()},
-                           invoke_cycles=round(float(invoke)), call_cycles=round(float(per_call), 1),
+                           invoke_cycles=invoke, call_cycles=per_call,
                            flash_cache=replace(CORTEX_M0PLUS.flash_cache, slope=xip["slope"]))
-    for symbol, f in fitted.items():
-        print(f"{symbol}: max error {f['max_relative_error']:.1%} over {f['calls']} calls")
-    print(table_text(fitted, fitted_table.invoke_cycles, fitted_table.call_cycles))
     print(f"RP2040_XIP slope={xip['slope']}")
+    summary = _summary(fitted, fitted_table, CORTEX_M0PLUS, compare("rp2040", runs, fitted_table))
+    summary["analytic_table_is_this_fit"] = fitted_table == CORTEX_M0PLUS
+    return {"simulator": "rp2040-sim (Cortex-M0+ timings; fit on zero-wait cycles, models warm with the XIP cache)",
+            **summary, "xip": xip, "cortex_m4_instruction_ratio": m4_ratio}
 
-    models = []
-    table, refit = AnalyticCostModel("rp2040"), AnalyticCostModel("rp2040", table=fitted_table)
-    for name, features, result in runs:
-        predicted, with_fit = table.cycles(features), refit.cycles(features)
-        models.append({"name": name, "macs": features.macs, "cycles": result.cycles,
-                       "zero_wait_cycles": result.zero_wait_cycles, "xip_misses": result.xip_misses,
-                       "cycles_per_mac": round(result.cycles / features.macs, 1),
-                       "milliseconds": round(result.milliseconds, 3), "predicted_cycles": round(predicted),
-                       "predicted_over_measured": round(predicted / result.cycles, 3),
-                       "this_fit_over_measured": round(with_fit / result.cycles, 3)})
-        print(f"{name}: {features.macs} MACs, {result.cycles} cycles ({result.milliseconds:.2f} ms, "
-              f"{result.cycles / features.macs:.1f} cycles/MAC), analytic {predicted / result.cycles:.3f}x, "
-              f"this fit {with_fit / result.cycles:.3f}x")
-    result = {"simulator": "rp2040-sim (Cortex-M0+ timings; fit on zero-wait cycles, models warm with the XIP cache)",
-              "fit": fitted, "xip": xip,
-              "invoke_cycles": fitted_table.invoke_cycles, "call_cycles": fitted_table.call_cycles,
-              "analytic_table_is_this_fit": fitted_table == CORTEX_M0PLUS,
-              "cortex_m4_instruction_ratio": m4_ratio,
-              "models": models,
-              "analytic_worst_ratio": max((m["predicted_over_measured"] for m in models), key=lambda r: abs(r - 1))}
+
+def fit_apollo5(graphs: list[Graph], rng, zoo_dir: Path) -> dict:
+    """The Cortex-M55 table from apollo5-sim (Helium kernels), checked on every test-zoo model
+    and the benchmark's own models."""
+    import model_zoo
+
+    table = TABLES["cortex-m55"]
+    samples, _ = measure_sweep("apollo5", graphs + sweep_helium(np.random.default_rng(2)), rng)
+    fitted = fit(samples, vector_terms=True)
+    names = list(model_zoo.SUPPORTED) + [n for n in MODELS if n not in model_zoo.SUPPORTED]
+    runs = measure_models("apollo5", names, rng, zoo_dir)
+    # apollo5-sim counts the entry's own code to the kernel calls: none is left to fit
+    fitted_table = replace(table, cycles={s: f["cycles"] for s, f in fitted.items()}, invoke_cycles=0, call_cycles=0)
+    return {"simulator": "apollo5-sim (QEMU Cortex-M55, Helium kernels, LLVM's Cortex-M55 scheduling model, "
+                         "zero-wait TCM); the entry's code between calls counts to the call that follows",
+            **_summary(fitted, fitted_table, table, compare("apollo5", runs, fitted_table))}
+
+
+def main() -> dict:
+    from autotune.capture import import_tensorflow
+
+    import_tensorflow()
+    rng = np.random.default_rng(0)  # the shapes' data, then the rp2040 inputs
+    graphs = sweep(rng)
+    with tempfile.TemporaryDirectory() as zoo_dir:
+        result = fit_rp2040(graphs, rng, Path(zoo_dir))
+        result["apollo5"] = fit_apollo5(graphs, np.random.default_rng(1), Path(zoo_dir))
     out = ROOT / "benchmarks" / "results" / "kernels.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

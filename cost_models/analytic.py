@@ -18,10 +18,14 @@ The Cortex-M0+ constants are fitted by benchmarks/bench_kernels.py to the genera
 on rp2040-sim (M0+ timings, each call's zero-wait cycles), which prints them in this form, and
 its XIP term to rp2040-sim's XIP cache model on MLPs of 15-170 KB. The Cortex-M4
 figures are the M0+ ones scaled by measured instruction counts at an assumed equal cycles per
-instruction (see TABLES). The Cortex-M55 flash and stack are those of the Helium kernels as
-built; its latency constants are still assumptions (Helium kernels at about a quarter of their
-8 MACs/cycle peak), not yet fitted to apollo5-sim. Each target names its
-table (`Target.cost_table`). The search measures flash and RAM from real builds; device runners
+instruction (see TABLES). The Cortex-M55 constants are fitted by the same benchmark, the same
+way, to the Helium kernels (cortex-m55-mve) run on apollo5-sim (LLVM's Cortex-M55 scheduling
+model, zero-wait TCM); the vectorised kernels cost per iteration of their vector loops (work
+terms mve_*: blocks of four pixels, 16-byte chunks, groups of four or eight channels, each
+requantization's rounding fix-up) in place of per MAC and per output. apollo5-sim counts the
+entry function's code between calls to the call that follows, so the M55 per-call set-up is in
+each kernel's "calls" term. Its flash and stack are those of the Helium kernels as built. Each
+target names its table (`Target.cost_table`), and each table the runner it is fitted to. The search measures flash and RAM from real builds; device runners
 and learned models replace the latency prediction.
 """
 from __future__ import annotations
@@ -63,6 +67,7 @@ class CoreTable:
     flash_cache: FlashCache | None = None
     # Stack of a kernel (and what it calls) above stack_ram, by symbol; the deepest used counts.
     kernel_stack: dict[str, int] = field(default_factory=dict)
+    fitted_to: str = ""  # the runner whose measurements the cycle constants are fitted to
 
 
 # The RP2040's: 16 KB, 8-byte lines, 56 cycles per miss (device_runners/boot2.py FLASH).
@@ -105,6 +110,7 @@ CORTEX_M0PLUS = CoreTable(
     },
     invoke_cycles=9,
     call_cycles=9.1,
+    fitted_to="rp2040-sim",
 )
 
 # The generic C on the Cortex-M4 executes, per kernel, this many instructions per instruction it
@@ -139,7 +145,7 @@ TABLES = {
     # runs from flash through its cache). Flash: the kernels' code as built for the M4.
     "cortex-m4": _scaled(
         CORTEX_M0PLUS, M4_INSTRUCTION_RATIO, M4_ENTRY_RATIO, runtime_flash=310, board_flash=0, flash_cache=None,
-        stack_ram=180,
+        stack_ram=180, fitted_to="rp2040-sim, scaled by nano33ble-sim instruction counts",
         kernel_flash={"at_conv_s8.c": 681, "at_depthwise_conv_s8.c": 632, "at_fully_connected_s8.c": 313,
                       "at_mean_s8.c": 329, "at_softmax_s8.c": 536, "at_pool_s8.c": 1000, "at_add_s8.c": 630,
                       "at_pad_s8.c": 188, "at_concat_s8.c": 64, "at_requantize_s8.c": 128, "at_lut_s8.c": 30,
@@ -156,28 +162,33 @@ TABLES = {
         # the Helium conv and depthwise frames (saved q4-q7, copied windows, a group's constants)
         kernel_stack={"at_conv_s8": 224, "at_depthwise_conv_s8": 356},
         cycles={
-            "at_conv_s8": {"calls": 20, "macs": 0.5, "outputs": 30, "relu_outputs": 25, "positions": 5,
-                           "gathers": 40, "gather_taps": 5, "fill_bytes": 1, "copy_bytes": 1, "repeat_bytes": 2},
-            "at_depthwise_conv_s8": {"calls": 20, "macs": 1.5, "outputs": 30, "relu_outputs": 25, "positions": 5,
-                                     "gathers": 20, "gather_taps": 5, "fill_bytes": 1, "copy_bytes": 1,
-                                     "repeat_bytes": 2},
-            "at_fully_connected_s8": {"calls": 20, "macs": 0.5, "outputs": 25, "relu_outputs": 20, "rows": 50},
-            "at_avg_pool_s8": {"calls": 20, "outputs": 20, "reads": 0.5},
-            "at_max_pool_s8": {"calls": 20, "outputs": 8, "positions": 20, "reads": 0.5},
-            "at_mean_s8": {"calls": 20, "outputs": 25, "rows": 100, "reads": 0.5},
-            "at_softmax_s8": {"calls": 20, "outputs": 40},
-            "at_add_s8": {"calls": 20, "outputs": 30},
-            "at_pad_s8": {"calls": 20, "bytes": 4},
-            "at_concat_s8": {"calls": 20, "bytes": 2},
-            "at_requantize_s8": {"calls": 20, "outputs": 12},
-            "at_lut_s8": {"calls": 10, "outputs": 3},
-            "at_sub_s8": {"calls": 20, "outputs": 30},
-            "at_mul_s8": {"calls": 20, "outputs": 15},
-            "at_gather_s8": {"calls": 20, "outputs": 3, "rows": 5},
-            "memcpy": {"calls": 10, "bytes": 1},
+            "at_add_s8": {"calls": 222.68, "outputs": 18.45, "rows": 42.91},
+            "at_avg_pool_s8": {"calls": 304.49, "divisions": 13.8, "outputs": 38.92, "positions": 33.35,
+                               "window_rows": 2.68, "window_taps": 11.84},
+            "at_concat_s8": {"bytes": 6.02, "calls": 217.14, "copies": 29.85},
+            "at_conv_s8": {"calls": 317.08, "fill_bytes": 31.23, "gather_taps": 17.27, "gathers": 79.18,
+                           "mve_block_channels": 90.28, "mve_block_chunks": 37.91, "mve_fixups": 5.24,
+                           "mve_group_chunks": 52.23, "mve_groups": 50.89, "mve_run_blocks": 27.93,
+                           "mve_runs": 95.59, "mve_slot_copies": 126.45},
+            "at_depthwise_conv_s8": {"calls": 355.79, "mve_fixups": 17.24, "mve_pair_taps": 17.82,
+                                     "mve_pairs": 90.54, "mve_pixel_taps": 34.82, "mve_pixels": 168.27,
+                                     "mve_runs": 145.47, "mve_window_bytes": 14.57, "mve_window_taps": 23.1},
+            "at_fully_connected_s8": {"calls": 34.23, "mve_group_chunks": 10.09, "mve_groups": 61.6,
+                                      "rows": 60.1},
+            "at_gather_s8": {"calls": 62.02, "outputs": 15.05, "rows": 20.99},
+            "at_lut_s8": {"calls": 21.67, "outputs": 13.02},
+            "at_max_pool_s8": {"calls": 190.61, "mve_row_slices": 27.96, "mve_tap_slices": 3.98},
+            "at_mean_s8": {"calls": 62.97, "outputs": 22.32, "reads": 1.0, "rows": 3.45},
+            "at_mul_s8": {"calls": 238.97, "outputs": 74.1, "rows": 22.94},
+            "at_pad_s8": {"bytes": 6.23, "rows": 78.69},
+            "at_requantize_s8": {"calls": 31.86, "outputs": 9.76},
+            "at_softmax_s8": {"calls": 27.5, "outputs": 83.84, "rows": 307.9},
+            "at_sub_s8": {"calls": 226.03, "outputs": 18.42, "rows": 43.16},
+            "memcpy": {"bytes": 6.01, "calls": 15.0},
         },
-        invoke_cycles=20,
-        call_cycles=5,
+        invoke_cycles=0,  # apollo5-sim counts the entry's code between calls to the calls
+        call_cycles=0,
+        fitted_to="apollo5-sim",
     ),
 }
 

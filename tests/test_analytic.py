@@ -1,4 +1,4 @@
-"""The analytic cost model against what it predicts: ELF sizes and rp2040-sim cycles.
+"""The analytic cost model against what it predicts: ELF sizes, rp2040-sim and apollo5-sim cycles.
 
 The search measures flash and RAM from builds, but the learned cost models will start from these
 predictions, and latency comes from them: they must stay calibrated as the kernels change.
@@ -9,11 +9,16 @@ import numpy as np
 import pytest
 
 import model_zoo
+from autotune.codegen import generate_c
 from autotune.ir.kernel_plan import attribute_cycles
+from autotune.ir.tflite_import import import_tflite
+from autotune.lowering import integer_core
 from cost_models.analytic import TABLES, AnalyticCostModel
 from cost_models.features import extract_features
+from device_runners.apollo5_sim import Apollo5Sim
 from device_runners.build import build
 from device_runners.rp2040_sim import Rp2040Sim
+from device_runners.runners import runner_image
 from device_runners.targets import TARGETS
 
 SPECTRAL = ("larun", "spectral_small", "spectral_separable", "conv1d", "gap_mean", "mlp")
@@ -53,6 +58,34 @@ def test_latency_prediction_tracks_rp2040_sim(name, zoo_dir, tmp_path):
         assert abs(call_predicted / record.zero_wait_cycles - 1) < 0.25, (
             f"{name}: call {record.call} {call.symbol}: predicted {call_predicted:.0f}, "
             f"simulated {record.zero_wait_cycles} (zero-wait)")
+
+
+# A representative part of the zoo for apollo5-sim (0.2-0.3 M instructions a second): 1-D and 2-D
+# convolutions through each path of the Helium conv (runs, gathered windows, at_mve_rows), depthwise
+# with and without a depth multiplier, pools, dense, element-wise and table ops. Every zoo model is
+# checked by benchmarks/bench_kernels.py ("apollo5" in benchmarks/results/kernels.json).
+APOLLO5 = ("larun", "image2d", "ds_cnn", "depthwise", "conv_dilated", "pools", "residual", "activations", "mlp")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", APOLLO5)
+def test_latency_prediction_tracks_apollo5_sim(name, zoo_dir, sim_cache, tmp_path):
+    """The apollo5 table is fitted to apollo5-sim: the Helium kernels' cycles within 10 % of it
+    per model, and every kernel call of at least 2,000 cycles within 25 % of its own."""
+    graph = integer_core(import_tflite(model_zoo.tflite_bytes(name, zoo_dir), name))
+    generated = generate_c(graph, tmp_path / "src")
+    image = runner_image("apollo5-sim", generated.out_dir, "apollo5", cache_dir=tmp_path / "cache")
+    x = np.random.default_rng(0).integers(-128, 128, graph.tensor(graph.inputs[0]).shape[1:]).astype(np.int8)
+    result = Apollo5Sim(image.elf_path, cache_dir=sim_cache).run(x)
+    model = AnalyticCostModel("apollo5")
+    assert model.source == "predicted:analytic-apollo5" and model.table.fitted_to == "apollo5-sim"
+    features = extract_features(generated.kernel_plan, activation_bytes=0)
+    predicted = model.cycles(features)
+    assert abs(predicted / result.cycles - 1) < 0.10, f"{name}: predicted {predicted:.0f}, simulated {result.cycles}"
+    for record in attribute_cycles(generated.kernel_plan, result.ops):
+        call_predicted = model.call_cycles(features.calls[record.call])
+        assert record.cycles < 2000 or abs(call_predicted / record.cycles - 1) < 0.25, (
+            f"{name}: call {record.call} {record.symbol}: predicted {call_predicted:.0f}, simulated {record.cycles}")
 
 
 @pytest.mark.slow

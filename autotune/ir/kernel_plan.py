@@ -3,9 +3,11 @@
 Between the graph and the C sits this one list (TVM's lowered functions, TFLM's per-node data).
 Each call names the IR op it implements, the kernel symbol, the dimensions it loops over, how each
 of its weights is stored, the scratch bytes its kernel's own size function asks for, whether its
-output may share memory with an input, and the work it does (the cost features). The memory
-planner, the C generator, the cost features, the memory report and the simulator profiles all
-read this list; simulator cycles are attributed to calls by kernel symbol (`attribute_cycles`),
+output may share memory with an input, and the work it does (the cost features: the generic
+kernels' per-element counts, and for kernels with a Helium variant the iterations of its vector
+loops, terms named mve_*, which the Cortex-M55 cost table prices and the scalar ones ignore).
+The memory planner, the C generator, the cost features, the memory report and the simulator
+profiles all read this list; simulator cycles are attributed to calls by kernel symbol (`attribute_cycles`),
 never by position, so a layer may take several calls (a weight decoder, then its kernel).
 
 `autotune.lowering.lower` builds a plan from a graph through the op registry (autotune.ops).

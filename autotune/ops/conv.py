@@ -77,6 +77,109 @@ def output_work(outputs: int, act_min: int, output_offset: int) -> dict[str, int
     return dict(outputs=0 if relu else outputs, relu_outputs=outputs if relu else 0)
 
 
+def _up(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def mve_rows_work(windows: int, n: int, rows: int) -> dict[str, int]:
+    """Loop counts of at_mve_rows (cortex-m55-mve/at_mve.h) on `windows` inputs of `n` bytes
+    against `rows` filter rows: per group of four rows a requantization of four lanes, per
+    16-byte chunk of the input and group four VMLADAVA."""
+    return dict(mve_groups=windows * _up(rows, 4), mve_group_chunks=windows * _up(rows, 4) * _up(n, 16))
+
+
+def mve_conv_work(win: dict, batches: int, out_h: int, out_w: int, out_c: int, any_mode: bool) -> dict[str, int]:
+    """Loop counts of the Helium CONV_2D (cortex-m55-mve/at_conv_s8.c), whose runs of output
+    pixels take one of three paths, followed here as the C chooses them: conv_run (windows of at
+    most 32 bytes, read in place or gathered side by side: per block of four pixels, two above
+    16 bytes, and output channel one dot product and one four-lane requantization; a block of
+    fewer gathered windows fills its empty slots with copies), conv_block (rows read in place,
+    longer or in requantization mode AT_MVE_ANY: per block of four pixels and channel a C loop
+    over the rows' 16-byte chunks) and conv_window (anything else: at_mve_rows on the gathered
+    window). `any_mode`: at_mve_mode gives AT_MVE_ANY."""
+    fh, fw, c = win["filter_h"], win["filter_w"], win["in_c"]
+    n, length = fh * fw * c, fw * c
+    contiguous = fw == 1 or win["dilation_w"] == 1
+    gathering = n <= 32 and not any_mode
+    pixels = 4 if n <= 16 else 2
+    (y0, y1), (x0, x1) = win["inside_y"], win["inside_x"]
+    work = dict(mve_runs=0, mve_run_blocks=0, mve_slot_copies=0, mve_block_channels=0, mve_block_chunks=0,
+                mve_groups=0, mve_group_chunks=0)
+
+    def inside(count: int) -> None:  # conv_inside
+        per = 4 if length <= 16 else 2
+        if fh == 1 and length <= 32 and not any_mode and count >= per:
+            blocks = count // per + (count % per > 0)
+            work["mve_runs"] += 1 + (count % per > 0)
+            work["mve_run_blocks"] += out_c * blocks
+        else:
+            work["mve_block_channels"] += out_c * _up(count, 4)
+            work["mve_block_chunks"] += out_c * _up(count, 4) * fh * _up(length, 16)
+
+    def flush(gathered: int) -> int:  # a block of gathered windows, its empty slots copies of the last
+        if gathered:
+            work["mve_runs"] += 1
+            work["mve_run_blocks"] += out_c
+            work["mve_slot_copies"] += pixels - gathered
+        return 0
+
+    one_run = (contiguous and fh == 1 and (y0, y1) == (0, out_h) and (x0, x1) == (0, out_w)
+               and win["stride_h"] * win["in_w"] == out_w * win["stride_w"])
+    for _ in range(batches):
+        if one_run:
+            inside(out_h * out_w)
+            continue
+        gathered = 0
+        for oy in range(out_h):
+            begin, end = (x0, x1) if contiguous and fh == 1 and y0 <= oy < y1 else (out_w, out_w)
+            ox = 0
+            while ox < out_w:
+                if ox == begin and begin < end and (not gathering or end - begin >= pixels):
+                    gathered = flush(gathered)
+                    inside(end - begin)
+                    ox = end
+                    continue
+                if gathering:
+                    gathered += 1
+                    if gathered == pixels:
+                        gathered = flush(gathered)
+                else:
+                    for term, count in mve_rows_work(1, n, out_c).items():
+                        work[term] += count
+                ox += 1
+        flush(gathered)
+    return work
+
+
+def mve_depthwise_work(win: dict, batches: int, out_h: int, out_w: int, out_c: int,
+                       any_mode: bool) -> dict[str, int]:
+    """Loop counts of the Helium DEPTHWISE_CONV_2D (cortex-m55-mve/at_depthwise_conv_s8.c), per
+    group of eight channels: the pixels of a row whose windows lie inside the input (depth
+    multiplier 1, mode not AT_MVE_ANY) in pairs through depthwise_run, per pair and tap; every
+    other pixel through depthwise_pixel in C, per pixel and tap; with a depth multiplier above 1
+    its window gathered by at_window_s8, for each group again."""
+    groups, taps = _up(out_c, 8), win["filter_h"] * win["filter_w"]
+    (y0, y1), (x0, x1) = win["inside_y"], win["inside_x"]
+    inside = 0 if win["repeat"] != 1 or any_mode or x1 <= x0 else x1 - x0  # run pixels of an inside row
+    rows = batches * max(0, min(y1, out_h) - max(y0, 0)) if inside else 0
+    runs = rows * (int(inside >= 2) + inside % 2)
+    pairs = rows * (inside // 2 + inside % 2)
+    pixels = batches * out_h * out_w - rows * inside
+    gathered = pixels if win["repeat"] != 1 else 0  # at_window_s8 per pixel and group: taps x out_c bytes
+    return dict(mve_runs=groups * runs, mve_pairs=groups * pairs, mve_pair_taps=groups * pairs * taps,
+                mve_pixels=groups * pixels, mve_pixel_taps=groups * pixels * taps,
+                mve_window_taps=groups * gathered * taps, mve_window_bytes=groups * gathered * taps * out_c)
+
+
+def mve_mode(shift: np.ndarray, act_min: int, output_offset: int) -> str:
+    """The requantization mode at_mve_mode (cortex-m55-mve/at_mve.h) picks: "relu" (no fix-up),
+    "right" (the fix-up on every lane) or "any" (left shifts too)."""
+    hi = max(-1, int(np.max(shift)))
+    if hi <= 0 and act_min >= output_offset:
+        return "relu"
+    return "right" if hi < 0 else "any"
+
+
 def _exact_float(x_bound: int, w: np.ndarray, terms: int) -> type:
     """float32 when every partial sum is an integer below 2**24 (exact in any order), else float64."""
     return np.float32 if x_bound * int(np.abs(w).max(initial=0)) * terms < 2**24 else np.float64
@@ -172,6 +275,17 @@ class _Conv(OpDef):
                     inside_x=window.inside(in_w, out_w, filter_w, p.stride_w, p.dilation_w, p.pad_w),
                     zero_point=-p.input_offset, repeat=repeat, in_place=int(in_place))
 
+    # the mve_* terms that count four- (conv) or eight-lane (depthwise) requantizations
+    mve_requantizations: ClassVar[tuple[str, ...]] = ("mve_run_blocks", "mve_block_channels", "mve_groups")
+
+    def mve_work(self, win: dict, n: int, out_h: int, out_w: int, out_c: int, p: ConvParams) -> dict[str, int]:
+        """The Helium kernel's loop counts (terms mve_*: the cortex-m55 table's)."""
+        mode = mve_mode(p.shift, p.act_min, p.output_offset)
+        work = (mve_depthwise_work if self.depthwise else mve_conv_work)(win, n, out_h, out_w, out_c, mode == "any")
+        # the rounding fix-up on negative lanes, in every requantization outside mode "relu"
+        work["mve_fixups"] = 0 if mode == "relu" else sum(work[t] for t in self.mve_requantizations)
+        return work
+
     def lower(self, graph: Graph, index: int, op: Op, p: ConvParams) -> tuple[KernelCall, ...]:
         inp, out = op.inputs[0], op.outputs[0]
         n, out_h, out_w, out_c = graph.tensor(out).shape
@@ -207,7 +321,8 @@ class _Conv(OpDef):
                             fill_bytes=gathers * taps * tap_bytes - copy_bytes,
                             copy_bytes=copy_bytes if win["repeat"] == 1 else 0,
                             repeat_bytes=copy_bytes if win["repeat"] > 1 else 0,
-                            repeat_channels=copied_taps * win["in_c"] if win["repeat"] > 1 else 0),
+                            repeat_channels=copied_taps * win["in_c"] if win["repeat"] > 1 else 0,
+                            **self.mve_work(win, n, out_h, out_w, out_c, p)),
             const_bytes=12 * out_c,  # at_channel_t per output channel
             params=p,
         )
@@ -260,6 +375,7 @@ class DepthwiseConv2D(_Conv):
     tflm_kernel = "reference_integer_ops::DepthwiseConvPerChannel"
     depthwise = True
     symbol = "at_depthwise_conv_s8"
+    mve_requantizations = ("mve_pairs", "mve_pixels")
     options_type = "DepthwiseConv2DOptions"
     # the bias is required: TFLM's depthwise kernel crashes on an absent one (index -1)
     operands = (Operand("input"), Operand("filter", constant=True), Operand("bias", ("int32",), constant=True))

@@ -11,7 +11,8 @@ from autotune.ir.graph import Graph, Op
 from autotune.ir.kernel_plan import KernelCall, frozen_map
 from autotune.ops.base import (OpDef, OpError, Operand, activation_range, bias_type, dense_weights, fused_activation,
                                has_input, require_rank)
-from autotune.ops.conv import _exact_float, channel_multipliers, channel_rows, output_work, requantize
+from autotune.ops.conv import (_exact_float, channel_multipliers, channel_rows, mve_rows_work, output_work,
+                               requantize)
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,7 +91,8 @@ class FullyConnected(OpDef):
             dims=frozen_map(batches=rows, accum_depth=depth, out_depth=units),
             weights=(dense_weights(graph, op.inputs[1], "filter"),),  # the bias is in the channel table
             macs=rows * units * depth,
-            work=frozen_map(calls=1, **output_work(rows * units, p.act_min, p.output_offset), rows=rows),
+            work=frozen_map(calls=1, **output_work(rows * units, p.act_min, p.output_offset), rows=rows,
+                            **mve_rows_work(rows, depth, units)),
             const_bytes=12 * units, params=p),)
 
     def emit(self, c, call: KernelCall) -> None:

@@ -94,6 +94,9 @@ class _Pool(OpDef):
         taps = n * int(rows.sum()) * int(cols.sum())  # window taps inside the input, over all positions
         work = dict(calls=1, outputs=n * out_h * out_w * c, positions=n * out_h * out_w, window_taps=taps,
                     window_rows=n * int(rows.sum()) * out_w * c, reads=taps * c)
+        if self.kind == "MAX_POOL_2D":  # the Helium kernel's: sixteen channels a vector
+            slices = -(-c // 16)
+            work.update(mve_row_slices=n * int(rows.sum()) * out_w * slices, mve_tap_slices=taps * slices)
         if self.kind == "AVERAGE_POOL_2D":  # a clipped window, or one without a reciprocal, divides
             clipped = int((np.outer(rows, cols) < p.filter_h * p.filter_w).sum())
             work["divisions"] = n * c * (out_h * out_w if not average_reciprocal(p.filter_h * p.filter_w) else clipped)
