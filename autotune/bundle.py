@@ -144,8 +144,7 @@ def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nd
     (out_dir / "memory_report.md").write_text(_memory_report(generated.kernel_plan, generated.plan.format(core),
                                                              builds))
     if target is not None:
-        features = extract_features(generated.kernel_plan, activation_bytes=generated.arena_bytes
-                                    + generated.input_size + generated.output_size)
+        features = extract_features(generated.kernel_plan, activation_bytes=generated.activation_bytes)
         latency = AnalyticCostModel(target, placement).predict(features).latency
         card = {**card, "costs": _costs(target, builds[target], latency)}
     card = {**card, "quantization": _quantization(core), "tflite_sha256": hashlib.sha256(tflite).hexdigest(),

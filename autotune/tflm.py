@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,16 +37,24 @@ def tflm_outputs(tflite: bytes, x_int8: np.ndarray) -> np.ndarray:
     return np.stack(outputs)
 
 
-def tflm_arena_bytes(tflite: bytes) -> int:
-    """The arena TFLM allocates for this model (host build; read from print_allocations)."""
+@dataclass(frozen=True)
+class TflmArena:
+    """The arena TFLM allocates for a model (host build; read from print_allocations)."""
+
+    head: int  # non-persistent: the planned activations (input and output included) and kernel scratch
+    tail: int  # persistent: tensor and node structs, each kernel's prepared data
+    total: int  # head + tail
+
+
+def tflm_arena(tflite: bytes) -> TflmArena:
     it = _interpreter(tflite)
     with captured_fd(2) as printed:  # print_allocations writes to the C stderr
         it.print_allocations()
     text = printed[0]
-    match = re.search(r"Arena allocation total (\d+) bytes", text)
-    if not match:
+    sizes = dict(re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", text))
+    if len(sizes) != 3:
         raise RuntimeError(f"TFLM did not report its arena size: {text[:200]!r}")
-    return int(match.group(1))
+    return TflmArena(**{k: int(v) for k, v in sizes.items()})
 
 
 def check_matches_tflm(tflite: bytes, x_int8: np.ndarray, outputs: np.ndarray, name: str) -> None:

@@ -2,7 +2,8 @@
 
 flash   = start-up code + code of each kernel library file used + per call its parameter struct
           and call site, its weights as stored and its other constants (channel tables, LUTs)
-RAM     = activations (the planned arena plus the caller's input and output buffers) + stack
+RAM     = activations (the planned arena, plus the caller's input and output buffers where the
+          model does not keep them in its arena: GeneratedC.activation_bytes) + stack
           (a base plus the deepest frame of the kernels used, where a core's kernels differ)
 latency = the entry function's own cycles + per kernel call its set-up there and the sum over
           its work terms of cycles per unit x units (KernelCall.work and MACs), at the target's

@@ -33,7 +33,7 @@ class CallFeatures:
 class ModelFeatures:
     calls: tuple[CallFeatures, ...]
     params: int
-    activation_bytes: int  # planned arena plus the caller's input and output buffers
+    activation_bytes: int  # planned arena plus the caller's input and output buffers where outside it
 
     @property
     def macs(self) -> int:

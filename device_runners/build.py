@@ -13,7 +13,8 @@ Convention for a sources directory (what the code generator emits):
     names and parameter structs; see `select_sources`). Headers in it are private to its files.
 
 Firmware (`build`): the sources plus the target's harness files (`Target.harness`: vector
-table and reset handler, `autotune_io.c` with the global `autotune_input`/`autotune_output`/
+table and reset handler, `autotune_io.c` with the global `autotune_input`/`autotune_output`
+(or, for a model whose input and output live in its arena, `autotune_io`: where they are)/
 `autotune_status` and `autotune_measure`, which runs the entry once and spins in `halt`; a
 `main` that calls it, or a board's request loop; on the rp2040 also boot2), linked with the
 target's linker script (plus a placement script, see `PLACEMENTS`), `-nostdlib -lgcc`, by the
@@ -60,7 +61,7 @@ from device_runners.targets import Target, get_target
 
 HARNESS_DIR = Path(__file__).parent / "harness"
 CACHE_ENV = "AUTOTUNE_CACHE_DIR"
-HEADERS = ("autotune_protocol.h", "rp2040_cycles.h")  # the harness's own (the rp2040 board's)
+HEADERS = ("autotune_io.h", "autotune_protocol.h", "rp2040_cycles.h")  # the harness's own
 # Where code and weights live. "flash": everything constant in flash (executed in place on the
 # rp2040, through its XIP cache); the others copy part of it to SRAM at start-up, for targets
 # that offer them (`Target.placements`): harness/placement_<name>/autotune_placement.ld, put
@@ -73,7 +74,8 @@ FIRMWARE_FLAGS = (
     "-fstack-usage", "-fcallgraph-info=su",
 )
 # autotune_measure is what simulators run; a board's main does not call it.
-LINK_FLAGS = ("-nostdlib", "-Wl,--gc-sections", "-Wl,--undefined=autotune_measure")
+# autotune_io (where a model keeps its input and output in its arena) is what they read.
+LINK_FLAGS = ("-nostdlib", "-Wl,--gc-sections", "-Wl,--undefined=autotune_measure", "-Wl,--undefined=autotune_io")
 HOST_FLAGS = ("-O2", *WARNINGS)
 SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
 

@@ -99,6 +99,27 @@ def test_matches_executor_and_tflm(name, zoo_dir, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["residual", "depthwise", "pools", "slices"])
+@pytest.mark.parametrize("io", ["arena", "caller"])
+def test_input_and_output_in_the_arena_or_the_callers_buffers(name, io, zoo_dir, tmp_path):
+    """Both places for the input and output, bit-exact: in the arena, run on MODEL_INPUT and
+    MODEL_OUTPUT (the copies of the caller's buffers are the test above); in the caller's
+    buffers, which the arena then leaves out."""
+    graph = integer_core(import_tflite(model_zoo.tflite_bytes(name, zoo_dir), name))
+    gen = generate_c(graph, tmp_path / "c", io=io)
+    header = gen.header.read_text()
+    assert ("#define MODEL_INPUT (model_arena.bytes + " in header) == (io == "arena")
+    in_arena = {gen.plan.buffer_of(t).in_arena for t in (graph.inputs[0], graph.outputs[0])}
+    assert in_arena == {io == "arena"}
+    assert gen.activation_bytes == gen.arena_bytes + (0 if io == "arena" else gen.input_size + gen.output_size)
+    flags = ["-DAUTOTUNE_HOST_ARENA_IO"] if io == "arena" else []
+    exe = build_host(gen.out_dir, tmp_path / "model", extra_flags=flags, sanitize=True)
+    x = np.random.default_rng(5).integers(-128, 128, (N_INPUTS,) + graph.tensor(graph.inputs[0]).shape[1:])
+    got = _run_host(exe, x.astype(np.int8), gen.output_size)
+    _assert_same(name, got, executor.run(graph, x.astype(np.int8)).reshape(N_INPUTS, -1), "the reference executor")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["depthwise", "conv_dilated", "image2d", "conv1d", "zero_pad"])
 def test_scratch_is_what_the_kernels_ask_for(name, zoo_dir, tmp_path_factory):
     """Each call's scratch in the kernel plan equals its kernel's own <kernel>_get_buffer_size on
@@ -209,10 +230,11 @@ def _broadcast_add() -> Graph:
     return Graph("broadcast_add", tensors, [Op("ADD", (0, 1), (2,), {"activation": "RELU6"})], [0], [2])
 
 
+@pytest.mark.parametrize("io", ["arena", "caller"])
 @pytest.mark.parametrize("build", [_copy, _broadcast_add], ids=["copy", "broadcast_add"])
-def test_small_graphs(build, tmp_path):
+def test_small_graphs(build, io, tmp_path):
     graph = build()
-    gen = generate_c(graph, tmp_path / "c")
+    gen = generate_c(graph, tmp_path / "c", io=io)
     shape = graph.tensor(graph.inputs[0]).shape[1:]
     x = np.random.default_rng(4).integers(-128, 128, (N_INPUTS,) + shape).astype(np.int8)
     got = _run_host(build_host(gen.out_dir, tmp_path / "model", sanitize=True), x, gen.output_size)

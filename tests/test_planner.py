@@ -174,21 +174,38 @@ def _max_live(graph: Graph, plan: MemoryPlan, scratch: dict[int, int]) -> int:
     return best
 
 
-def test_chain_reuses_memory():
+@pytest.mark.parametrize("io", ["arena", "caller"])
+def test_chain_reuses_memory(io):
     kp = _chain()
-    g, plan = kp.graph, plan_memory(kp)
+    g, plan = kp.graph, plan_memory(kp, io=io)
     _simulate(g, plan, {})
     inner = sum(t.logical_bytes for t in g.tensors[1:] if t.data is None) - g.tensor(g.outputs[0]).logical_bytes
     assert plan.arena_bytes >= _max_live(g, plan, {})
     assert plan.arena_bytes == 4096 + 2048  # the two largest neighbours: the floor for this chain
     assert plan.arena_bytes < 0.5 * inner
-    assert plan.buffer_of(g.inputs[0]).place == "input" and plan.buffer_of(g.outputs[0]).place == "output"
+    places = (plan.buffer_of(g.inputs[0]).place, plan.buffer_of(g.outputs[0]).place)
+    assert places == (("arena", "arena") if io == "arena" else ("input", "output"))
 
 
+def test_arena_input_is_reused_once_it_dies():
+    """In the arena the input's bytes go to a later tensor; the caller's input costs its own."""
+    b = _Builder("reuse", (1, 1, 256, 4))
+    t = b.op("CONV_2D", [0], (1, 1, 256, 2), weights=True)  # 1024 -> 512 bytes
+    t = b.op("CONV_2D", [t], (1, 1, 256, 3), weights=True)  # 512 -> 768: into the input's bytes
+    out = b.op("CONV_2D", [t], (1, 4), weights=True)
+    kp = b.plan(out)
+    arena, caller = plan_memory(kp, io="arena"), plan_memory(kp, io="caller")
+    _simulate(kp.graph, arena, {})
+    assert arena.buffer_of(t).offset < arena.buffer_of(0).offset + 1024 and arena.buffer_of(t).first > 0
+    assert arena.arena_bytes == 1024 + 512  # the input and the first conv's output: the peak
+    assert caller.arena_bytes == 512 + 768 and caller.arena_bytes + 1024 + 4 > arena.arena_bytes
+
+
+@pytest.mark.parametrize("io", ["arena", "caller"])
 @pytest.mark.parametrize("seed", range(60))
-def test_random_graphs(seed):
+def test_random_graphs(seed, io):
     kp, scratch = _random_graph(seed)
-    g, plan = kp.graph, plan_memory(kp)
+    g, plan = kp.graph, plan_memory(kp, io=io)
     _simulate(g, plan, scratch)
     assert plan.arena_bytes >= _max_live(g, plan, scratch)
     assert all(plan.live_bytes(i) <= plan.arena_bytes for i in range(len(g.ops)))
@@ -199,7 +216,7 @@ def test_reshape_aliases_its_input():
     a = b.op("CONV_2D", [0], (1, 1, 64), weights=True)
     r = b.op("RESHAPE", [a], (1, 64))
     out = b.op("FULLY_CONNECTED", [r], (1, 4), weights=True)
-    plan = plan_memory(b.plan(out))
+    plan = plan_memory(b.plan(out), io="caller")
     assert plan.buffer_of(a) == plan.buffer_of(r)
     assert plan.arena_bytes == 64
 
@@ -207,7 +224,7 @@ def test_reshape_aliases_its_input():
 def test_reshape_of_input_to_output_is_a_copy():
     b = _Builder("copy", (1, 8))
     r = b.op("RESHAPE", [0], (2, 4))
-    plan = plan_memory(b.plan(r))
+    plan = plan_memory(b.plan(r), io="caller")
     assert plan.buffer_of(0).place == "input" and plan.buffer_of(r).place == "output"
     assert plan.arena_bytes == 0
 
@@ -221,7 +238,7 @@ def test_add_writes_into_a_dead_input_only():
     e = b.op("ADD", [d, s], (1, 32))  # s dies here, d too
     out = b.op("ADD", [e, 0], (1, 32))  # never into the caller's input
     kp = b.plan(out)
-    g, plan = kp.graph, plan_memory(kp)
+    g, plan = kp.graph, plan_memory(kp, io="caller")
     _simulate(g, plan, {})
     assert plan.buffer_of(s) == plan.buffer_of(a)
     assert plan.buffer_of(e) in (plan.buffer_of(d), plan.buffer_of(s))
@@ -252,7 +269,7 @@ def test_pool_writes_into_its_dead_input_without_leading_padding(kind):
     c = b.op("CONV_2D", [q], (1, 1, 16, 8), weights=True)
     out = b.op(kind, [c], (1, 1, 7, 8), padding="VALID", **pool)  # the caller's output: a copy
     kp = b.plan(out)
-    g, plan = kp.graph, plan_memory(kp)
+    g, plan = kp.graph, plan_memory(kp, io="caller")
     _simulate(g, plan, {})
     assert plan.buffer_of(p) == plan.buffer_of(a)
     assert plan.buffer_of(q) != plan.buffer_of(p) and plan.buffer_of(out).place == "output"
@@ -268,7 +285,7 @@ def test_format_lists_every_arena_tensor():
     t = b.op("CONV_2D", [t], (1, 1, 256, 16), weights=True)
     t = b.op("CONV_2D", [t], (1, 1, 16), weights=True)
     kp = b.plan(t, {3: 100})
-    g, plan = kp.graph, plan_memory(kp)
+    g, plan = kp.graph, plan_memory(kp, io="caller")
     text = plan.format(g)
     assert f"arena {plan.arena_bytes} bytes" in text
     for t in range(1, len(g.tensors) - 1):

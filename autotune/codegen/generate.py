@@ -6,6 +6,13 @@ activation arena laid out by `planner.plan_memory`, and `<prefix>_invoke`: the k
 calls in order. No floating point, no allocation, nothing computed at start-up. Each op's C is
 written by its registry definition (`OpDef.emit`, autotune.ops).
 
+With `io="arena"` (the default) the input and output live in the arena, which `model.h`
+exposes as `<prefix>_arena`: the caller writes the input to `<PREFIX>_INPUT` and calls
+`<prefix>_invoke(<PREFIX>_INPUT, <PREFIX>_OUTPUT)`, nothing is copied, and the input's bytes are
+reused once it dies. Other pointers are the caller's own buffers: the input is copied in and the
+output out. With `io="caller"` the entry point reads and writes the caller's buffers directly
+and the arena holds only what lies between them (the caller pays for both buffers).
+
 A model with float32 edges (QUANTIZE first, DEQUANTIZE last) is generated without them: the C
 entry point takes the int8 input of the integer path and returns its int8 output. `model.h`
 gives both scales and zero points, so the caller quantizes and dequantizes if it needs floats.
@@ -17,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autotune.codegen.kernel_library import copy_kernels
-from autotune.codegen.planner import MemoryPlan, plan_memory
+from autotune.codegen.planner import IO_MODES, MemoryPlan, plan_memory
 from autotune.codegen.writer import CSource, comment
 from autotune.errors import CodegenError
 from autotune.escape import c_comment
@@ -40,6 +47,7 @@ class GeneratedC:
     output_size: int
     kernel_plan: KernelPlan
     plan: MemoryPlan
+    io: str  # where the input and output live: "arena" | "caller" (plan_memory)
 
     @property
     def sources(self) -> tuple[Path, ...]:
@@ -50,22 +58,32 @@ class GeneratedC:
     def arena_bytes(self) -> int:
         return self.plan.arena_bytes
 
+    @property
+    def activation_bytes(self) -> int:
+        """The model's activation RAM: the arena, plus the caller's input and output buffers where
+        the model does not keep them in its arena."""
+        return self.arena_bytes + (self.input_size + self.output_size if self.io == "caller" else 0)
 
-def generate_c(model: Graph | KernelPlan, out_dir: Path | str, prefix: str = "model") -> GeneratedC:
+
+def generate_c(model: Graph | KernelPlan, out_dir: Path | str, prefix: str = "model",
+               io: str = "arena") -> GeneratedC:
     """Write `<prefix>.h`, `<prefix>.c` and the kernels they use into `out_dir`; a graph is
     lowered to its kernel plan first.
 
     The entry point is `int <prefix>_invoke(const int8_t *input, int8_t *output)`; the sizes are
     `<PREFIX>_INPUT_SIZE` and `<PREFIX>_OUTPUT_SIZE` (the device harness expects the default
-    prefix). `input` and `output` must not overlap; the output buffer may hold intermediate
-    values while the model runs.
+    prefix). `io` (module docstring): "arena" keeps the input and output in the arena at
+    `<PREFIX>_INPUT` and `<PREFIX>_OUTPUT`; "caller": in the caller's buffers, which must not
+    overlap (the output buffer may hold intermediate values while the model runs).
     """
     if not re.fullmatch(r"[A-Za-z_]\w*", prefix):
         raise ValueError(f"prefix {prefix!r} is not a C identifier")
+    if io not in IO_MODES:
+        raise ValueError(f"io must be one of {IO_MODES}, got {io!r}")
     plan = model if isinstance(model, KernelPlan) else lower(model)
     core = plan.graph
-    memory = plan_memory(plan)
-    c = CSource(plan, memory)
+    memory = plan_memory(plan, io=io)
+    c = CSource(plan, memory, arena="arena" if io == "caller" else f"{prefix}_arena")
     last_op = -1
     for call in plan.calls:
         op = core.ops[call.op]
@@ -86,7 +104,7 @@ def generate_c(model: Graph | KernelPlan, out_dir: Path | str, prefix: str = "mo
     source.write_text(_source(c, prefix))
     kernel_files = copy_kernels((*KERNEL_COMMON, *sorted(c.kernel_sources)), out_dir)
     return GeneratedC(out_dir, header, source, kernel_files, f"{prefix}_invoke",
-                      core.tensor(core.inputs[0]).size, core.tensor(core.outputs[0]).size, plan, memory)
+                      core.tensor(core.inputs[0]).size, core.tensor(core.outputs[0]).size, plan, memory, io)
 
 
 def _op_comment(graph: Graph, i: int) -> str:
@@ -117,11 +135,30 @@ def _header(plan: KernelPlan, memory: MemoryPlan, prefix: str) -> str:
                             if what == "INPUT" else "output: dequantize it as above") + ") */")
         lines += [f"#define {macro}_{what}_SIZE {t.size}",
                   f"#define {macro}_{what}_ZERO_POINT ({zp})", ""]
+    if memory.io == "caller":
+        lines += [
+            "/* static RAM the model uses besides the caller's input and output buffers */",
+            f"#define {macro}_ARENA_SIZE {memory.arena_bytes}", "",
+            f"/* Runs the model on one int8 input; writes {macro}_OUTPUT_SIZE int8 values to output.",
+            " * input and output must not overlap. Returns 0. */",
+        ]
+    else:
+        at = {what: memory.buffer_of(t).offset for what, t in (("INPUT", g.inputs[0]), ("OUTPUT", g.outputs[0]))}
+        lines += [
+            "/* static RAM of the model's activations, its input and output included */",
+            f"#define {macro}_ARENA_SIZE {memory.arena_bytes}", "",
+            "/* The model's own input and output buffers lie in its arena: write the input to",
+            f" * {macro}_INPUT, call {prefix}_invoke({macro}_INPUT, {macro}_OUTPUT), read {macro}_OUTPUT. */",
+            f"extern union {prefix}_arena {{",
+            "    int32_t align;", f"    int8_t bytes[{macro}_ARENA_SIZE];", f"}} {prefix}_arena;",
+            f"#define {macro}_INPUT ({prefix}_arena.bytes + {at['INPUT']})",
+            f"#define {macro}_OUTPUT ({prefix}_arena.bytes + {at['OUTPUT']})", "",
+            f"/* Runs the model on one int8 input; writes {macro}_OUTPUT_SIZE int8 values to output.",
+            f" * input and output are {macro}_INPUT and {macro}_OUTPUT (nothing is copied), or the",
+            " * caller's own buffers outside the arena (copied in and out). The model overwrites",
+            f" * {macro}_INPUT. Returns 0. */",
+        ]
     lines += [
-        "/* static RAM the model uses besides the caller's input and output buffers */",
-        f"#define {macro}_ARENA_SIZE {memory.arena_bytes}", "",
-        f"/* Runs the model on one int8 input; writes {macro}_OUTPUT_SIZE int8 values to output.",
-        " * input and output must not overlap. Returns 0. */",
         f"int {prefix}_invoke(const int8_t *input, int8_t *output);", "",
         f"#endif /* {guard} */", "",
     ]
@@ -130,21 +167,33 @@ def _header(plan: KernelPlan, memory: MemoryPlan, prefix: str) -> str:
 
 def _source(c: CSource, prefix: str) -> str:
     g, memory = c.graph, c.memory
-    uses_memcpy = any("memcpy(" in line for line in c.body)
+    copies = [] if memory.io == "caller" else _copies(g, prefix.upper())
+    uses_memcpy = any("memcpy(" in line for line in c.body + copies)
     lines = [
         f"/* generated by autotune from {c_comment(g.name)}; do not edit */",
         *(["#include <string.h>", ""] if uses_memcpy else []),
         f'#include "{prefix}.h"', '#include "at_kernels.h"', "",
         "/*", *(" * " + ln for ln in comment(memory.format(g)).splitlines()), " */", "",
     ]
-    if memory.arena_bytes:
+    if memory.io == "caller" and memory.arena_bytes:
         lines += [
             "/* The activation arena. Tensor offsets are multiples of 4: word-aligned. */",
             "static union {", "    int32_t align;", f"    int8_t bytes[{memory.arena_bytes}];",
             "} arena;", "",
         ]
+    elif memory.io == "arena":
+        lines += ["/* The activation arena, input and output included. Tensor offsets are multiples of 4. */",
+                  f"union {prefix}_arena {prefix}_arena;", ""]
     lines += c.decls
     lines += [f"int {prefix}_invoke(const int8_t *input, int8_t *output)", "{"]
     lines += [decl for _, decl in sorted(c.pointers.items()) if decl]
-    lines += ["", *c.body, "    return 0;", "}", ""]
+    lines += ["", *copies[:3], *c.body, *copies[3:], "    return 0;", "}", ""]
     return "\n".join(lines)
+
+
+def _copies(g: Graph, macro: str) -> list[str]:
+    """The arena entry's copies: the caller's input in and the output out, unless they are the
+    model's own buffers."""
+    return [f"    if (input != {macro}_INPUT) {{", f"        memcpy({macro}_INPUT, input, {macro}_INPUT_SIZE);", "    }",
+            f"    if (output != {macro}_OUTPUT) {{", f"        memcpy(output, {macro}_OUTPUT, {macro}_OUTPUT_SIZE);",
+            "    }"]

@@ -5,11 +5,16 @@ it. Buffers are placed greedily, largest first, each at the lowest offset that o
 live at the same time: TFLM's GreedyMemoryPlanner. Storage is shared where the kernel plan says
 it may be: a call whose output aliases its input (a RESHAPE) shares it always; a call that may
 overwrite an input (`KernelCall.overwrites`: an element-wise ADD, a pool without leading padding)
-writes into that input if it dies at the call and is not the caller's input. A buffer shared by
-several tensors takes, at each call, only the bytes of those live then: a pool's smaller output
-frees the tail of its input's storage. The graph's input and output stay in the caller's
-buffers; only what lies between them takes arena space. A call's scratch (the bytes its
-kernel's size function asks for) is a buffer live during that call.
+writes into that input if it dies at the call. A buffer shared by several tensors takes, at each
+call, only the bytes of those live then: a pool's smaller output frees the tail of its input's
+storage. A call's scratch (the bytes its kernel's size function asks for) is a buffer live
+during that call.
+
+Where the graph's input and output live (`io`): "arena" places them in the arena like any other
+tensor, so the input's bytes are reused once it dies and the output's before it is written;
+"caller" leaves them in the caller's buffers (the input is then never written, and a call
+overwrites into the output buffer only what fits there): only what lies between them takes
+arena space.
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ class Buffer:
     nbytes: int  # the most it holds at once
     first: int  # first call during which the buffer is live (an index in KernelPlan.calls)
     last: int  # last call during which it is live
-    place: str  # "arena" | "scratch" (both in the arena) | "input" | "output" (the caller's)
+    place: str  # "arena" | "scratch" (both in the arena) | "input" | "output" (the caller's buffers)
     offset: int = 0  # in the arena
     call: int = -1  # the call a scratch buffer serves
     extents: tuple[tuple[int, int, int], ...] = ()  # (first call, last call, bytes) of each tensor
@@ -49,6 +54,7 @@ class MemoryPlan:
     buffers: tuple[Buffer, ...]
     arena_bytes: int  # the peak, rounded up to the alignment
     alignment: int
+    io: str = "arena"  # where the graph's input and output live: "arena" | "caller"
 
     def buffer_of(self, tensor: int) -> Buffer:
         for b in self.buffers:
@@ -85,8 +91,15 @@ def _names(graph: Graph, b: Buffer) -> str:
     return ", ".join(tensor_label(graph, t) for t in b.tensors)
 
 
-def plan_memory(plan: KernelPlan, alignment: int = 4) -> MemoryPlan:
-    """Place every activation tensor of the plan's graph, and each call's scratch, in one arena."""
+IO_MODES = ("arena", "caller")
+
+
+def plan_memory(plan: KernelPlan, alignment: int = 4, io: str = "arena") -> MemoryPlan:
+    """Place every activation tensor of the plan's graph, and each call's scratch, in one arena;
+    the graph's input and output too unless `io` is "caller"."""
+    if io not in IO_MODES:
+        raise ValueError(f"io must be one of {IO_MODES}, got {io!r}")
+    caller = io == "caller"
     graph, calls = plan.graph, plan.calls
     n = len(calls)
     producer: dict[int, int] = {t: 0 for t in graph.inputs}
@@ -114,7 +127,7 @@ def plan_memory(plan: KernelPlan, alignment: int = 4) -> MemoryPlan:
 
     def overwritable(src: int, i: int) -> bool:
         """An arena tensor whose storage is read for the last time by call i."""
-        return (src in producer and not holds(src, graph.inputs)
+        return (src in producer and not (caller and holds(src, graph.inputs))
                 and max(last_use.get(m, producer[m]) for m in group[src]) == i)
 
     for i, call in enumerate(calls):
@@ -123,7 +136,7 @@ def plan_memory(plan: KernelPlan, alignment: int = 4) -> MemoryPlan:
             merge(call.inputs[0], out)
             continue
         for src in call.overwrites:  # the caller's output buffer only holds the output's bytes
-            if overwritable(src, i) and (out not in graph.outputs
+            if overwritable(src, i) and (not caller or out not in graph.outputs
                                          or graph.tensor(src).logical_bytes <= graph.tensor(out).logical_bytes):
                 merge(src, out)
                 break
@@ -131,7 +144,7 @@ def plan_memory(plan: KernelPlan, alignment: int = 4) -> MemoryPlan:
     buffers = []
     for members in {id(g): g for g in group.values()}.values():
         members = sorted(members)
-        place = ("input" if any(t in graph.inputs for t in members)
+        place = ("arena" if not caller else "input" if any(t in graph.inputs for t in members)
                  else "output" if any(t in graph.outputs for t in members) else "arena")
         extents = tuple((producer[t], min(n - 1, last_use.get(t, producer[t])), graph.tensor(t).logical_bytes)
                         for t in members)
@@ -144,7 +157,7 @@ def plan_memory(plan: KernelPlan, alignment: int = 4) -> MemoryPlan:
             extents=extents,
         ))
     buffers += [Buffer((), size, i, i, "scratch", call=i) for i, size in sorted(plan.scratch.items())]
-    return _place(graph.name, n, buffers, alignment)
+    return replace(_place(graph.name, n, buffers, alignment), io=io)
 
 
 def _align(x: int, alignment: int) -> int:

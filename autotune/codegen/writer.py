@@ -15,8 +15,9 @@ class CSource:
     """model.c being written: declarations (constants, parameter structs) and the body of the
     entry point. Every name and pointer a call's C needs comes from here."""
 
-    def __init__(self, plan: KernelPlan, memory: MemoryPlan):
+    def __init__(self, plan: KernelPlan, memory: MemoryPlan, arena: str = "arena"):
         self.plan, self.graph, self.memory = plan, plan.graph, memory
+        self.arena = arena  # the C name of the arena union
         self.decls: list[str] = []
         self.body: list[str] = []
         self.kernel_sources: set[str] = set()
@@ -40,7 +41,7 @@ class CSource:
         if tensor.dtype != "int8":
             raise ValueError(f"{tensor_label(self.graph, t)} is {tensor.dtype}; activations must be int8")
         b = self.memory.buffer_of(t)
-        where = {"input": "input", "output": "output"}.get(b.place, f"arena.bytes + {b.offset}")
+        where = {"input": "input", "output": "output"}.get(b.place, f"{self.arena}.bytes + {b.offset}")
         const = "const " if b.place == "input" else ""
         live = f", calls {b.first}-{b.last}" if b.in_arena else ""
         self.pointers[t] = (f"    {const}int8_t *const {name} = {where}; "
@@ -76,7 +77,7 @@ class CSource:
 
     def scratch(self, call: KernelCall) -> str:
         buffer = self.memory.scratch_of(self._index[id(call)])
-        return f"arena.bytes + {buffer.offset}" if buffer else "0"
+        return f"{self.arena}.bytes + {buffer.offset}" if buffer else "0"
 
     def call(self, call: KernelCall, *args: str, indent: int = 4) -> None:
         """`symbol(&<params>, args...);`"""

@@ -3,7 +3,9 @@
  *
  * Simulators (rp2040-sim, nano33ble-sim, rp2040js) run the start-up code from reset to `main`,
  * write the input into `autotune_input`, continue at `autotune_measure` until the PC reaches
- * `halt`, then read `autotune_output` and `autotune_status`. So an image whose `main` is a
+ * `halt`, then read `autotune_output` and `autotune_status`. A model that keeps its input and
+ * output in its arena (autotune_io.h) gets no buffers here: `autotune_io` tells the runners where
+ * they are (device_runners.cortex_m_sim.read_image). So an image whose `main` is a
  * board's request loop (rp2040_board.c) runs on them unchanged. The buffers are global (not
  * static) so they keep their symbol names, the entry point is called through a separate
  * translation unit so the compiler cannot drop any of the model code, and the link keeps
@@ -11,7 +13,7 @@
  */
 #include <stdint.h>
 
-#include "model.h"
+#include "autotune_io.h"
 
 #ifndef AUTOTUNE_ENTRY
 #error "AUTOTUNE_ENTRY (the model's invoke function) must be defined on the command line"
@@ -24,8 +26,15 @@ int AUTOTUNE_ENTRY(const int8_t *input, int8_t *output);
 void autotune_measure(void) __attribute__((noreturn));
 void halt(void) __attribute__((noreturn, noinline));
 
+#ifdef MODEL_INPUT
+const struct {
+    int8_t *input, *output;
+    uint32_t input_size, output_size;
+} autotune_io = {MODEL_INPUT, MODEL_OUTPUT, MODEL_INPUT_SIZE, MODEL_OUTPUT_SIZE};
+#else
 int8_t autotune_input[MODEL_INPUT_SIZE];
 int8_t autotune_output[MODEL_OUTPUT_SIZE];
+#endif
 volatile int32_t autotune_status = -1;
 
 void halt(void)
@@ -36,6 +45,6 @@ void halt(void)
 
 void autotune_measure(void)
 {
-    autotune_status = AUTOTUNE_ENTRY(autotune_input, autotune_output);
+    autotune_status = AUTOTUNE_ENTRY(AUTOTUNE_INPUT, AUTOTUNE_OUTPUT);
     halt();
 }

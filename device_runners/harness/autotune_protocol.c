@@ -3,12 +3,10 @@
 
 #include <stdint.h>
 
-#include "model.h"
+#include "autotune_io.h"
 
 int AUTOTUNE_ENTRY(const int8_t *input, int8_t *output);
 
-extern int8_t autotune_input[MODEL_INPUT_SIZE];
-extern int8_t autotune_output[MODEL_OUTPUT_SIZE];
 extern volatile int32_t autotune_status;
 
 enum {
@@ -89,7 +87,7 @@ static void answer_info(void)
 static void answer_invoke(void)
 {
     at_board_timer_start();
-    autotune_status = AUTOTUNE_ENTRY(autotune_input, autotune_output);
+    autotune_status = AUTOTUNE_ENTRY(AUTOTUNE_INPUT, AUTOTUNE_OUTPUT);
     uint64_t cycles = at_board_timer_cycles();
     uint32_t microseconds = at_board_timer_microseconds();
     uint32_t crc = begin_answer(ANSWER_INVOKE, 16 + MODEL_OUTPUT_SIZE);
@@ -98,7 +96,7 @@ static void answer_invoke(void)
     crc = write_u32(crc, (uint32_t)(cycles >> 32));
     crc = write_u32(crc, microseconds);
     for (uint32_t i = 0; i < MODEL_OUTPUT_SIZE; i++) {
-        crc = write_byte(crc, (uint8_t)autotune_output[i]);
+        crc = write_byte(crc, (uint8_t)AUTOTUNE_OUTPUT[i]);
     }
     end_answer(crc);
 }
@@ -126,7 +124,7 @@ static void serve_one(void)
         uint8_t byte = at_board_getc();
         crc = crc32_byte(crc, byte);
         if (fits) {
-            autotune_input[i] = (int8_t)byte;
+            AUTOTUNE_INPUT[i] = (int8_t)byte;
         }
     }
     if (read_u32(0) != ~crc) {

@@ -3,12 +3,13 @@
  * Replaces autotune_main.c in images that run under QEMU with Arm semihosting: reads
  * MODEL_INPUT_SIZE-byte records from `input.bin` (in QEMU's working directory) into
  * `autotune_input`, calls the entry point on each, and appends the output and the int32 status
- * to `output.bin`; then exits QEMU with status 0. A fault exits with status 1 instead of
+ * to `output.bin`; then exits QEMU with status 0. A model that keeps its input and output in its
+ * arena (autotune_io.h) runs on those, as on the target: the records are copied in and out. A fault exits with status 1 instead of
  * spinning, so a runner never waits for a timeout.
  */
 #include <stdint.h>
 
-#include "model.h"
+#include "autotune_io.h"
 
 #ifndef AUTOTUNE_ENTRY
 #error "AUTOTUNE_ENTRY (the model's invoke function) must be defined on the command line"
@@ -75,7 +76,17 @@ int main(void)
         autotune_exit(EXIT_FAILURE_REASON);
     }
     while (transfer(SYS_READ, in, autotune_input, MODEL_INPUT_SIZE) == 0) {
+#ifdef MODEL_INPUT
+        for (uint32_t i = 0; i < MODEL_INPUT_SIZE; i++) {
+            MODEL_INPUT[i] = autotune_input[i];
+        }
+        autotune_status = AUTOTUNE_ENTRY(MODEL_INPUT, MODEL_OUTPUT);
+        for (uint32_t i = 0; i < MODEL_OUTPUT_SIZE; i++) {
+            autotune_output[i] = MODEL_OUTPUT[i];
+        }
+#else
         autotune_status = AUTOTUNE_ENTRY(autotune_input, autotune_output);
+#endif
         if (transfer(SYS_WRITE, out, autotune_output, MODEL_OUTPUT_SIZE) != 0
             || transfer(SYS_WRITE, out, (const void *)&autotune_status, 4) != 0) {
             autotune_exit(EXIT_FAILURE_REASON);
