@@ -1,12 +1,15 @@
 """The static memory planner: checked by simulating every byte of the plan, op by op."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from autotune.codegen.planner import MemoryPlan, plan_memory
 from autotune.ir.graph import Graph, Op, Tensor
 from autotune.ir.kernel_plan import KernelCall, KernelPlan, frozen_map
+from autotune.ops import window
 from autotune.ops.layout import _reads_graph_input
 from autotune.ops.window import compute_padding
 
@@ -119,8 +122,8 @@ def _simulate(graph: Graph, plan: MemoryPlan, scratch: dict[int, int]) -> None:
 
     def where(t: int) -> range:
         b = plan.buffer_of(t)
-        assert b.nbytes >= graph.tensor(t).logical_bytes
-        base = b.offset if b.in_arena else 0
+        assert b.nbytes >= b.offset_of(t) + graph.tensor(t).logical_bytes
+        base = plan.offset_of(t)
         return range(base, base + graph.tensor(t).logical_bytes)
 
     def space(t: int) -> str:
@@ -292,3 +295,70 @@ def test_format_lists_every_arena_tensor():
         if g.tensor(t).data is None:
             assert f"t{t} {g.tensor(t).name}" in text
     assert "scratch of call 3" in text and "caller's input buffer, 1024 bytes" in text
+
+
+@pytest.mark.parametrize("channel_local", [True, False], ids=["depthwise", "conv"])
+@pytest.mark.parametrize("seed", range(30))
+def test_overwrite_lead_never_clobbers_a_window_still_to_be_read(seed, channel_local):
+    """An output written pixel by pixel from `lead` bytes before its input: when pixel p is
+    written, every window a kernel may still read (from pixel p - PIXELS_AHEAD + 1 on) is intact,
+    over its own channel for a depthwise kernel, over all its bytes for a conv; where windows are
+    contiguous, with less lead (by more than the word alignment) some window is not."""
+    rng = np.random.default_rng(seed)
+    in_h, in_w = (1, int(rng.integers(1, 60))) if seed % 2 else tuple(int(v) for v in rng.integers(1, 12, 2))
+    k_h, k_w = min(in_h, int(rng.integers(1, 4))), min(in_w, int(rng.integers(1, 6)))
+    stride, dilation = tuple(int(v) for v in rng.integers(1, 3, 2)), (1, int(rng.integers(1, 3)))
+    padding = str(rng.choice(["SAME", "VALID"]))
+    (out_h, pad_h), (out_w, pad_w) = (compute_padding(padding, n, k, s, d) for n, k, s, d in
+                                      ((in_h, k_h, stride[0], dilation[0]), (in_w, k_w, stride[1], dilation[1])))
+    if out_h < 1 or out_w < 1:
+        return
+    c_in = int(rng.integers(1, 9))
+    c_out = c_in if channel_local else int(rng.integers(1, 17))
+    lead = window.overwrite_lead((in_h, in_w), (out_h, out_w), stride, (pad_h, pad_w), c_in, c_out, channel_local)
+    assert lead % 4 == 0 and (not channel_local or lead % c_in == 0)
+    reads = []  # the input pixels each output pixel's window reads
+    for oy in range(out_h):
+        for ox in range(out_w):
+            ys = [oy * stride[0] - pad_h + ky * dilation[0] for ky in range(k_h)]
+            xs = [ox * stride[1] - pad_w + kx * dilation[1] for kx in range(k_w)]
+            reads.append({y * in_w + x for y in ys for x in xs if 0 <= y < in_h and 0 <= x < in_w})
+
+    def windows_intact(lead: int) -> bool:
+        written: set[int] = set()  # input bytes written over (channel 0's, for a depthwise kernel)
+        for p in range(len(reads)):
+            if channel_local:
+                written.add(p * c_out - lead)
+                needed = {i * c_in for q in range(max(0, p - window.PIXELS_AHEAD + 1), len(reads)) for i in reads[q]}
+            else:
+                written.update(range(p * c_out - lead, (p + 1) * c_out - lead))
+                needed = {i * c_in + c for q in range(max(0, p - window.PIXELS_AHEAD + 1), len(reads))
+                          for i in reads[q] for c in range(c_in)}
+            if written & needed:
+                return False
+        return True
+
+    assert windows_intact(lead)
+    if in_h == 1 and dilation == (1, 1):  # contiguous windows: the lead is the least that works
+        step = c_in if channel_local else 1
+        assert lead < 4 * step or not windows_intact(lead - 4 * step)
+
+
+def test_depthwise_writes_over_its_input_from_a_lead():
+    """A depthwise convolution whose input dies there: the output starts `lead` bytes before it,
+    so the arena holds the pair in lead + input bytes, not input + output."""
+    b = _Builder("dw", (1, 1, 64, 4))
+    a = b.op("CONV_2D", [0], (1, 1, 256, 8), weights=True)  # 2048 bytes
+    d = b.op("DEPTHWISE_CONV_2D", [a], (1, 1, 128, 8), weights=True)  # stride 2: 1024 bytes
+    out = b.op("CONV_2D", [d], (1, 8), weights=True)
+    kp = b.plan(out)
+    lead = window.overwrite_lead((1, 256), (1, 128), (1, 2), (0, 1), 8, 8, channel_local=True)
+    calls = tuple(replace(c, overwrites=(a,), overwrite_lead=lead) if c.kind == "DEPTHWISE_CONV_2D" else c
+                  for c in kp.calls)
+    kp = KernelPlan(kp.graph, kp.source, calls)
+    plan = plan_memory(kp)
+    _simulate(kp.graph, plan, {})
+    assert plan.buffer_of(d) == plan.buffer_of(a)
+    assert plan.offset_of(a) - plan.offset_of(d) == lead
+    assert plan.arena_bytes == 256 + 2048  # the input of 256 and the conv's 2048 are the peak
+    assert plan_memory(kp, io="caller").buffer_of(d) != plan_memory(kp, io="caller").buffer_of(a)

@@ -143,7 +143,7 @@ def _header(plan: KernelPlan, memory: MemoryPlan, prefix: str) -> str:
             " * input and output must not overlap. Returns 0. */",
         ]
     else:
-        at = {what: memory.buffer_of(t).offset for what, t in (("INPUT", g.inputs[0]), ("OUTPUT", g.outputs[0]))}
+        at = {what: memory.offset_of(t) for what, t in (("INPUT", g.inputs[0]), ("OUTPUT", g.outputs[0]))}
         lines += [
             "/* static RAM of the model's activations, its input and output included */",
             f"#define {macro}_ARENA_SIZE {memory.arena_bytes}", "",

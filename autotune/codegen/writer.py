@@ -41,7 +41,7 @@ class CSource:
         if tensor.dtype != "int8":
             raise ValueError(f"{tensor_label(self.graph, t)} is {tensor.dtype}; activations must be int8")
         b = self.memory.buffer_of(t)
-        where = {"input": "input", "output": "output"}.get(b.place, f"{self.arena}.bytes + {b.offset}")
+        where = {"input": "input", "output": "output"}.get(b.place, f"{self.arena}.bytes + {self.memory.offset_of(t)}")
         const = "const " if b.place == "input" else ""
         live = f", calls {b.first}-{b.last}" if b.in_arena else ""
         self.pointers[t] = (f"    {const}int8_t *const {name} = {where}; "

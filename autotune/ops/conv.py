@@ -325,8 +325,23 @@ class _Conv(OpDef):
                             **self.mve_work(win, n, out_h, out_w, out_c, p)),
             const_bytes=12 * out_c,  # at_channel_t per output channel
             params=p,
+            **self.in_place(win, inp, n, out_h, out_w, out_c),
         )
         return (call,)
+
+    def in_place(self, win: dict[str, object], inp: int, batches: int, out_h: int, out_w: int,
+                 out_c: int) -> dict[str, object]:
+        """The output may overwrite the input if it starts far enough before it
+        (window.overwrite_lead): the kernels write pixels in row-major order, a few at a time, each
+        from its own window (at_kernels.h). A depthwise convolution of depth multiplier 1 computes
+        each channel from the same input channel and needs only whole pixels of lead (TinyEngine's
+        in-place depthwise, without its per-channel buffer)."""
+        if batches != 1 or (self.depthwise and win["repeat"] != 1):  # Helium: channel groups over all pixels
+            return {}
+        lead = window.overwrite_lead((win["in_h"], win["in_w"]), (out_h, out_w), (win["stride_h"], win["stride_w"]),
+                                     (win["pad_h"], win["pad_w"]), win["in_c"], out_c,
+                                     channel_local=self.depthwise and win["repeat"] == 1)
+        return dict(overwrites=(inp,), overwrite_lead=lead)
 
     @staticmethod
     def scratch_bytes(win: dict[str, object], out_h: int, out_w: int) -> int:

@@ -47,3 +47,36 @@ def taps_inside(size: int, out: int, filt: int, stride: int, dilation: int, pad:
     first = np.maximum(0, -(origin // dilation))  # ceil(-origin / dilation)
     last = np.minimum(filt, -((origin - size) // dilation))  # ceil((size - origin) / dilation)
     return np.maximum(last - first, 0)
+
+
+# A windowed kernel whose output may overwrite its input writes output pixel p only after the last
+# read of every window before p - (PIXELS_AHEAD - 1) (at_kernels.h): several pixels per pass at most.
+PIXELS_AHEAD = 4
+
+
+def overwrite_lead(in_hw: tuple[int, int], out_hw: tuple[int, int], stride: tuple[int, int],
+                   pad: tuple[int, int], in_pixel: int, out_pixel: int, channel_local: bool,
+                   alignment: int = 4) -> int:
+    """Bytes before its input at which the output of a windowed kernel may start, written pixel by
+    pixel in row-major order, so that no write lands on input a window still to be read needs.
+    Every window from output pixel q on reads input pixels from need(q) on (its top-left corner,
+    clamped to the input); when pixel p is written, windows from p - PIXELS_AHEAD + 1 on may still
+    be read. `in_pixel` and `out_pixel` are the bytes of one pixel. A `channel_local` kernel
+    (depthwise, depth multiplier 1: channel c from channel c) writes over each input channel
+    only the same output channel, so the write of pixel p must only precede those windows' pixels
+    in its own channel, and the lead is a whole number of pixels; otherwise the written bytes must
+    end before those windows' first byte. Rounded up to `alignment`."""
+    (in_h, in_w), (out_h, out_w), (sh, sw), (ph, pw) = in_hw, out_hw, stride, pad
+    oy, ox = np.divmod(np.arange(out_h * out_w, dtype=np.int64), out_w)
+    first = np.maximum(oy * sh - ph, 0) * in_w + np.maximum(ox * sw - pw, 0)
+    need = np.minimum.accumulate(first[::-1])[::-1]  # the earliest pixel read from window q on
+    p = np.arange(len(need))
+    ahead = need[np.maximum(p - PIXELS_AHEAD + 1, 0)]
+    if channel_local:
+        if in_pixel != out_pixel:
+            raise ValueError("a channel-local kernel writes pixels of its input's size")
+        pixels = max(int(np.max(p + 1 - ahead)), 0)
+        while pixels * in_pixel % alignment:
+            pixels += 1
+        return pixels * in_pixel
+    return -(-max(int(np.max((p + 1) * out_pixel - ahead * in_pixel)), 0) // alignment) * alignment

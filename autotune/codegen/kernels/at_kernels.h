@@ -44,7 +44,11 @@ typedef struct {
 
 /* CONV_2D (TFLM reference_integer_ops::ConvPerChannel); not grouped: filter depth = in_c.
  * scratch: at_conv_s8_get_buffer_size(p) bytes: one window, or none if every window is read
- * in place. */
+ * in place.
+ * The output may overlap the input, starting before it (autotune.ops.window.overwrite_lead).
+ * Every variant must keep to what that assumes: output pixels are written in row-major order,
+ * and a kernel writes output pixel p only after its last read of the windows of pixels before
+ * p - 3 (a few pixels per pass, all their channels, then the next ones). */
 typedef struct {
     int32_t batches, out_h, out_w, out_c;
     at_window_t win;
@@ -57,7 +61,12 @@ int32_t at_conv_s8_get_buffer_size(const at_conv_params_t *p);
 
 /* DEPTHWISE_CONV_2D (TFLM reference_integer_ops::DepthwiseConvPerChannel).
  * scratch: at_depthwise_conv_s8_get_buffer_size(p) bytes: one window of in_c * depth multiplier
- * channels, or none if every window is read in place. */
+ * channels, or none if every window is read in place.
+ * With depth multiplier 1 the output may overlap the input, starting a whole number of pixels
+ * before it (autotune.ops.window.overwrite_lead). Every variant must keep to what that assumes:
+ * output channel c is computed from input channel c alone, pixels are written in row-major order
+ * (channel groups one after another are fine), and a kernel writes output pixel p only after its
+ * last read of the windows of pixels before p - 3. */
 typedef struct {
     int32_t batches, out_h, out_w, out_c; /* out_c = in_c * depth multiplier (win.repeat) */
     at_window_t win;
