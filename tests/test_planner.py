@@ -362,3 +362,32 @@ def test_depthwise_writes_over_its_input_from_a_lead():
     assert plan.offset_of(a) - plan.offset_of(d) == lead
     assert plan.arena_bytes == 256 + 2048  # the input of 256 and the conv's 2048 are the peak
     assert plan_memory(kp, io="caller").buffer_of(d) != plan_memory(kp, io="caller").buffer_of(a)
+
+
+@pytest.mark.parametrize("blocks", [2, 5], ids=["every-choice", "local-search"])
+def test_sharing_is_chosen_where_it_lowers_the_arena(blocks):
+    """A chain of depthwise and pointwise convolutions whose outputs may start before their
+    inputs: sharing every one drifts the chain down the arena, so the planner picks which; never
+    worse than sharing none, and bit-safe (simulated)."""
+    b = _Builder("separable", (1, 1, 512, 4))
+    t, c = 0, 4
+    for _ in range(blocks):
+        t = b.op("DEPTHWISE_CONV_2D", [t], (1, 1, 512, c), weights=True)
+        t = b.op("CONV_2D", [t], (1, 1, 512, 2 * c), weights=True)
+        c *= 2
+    out = b.op("CONV_2D", [t], (1, 4), weights=True)
+    kp = b.plan(out)
+    calls = []
+    for call in kp.calls:
+        if call.kind in ("CONV_2D", "DEPTHWISE_CONV_2D") and call.outputs[0] != out:
+            c_in = kp.graph.tensor(call.inputs[0]).shape[-1]
+            c_out = kp.graph.tensor(call.outputs[0]).shape[-1]
+            lead = window.overwrite_lead((1, 512), (1, 512), (1, 1), (0, 1), c_in, c_out,
+                                         channel_local=call.kind == "DEPTHWISE_CONV_2D")
+            call = replace(call, overwrites=call.inputs, overwrite_lead=lead)
+        calls.append(call)
+    shared = KernelPlan(kp.graph, kp.source, tuple(calls))
+    plan, alone = plan_memory(shared), plan_memory(kp)
+    _simulate(kp.graph, plan, {})
+    assert plan.arena_bytes < alone.arena_bytes
+    assert any(plan.buffer_of(c.outputs[0]) == plan.buffer_of(c.inputs[0]) for c in calls if c.overwrite_lead)

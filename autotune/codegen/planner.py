@@ -120,9 +120,9 @@ def plan_memory(plan: KernelPlan, alignment: int = 4, io: str = "arena") -> Memo
     the graph's input and output too unless `io` is "caller". Which calls that may overwrite an
     input do so is searched: sharing can make the arena larger, as the longer-lived buffer it
     makes crowds others out, and a chain of outputs that each start before their input drifts
-    down the arena. Every choice where there are at most EXHAUSTIVE such calls; else greedily, in
-    plan order, from all of them dropping each that makes the arena smaller without it, and from
-    none adding each that does not make it larger. The smallest arena wins, the first on a tie."""
+    down the arena. Every choice where there are at most EXHAUSTIVE such calls; else a local
+    search from all of them and from none: flipping one call, or two a place or two apart in the
+    list, while that makes the arena smaller. The smallest arena wins, the first on a tie."""
     if io not in IO_MODES:
         raise ValueError(f"io must be one of {IO_MODES}, got {io!r}")
     caller = io == "caller"
@@ -134,14 +134,16 @@ def plan_memory(plan: KernelPlan, alignment: int = 4, io: str = "arena") -> Memo
     if len(calls) <= EXHAUSTIVE:
         choices = (frozenset(c for k, c in enumerate(calls) if not mask >> k & 1) for mask in range(1 << len(calls)))
         return replace(min((placed(c) for c in choices), key=lambda r: r.arena_bytes), io=io)
+    flips = [{i} for i in calls] + [{i, j} for k, i in enumerate(calls) for j in calls[k + 1:k + 3]]
     results = []
-    for start, better in ((frozenset(calls), lambda new, old: new < old),
-                          (frozenset(), lambda new, old: new <= old)):
-        shared, best = start, placed(start)
-        for i in calls:
-            trial = placed(shared ^ {i})
-            if better(trial.arena_bytes, best.arena_bytes):
-                shared, best = shared ^ {i}, trial
+    for shared in (frozenset(calls), frozenset()):
+        best, improved = placed(shared), True
+        while improved:
+            improved = False
+            for flip in flips:
+                trial = placed(shared ^ flip)
+                if trial.arena_bytes < best.arena_bytes:
+                    shared, best, improved = shared ^ flip, trial, True
         results.append(best)
     return replace(min(results, key=lambda r: r.arena_bytes), io=io)
 
