@@ -42,7 +42,16 @@ def run_layers(graph: Graph, x: np.ndarray) -> dict[int, np.ndarray]:
     return values
 
 
+# Examples per call of run_layers: its largest activation at about this many elements. Int64
+# intermediates that stay in cache run about 3x faster than one pass over 10,000 images.
+CHUNK_ELEMENTS = 1 << 20
+
+
 def run(graph: Graph, x: np.ndarray) -> np.ndarray:
     """The graph's (first) output for a batch x of shape (N, *input_shape[1:]): int8, or float32
-    when the graph ends in DEQUANTIZE."""
-    return run_layers(graph, x)[graph.outputs[0]]
+    when the graph ends in DEQUANTIZE. Large batches run in chunks."""
+    largest = max(int(np.prod(graph.tensor(t).shape[1:])) for op in graph.ops for t in op.outputs)
+    chunk = max(1, CHUNK_ELEMENTS // max(largest, 1))
+    if len(x) <= chunk:
+        return run_layers(graph, x)[graph.outputs[0]]
+    return np.concatenate([run_layers(graph, x[i:i + chunk])[graph.outputs[0]] for i in range(0, len(x), chunk)])

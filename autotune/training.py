@@ -6,10 +6,16 @@ scaling, jitter; images: shifts and optional flips; both: mixup), restored best 
 validation split drives early stopping, and a restart from new initial weights when a run ends
 at chance. Batch norm is folded into the convolutions by the converter (and by tfmot's QAT
 wrappers, which fine-tune with the fold in place).
+
+Speed: augmentation runs as TensorFlow ops in a tf.data pipeline (no Python per batch), and a
+`Trainer` builds and compiles its model once, so the k-fold models, the final fit and restarts
+of one candidate share one traced training step; each fit starts from new initial weights and a
+fresh optimizer state.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -18,10 +24,38 @@ from autotune.config import Augment, Training
 
 @dataclass(frozen=True)
 class TrainStats:
-    epochs_run: int
-    best_epoch: int  # 1-based: the epoch whose weights were kept
+    epochs_run: int  # passes over the training data
+    best_epoch: int  # 1-based: the validation round whose weights were kept
     val_accuracy: float | None  # float model on the validation data, None when there was none
     restarts: int  # runs that ended at chance and were started again from new weights
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Optimizer steps of one fit, in `rounds` equal rounds (a validation and early-stopping
+    check after each, when there is validation data)."""
+
+    batch_size: int
+    steps: int
+    rounds: int
+
+    @property
+    def steps_per_round(self) -> int:
+        return self.steps // self.rounds
+
+
+def use_one_cpu() -> None:
+    """One thread for TensorFlow's ops, as a Ray worker gets one CPU: the models are small, so
+    thread hand-offs cost more than they save (600 GunPoint steps: 1.3 s against 3.6 s with the
+    default pools, on a loaded 2-core machine; Fashion-MNIST epochs equal). Only possible before
+    TensorFlow starts; later it keeps the threads it has."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # already initialised in this process
+        pass
 
 
 def chance_margin(rate: float, n: int) -> float:
@@ -36,144 +70,151 @@ def auto_batch_size(examples: int) -> int:
     return int(min(128, max(8, 2 ** round(np.log2(max(examples, 1) / 32)))))
 
 
+def schedule(examples: int, epochs: int, training: Training, min_steps: int) -> Schedule:
+    """`epochs` passes over `examples`, at least `min_steps` steps; one round per epoch (several
+    passes per round when the step floor dominates)."""
+    batch_size = min(training.batch_size or auto_batch_size(examples), examples)
+    per_epoch = -(-examples // batch_size)
+    rounds = max(1, epochs)
+    per_round = max(per_epoch, -(-min_steps // rounds))
+    return Schedule(batch_size, per_round * rounds, rounds)
+
+
 def _majority(y: np.ndarray) -> float:
     return float(np.bincount(y).max() / len(y))
 
 
-class _Augmenter:
-    """Numpy augmentation of one batch; inputs are (N, 1, L, C) signals or (N, H, W, C) images."""
+def _augment(augment: Augment, one_d: bool):
+    """A batch -> batch function of TensorFlow ops; inputs are (B, 1, L, C) signals or (B, H, W, C)
+    images, labels one-hot, plus per-example weights."""
+    import tensorflow as tf
 
-    def __init__(self, augment: Augment, one_d: bool, rng: np.random.Generator):
-        self.a, self.one_d, self.rng = augment, one_d, rng
-
-    def _shift(self, x: np.ndarray, axis: int, fraction: float) -> np.ndarray:
+    def shift(x, axis: int, fraction: float):
         size = x.shape[axis]
         most = int(round(size * fraction))
         if most < 1:
             return x
-        offset = self.rng.integers(-most, most + 1, len(x))
-        index = np.clip(np.arange(size)[None, :] - offset[:, None], 0, size - 1)  # edge values fill in
-        shape = [len(x)] + [1] * (x.ndim - 1)
-        shape[axis] = size
-        return np.take_along_axis(x, index.reshape(shape), axis=axis)
+        offset = tf.random.uniform([tf.shape(x)[0]], -most, most + 1, dtype=tf.int32)
+        index = tf.clip_by_value(tf.range(size)[None, :] - offset[:, None], 0, size - 1)  # edge values fill in
+        return tf.gather(x, index, axis=axis, batch_dims=1)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        a, n = self.a, len(x)
-        if self.one_d:
-            x = self._shift(x, 2, a.shift)
-            if a.scale:
-                x = x * self.rng.uniform(1 - a.scale, 1 + a.scale, (n, 1, 1, 1))
-            if a.jitter:
-                x = x + self.rng.normal(0.0, a.jitter, x.shape)
+    def beta(n, a):
+        g1, g2 = tf.random.gamma([n], a), tf.random.gamma([n], a)
+        return g1 / tf.maximum(g1 + g2, 1e-12)
+
+    def apply(x, y, w):
+        n = tf.shape(x)[0]
+        if one_d:
+            x = shift(x, 2, augment.shift)
+            if augment.scale:
+                x = x * tf.random.uniform([n, 1, 1, 1], 1 - augment.scale, 1 + augment.scale)
+            if augment.jitter:
+                x = x + tf.random.normal(tf.shape(x), stddev=augment.jitter)
         else:
-            x = self._shift(self._shift(x, 1, a.shift), 2, a.shift)
-            if a.flip:
-                flip = self.rng.random(n) < 0.5
-                x = np.where(flip[:, None, None, None], x[:, :, ::-1], x)
-        return x.astype(np.float32)
+            x = shift(shift(x, 1, augment.shift), 2, augment.shift)
+            if augment.flip:
+                x = tf.where(tf.random.uniform([n, 1, 1, 1]) < 0.5, tf.reverse(x, [2]), x)
+        if augment.mixup:
+            lam = beta(n, augment.mixup)
+            lam = tf.maximum(lam, 1 - lam)  # the first example dominates its mix
+            other = tf.random.shuffle(tf.range(n))
+            x = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * tf.gather(x, other)
+            y = lam[:, None] * y + (1 - lam[:, None]) * tf.gather(y, other)
+            w = lam * w + (1 - lam) * tf.gather(w, other)
+        return x, y, w
+
+    return apply
 
 
-def _batches(x: np.ndarray, y: np.ndarray, training: Training, num_classes: int, one_d: bool, seed: int):
-    """A tf_keras Sequence of augmented, mixed-up, class-weighted batches with one-hot labels."""
-    import tf_keras
+def batches(x: np.ndarray, y: np.ndarray, training: Training, num_classes: int, batch_size: int, seed: int):
+    """An endless tf.data pipeline of shuffled, augmented, mixed-up, class-weighted batches with
+    one-hot labels (the augmentation runs as graph ops beside the training step)."""
+    import tensorflow as tf
 
-    batch_size = training.batch_size or auto_batch_size(len(y))
     counts = np.bincount(y, minlength=num_classes).astype(np.float64)
     weights = (len(y) / (np.count_nonzero(counts) * np.maximum(counts, 1)))[y] if training.class_weights \
         else np.ones(len(y))
-    onehot = np.eye(num_classes, dtype=np.float32)[y]
-
-    class Batches(tf_keras.utils.Sequence):
-        def __init__(self):
-            super().__init__()
-            self.rng = np.random.default_rng(seed)
-            self.augment = _Augmenter(training.augment, one_d, self.rng)
-            self.order = self.rng.permutation(len(y))
-
-        def __len__(self) -> int:
-            return -(-len(y) // batch_size)
-
-        def __getitem__(self, i: int):
-            idx = self.order[i * batch_size:(i + 1) * batch_size]
-            bx, by, bw = self.augment(x[idx]), onehot[idx], weights[idx].astype(np.float32)
-            if training.augment.mixup:
-                lam = self.rng.beta(training.augment.mixup, training.augment.mixup, (len(idx), 1)).astype(np.float32)
-                lam = np.maximum(lam, 1 - lam)  # the first example dominates its mix
-                other = self.rng.permutation(len(idx))
-                bx = lam.reshape(-1, *([1] * (bx.ndim - 1))) * bx + (1 - lam.reshape(-1, *([1] * (bx.ndim - 1)))) * bx[other]
-                by = lam * by + (1 - lam) * by[other]
-                bw = lam[:, 0] * bw + (1 - lam[:, 0]) * bw[other]
-            return bx, by, bw
-
-        def on_epoch_end(self) -> None:
-            self.order = self.rng.permutation(len(y))
-
-    return Batches()
+    data = tf.data.Dataset.from_tensor_slices((x, np.eye(num_classes, dtype=np.float32)[y],
+                                               weights.astype(np.float32)))
+    augment = _augment(training.augment, x.shape[1] == 1)
+    return (data.shuffle(len(y), seed=seed, reshuffle_each_iteration=True).repeat()
+            .batch(batch_size, drop_remainder=True).map(augment).prefetch(2))
 
 
-def _compile(model, training: Training, peak_lr: float, epochs: int, steps: int, warmup: bool) -> None:
-    import tf_keras
+class Trainer:
+    """Trains one architecture again and again (k-fold models, the final fit, restarts): the
+    model is built and compiled once, so its traced training step is reused; every `fit` starts
+    from new initial weights (`build()` after seeding) and a fresh optimizer, with the same
+    schedule. `fine_tune` keeps the model's weights instead (quantization-aware fine-tuning).
+    The model `fit` returns is this trainer's own: convert or copy it before the next fit."""
 
-    total = max(1, epochs * steps)
-    warmup_steps = min(total // 2, training.warmup_epochs * steps) if warmup else 0
-    schedule = tf_keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=peak_lr if not warmup_steps else peak_lr / 10, decay_steps=total - warmup_steps,
-        alpha=0.0, warmup_target=peak_lr if warmup_steps else None, warmup_steps=warmup_steps)
-    model.compile(optimizer=tf_keras.optimizers.AdamW(schedule, weight_decay=training.weight_decay),
-                  loss=tf_keras.losses.CategoricalCrossentropy(label_smoothing=training.label_smoothing),
-                  metrics=["accuracy"])
+    def __init__(self, build: Callable, training: Training, examples: int, epochs: int, num_classes: int,
+                 peak_lr: float | None = None, min_steps: int | None = None, fine_tune: bool = False):
+        import tf_keras
 
+        self.build, self.training, self.num_classes, self.fine_tune = build, training, num_classes, fine_tune
+        self.schedule = s = schedule(examples, epochs, training, training.min_steps if min_steps is None else min_steps)
+        self.model = build()
+        peak = training.learning_rate if peak_lr is None else peak_lr
+        warmup = 0 if fine_tune else min(s.steps // 2, training.warmup_epochs * s.steps_per_round)
+        lr = tf_keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=peak / 10 if warmup else peak, decay_steps=s.steps - warmup,
+            alpha=0.0, warmup_target=peak if warmup else None, warmup_steps=warmup)
+        self.model.compile(optimizer=tf_keras.optimizers.AdamW(lr, weight_decay=training.weight_decay),
+                           loss=tf_keras.losses.CategoricalCrossentropy(label_smoothing=training.label_smoothing),
+                           metrics=["accuracy"], steps_per_execution=s.steps_per_round)  # a round per call
 
-def _fit(model, x, y, val, training: Training, epochs: int, num_classes: int, seed: int,
-         peak_lr: float, warmup: bool):
-    """One run of the schedule; returns (epochs run, best epoch, float validation accuracy or None)."""
-    import tensorflow as tf
-    import tf_keras
+    def _start(self, seed: int) -> None:
+        import tf_keras
 
-    one_d = x.shape[1] == 1
-    batches = _batches(x, y, training, num_classes, one_d, seed)
-    if warmup:  # a full schedule: a few dozen examples still get enough optimizer steps
-        epochs = max(epochs, -(-training.min_steps // len(batches)))
-    _compile(model, training, peak_lr, epochs, len(batches), warmup)
-    callbacks = []
-    validation = None
-    if val is not None:
-        validation = (val[0], np.eye(num_classes, dtype=np.float32)[val[1]])
-        callbacks.append(tf_keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=training.patience, restore_best_weights=True,
-            start_from_epoch=min(training.warmup_epochs, epochs // 4)))
-    with tf.device("/CPU:0"):
-        history = model.fit(batches, validation_data=validation, epochs=epochs, callbacks=callbacks,
-                            verbose=0, shuffle=False)
-    h = history.history
-    if val is None:
-        return len(h["loss"]), len(h["loss"]), None
-    best = int(np.argmin(h["val_loss"]))
-    return len(h["loss"]), best + 1, float(h["val_accuracy"][best])
+        tf_keras.utils.set_random_seed(seed)  # initial weights, shuffling, augmentation
+        if not self.fine_tune:
+            self.model.set_weights(self.build().get_weights())
+        for v in self.model.optimizer.variables:  # the step count (so the schedule) and the moments
+            v.assign(np.zeros(v.shape, v.dtype.as_numpy_dtype))
 
+    def _run(self, x, y, val, seed: int) -> tuple[int, int, float | None]:
+        """One pass of the schedule; returns (passes over the data, best round, float validation
+        accuracy or None)."""
+        import tensorflow as tf
+        import tf_keras
 
-def train_float(build, x: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None,
-                epochs: int, training: Training, num_classes: int, seed: int):
-    """Build (`build()` returns a fresh model) and train with the recipe; restart from new initial
-    weights, up to `training.restarts` times, when the run ends at chance (on the validation data,
-    or on the training data when there is none). Returns (model, TrainStats)."""
-    import tf_keras
+        s = self.schedule
+        data = batches(x, y, self.training, self.num_classes, s.batch_size, seed)
+        if val is None:  # nothing to stop on
+            with tf.device("/CPU:0"):
+                self.model.fit(data, epochs=s.rounds, steps_per_epoch=s.steps_per_round, verbose=0)
+            return -(-s.steps * s.batch_size // len(y)), s.rounds, None
+        validation = (val[0], np.eye(self.num_classes, dtype=np.float32)[val[1]])
+        stop = tf_keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=self.training.patience, restore_best_weights=True,
+            start_from_epoch=min(self.training.warmup_epochs, s.rounds // 4))
+        with tf.device("/CPU:0"):
+            h = self.model.fit(data, validation_data=validation, epochs=s.rounds, steps_per_epoch=s.steps_per_round,
+                               callbacks=[stop], verbose=0, validation_batch_size=256).history
+        best = int(np.argmin(h["val_loss"]))
+        return -(-len(h["loss"]) * s.steps_per_round * s.batch_size // len(y)), best + 1, float(h["val_accuracy"][best])
 
-    check_x, check_y = val if val is not None else (x, y)
-    majority = _majority(check_y)
-    for attempt in range(training.restarts + 1):
-        tf_keras.backend.clear_session()
-        tf_keras.utils.set_random_seed(seed + 7919 * attempt)  # initial weights, dropout, shuffling
-        model = build()
-        epochs_run, best, val_acc = _fit(model, x, y, val, training, epochs, num_classes,
-                                         seed + attempt, training.learning_rate, warmup=True)
-        accuracy = val_acc if val is not None else _accuracy(model, check_x, check_y)
-        if accuracy > majority + chance_margin(majority, len(check_y)) or attempt == training.restarts:
-            return model, TrainStats(epochs_run, best, val_acc, attempt)
-    raise AssertionError("unreachable")
+    def fit(self, x: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None, seed: int):
+        """Train with the recipe; start again from other new weights, up to `training.restarts`
+        times, when the run ends at chance (on the validation data, or on the training data when
+        there is none). Returns (model, TrainStats)."""
+        check_x, check_y = val if val is not None else (x, y)
+        majority = _majority(check_y)
+        restarts = 0 if self.fine_tune else self.training.restarts
+        for attempt in range(restarts + 1):
+            self._start(seed + 7919 * attempt)
+            passes, best, val_acc = self._run(x, y, val, seed + attempt)
+            if attempt == restarts:
+                return self.model, TrainStats(passes, best, val_acc, attempt)
+            accuracy = val_acc if val is not None else _accuracy(self.model, check_x, check_y)
+            if accuracy > majority + chance_margin(majority, len(check_y)):
+                return self.model, TrainStats(passes, best, val_acc, attempt)
+        raise AssertionError("unreachable")
 
 
 def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+    """The float model's accuracy (no augmentation)."""
     return float(np.mean(model.predict(x, verbose=0, batch_size=256).argmax(axis=1) == y))
 
 
@@ -186,6 +227,6 @@ def quantization_aware_finetune(model, x: np.ndarray, y: np.ndarray, training: T
     import tensorflow_model_optimization as tfmot
 
     qat = tfmot.quantization.keras.quantize_model(model)
-    _fit(qat, x, y, None, training, training.qat_epochs, num_classes, seed, training.learning_rate / 10,
-         warmup=False)
+    Trainer(lambda: qat, training, len(y), training.qat_epochs, num_classes, peak_lr=training.learning_rate / 10,
+            min_steps=0, fine_tune=True).fit(x, y, None, seed)
     return qat

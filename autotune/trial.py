@@ -26,7 +26,7 @@ from autotune.ir.tflite_import import import_tflite
 from autotune.measurement import Accuracy, Measurement
 from autotune.quantize import to_int8_tflite
 from autotune.tflm import check_matches_tflm
-from autotune.training import TrainStats, quantization_aware_finetune, train_float
+from autotune.training import Trainer, TrainStats, quantization_aware_finetune, use_one_cpu
 from cost_models.analytic import AnalyticCostModel
 from cost_models.base import Costs
 from cost_models.features import extract_features
@@ -150,18 +150,24 @@ def predict_labels(graph, x: np.ndarray) -> np.ndarray:
     return executor.run(graph, executor.quantize_input(graph, x)).argmax(axis=1)
 
 
-def train_candidate(build, x: np.ndarray, y: np.ndarray, val, experiment: Experiment, num_classes: int,
+def trainer_for(build, dataset: Dataset, experiment: Experiment) -> Trainer:
+    """One trainer per candidate: every fit (k-fold models, the final fit) has the schedule of the
+    whole training set."""
+    return Trainer(build, experiment.training, len(dataset.y_train), experiment.budget.epochs, dataset.num_classes)
+
+
+def train_candidate(trainer: Trainer, x: np.ndarray, y: np.ndarray, val, experiment: Experiment,
                     seed: int) -> tuple[object, TrainStats]:
     """The float recipe, then quantization-aware fine-tuning (unless `training.qat_epochs` is 0)."""
-    training = experiment.training
-    model, stats = train_float(build, x, y, val, experiment.budget.epochs, training, num_classes, seed)
-    if training.qat_epochs:
-        model = quantization_aware_finetune(model, x, y, training, num_classes, seed)
+    model, stats = trainer.fit(x, y, val, seed)
+    if experiment.training.qat_epochs:
+        model = quantization_aware_finetune(model, x, y, experiment.training, trainer.num_classes, seed)
     return model, stats
 
 
 def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> TrialResult | Rejected:
     import_tensorflow()
+    use_one_cpu()
     import tf_keras
 
     seconds: dict[str, float] = {}
@@ -181,12 +187,14 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
     if broken:
         return Rejected(candidate.number, "over the limits before training: " + ", ".join(broken), costs, seconds)
 
+    with _timed(seconds, "train"):
+        trainer = trainer_for(build, dataset, experiment)
     if dataset.kfold:  # every fold trains from scratch; the exported model is trained on all of it
         correct, per_fold, restarts = 0, [], 0
         for i, (tr, va) in enumerate(dataset.folds):
             with _timed(seconds, "train"):
-                model, stats = train_candidate(build, dataset.x_train[tr], dataset.y_train[tr], None, experiment,
-                                               dataset.num_classes, seed + 1000 * (i + 1))
+                model, stats = train_candidate(trainer, dataset.x_train[tr], dataset.y_train[tr], None, experiment,
+                                               seed + 1000 * (i + 1))
             with _timed(seconds, "convert"):
                 _, graph = int8_model(model, dataset.x_train[tr], name)
             with _timed(seconds, "evaluate"):
@@ -197,15 +205,14 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
         val_accuracy = Accuracy(correct / (len(dataset.y_train) * dataset.cv_repeats), dataset.n_val, SOURCE,
                                 spread=float(np.std(per_fold)))
         with _timed(seconds, "train"):
-            model, stats = train_candidate(build, dataset.x_train, dataset.y_train, None, experiment,
-                                           dataset.num_classes, seed)
+            model, stats = train_candidate(trainer, dataset.x_train, dataset.y_train, None, experiment, seed)
         stats = TrainStats(stats.epochs_run, stats.best_epoch, None, restarts + stats.restarts)
         with _timed(seconds, "convert"):
             tflite, graph = int8_model(model, dataset.x_train, name)
     else:
         with _timed(seconds, "train"):
-            model, stats = train_candidate(build, dataset.x_train, dataset.y_train, (dataset.x_val, dataset.y_val),
-                                           experiment, dataset.num_classes, seed)
+            model, stats = train_candidate(trainer, dataset.x_train, dataset.y_train, (dataset.x_val, dataset.y_val),
+                                           experiment, seed)
         with _timed(seconds, "convert"):
             tflite, graph = int8_model(model, dataset.x_train, name)
         with _timed(seconds, "evaluate"):

@@ -69,7 +69,7 @@ def run_dataset(name: str) -> dict:
 def spectral_ceiling(front_best_params: int) -> tuple[float, int]:
     """An unconstrained spectral_cnn (>= 20x the parameters of the front's best point, 3x the
     epochs, no limits), trained with the same recipe on the same split; its int8 test accuracy."""
-    from autotune.trial import int8_model, predict_labels, train_candidate
+    from autotune.trial import int8_model, predict_labels, train_candidate, trainer_for
     from search_spaces import get_family
 
     experiment = load_experiment(ROOT / "experiments" / "spectral.yaml")
@@ -81,9 +81,9 @@ def spectral_ceiling(front_best_params: int) -> tuple[float, int]:
     while space.build(params := ceiling_params(scale), dataset.input_shape, dataset.num_classes).count_params() \
             < 20 * front_best_params:
         scale *= 1.25
-    model, _ = train_candidate(lambda: space.build(params, dataset.input_shape, dataset.num_classes),
-                               dataset.x_train, dataset.y_train, (dataset.x_val, dataset.y_val), experiment,
-                               dataset.num_classes, experiment.seed)
+    trainer = trainer_for(lambda: space.build(params, dataset.input_shape, dataset.num_classes), dataset, experiment)
+    model, _ = train_candidate(trainer, dataset.x_train, dataset.y_train, (dataset.x_val, dataset.y_val), experiment,
+                               experiment.seed)
     _, graph = int8_model(model, dataset.x_train, "ceiling")
     return float(np.mean(predict_labels(graph, dataset.x_test) == dataset.y_test)), int(model.count_params())
 

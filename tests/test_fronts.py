@@ -126,7 +126,9 @@ def test_objective_ignores_test_labels_and_120_examples_get_k_fold(gunpoint, tmp
             np.random.default_rng(1).shuffle(y_test)
         path = tmp_path / f"gp120_{shuffled}.npz"
         np.savez(path, x=x, y=y, x_test=archive["x_test"][70:], y_test=y_test)
-        experiment = load_experiment(fast(tmp_path, "kfold", str(path), steps=20, data_extra="cv_folds: 2"))
+        # 600 steps: a model that has learned (after 20 it can still answer one class for every input,
+        # and then shuffled test labels would score the same).
+        experiment = load_experiment(fast(tmp_path, "kfold", str(path), steps=600, data_extra="cv_folds: 2"))
         dataset = load_dataset(experiment.data, experiment.seed)
         assert len(dataset.y_train) == 120 and dataset.kfold and len(dataset.folds) == 2
         params = {"blocks": 2, "filters_0": 8, "filters_1": 8, "kernel": 3, "pool": 4, "separable": False,
@@ -143,9 +145,9 @@ def test_over_a_hard_limit_is_rejected_before_training_and_duplicates_are_resamp
     trained = []
     real = autotune.trial.train_candidate
 
-    def spy(build, x, *args, **kwargs):  # the real training, counted
-        trained.append(build().count_params())
-        return real(build, x, *args, **kwargs)
+    def spy(trainer, x, *args, **kwargs):  # the real training, counted
+        trained.append(trainer.model.count_params())
+        return real(trainer, x, *args, **kwargs)
 
     monkeypatch.setattr(autotune.trial, "train_candidate", spy)
     # A block of 64 filters takes the model over 1,000 parameters; two blocks of 8 stay near 500:
