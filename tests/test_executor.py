@@ -77,6 +77,20 @@ def test_rejects_wrong_input_shape(zoo_dir):
         executor.run(graph, np.zeros((4, 20), np.float32))
 
 
+@pytest.mark.slow
+def test_large_batches_run_in_chunks_with_the_same_outputs(zoo_dir, monkeypatch):
+    graph = import_tflite(model_zoo.tflite_bytes("dense", zoo_dir), "dense")
+    x = _random_inputs(graph, 50)
+    whole = executor.run_layers(graph, x)[graph.outputs[0]]
+    largest = max(int(np.prod(graph.tensor(t).shape[1:])) for op in graph.ops for t in op.outputs)
+    monkeypatch.setattr(executor, "CHUNK_ELEMENTS", 7 * largest)  # chunks of 7: the last one short
+    calls = []
+    real = executor.run_layers
+    monkeypatch.setattr(executor, "run_layers", lambda g, xs: calls.append(len(xs)) or real(g, xs))
+    np.testing.assert_array_equal(executor.run(graph, x), whole)
+    assert calls == [7] * 7 + [1]
+
+
 # ------------------------------------------------------------------ fixed point, against TFLM's C
 # Scalar transcriptions of tensorflow/lite/kernels/internal/common.h and gemmlowp fixedpoint.h.
 
