@@ -68,7 +68,7 @@ def fashion_mnist_npz(path: str | Path, train_examples: int | None = None, seed:
                   y_test=y_test.astype(np.int64), classes=np.array(FASHION_MNIST_CLASSES))
 
 
-def write_all(folder: str | Path, fashion_mnist_train: int | None = 12000) -> list[Path]:
+def write_all(folder: str | Path, fashion_mnist_train: int | None = None) -> list[Path]:
     """The three data sets as <folder>/gunpoint.npz, basic_motions.npz, fashion_mnist.npz."""
     folder = Path(folder)
     return [gunpoint_npz(folder / "gunpoint.npz"), basic_motions_npz(folder / "basic_motions.npz"),
