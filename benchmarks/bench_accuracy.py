@@ -43,9 +43,15 @@ def run_dataset(name: str) -> dict:
     experiment = load_experiment(ROOT / "experiments" / f"{name}.yaml")
     experiment = dataclasses.replace(experiment, output_dir=RUNS,
                                      budget=dataclasses.replace(experiment.budget, trials=TRIALS[name]))
+    # A run resumed (BENCH_TRIALS raised, or after an interruption) adds a session: its minutes are
+    # the sum of every session's wall time, each kept beside the study.
+    sessions_file = experiment.run_dir / "bench_minutes.json"
+    sessions = json.loads(sessions_file.read_text()) if sessions_file.exists() else []
     start = time.monotonic()
     run_search(experiment, progress=False)
-    minutes = (time.monotonic() - start) / 60
+    sessions.append(round((time.monotonic() - start) / 60, 1))
+    sessions_file.write_text(json.dumps(sessions))
+    minutes = sum(sessions)
     study = open_study(experiment)
     records = read_records(study)
     trained = [r for r in records if r.complete]
@@ -58,7 +64,7 @@ def run_dataset(name: str) -> dict:
             "front_best_flash_kb": round(m["flash_kb"], 2), "front_best_ram_kb": round(m["ram_kb"], 2),
             "front_best_latency_ms": round(m["latency_ms"], 3),
             "collapsed_trials": sum(r.metrics["accuracy"] < useful for r in trained),
-            "completed_trials": len(trained), "minutes": round(minutes, 1),
+            "completed_trials": len(trained), "minutes": round(minutes, 1), "minutes_sessions": sessions,
             # beside the schema: what the numbers rest on
             "front_best_trial": best.number, "front_best_val_accuracy": round(m["accuracy"], 4),
             "front_best_test_ci95": [round(v, 4) for v in m["test_accuracy_ci95"]],
