@@ -71,7 +71,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from autotune.export import choose_trial, export_trial
-    from autotune.report.outputs import record_export, write_outputs
+    from autotune.report.outputs import record_export, write_dashboard
     from autotune.study import open_study
 
     experiment = load_run(Path(args.run))
@@ -79,7 +79,7 @@ def _export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else experiment.run_dir / "bundles" / f"trial_{record.number}"
     bundle = export_trial(experiment, record, out, vectors=args.vectors, target=args.target)
     record_export(experiment.run_dir, record.number, bundle)
-    write_outputs(experiment, open_study(experiment))  # the dashboard shows the exported points
+    write_dashboard(experiment, open_study(experiment))  # with the exported points' tables
     _print_bundle(bundle, f"trial {record.number} (validation accuracy {record.metrics['accuracy']:.3f}, "
                           f"test accuracy {record.metrics['test_accuracy']:.3f})")
     return 0

@@ -47,8 +47,15 @@ class CallProfile:
     xip_misses: int | None
     op: str | None = None  # "<op index> <kind>" of the kernel-plan call
     macs: int | None = None
-    macs_per_cycle: float | None = None
     weight_bytes: int | None = None  # its weights as stored
+
+    @property
+    def macs_per_cycle(self) -> float | None:
+        return round(self.macs / self.cycles, 3) if self.macs and self.cycles else None
+
+    def row(self) -> dict:
+        """Its fields and MACs per cycle: a row of profile_<runner>.csv and of exports.json."""
+        return {**asdict(self), "macs_per_cycle": self.macs_per_cycle}
 
 
 @dataclass(frozen=True)
@@ -108,19 +115,16 @@ def call_profiles(plan: KernelPlan, result: SimResult, target: str) -> tuple[Cal
     planned = [plan.calls[r.call] for r in attribute_cycles(plan, result.ops)]
     return tuple(CallProfile(op.kernel, op.cycles, None if op.cycles is None else op.cycles / clock * 1e6,
                              op.instructions, op.zero_wait_cycles, op.xip_hits, op.xip_misses,
-                             f"{call.op} {call.kind}", call.macs,
-                             round(call.macs / op.cycles, 3) if call.macs and op.cycles else None,
-                             call.weight_bytes)
+                             f"{call.op} {call.kind}", call.macs, call.weight_bytes)
                  for op, call in zip(result.ops, planned))
 
 
 def write_csv(calls: tuple[CallProfile, ...], path: Path) -> None:
-    names = [f.name for f in fields(CallProfile)]
     with Path(path).open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["call", *names])
+        writer.writerow(["call", *(f.name for f in fields(CallProfile)), "macs_per_cycle"])
         for n, call in enumerate(calls):
-            writer.writerow([n, *("" if v is None else v for v in asdict(call).values())])
+            writer.writerow([n, *("" if v is None else v for v in call.row().values())])
 
 
 def _mean(values: list) -> float | None:

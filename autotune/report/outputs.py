@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 import optuna
@@ -45,7 +44,7 @@ def record_export(run_dir: Path, trial: int, bundle) -> None:
     sources = yaml.safe_load((bundle.path / "model_card.yaml").read_text())["simulated"]
     entry = {"trial": trial, "bundle": str(bundle.path.resolve()),
              "profiles": {t: {"source": sources[t]["source"], "cycles": bundle.simulated[t].cycles,
-                              "calls": [asdict(c) for c in calls]}
+                              "calls": [c.row() for c in calls]}
                           for t, calls in bundle.profiles.items()}}
     exports = [e for e in read_exports(run_dir) if e["bundle"] != entry["bundle"]] + [entry]
     _write_whole(run_dir / EXPORTS, json.dumps(exports, indent=1))
@@ -132,6 +131,16 @@ def pareto_document(front: list[TrialRecord], experiment: Experiment, hv: float,
     }
 
 
+def _write_dashboard(experiment: Experiment, records: list[TrialRecord], study_attrs: dict) -> None:
+    html = dashboard_html(records, experiment, study_attrs, read_exports(experiment.run_dir))
+    _write_whole(experiment.run_dir / "dashboard.html", html)
+
+
+def write_dashboard(experiment: Experiment, study: optuna.Study) -> None:
+    """dashboard.html alone (after `autotune export` added a bundle to exports.json)."""
+    _write_dashboard(experiment, read_records(study), study.user_attrs)
+
+
 def write_outputs(experiment: Experiment, study: optuna.Study, png: bool = False) -> list[TrialRecord]:
     """(Re)write every output of the run folder from the study; returns the Pareto front.
     `png`: also each plot of the dashboard as plots/<name>.png."""
@@ -151,8 +160,7 @@ def write_outputs(experiment: Experiment, study: optuna.Study, png: bool = False
             _write_whole(pareto_dir / source.name, source.read_bytes())
     doc = pareto_document(front, experiment, hypervolume(front, experiment), study.user_attrs)
     _write_whole(run_dir / "pareto.json", json.dumps(doc, indent=2))
-    _write_whole(run_dir / "dashboard.html", dashboard_html(records, experiment, study.user_attrs,
-                                                             read_exports(run_dir)))
+    _write_dashboard(experiment, records, study.user_attrs)
     if png:
         write_pngs(records, experiment, study.user_attrs, run_dir / "plots")
     return front
