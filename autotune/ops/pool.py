@@ -43,6 +43,33 @@ def average_reciprocal(count: int) -> int:
     return reciprocal if exact else 0
 
 
+def mve_max_work(rows: np.ndarray, cols: np.ndarray, in_w: int, c: int, p: PoolParams,
+                 batches: int) -> dict[str, int]:
+    """Loop counts of the Helium MAX_POOL_2D (cortex-m55-mve/at_pool_s8.c), given the taps inside
+    the input per output row and column: per output row one run over the columns whose windows
+    need no clipping, and a run of one for each other column. A run of one filter row, up to 16
+    channels and up to four taps takes max4_run (mve_max4_runs, mve_max4_pixels); any other, per
+    pixel, filter row and 16-channel slice a loop over the taps (mve_row_slices, mve_tap_slices)."""
+    out_w = len(cols)
+    begin = -(-p.pad_w // p.stride_w)
+    last = in_w + p.pad_w - p.filter_w  # the last window start, + pad_w
+    end = min(out_w, 0 if last < 0 else last // p.stride_w + 1)
+    clipped = [int(w) for ox, w in enumerate(cols.tolist()) if not begin <= ox < end]
+    runs = ([(end - begin, p.filter_w)] if begin < end else []) + [(1, w) for w in clipped]
+    slices = -(-c // 16)
+    work = dict(mve_max4_runs=0, mve_max4_pixels=0, mve_row_slices=0, mve_tap_slices=0)
+    for r in rows.tolist():
+        for count, width in runs:
+            if r == 1 and c <= 16 and width <= 4:
+                work["mve_max4_runs"] += batches
+                work["mve_max4_pixels"] += batches * count
+            else:
+                per = 1 if r == 1 and c <= 16 else slices * r
+                work["mve_row_slices"] += batches * count * per
+                work["mve_tap_slices"] += batches * count * per * width
+    return work
+
+
 class _Pool(OpDef):
     symbol: ClassVar[str]
     options_type = "Pool2DOptions"
@@ -94,9 +121,8 @@ class _Pool(OpDef):
         taps = n * int(rows.sum()) * int(cols.sum())  # window taps inside the input, over all positions
         work = dict(calls=1, outputs=n * out_h * out_w * c, positions=n * out_h * out_w, window_taps=taps,
                     window_rows=n * int(rows.sum()) * out_w * c, reads=taps * c)
-        if self.kind == "MAX_POOL_2D":  # the Helium kernel's: sixteen channels a vector
-            slices = -(-c // 16)
-            work.update(mve_row_slices=n * int(rows.sum()) * out_w * slices, mve_tap_slices=taps * slices)
+        if self.kind == "MAX_POOL_2D":
+            work.update(mve_max_work(rows, cols, in_w, c, p, n))
         if self.kind == "AVERAGE_POOL_2D":  # a clipped window, or one without a reciprocal, divides
             clipped = int((np.outer(rows, cols) < p.filter_h * p.filter_w).sum())
             work["divisions"] = n * c * (out_h * out_w if not average_reciprocal(p.filter_h * p.filter_w) else clipped)

@@ -47,6 +47,63 @@ AT_MVE_FAST void at_avg_pool_s8(const at_pool_params_t *p, const int8_t *input, 
     }
 }
 
+/* The maximum of m and `taps` loads of up to 16 channels `pitch` bytes apart, four a pass:
+ * independent maxima that the vector pipes overlap, and one loop branch per four taps. */
+AT_INLINE int8x16_t max_taps(int8x16_t m, const int8_t *x, int32_t taps, int32_t pitch, mve_pred16_t pred)
+{
+    for (; taps >= 4; taps -= 4, x += 4 * pitch) {
+        const int8x16_t a = vmaxq_s8(vldrbq_z_s8(x, pred), vldrbq_z_s8(x + pitch, pred));
+        const int8x16_t b = vmaxq_s8(vldrbq_z_s8(x + 2 * pitch, pred), vldrbq_z_s8(x + 3 * pitch, pred));
+        m = vmaxq_s8(m, vmaxq_s8(a, b));
+    }
+    for (; taps > 0; --taps, x += pitch) {
+        m = vmaxq_s8(m, vldrbq_z_s8(x, pred));
+    }
+    return m;
+}
+
+/* max_run's common case in assembly (GCC 12 spills its pointers): `count` windows of one row of
+ * up to four taps of up to 16 channels (predicate pl), taps at x, x + o1, x + o2, x + o3 (a
+ * missing tap repeats the last), the loads interleaved with the maxima so that the two vector
+ * pipes overlap; clamped only if `clamp`. VPR is written: out of line, the call clobbers it. */
+static AT_NOINLINE void max4_run(const int8_t *x, int32_t count, uint32_t o1, uint32_t o2, uint32_t o3,
+                                 int32_t step, int8_t *out, int32_t channels, mve_pred16_t pl, int8x16_t lo,
+                                 int8x16_t hi, int32_t clamp)
+{
+#define AT_MAX4_RUN(CLAMP)                                                                          \
+    __asm__ volatile("vmsr p0, %[pl]\n\t"                                                          \
+                     "dls lr, %[count]\n"                                                          \
+                     "1:\n\t"                                                                      \
+                     "add r0, %[x], %[o1]\n\t"                                                     \
+                     "add r1, %[x], %[o2]\n\t"                                                     \
+                     "add r2, %[x], %[o3]\n\t"                                                     \
+                     "vpstttt\n\t"                                                                 \
+                     "vldrbt.u8 %q[a], [%[x]]\n\t"                                                 \
+                     "vldrbt.u8 %q[b], [r0]\n\t"                                                   \
+                     "vmaxt.s8 %q[a], %q[a], %q[b]\n\t"                                            \
+                     "vldrbt.u8 %q[b], [r1]\n\t"                                                   \
+                     "vpstt\n\t"                                                                   \
+                     "vmaxt.s8 %q[a], %q[a], %q[b]\n\t"                                            \
+                     "vldrbt.u8 %q[b], [r2]\n\t"                                                   \
+                     "vmax.s8 %q[a], %q[a], %q[b]\n\t" CLAMP                                       \
+                     "add %[x], %[step]\n\t"                                                       \
+                     "vpst\n\t"                                                                    \
+                     "vstrbt.8 %q[a], [%[out]]\n\t"                                                \
+                     "add %[out], %[channels]\n\t"                                                 \
+                     "le lr, 1b"                                                                    \
+                     : [a] "=&w"(a), [b] "=&w"(b), [x] "+r"(x), [out] "+r"(out)                     \
+                     : [count] "r"(count), [o1] "r"(o1), [o2] "r"(o2), [o3] "r"(o3), [step] "r"(step), \
+                       [channels] "r"(channels), [pl] "r"((uint32_t)pl), [lo] "w"(lo), [hi] "w"(hi)  \
+                     : "r0", "r1", "r2", "lr", "memory")
+    int8x16_t a, b;
+    if (clamp) {
+        AT_MAX4_RUN("vmax.s8 %q[a], %q[a], %q[lo]\n\tvmin.s8 %q[a], %q[a], %q[hi]\n\t");
+    } else {
+        AT_MAX4_RUN("");
+    }
+#undef AT_MAX4_RUN
+}
+
 /* The maxima of `count` output pixels of a row whose windows lie across the input's columns
  * (`rows` filter rows from x, `step` bytes from one window to the next), each 16-channel slice
  * reduced in a register and clamped before it is stored (act_min is the maximum's start). */
@@ -55,16 +112,20 @@ AT_INLINE int8_t *max_run(const at_pool_params_t *p, const int8_t *x, int32_t co
 {
     const int32_t channels = p->channels, in_row = p->in_w * channels;
     const int32_t step = p->stride_w * channels;
-    int32_t k, c, fy, fx;
-    if (rows == 1 && channels <= 16) { /* one filter row, one slice: the common 1D pool */
+    int32_t k, c, fy;
+    if (rows == 1 && channels <= 16 && p->filter_w <= 4) { /* the common 1D pool */
+        /* taps past filter_w read the last tap again: the maximum is unchanged */
+        const int32_t last = p->filter_w - 1;
+        const uint32_t o1 = (uint32_t)((last < 1 ? last : 1) * channels);
+        const uint32_t o2 = (uint32_t)((last < 2 ? last : 2) * channels), o3 = (uint32_t)(last * channels);
+        max4_run(x, count, o1, o2, o3, step, output, channels, vctp8q((uint32_t)channels), lo, hi,
+                 p->act_min > -128 || p->act_max < 127);
+        return output + count * channels;
+    }
+    if (rows == 1 && channels <= 16) { /* one filter row, one slice */
         const mve_pred16_t pred = vctp8q((uint32_t)channels);
         for (k = count; k > 0; --k, x += step, output += channels) {
-            const int8_t *xc = x;
-            int8x16_t m = lo;
-            for (fx = p->filter_w; fx > 0; --fx, xc += channels) {
-                m = vmaxq_s8(m, vldrbq_z_s8(xc, pred));
-            }
-            vstrbq_p_s8(output, vminq_s8(m, hi), pred);
+            vstrbq_p_s8(output, vminq_s8(max_taps(lo, x, p->filter_w, channels, pred), hi), pred);
         }
         return output;
     }
@@ -74,10 +135,7 @@ AT_INLINE int8_t *max_run(const at_pool_params_t *p, const int8_t *x, int32_t co
             const int8_t *xr = x + c;
             int8x16_t m = lo;
             for (fy = rows; fy > 0; --fy, xr += in_row) {
-                const int8_t *xc = xr;
-                for (fx = p->filter_w; fx > 0; --fx, xc += channels) {
-                    m = vmaxq_s8(m, vldrbq_z_s8(xc, pred));
-                }
+                m = max_taps(m, xr, p->filter_w, channels, pred);
             }
             vstrbq_p_s8(output + c, vminq_s8(m, hi), pred);
         }
