@@ -45,17 +45,19 @@ typedef char at_run_fields_at[offsetof(run_t, channels) == 20 ? 1 : -1];
 /* The run in assembly: GCC 12 spills the loops' pointers and builds the vector of sums through
  * the stack. Per block: the windows into x0..x3 (zero past len, predicate pl), which stay in
  * registers across the channels (four pixels: one 16-byte chunk each; two pixels: x0, x1 and
- * x2, x3). Per channel: the filter row, VMLADAVA per pixel and chunk, the sums into the four
+ * x2, x3). Per channel: the filter row, loaded whole (the window's zero lanes cancel the bytes
+ * past len, which belong to the next rows or, for the last, lie at most 15 bytes past the
+ * filter array in the image's constants), VMLADAVA per pixel and chunk, the sums into the four
  * lanes (two pixels: each twice, stored twice to one place), acc_init, multiplier and shift by
  * one LDM, requantized and stored by one scatter to out + at[k]. Modes AT_MVE_RELU and
  * AT_MVE_RIGHT (whose fix-up, a saturating -1 on negative lanes, takes the predicate register,
- * so pl is set again). VPR is written, which GCC 12 cannot name as clobbered: out of line, the
+ * so pl is set again per block). VPR is written, which GCC 12 cannot name as clobbered: out of line, the
  * call clobbers it (the Armv8.1-M procedure call standard does not preserve VPR). */
 static AT_NOINLINE void conv_run(const run_t *r, int32_t pixels, const int8_t *x, int32_t blocks,
                                  int32_t len, mve_pred16_t pl, int8_t *out, uint32x4_t at, int32_t offset,
                                  int32x4_t lo, int32x4_t hi, int32_t mode)
 {
-#define AT_CONV_RUN(BLOCK, EACH, BODY, FIXUP)                                                      \
+#define AT_CONV_RUN(BLOCK, BODY, FIXUP)                                                      \
     __asm__ volatile("2:\n\t" BLOCK                                                              \
                      "ldr r0, [%[r], #" AT_RUN_ADVANCE "]\n\t"                                     \
                      "add %[x], r0\n\t"                                                            \
@@ -63,7 +65,7 @@ static AT_NOINLINE void conv_run(const run_t *r, int32_t pixels, const int8_t *x
                      "ldr %[ch], [%[r], #" AT_RUN_CHANNELS "]\n\t"                                 \
                      "ldr r0, [%[r], #" AT_RUN_OUT_C "]\n\t"                                       \
                      "dls lr, r0\n"                                                                \
-                     "1:\n\t" EACH BODY                                                            \
+                     "1:\n\t" BODY                                                            \
                      "ldm %[ch]!, {r0, r2, r4}\n\t"                                                \
                      "vadd.i32 %q[t], %q[t], r0\n\t"                                               \
                      "vqrdmulh.s32 %q[t], %q[t], r2\n\t" FIXUP                                     \
@@ -94,8 +96,7 @@ static AT_NOINLINE void conv_run(const run_t *r, int32_t pixels, const int8_t *x
     "vldrbt.u8 %q[x1], [r2]\n\t" \
     "vldrbt.u8 %q[x2], [r4]\n\t" \
     "vldrbt.u8 %q[x3], [r6]\n\t"
-#define AT_FOUR_BODY "vpst\n\t" \
-    "vldrbt.u8 %q[t], [%[w]]\n\t" \
+#define AT_FOUR_BODY "vldrb.u8 %q[t], [%[w]]\n\t" \
     "add %[w], %[len]\n\t" \
     "vmladav.s8 r0, %q[x0], %q[t]\n\t" \
     "vmladav.s8 r2, %q[x1], %q[t]\n\t" \
@@ -114,35 +115,32 @@ static AT_NOINLINE void conv_run(const run_t *r, int32_t pixels, const int8_t *x
 #define AT_TWO_BODY "vldrb.u8 %q[t], [%[w]]\n\t" \
     "vmladav.s8 r0, %q[x0], %q[t]\n\t" \
     "vmladav.s8 r2, %q[x2], %q[t]\n\t" \
-    "vpst\n\t" \
-    "vldrbt.u8 %q[t], [%[w], #16]\n\t" \
+    "vldrb.u8 %q[t], [%[w], #16]\n\t" \
     "add %[w], %[len]\n\t" \
     "vmladava.s8 r0, %q[x1], %q[t]\n\t" \
     "vmladava.s8 r2, %q[x3], %q[t]\n\t" \
     "vmov %q[t][2], %q[t][0], r0, r0\n\t" \
     "vmov %q[t][3], %q[t][1], r2, r2\n\t"
-#define AT_SET_PL "vmsr p0, %[pl]\n\t"
 #define AT_FIXUP "movs r6, #1\n\tvpt.s32 lt, %q[t], zr\n\tvqsubt.s32 %q[t], %q[t], r6\n\t"
     int32x4_t t, x0, x1, x2, x3;
     const int8_t *w;
     const at_channel_t *ch;
     if (pixels == 4) {
         if (mode == AT_MVE_RELU) {
-            AT_CONV_RUN(AT_FOUR_BLOCK, "", AT_FOUR_BODY, "");
+            AT_CONV_RUN(AT_FOUR_BLOCK, AT_FOUR_BODY, "");
         } else {
-            AT_CONV_RUN(AT_FOUR_BLOCK, AT_SET_PL, AT_FOUR_BODY, AT_FIXUP);
+            AT_CONV_RUN(AT_FOUR_BLOCK, AT_FOUR_BODY, AT_FIXUP);
         }
     } else if (mode == AT_MVE_RELU) {
-        AT_CONV_RUN(AT_TWO_BLOCK, "", AT_TWO_BODY, "");
+        AT_CONV_RUN(AT_TWO_BLOCK, AT_TWO_BODY, "");
     } else {
-        AT_CONV_RUN(AT_TWO_BLOCK, AT_SET_PL, AT_TWO_BODY, AT_FIXUP);
+        AT_CONV_RUN(AT_TWO_BLOCK, AT_TWO_BODY, AT_FIXUP);
     }
 #undef AT_CONV_RUN
 #undef AT_FOUR_BLOCK
 #undef AT_FOUR_BODY
 #undef AT_TWO_BLOCK
 #undef AT_TWO_BODY
-#undef AT_SET_PL
 #undef AT_FIXUP
 }
 
