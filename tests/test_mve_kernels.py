@@ -13,6 +13,7 @@ import pytest
 
 import model_zoo
 from autotune.codegen import generate_c, integer_core
+from autotune.ir.graph import Graph, Op, Quant, Tensor
 from autotune.codegen.kernel_library import KERNEL_DIR
 from autotune.ir.tflite_import import import_tflite
 from device_runners.apollo5_sim import Apollo5Sim
@@ -42,6 +43,34 @@ def test_helium_kernels_match_the_executor(name, zoo_dir, tmp_path, sim_cache):
     check_outputs(sim, graph, name)
     if name in ("larun", "residual", "pools", "requantize"):
         check_profile(sim, generated.kernel_plan, name)
+
+
+def _max_pools(channels: int) -> Graph:
+    """Max pools one after another on a row of `channels` channels: a ReLU's clamp (zero point
+    -3) and none, two to four taps (max4_run) with SAME padding's clipped columns, five taps (the
+    tap loop), and a 2D pool (filter rows)."""
+    q = Quant((0.05,), (-3,))
+    layers = [(1, 3, 1, 1, "SAME", "RELU"), (1, 2, 1, 2, "VALID", "NONE"), (1, 4, 1, 3, "SAME", "NONE"),
+              (1, 5, 1, 1, "SAME", "RELU6"), (2, 2, 1, 1, "SAME", "NONE")]
+    shape, tensors, ops = (1, 2, 97, channels), [Tensor("x", (1, 2, 97, channels), "int8", q)], []
+    for fh, fw, sh, sw, padding, act in layers:
+        width = -(-shape[2] // sw) if padding == "SAME" else (shape[2] - fw) // sw + 1
+        shape = (1, shape[1] if padding == "SAME" else shape[1] - fh + 1, width, channels)
+        tensors.append(Tensor(f"y{len(ops)}", shape, "int8", q))
+        ops.append(Op("MAX_POOL_2D", (len(tensors) - 2,), (len(tensors) - 1,),
+                      dict(filter_h=fh, filter_w=fw, stride_h=sh, stride_w=sw, padding=padding, activation=act)))
+    return Graph(f"max_pools_{channels}", tensors, ops, [0], [len(tensors) - 1])
+
+
+@pytest.mark.parametrize("channels", [8, 16, 20])
+def test_helium_max_pool_paths_match_the_executor(channels, tmp_path, sim_cache):
+    graph = _max_pools(channels)
+    generated = generate_c(graph, tmp_path / "src")
+    sim = Apollo5Sim(sim_image(generated.out_dir, tmp_path).elf_path, cache_dir=sim_cache)
+    check_outputs(sim, graph, graph.name)
+    work = [call.work for call in generated.kernel_plan.calls]
+    assert (work[0]["mve_max4_pixels"] > 0) == (channels <= 16)  # the path the C takes, as planned
+    assert work[3]["mve_tap_slices"] > 0  # five taps: the tap loop (its clipped columns max4_run)
 
 
 def test_mac_kernels_hold_mve_instructions(zoo_dir, tmp_path):
