@@ -234,6 +234,36 @@ typedef struct {
     int32_t rows, row_pitch, pieces, piece, piece_pitch;
 } gathered_t;
 
+/* At most 32 bytes: `len` copies of the zero point (fill) or `len` bytes from x, by predicated
+ * 16-byte loads and stores. */
+AT_INLINE void copy32(int8_t *dst, const int8_t *x, int32_t len, const int8x16_t *fill)
+{
+    int32_t i;
+    for (i = 0; i < len; i += 16) {
+        const mve_pred16_t p = vctp8q((uint32_t)(len - i));
+        vstrbq_p_s8(dst + i, fill ? *fill : vldrbq_z_s8(x + i, p), p);
+    }
+}
+
+/* The window of (oy, ox), reaching into the padding, whose filter rows of `len` <= 32 bytes are
+ * contiguous in the input: per row the zero point (what a padding tap reads, as at_window_s8
+ * copies it), the taps inside the input copied over it. */
+AT_INLINE void border(const at_window_t *win, const int8_t *in_b, int32_t oy, int32_t ox, int8_t *dst, int32_t len)
+{
+    const int32_t iy0 = oy * win->stride_h - win->pad_h, ix0 = ox * win->stride_w - win->pad_w;
+    const int8x16_t zero_point = vdupq_n_s8((int8_t)win->zero_point);
+    int32_t fy, fx0, fx1;
+    at_tap_range(ix0, 1, win->filter_w, win->in_w, &fx0, &fx1);
+    for (fy = 0; fy < win->filter_h; ++fy, dst += len) {
+        const int32_t iy = iy0 + fy * win->dilation_h;
+        copy32(dst, NULL, len, &zero_point);
+        if (iy >= 0 && iy < win->in_h && fx0 < fx1) {
+            copy32(dst + fx0 * win->in_c, in_b + (iy * win->in_w + ix0 + fx0) * win->in_c, (fx1 - fx0) * win->in_c,
+                   NULL);
+        }
+    }
+}
+
 /* Copies the window of output pixel (oy, ox) into the next slot: piece by piece with one
  * predicated load and store each (two above 16 bytes) when it lies inside the input, else
  * at_window_s8 (the padding's taps read the zero point). */
@@ -247,6 +277,10 @@ AT_INLINE void gather(gathered_t *g, const at_window_t *win, const int8_t *in_b,
         g->out = out;
     }
     if (oy < win->inside_y[0] || oy >= win->inside_y[1] || ox < win->inside_x[0] || ox >= win->inside_x[1]) {
+        if (g->pieces == 1) { /* rows contiguous: each the zero point, its taps inside copied over it */
+            border(win, in_b, oy, ox, dst, g->piece);
+            return;
+        }
         x = at_window_s8(win, in_b, oy, ox, dst);
         if (x != dst) { /* read in place: copied */
             memcpy(dst, x, (size_t)n);
