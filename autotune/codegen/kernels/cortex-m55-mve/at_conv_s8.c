@@ -32,6 +32,9 @@ typedef struct {
     int32_t block_out;            /* output bytes of a block less out_c */
     const int8_t *filter;         /* [out_c][len] */
     const at_channel_t *channels; /* [out_c] */
+    const int8_t *x;              /* conv_run's: the next block's first window */
+    int32_t blocks;               /* conv_run's: blocks left */
+    uint32_t pl;                  /* conv_run's: predicate of the windows' (last) chunk */
 } run_t;
 
 #define AT_RUN_STEP "0"
@@ -40,91 +43,111 @@ typedef struct {
 #define AT_RUN_BLOCK_OUT "12"
 #define AT_RUN_FILTER "16"
 #define AT_RUN_CHANNELS "20"
-typedef char at_run_fields_at[offsetof(run_t, channels) == 20 ? 1 : -1];
+#define AT_RUN_X "24"
+#define AT_RUN_BLOCKS "28"
+#define AT_RUN_PL "32"
+typedef char at_run_fields_at[offsetof(run_t, channels) == 20 && offsetof(run_t, pl) == 32 ? 1 : -1];
 
 /* The run in assembly: GCC 12 spills the loops' pointers and builds the vector of sums through
  * the stack. Per block: the windows into x0..x3 (zero past len, predicate pl), which stay in
  * registers across the channels (four pixels: one 16-byte chunk each; two pixels: x0, x1 and
- * x2, x3). Per channel: the filter row, loaded whole (the window's zero lanes cancel the bytes
- * past len, which belong to the next rows or, for the last, lie at most 15 bytes past the
+ * x2, x3); the block's state lives in the run_t, so that the channel loop has registers for
+ * its constants. Per channel: the filter row, loaded whole (the window's zero lanes cancel the
+ * bytes past len, which belong to the next rows or, for the last, lie at most 15 bytes past the
  * filter array in the image's constants), VMLADAVA per pixel and chunk, the sums into the four
  * lanes (two pixels: each twice, stored twice to one place), acc_init, multiplier and shift by
- * one LDM, requantized and stored by one scatter to out + at[k]. Modes AT_MVE_RELU and
+ * one LDM, requantized and stored by one scatter to out + at[k]. The Cortex-M55 issues another
+ * instruction in the shadow of each two-cycle VMLADAV, so the pointer steps and the LDM sit
+ * between them (out runs one byte behind, stepped before the store). Modes AT_MVE_RELU and
  * AT_MVE_RIGHT (whose fix-up, a saturating -1 on negative lanes, takes the predicate register,
- * so pl is set again per block). VPR is written, which GCC 12 cannot name as clobbered: out of line, the
- * call clobbers it (the Armv8.1-M procedure call standard does not preserve VPR). */
-static AT_NOINLINE void conv_run(const run_t *r, int32_t pixels, const int8_t *x, int32_t blocks,
+ * so pl is set again per block). VPR is written, which GCC 12 cannot name as clobbered: out of
+ * line, the call clobbers it (the Armv8.1-M procedure call standard does not preserve VPR). */
+static AT_NOINLINE void conv_run(const run_t *run, int32_t pixels, const int8_t *x, int32_t blocks,
                                  int32_t len, mve_pred16_t pl, int8_t *out, uint32x4_t at, int32_t offset,
                                  int32x4_t lo, int32x4_t hi, int32_t mode)
 {
-#define AT_CONV_RUN(BLOCK, BODY, FIXUP)                                                      \
-    __asm__ volatile("2:\n\t" BLOCK                                                              \
+#define AT_CONV_RUN(BLOCK, BODY, FIXUP)                                                            \
+    __asm__ volatile("subs %[out], #1\n"                                                           \
+                     "2:\n\t"                                                                      \
+                     "ldr r1, [%[r], #" AT_RUN_X "]\n\t" BLOCK                                     \
                      "ldr r0, [%[r], #" AT_RUN_ADVANCE "]\n\t"                                     \
-                     "add %[x], r0\n\t"                                                            \
+                     "add r1, r0\n\t"                                                              \
+                     "str r1, [%[r], #" AT_RUN_X "]\n\t"                                           \
                      "ldr %[w], [%[r], #" AT_RUN_FILTER "]\n\t"                                    \
                      "ldr %[ch], [%[r], #" AT_RUN_CHANNELS "]\n\t"                                 \
                      "ldr r0, [%[r], #" AT_RUN_OUT_C "]\n\t"                                       \
                      "dls lr, r0\n"                                                                \
-                     "1:\n\t" BODY                                                            \
-                     "ldm %[ch]!, {r0, r2, r4}\n\t"                                                \
-                     "vadd.i32 %q[t], %q[t], r0\n\t"                                               \
-                     "vqrdmulh.s32 %q[t], %q[t], r2\n\t" FIXUP                                     \
-                     "vrshl.s32 %q[t], r4\n\t"                                                     \
+                     "1:\n\t" BODY                                                                 \
+                     "vmov %q[t][2], %q[t][0], r0, r4\n\t"                                         \
+                     "vmov %q[t][3], %q[t][1], r2, r6\n\t"                                         \
+                     "vadd.i32 %q[t], %q[t], r1\n\t"                                               \
+                     "vqrdmulh.s32 %q[t], %q[t], r3\n\t" FIXUP                                     \
+                     "vrshl.s32 %q[t], r12\n\t"                                                    \
                      "vadd.i32 %q[t], %q[t], %[offset]\n\t"                                        \
                      "vmax.s32 %q[t], %q[t], %q[lo]\n\t"                                           \
                      "vmin.s32 %q[t], %q[t], %q[hi]\n\t"                                           \
                      "vstrb.32 %q[t], [%[out], %q[at]]\n\t"                                        \
-                     "adds %[out], #1\n\t"                                                         \
                      "le lr, 1b\n\t"                                                               \
                      "ldr r0, [%[r], #" AT_RUN_BLOCK_OUT "]\n\t"                                   \
                      "add %[out], r0\n\t"                                                          \
-                     "subs %[blocks], #1\n\t"                                                      \
+                     "ldr r0, [%[r], #" AT_RUN_BLOCKS "]\n\t"                                      \
+                     "subs r0, #1\n\t"                                                             \
+                     "str r0, [%[r], #" AT_RUN_BLOCKS "]\n\t"                                      \
                      "bne 2b"                                                                       \
                      : [t] "=&w"(t), [x0] "=&w"(x0), [x1] "=&w"(x1), [x2] "=&w"(x2), [x3] "=&w"(x3), \
-                       [x] "+r"(x), [blocks] "+r"(blocks), [out] "+r"(out), [w] "=&r"(w),           \
-                       [ch] "=&r"(ch)                                                               \
-                     : [r] "r"(r), [len] "r"(len), [pl] "r"((uint32_t)pl), [at] "w"(at),            \
-                       [offset] "r"(offset), [lo] "w"(lo), [hi] "w"(hi)                             \
-                     : "r0", "r2", "r4", "r6", "lr", "cc", "memory")
+                       [out] "+r"(out), [w] "=&r"(w), [ch] "=&r"(ch)                                \
+                     : [r] "r"(&state), [len] "r"(len), [at] "w"(at), [offset] "r"(offset),         \
+                       [lo] "w"(lo), [hi] "w"(hi)                                                   \
+                     : "r0", "r1", "r2", "r3", "r4", "r6", "r12", "lr", "cc", "memory")
+/* the windows of four pixels from r1, step apart */
 #define AT_FOUR_BLOCK "ldr r0, [%[r], #" AT_RUN_STEP "]\n\t" \
-    "adds r2, %[x], r0\n\t" \
+    "adds r2, r1, r0\n\t" \
     "adds r4, r2, r0\n\t" \
     "adds r6, r4, r0\n\t" \
-    "vmsr p0, %[pl]\n\t" \
+    "ldr r0, [%[r], #" AT_RUN_PL "]\n\t" \
+    "vmsr p0, r0\n\t" \
     "vpstttt\n\t" \
-    "vldrbt.u8 %q[x0], [%[x]]\n\t" \
+    "vldrbt.u8 %q[x0], [r1]\n\t" \
     "vldrbt.u8 %q[x1], [r2]\n\t" \
     "vldrbt.u8 %q[x2], [r4]\n\t" \
     "vldrbt.u8 %q[x3], [r6]\n\t"
 #define AT_FOUR_BODY "vldrb.u8 %q[t], [%[w]]\n\t" \
-    "add %[w], %[len]\n\t" \
     "vmladav.s8 r0, %q[x0], %q[t]\n\t" \
+    "add %[w], %[len]\n\t" \
     "vmladav.s8 r2, %q[x1], %q[t]\n\t" \
+    "ldm %[ch]!, {r1, r3, r12}\n\t" \
     "vmladav.s8 r4, %q[x2], %q[t]\n\t" \
-    "vmladav.s8 r6, %q[x3], %q[t]\n\t" \
-    "vmov %q[t][2], %q[t][0], r0, r4\n\t" \
-    "vmov %q[t][3], %q[t][1], r2, r6\n\t"
+    "adds %[out], #1\n\t" \
+    "vmladav.s8 r6, %q[x3], %q[t]\n\t"
+/* the windows of two pixels from r1, step apart, each two chunks */
 #define AT_TWO_BLOCK "ldr r0, [%[r], #" AT_RUN_STEP "]\n\t" \
-    "adds r2, %[x], r0\n\t" \
-    "vldrb.u8 %q[x0], [%[x]]\n\t" \
+    "adds r2, r1, r0\n\t" \
+    "vldrb.u8 %q[x0], [r1]\n\t" \
     "vldrb.u8 %q[x2], [r2]\n\t" \
-    "vmsr p0, %[pl]\n\t" \
+    "ldr r0, [%[r], #" AT_RUN_PL "]\n\t" \
+    "vmsr p0, r0\n\t" \
     "vpstt\n\t" \
-    "vldrbt.u8 %q[x1], [%[x], #16]\n\t" \
+    "vldrbt.u8 %q[x1], [r1, #16]\n\t" \
     "vldrbt.u8 %q[x3], [r2, #16]\n\t"
 #define AT_TWO_BODY "vldrb.u8 %q[t], [%[w]]\n\t" \
     "vmladav.s8 r0, %q[x0], %q[t]\n\t" \
+    "adds %[out], #1\n\t" \
     "vmladav.s8 r2, %q[x2], %q[t]\n\t" \
     "vldrb.u8 %q[t], [%[w], #16]\n\t" \
-    "add %[w], %[len]\n\t" \
     "vmladava.s8 r0, %q[x1], %q[t]\n\t" \
+    "add %[w], %[len]\n\t" \
     "vmladava.s8 r2, %q[x3], %q[t]\n\t" \
-    "vmov %q[t][2], %q[t][0], r0, r0\n\t" \
-    "vmov %q[t][3], %q[t][1], r2, r2\n\t"
+    "ldm %[ch]!, {r1, r3, r12}\n\t" \
+    "mov r4, r0\n\t" \
+    "mov r6, r2\n\t"
 #define AT_FIXUP "movs r6, #1\n\tvpt.s32 lt, %q[t], zr\n\tvqsubt.s32 %q[t], %q[t], r6\n\t"
+    run_t state = *run;
     int32x4_t t, x0, x1, x2, x3;
     const int8_t *w;
     const at_channel_t *ch;
+    state.x = x;
+    state.blocks = blocks;
+    state.pl = (uint32_t)pl;
     if (pixels == 4) {
         if (mode == AT_MVE_RELU) {
             AT_CONV_RUN(AT_FOUR_BLOCK, AT_FOUR_BODY, "");
@@ -187,7 +210,7 @@ static AT_NOINLINE int8_t *conv_inside(const at_conv_params_t *p, const int8_t *
     int32_t done, k;
     const int32_t pixels = len <= 16 ? 4 : 2; /* per block of a run */
     if (win->filter_h == 1 && len <= 32 && mode != AT_MVE_ANY && count >= pixels) {
-        const run_t r = {step, pixels * step, out_c, (pixels - 1) * out_c, p->filter, p->channels};
+        const run_t r = {step, pixels * step, out_c, (pixels - 1) * out_c, p->filter, p->channels, NULL, 0, 0};
         /* two pixels: lanes 2 and 3 repeat lanes 0 and 1 */
         const uint32x4_t at = vmulq_n_u32(vandq_u32(vidupq_n_u32(0u, 1), vdupq_n_u32((uint32_t)pixels - 1)),
                                           (uint32_t)out_c);
@@ -310,7 +333,7 @@ AT_INLINE void gather(gathered_t *g, const at_window_t *win, const int8_t *in_b,
  * outputs the scatter writes twice to one place. */
 static AT_NOINLINE void flush(const at_conv_params_t *p, gathered_t *g, int32_t n, int32_t pixels, int32_t mode)
 {
-    const run_t r = {n, pixels * n, p->out_c, (pixels - 1) * p->out_c, p->filter, p->channels};
+    const run_t r = {n, pixels * n, p->out_c, (pixels - 1) * p->out_c, p->filter, p->channels, NULL, 0, 0};
     const int32x4_t lo = vdupq_n_s32(p->output_quant.min), hi = vdupq_n_s32(p->output_quant.max);
     const uint32x4_t lane = vandq_u32(vidupq_n_u32(0u, 1), vdupq_n_u32((uint32_t)pixels - 1));
     const uint32x4_t at = vmulq_n_u32(vminq_u32(lane, vdupq_n_u32((uint32_t)g->count - 1)), (uint32_t)p->out_c);
