@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 import subprocess
 
+import numpy as np
 import pytest
 
 import model_zoo
+from autotune import executor
 from autotune.codegen import generate_c, integer_core
 from autotune.ir.graph import Graph, Op, Quant, Tensor
 from autotune.codegen.kernel_library import KERNEL_DIR
@@ -71,6 +73,24 @@ def test_helium_max_pool_paths_match_the_executor(channels, tmp_path, sim_cache)
     work = [call.work for call in generated.kernel_plan.calls]
     assert (work[0]["mve_max4_pixels"] > 0) == (channels <= 16)  # the path the C takes, as planned
     assert work[3]["mve_tap_slices"] > 0  # five taps: the tap loop (its clipped columns max4_run)
+
+
+@pytest.mark.parametrize("positions", [256, 257])
+def test_helium_mean_sums_at_the_int16_limit(positions, tmp_path, sim_cache):
+    """A global average pool of 12 channels over 256 positions sums in int16 lanes, over 257 in
+    int32: all -128 and all 127 (the sums' extremes) and random rows, against the executor."""
+    axis = Tensor("axis", (2,), "int32", None, np.array([1, 2], np.int32))
+    graph = Graph(f"mean_{positions}", [Tensor("x", (1, 1, positions, 12), "int8", Quant((0.05,), (3,))), axis,
+                                         Tensor("y", (1, 12), "int8", Quant((0.02,), (-1,)))],
+                  [Op("MEAN", (0, 1), (2,), dict(axis=(1, 2), keep_dims=False))], [0], [2])
+    generated = generate_c(graph, tmp_path / "src")
+    assert generated.kernel_plan.calls[0].work["mve_sum_loads"] == positions * (2 if positions <= 256 else 3)
+    sim = Apollo5Sim(sim_image(generated.out_dir, tmp_path).elf_path, cache_dir=sim_cache)
+    x = np.random.default_rng(3).integers(-128, 128, (6, 1, positions, 12)).astype(np.int8)
+    x[0], x[1] = -128, 127
+    got, status = sim.outputs(x)
+    assert (status == 0).all()
+    np.testing.assert_array_equal(got, executor.run(graph, x).reshape(6, -1))
 
 
 def test_mac_kernels_hold_mve_instructions(zoo_dir, tmp_path):

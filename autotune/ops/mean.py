@@ -80,11 +80,18 @@ class Mean(OpDef):
         strides = _strides(inp.shape)
         innermost = sorted(p.axis, key=lambda a: -strides[a])[-1]  # the C kernel's inner loop, as emitted
         rows = out.size * p.count // inp.shape[innermost]
+        # The Helium kernel (cortex-m55-mve/at_mean_s8.c): channels kept contiguous are summed eight
+        # at a time in int16 lanes (at most 256 values a sum) or four in int32, else one at a time;
+        # per group of outputs a requantization, per group and reduced value a load.
+        contiguous = len(inp.shape) - 1 not in p.axis
+        lanes = (8 if p.count <= 256 else 4) if contiguous else 1
+        vectors = out.size // inp.shape[-1] * -(-inp.shape[-1] // lanes) if contiguous else out.size
         return (KernelCall(
             op=index, kind=op.kind, name=f"op{index}", symbol="at_mean_s8", source="at_mean_s8.c",
             inputs=(op.inputs[0],), outputs=(op.outputs[0],),
             dims=frozen_map(outputs=out.size, count=p.count),
-            work=frozen_map(calls=1, outputs=out.size, reads=inp.size, rows=rows),
+            work=frozen_map(calls=1, outputs=out.size, reads=inp.size, rows=rows, mve_sum_vectors=vectors,
+                            mve_sum_loads=vectors * p.count),
             params=p),)
 
     def emit(self, c, call: KernelCall) -> None:
