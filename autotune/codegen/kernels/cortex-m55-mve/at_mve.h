@@ -35,11 +35,19 @@ enum { AT_MVE_RELU, AT_MVE_RIGHT, AT_MVE_ANY };
 
 AT_INLINE int32_t at_mve_mode(const at_channel_t *ch, int32_t count, const at_output_t *q)
 {
-    int32_t lo = 0, hi = -1, c;
-    for (c = 0; c < count; ++c) {
-        lo = ch[c].shift < lo ? ch[c].shift : lo;
-        hi = ch[c].shift > hi ? ch[c].shift : hi;
+    /* the largest shift (only the shifts decide), four channels a gather stepping its addresses */
+    uint32x4_t at = vaddq_n_u32(vmulq_n_u32(vidupq_n_u32(0u, 1), (uint32_t)sizeof(at_channel_t)),
+                                (uint32_t)(uintptr_t)&ch->shift - 4u * sizeof(at_channel_t));
+    int32x4_t top = vdupq_n_s32(-1);
+    int32_t c, hi;
+    for (c = count; c >= 4; c -= 4) {
+        top = vmaxq_s32(top, vldrwq_gather_base_wb_s32(&at, 4 * sizeof(at_channel_t)));
     }
+    if (c > 0) {
+        const mve_pred16_t p = vctp32q((uint32_t)c);
+        top = vmaxq_m_s32(top, top, vldrwq_gather_base_z_s32(at, 4 * sizeof(at_channel_t), p), p);
+    }
+    hi = vmaxvq_s32(-1, top);
     if (hi <= 0 && q->min >= q->offset) {
         return AT_MVE_RELU;
     }
@@ -96,10 +104,10 @@ AT_INLINE int32x4_t at_mve_lanes(int32_t a, int32_t b, int32_t c, int32_t d)
     return v;
 }
 
-/* Byte offsets of four consecutive at_channel_t records, for gathering one field of each. */
-AT_INLINE uint32x4_t at_mve_channel_offsets(void)
+/* The addresses of four consecutive at_channel_t records from ch, for gathering one field of each. */
+AT_INLINE uint32x4_t at_mve_records(const at_channel_t *ch)
 {
-    return vmulq_n_u32(vidupq_n_u32(0u, 1), (uint32_t)sizeof(at_channel_t));
+    return vaddq_n_u32(vmulq_n_u32(vidupq_n_u32(0u, 1), (uint32_t)sizeof(at_channel_t)), (uint32_t)(uintptr_t)ch);
 }
 
 /* The rows of at_mve_rows, as its assembly reads them and updates them group by group. */
@@ -233,9 +241,75 @@ AT_INLINE int8_t *at_mve_rows(const int8_t *x, const int8_t *filter, int32_t n, 
     const int32_t d3 = (rows > 3 ? 3 : rows - 1) * n;
     at_mve_rows_t run = {x, n, filter, out, rows, (rows > 1) * n, (rows > 2 ? 2 : rows - 1) * n, d3,
                          extra, q->offset, 4 * n - ((n + 15) & ~15)};
-    const uint32x4_t records = vaddq_n_u32(at_mve_channel_offsets(), (uint32_t)(uintptr_t)ch);
-    at_mve_rows_run(&run, records, vdupq_n_s32(q->min), vdupq_n_s32(q->max), mode);
+    at_mve_rows_run(&run, at_mve_records(ch), vdupq_n_s32(q->min), vdupq_n_s32(q->max), mode);
     return out + rows;
+}
+
+/* Groups of four consecutive filter rows of n <= 32 bytes (FULLY_CONNECTED's short layers), out[c]
+ * = requantized(acc_init[c] + extra + x . w[c]) in mode AT_MVE_ANY, four a group. The input is
+ * held in x0 and x1 (bytes 16-31), zero past n: per row one or two 16-byte loads walking the
+ * filter (the input's zero lanes cancel the bytes past the row, which belong to the next row or
+ * lie at most 15 bytes past the filter array in the image's constants) and VMLADAV(A); per group
+ * the four sums requantized in four lanes (the channels' constants gathered from their records,
+ * `records` stepped 48 bytes a group, as at_mve_rows_run) and stored whole. With no input
+ * pointer, chunk loop or row pointers to keep, a group of 32-byte rows takes about 20 cycles of
+ * multiply-accumulates and 27 of requantization (the constants' gathers interleaved with
+ * the chain). In assembly (GCC 12 spills); VPR is written:
+ * out of line, the call clobbers it. */
+static AT_NOINLINE void at_mve_short_run(const int8_t *w, int32_t n, int32_t groups, int8_t *out,
+                                         uint32x4_t records, int32x4_t x0, int32x4_t x1, int32_t extra,
+                                         int32_t offset, int32x4_t lo, int32x4_t hi)
+{
+#define AT_SHORT_ROW(SUM) "vldrb.u8 %q[w], [%[wp]]\n\t"                                               \
+    "add %[wp], %[n]\n\t"                                                                        \
+    "vmladav.s8 " SUM ", %q[x0], %q[w]\n\t"
+#define AT_LONG_ROW(SUM) "vldrb.u8 %q[w], [%[wp]]\n\t"                                                \
+    "vmladav.s8 " SUM ", %q[x0], %q[w]\n\t"                                                      \
+    "vldrb.u8 %q[w], [%[wp], #16]\n\t"                                                          \
+    "vmladava.s8 " SUM ", %q[x1], %q[w]\n\t"                                                     \
+    "add %[wp], %[n]\n\t"
+#define AT_SHORT(ROW)                                                                            \
+    __asm__ volatile("movs %[step], #48\n\t"                                                     \
+                     "dls lr, %[groups]\n"                                                       \
+                     "2:\n\t" ROW("r0") ROW("r2") ROW("r4") ROW("r6")                            \
+                     "vldrw.u32 %q[s], [%q[q], #8]\n\t"                                          \
+                     "vmov %q[a][2], %q[a][0], r0, r4\n\t"                                       \
+                     "vldrw.u32 %q[w], [%q[q]]\n\t"                                              \
+                     "vmov %q[a][3], %q[a][1], r2, r6\n\t"                                       \
+                     "vadd.i32 %q[a], %q[a], %q[w]\n\t"                                          \
+                     "vldrw.u32 %q[w], [%q[q], #4]\n\t"                                          \
+                     "vadd.i32 %q[a], %q[a], %[extra]\n\t"                                       \
+                     "vpt.s32 gt, %q[s], zr\n\t"                                                 \
+                     "vshlt.s32 %q[a], %q[a], %q[s]\n\t"                                         \
+                     "movs r0, #1\n\t"                                                           \
+                     "vqrdmulh.s32 %q[a], %q[a], %q[w]\n\t"                                      \
+                     "vadd.i32 %q[q], %q[q], %[step]\n\t"                                        \
+                     "vptt.s32 lt, %q[s], zr\n\t"                                                \
+                     "vcmpt.s32 lt, %q[a], zr\n\t"                                               \
+                     "vqsubt.s32 %q[a], %q[a], r0\n\t"                                           \
+                     "vpt.s32 le, %q[s], zr\n\t"                                                 \
+                     "vrshlt.s32 %q[a], %q[a], %q[s]\n\t"                                        \
+                     "vadd.i32 %q[a], %q[a], %[offset]\n\t"                                      \
+                     "vmax.s32 %q[a], %q[a], %q[lo]\n\t"                                         \
+                     "vmin.s32 %q[a], %q[a], %q[hi]\n\t"                                         \
+                     "vstrb.32 %q[a], [%[out]]\n\t"                                              \
+                     "adds %[out], #4\n\t"                                                       \
+                     "le lr, 2b"                                                                  \
+                     : [w] "=&w"(wv), [a] "=&w"(a), [s] "=&w"(sv), [q] "+w"(records), [wp] "+r"(w),  \
+                       [out] "+l"(out), [step] "=&r"(step)                                        \
+                     : [n] "r"(n), [groups] "r"(groups), [x0] "w"(x0), [x1] "w"(x1), [extra] "r"(extra), \
+                       [offset] "r"(offset), [lo] "w"(lo), [hi] "w"(hi)                           \
+                     : "r0", "r2", "r4", "r6", "lr", "memory")
+    int32x4_t wv, a, sv;
+    int32_t step;
+    if (n <= 16) {
+        AT_SHORT(AT_SHORT_ROW);
+    } else {
+        AT_SHORT(AT_LONG_ROW);
+    }
+#undef AT_SHORT_ROW
+#undef AT_LONG_ROW
+#undef AT_SHORT
 }
 
 #endif /* AT_MVE_H */
