@@ -15,6 +15,18 @@ from autotune.ops.conv import (_exact_float, channel_multipliers, channel_rows, 
                                requantize)
 
 
+def mve_dense_work(rows: int, depth: int, units: int) -> dict[str, int]:
+    """Loop counts of the Helium FULLY_CONNECTED (cortex-m55-mve/at_fully_connected_s8.c): input
+    rows of at most 32 bytes take whole groups of four units through at_mve_short_run (per call
+    mve_short_runs, per group mve_short_groups and its 16-byte chunks mve_short_chunks), the other
+    units at_mve_rows (mve_groups, mve_group_chunks)."""
+    whole = units // 4 * 4 if depth <= 32 else 0
+    chunks = -(-depth // 16)
+    work = dict(mve_short_runs=rows * (whole > 0), mve_short_groups=rows * whole // 4,
+                mve_short_chunks=rows * whole // 4 * chunks)
+    return {**work, **mve_rows_work(rows if whole < units else 0, depth, units - whole)}
+
+
 @dataclass(frozen=True, eq=False)
 class FullyConnectedParams:
     input_offset: int
@@ -92,7 +104,7 @@ class FullyConnected(OpDef):
             weights=(dense_weights(graph, op.inputs[1], "filter"),),  # the bias is in the channel table
             macs=rows * units * depth,
             work=frozen_map(calls=1, **output_work(rows * units, p.act_min, p.output_offset), rows=rows,
-                            **mve_rows_work(rows, depth, units)),
+                            **mve_dense_work(rows, depth, units)),
             const_bytes=12 * units, params=p),)
 
     def emit(self, c, call: KernelCall) -> None:
