@@ -17,10 +17,11 @@ from autotune.ops.conv import (_exact_float, channel_multipliers, channel_rows, 
 
 def mve_dense_work(rows: int, depth: int, units: int) -> dict[str, int]:
     """Loop counts of the Helium FULLY_CONNECTED (cortex-m55-mve/at_fully_connected_s8.c): input
-    rows of at most 32 bytes take whole groups of four units through at_mve_short_run (per call
+    rows of at most 32 bytes take whole groups of four units (unless one group and a rest) through
+    at_mve_short_run (per call
     mve_short_runs, per group mve_short_groups and its 16-byte chunks mve_short_chunks), the other
     units at_mve_rows (mve_groups, mve_group_chunks)."""
-    whole = units // 4 * 4 if depth <= 32 else 0
+    whole = units // 4 * 4 if depth <= 32 and (units % 4 == 0 or units >= 8) else 0
     chunks = -(-depth // 16)
     work = dict(mve_short_runs=rows * (whole > 0), mve_short_groups=rows * whole // 4,
                 mve_short_chunks=rows * whole // 4 * chunks)
