@@ -526,20 +526,25 @@ def fit_apollo5(graphs: list[Graph], rng, zoo_dir: Path) -> dict:
             **_summary(fitted, fitted_table, table, compare("apollo5", runs, fitted_table))}
 
 
-def main() -> dict:
+def main(targets: tuple[str, ...] = ("rp2040", "apollo5")) -> dict:
+    """Both fits, or the named targets' alone (`python benchmarks/bench_kernels.py apollo5`): the
+    results of a target not run are kept from benchmarks/results/kernels.json."""
     from autotune.capture import import_tensorflow
 
+    out = ROOT / "benchmarks" / "results" / "kernels.json"
+    result = json.loads(out.read_text()) if out.exists() and set(targets) != {"rp2040", "apollo5"} else {}
     import_tensorflow()
     rng = np.random.default_rng(0)  # the shapes' data, then the rp2040 inputs
     graphs = sweep(rng)
     with tempfile.TemporaryDirectory() as zoo_dir:
-        result = fit_rp2040(graphs, rng, Path(zoo_dir))
-        result["apollo5"] = fit_apollo5(graphs, np.random.default_rng(1), Path(zoo_dir))
-    out = ROOT / "benchmarks" / "results" / "kernels.json"
+        if "rp2040" in targets:
+            result = {**fit_rp2040(graphs, rng, Path(zoo_dir)), "apollo5": result.get("apollo5")}
+        if "apollo5" in targets:
+            result["apollo5"] = fit_apollo5(graphs, np.random.default_rng(1), Path(zoo_dir))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
 if __name__ == "__main__":
-    main()
+    main(tuple(sys.argv[1:]) or ("rp2040", "apollo5"))

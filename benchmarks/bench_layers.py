@@ -17,6 +17,7 @@ Writes into benchmarks/results/runners.json (other benchmarks add their own keys
 """
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import model_zoo  # noqa: E402
-from bench_runners import merge_results  # noqa: E402
+from bench_runners import RESULTS, merge_results  # noqa: E402
 from autotune import executor  # noqa: E402
 from autotune.capture import import_tensorflow  # noqa: E402
 from autotune.codegen import generate_c, integer_core  # noqa: E402
@@ -39,14 +40,14 @@ from device_runners.runners import open_runner, runner_image  # noqa: E402
 RUNNERS = {"rp2040": "rp2040-sim", "apollo5": "apollo5-sim"}
 
 
-def _model(name: str, tflite: bytes, scratch: Path, speed: dict) -> list[dict]:
+def _model(name: str, tflite: bytes, scratch: Path, speed: dict, runners: dict) -> list[dict]:
     graph = integer_core(import_tflite(tflite, name))
     generated = generate_c(graph, scratch / name / "src")
     plan = generated.kernel_plan
     x = np.random.default_rng(0).integers(-128, 128, graph.tensor(graph.inputs[0]).shape[1:]).astype(np.int8)
     want = executor.run(graph, x[None]).reshape(-1)
     rows = []
-    for target, runner_name in RUNNERS.items():
+    for target, runner_name in runners.items():
         image = runner_image(runner_name, generated.out_dir, target, cache_dir=scratch / "cache")
         runner = open_runner(runner_name, image.elf_path)
         runner.run(x)  # first run: translation, plugin build, block timings measured
@@ -92,21 +93,27 @@ def _goals(layers: list[dict], graphs: dict) -> dict:
     return {"pointwise_and_dense_16": checked, "whole_model_macs_per_cycle": whole}
 
 
-def main() -> dict:
+def main(targets: tuple[str, ...] = tuple(RUNNERS)) -> dict:
+    """Every target, or the named ones alone (`python benchmarks/bench_layers.py apollo5`): the
+    layers and simulator speed of a target not run are kept from runners.json."""
     import_tensorflow()
+    runners = {t: RUNNERS[t] for t in targets}
     layers, graphs = [], {}
-    speed = {runner: [0, 0.0] for runner in RUNNERS.values()}
+    speed = {runner: [0, 0.0] for runner in runners.values()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         models = {name: model_zoo.tflite_bytes(name, tmp) for name in model_zoo.SUPPORTED}
         for name, tflite in models.items():
             graphs[name] = integer_core(import_tflite(tflite, name))
-            layers += _model(name, tflite, tmp, speed)
+            layers += _model(name, tflite, tmp, speed, runners)
+    kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    layers = [r for r in kept.get("layers", []) if r["target"] not in runners] + layers
     result = {
         "layers_source": "measured: rp2040-sim and apollo5-sim, one random input per model, output equal "
                          "to the reference executor",
         "layers": layers,
-        "sim_instructions_per_second": {r: round(n / s) for r, (n, s) in speed.items()},
+        "sim_instructions_per_second": {**kept.get("sim_instructions_per_second", {}),
+                                        **{r: round(n / s) for r, (n, s) in speed.items()}},
         "apollo5_goals": _goals(layers, graphs),
     }
     for key, value in result.items():
@@ -115,4 +122,4 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    main(tuple(sys.argv[1:]) or tuple(RUNNERS))
