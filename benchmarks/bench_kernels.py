@@ -257,7 +257,7 @@ def sweep_helium(rng) -> list[Graph]:
     again with the other activation (ReLU where they had none, none where they had one), as the
     kernels requantize without the rounding fix-up under a ReLU (mve_fixups), which the sweep
     alone ties to the shapes that have one; rows of up to 192 bytes read in place (conv_block's
-    16-byte chunks) and small calls (the per-call set-up)."""
+    16-byte chunks), small calls (the per-call set-up) and max pools through max4_run."""
     graphs = []
     for graph in sweep(rng):
         op = graph.ops[0]
@@ -273,6 +273,10 @@ def sweep_helium(rng) -> list[Graph]:
     for h, w, c, k, s, act in [(1, 16, 8, 3, 1, "RELU"), (4, 4, 8, 3, 1, "NONE"), (1, 12, 24, 5, 1, "RELU"),
                                (3, 3, 16, 3, 1, "RELU")]:
         graphs.append(conv(rng, h, w, c, c, 1 if h == 1 else k, k, s, depthwise=True, act=act))
+    # max pools through max4_run: short rows (a call's set-up), SAME's clipped columns (runs of one)
+    for h, w, c, fw, s, pad_ in [(1, 17, 4, 3, 3, "VALID"), (1, 5, 4, 2, 1, "SAME"), (1, 40, 8, 3, 1, "SAME"),
+                                 (1, 24, 16, 4, 4, "SAME"), (2, 30, 12, 2, 2, "VALID")]:
+        graphs.append(pool(rng, "MAX_POOL_2D", h, w, c, 1, fw, s, pad_))
     return graphs
 
 

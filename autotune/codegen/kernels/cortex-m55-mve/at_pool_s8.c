@@ -105,17 +105,18 @@ static AT_NOINLINE void max4_run(const int8_t *x, int32_t count, uint32_t o1, ui
 }
 
 /* The maxima of `count` output pixels of a row whose windows lie across the input's columns
- * (`rows` filter rows from x, `step` bytes from one window to the next), each 16-channel slice
- * reduced in a register and clamped before it is stored (act_min is the maximum's start). */
-AT_INLINE int8_t *max_run(const at_pool_params_t *p, const int8_t *x, int32_t count, int32_t rows,
+ * (`rows` filter rows of `taps` columns from x, `step` bytes from one window to the next), each
+ * 16-channel slice reduced in a register and clamped before it is stored (act_min is the
+ * maximum's start). */
+AT_INLINE int8_t *max_run(const at_pool_params_t *p, const int8_t *x, int32_t count, int32_t rows, int32_t taps,
                           int8_t *output, int8x16_t lo, int8x16_t hi)
 {
     const int32_t channels = p->channels, in_row = p->in_w * channels;
     const int32_t step = p->stride_w * channels;
     int32_t k, c, fy;
-    if (rows == 1 && channels <= 16 && p->filter_w <= 4) { /* the common 1D pool */
+    if (rows == 1 && channels <= 16 && taps <= 4) { /* the common 1D pool */
         /* taps past filter_w read the last tap again: the maximum is unchanged */
-        const int32_t last = p->filter_w - 1;
+        const int32_t last = taps - 1;
         const uint32_t o1 = (uint32_t)((last < 1 ? last : 1) * channels);
         const uint32_t o2 = (uint32_t)((last < 2 ? last : 2) * channels), o3 = (uint32_t)(last * channels);
         max4_run(x, count, o1, o2, o3, step, output, channels, vctp8q((uint32_t)channels), lo, hi,
@@ -125,7 +126,7 @@ AT_INLINE int8_t *max_run(const at_pool_params_t *p, const int8_t *x, int32_t co
     if (rows == 1 && channels <= 16) { /* one filter row, one slice */
         const mve_pred16_t pred = vctp8q((uint32_t)channels);
         for (k = count; k > 0; --k, x += step, output += channels) {
-            vstrbq_p_s8(output, vminq_s8(max_taps(lo, x, p->filter_w, channels, pred), hi), pred);
+            vstrbq_p_s8(output, vminq_s8(max_taps(lo, x, taps, channels, pred), hi), pred);
         }
         return output;
     }
@@ -135,7 +136,7 @@ AT_INLINE int8_t *max_run(const at_pool_params_t *p, const int8_t *x, int32_t co
             const int8_t *xr = x + c;
             int8x16_t m = lo;
             for (fy = rows; fy > 0; --fy, xr += in_row) {
-                m = max_taps(m, xr, p->filter_w, channels, pred);
+                m = max_taps(m, xr, taps, channels, pred);
             }
             vstrbq_p_s8(output + c, vminq_s8(m, hi), pred);
         }
@@ -169,14 +170,12 @@ AT_MVE_FAST void at_max_pool_s8(const at_pool_params_t *p, const int8_t *input, 
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
                 const int8_t *x = in_b + (iy0 + fy0) * in_row;
                 if (ox == begin && begin < end) {
-                    output = max_run(p, x + ix0 * channels, end - begin, fy1 - fy0, output, lo, hi);
+                    output = max_run(p, x + ix0 * channels, end - begin, fy1 - fy0, p->filter_w, output, lo, hi);
                     ox = end - 1;
                 } else { /* clipped columns: a run of one window over its columns inside */
-                    at_pool_params_t clipped = *p;
                     int32_t fx0, fx1;
                     at_tap_range(ix0, 1, p->filter_w, p->in_w, &fx0, &fx1);
-                    clipped.filter_w = fx1 - fx0;
-                    output = max_run(&clipped, x + (ix0 + fx0) * channels, 1, fy1 - fy0, output, lo, hi);
+                    output = max_run(p, x + (ix0 + fx0) * channels, 1, fy1 - fy0, fx1 - fx0, output, lo, hi);
                 }
             }
         }
