@@ -1,0 +1,8 @@
+"""Compression of a model's weights: which storage each weight tensor takes in flash (storage.py).
+
+The weights stay valid int8 TFLite tensors whatever is done to them, so TFLite Micro remains the
+ground truth; compression is how those values are stored and fed to the kernels.
+"""
+from autotune.compress.storage import StorageChoice, auto_storage, weight_tensors, with_storage
+
+__all__ = ["StorageChoice", "auto_storage", "weight_tensors", "with_storage"]

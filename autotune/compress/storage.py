@@ -1,0 +1,63 @@
+"""Which storage each weight tensor of an integer graph takes in flash (Tensor.encoding).
+
+A tensor in a storage other than "none" is decoded by a decoder call of the kernel plan into
+planned scratch before its kernel runs (autotune.lowering); its values do not change.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from autotune.codecs.auto import choose
+from autotune.ir.graph import Graph, WeightEncoding
+
+# The ops whose weights (input 1) a kernel reads as an int8 array that a decoder can write.
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def weight_tensors(graph: Graph) -> tuple[int, ...]:
+    """The int8 weight tensors of the graph's convolutions and fully connected layers, in op order."""
+    found: list[int] = []
+    for op in graph.ops:
+        t = op.inputs[1] if op.kind in WEIGHTED_OPS and len(op.inputs) > 1 else -1
+        if t >= 0 and graph.tensor(t).is_constant and graph.tensor(t).dtype == "int8" and t not in found:
+            found.append(t)
+    return tuple(found)
+
+
+def with_storage(graph: Graph, encodings: Mapping[int, WeightEncoding]) -> Graph:
+    """`graph` with the weight tensors in `encodings` (tensor index -> encoding) stored so."""
+    unknown = set(encodings) - set(weight_tensors(graph))
+    if unknown:
+        raise ValueError(f"{graph.name}: tensors {sorted(unknown)} are not weight tensors")
+    tensors = [replace(t, encoding=encodings[i]) if i in encodings else t for i, t in enumerate(graph.tensors)]
+    return Graph(graph.name, tensors, graph.ops, graph.inputs, graph.outputs)
+
+
+@dataclass(frozen=True)
+class StorageChoice:
+    """The storage `auto` chose for one weight tensor, and the others it tried."""
+
+    tensor: int
+    encoding: WeightEncoding
+    stored_bytes: int  # flash: the blob, or the plain array
+    decode_cycles: float  # per inference, predicted by `source` (0 for the plain array)
+    source: str
+    considered: tuple[tuple[str, int, float], ...]  # (storage and params, bytes, predicted cycles)
+
+
+def auto_storage(graph: Graph, max_decode_cycles: float | None = None,
+                 tensors: tuple[int, ...] | None = None) -> dict[int, StorageChoice]:
+    """Per weight tensor (all by default), the smallest storage whose predicted decode cycles per
+    inference fit `max_decode_cycles` (no limit if None); the plain array where no blob is
+    smaller than it (a blob carries a 20-byte header and CRC-32)."""
+    choices = {}
+    for t in weight_tensors(graph) if tensors is None else tensors:
+        c = choose(graph.tensor(t).data, max_decode_cycles=max_decode_cycles)
+        plain = graph.tensor(t).logical_bytes
+        if c.encoded.storage == "dense" or c.encoded.bytes >= plain:
+            choices[t] = StorageChoice(t, WeightEncoding(), plain, 0.0, c.source, c.considered)
+        else:
+            choices[t] = StorageChoice(t, WeightEncoding(c.encoded.storage, c.encoded.params), c.encoded.bytes,
+                                       c.decode_cycles, c.source, c.considered)
+    return choices
