@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from autotune.codecs.auto import choose
+from autotune.codecs import get_storage
+from autotune.codecs.auto import choose, default_candidates
 from autotune.ir.graph import Graph, WeightEncoding
 
 # The ops whose weights (input 1) a kernel reads as an int8 array that a decoder can write.
@@ -46,14 +47,15 @@ class StorageChoice:
     considered: tuple[tuple[str, int, float], ...]  # (storage and params, bytes, predicted cycles)
 
 
-def auto_storage(graph: Graph, max_decode_cycles: float | None = None,
-                 tensors: tuple[int, ...] | None = None) -> dict[int, StorageChoice]:
+def auto_storage(graph: Graph, max_decode_cycles: float | None = None, tensors: tuple[int, ...] | None = None,
+                 candidates: tuple | None = None) -> dict[int, StorageChoice]:
     """Per weight tensor (all by default), the smallest storage whose predicted decode cycles per
     inference fit `max_decode_cycles` (no limit if None); the plain array where no blob is
-    smaller than it (a blob carries a 20-byte header and CRC-32)."""
+    smaller than it (a blob carries a 20-byte header and CRC-32). `candidates`: the storages to
+    try (default: autotune.codecs.auto's)."""
     choices = {}
     for t in weight_tensors(graph) if tensors is None else tensors:
-        c = choose(graph.tensor(t).data, max_decode_cycles=max_decode_cycles)
+        c = choose(graph.tensor(t).data, max_decode_cycles=max_decode_cycles, candidates=candidates)
         plain = graph.tensor(t).logical_bytes
         if c.encoded.storage == "dense" or c.encoded.bytes >= plain:
             choices[t] = StorageChoice(t, WeightEncoding(), plain, 0.0, c.source, c.considered)
@@ -61,3 +63,29 @@ def auto_storage(graph: Graph, max_decode_cycles: float | None = None,
             choices[t] = StorageChoice(t, WeightEncoding(c.encoded.storage, c.encoded.params), c.encoded.bytes,
                                        c.decode_cycles, c.source, c.considered)
     return choices
+
+
+def storage_for(graph: Graph, codecs: list[str], max_decode_cycles: float | None = None
+                ) -> dict[int, StorageChoice]:
+    """Per weight tensor (weight_tensors order), the storage its codec choice names: "none", the
+    plain array; "auto", the smallest within the decode budget; a storage name, the smallest of
+    that storage's variants (bit widths for bitpack) that holds the values and is smaller than
+    the plain array, else the plain array."""
+    tensors = weight_tensors(graph)
+    if len(codecs) != len(tensors):
+        raise ValueError(f"{graph.name}: {len(codecs)} storage choices for {len(tensors)} weight tensors")
+    choices = {}
+    for t, codec in zip(tensors, codecs):
+        if codec == "none":
+            continue
+        candidates = None if codec == "auto" else tuple(
+            s for s in default_candidates() if s.name == codec) or (get_storage(codec),)
+        choices |= auto_storage(graph, max_decode_cycles if codec == "auto" else None, (t,), candidates)
+    return choices
+
+
+def store(graph: Graph, codecs: list[str], max_decode_cycles: float | None = None) -> Graph:
+    """`graph` with each weight tensor in the storage its codec choice gives (storage_for)."""
+    if all(c == "none" for c in codecs):
+        return graph
+    return with_storage(graph, {t: c.encoding for t, c in storage_for(graph, codecs, max_decode_cycles).items()})
