@@ -155,3 +155,22 @@ def test_the_cost_model_counts_decoders(zoo_dir, tmp_path):
     arrays = sum(core.tensor(t).logical_bytes for t in chosen)
     assert b.flash.value - a.flash.value > blobs - arrays  # plus the decoders' code
     assert b.latency.value > a.latency.value
+
+
+def test_a_decoder_that_costs_more_code_than_it_saves_is_dropped(zoo_dir):
+    """conv1d's tensors save tens of bytes each: against the M0+ decoders' code, plain int8 wins;
+    with the code free, the same choices stand."""
+    from autotune.compress.storage import worth_their_code
+    from cost_models.analytic import DECODER_FLASH
+
+    model, _ = _compressed_model("conv1d", zoo_dir, 1)
+    core = integer_core(import_tflite(model, "conv1d"))
+    free = auto_storage(core)
+    assert worth_their_code(core, free, {}) == free
+    costly = worth_their_code(core, free, DECODER_FLASH)
+    assert all(c.encoding.storage == "none" and c.stored_bytes == core.tensor(t).logical_bytes
+               for t, c in costly.items())
+    half = {f: 0 for f in DECODER_FLASH} | {"at_decode_rans.c": 10**6}  # only rans too dear
+    kept = worth_their_code(core, free, half)
+    assert {c.encoding.storage for c in kept.values()} == {c.encoding.storage for c in free.values()} - {"rans"} | (
+        {"none"} if any(c.encoding.storage == "rans" for c in free.values()) else set())

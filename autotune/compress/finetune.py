@@ -47,7 +47,8 @@ def weighted_layers(model) -> list:
     return [layer for layer in model.layers if isinstance(layer, kinds)]
 
 
-def _kernel(layer):
+def kernel(layer):
+    """The layer's weight variable."""
     return layer.depthwise_kernel if hasattr(layer, "depthwise_kernel") else layer.kernel
 
 
@@ -94,7 +95,7 @@ def compress_finetune(model, specs: list[LayerCompression], x: np.ndarray, y: np
     active = [(layer, spec) for layer, spec in zip(layers, specs) if not spec.plain]
     if not active:
         return model
-    kernels = [_kernel(layer) for layer, _ in active]
+    kernels = [kernel(layer) for layer, _ in active]
     latents = [tf.Variable(k.numpy(), trainable=False, name=f"latent_{i}") for i, k in enumerate(kernels)]
     tables = []
     for (layer, spec), k in zip(active, kernels):

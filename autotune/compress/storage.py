@@ -65,12 +65,13 @@ def auto_storage(graph: Graph, max_decode_cycles: float | None = None, tensors: 
     return choices
 
 
-def storage_for(graph: Graph, codecs: list[str], max_decode_cycles: float | None = None
-                ) -> dict[int, StorageChoice]:
+def storage_for(graph: Graph, codecs: list[str], max_decode_cycles: float | None = None,
+                code_bytes: Mapping[str, int] | None = None) -> dict[int, StorageChoice]:
     """Per weight tensor (weight_tensors order), the storage its codec choice names: "none", the
     plain array; "auto", the smallest within the decode budget; a storage name, the smallest of
     that storage's variants (bit widths for bitpack) that holds the values and is smaller than
-    the plain array, else the plain array."""
+    the plain array, else the plain array. With `code_bytes`, a storage that saves less flash
+    than its decoder's code is dropped (worth_their_code)."""
     tensors = weight_tensors(graph)
     if len(codecs) != len(tensors):
         raise ValueError(f"{graph.name}: {len(codecs)} storage choices for {len(tensors)} weight tensors")
@@ -81,11 +82,35 @@ def storage_for(graph: Graph, codecs: list[str], max_decode_cycles: float | None
         candidates = None if codec == "auto" else tuple(
             s for s in default_candidates() if s.name == codec) or (get_storage(codec),)
         choices |= auto_storage(graph, max_decode_cycles if codec == "auto" else None, (t,), candidates)
-    return choices
+    return worth_their_code(graph, choices, code_bytes or {})
+
+
+def worth_their_code(graph: Graph, choices: dict[int, StorageChoice],
+                     code_bytes: Mapping[str, int]) -> dict[int, StorageChoice]:
+    """`choices` less the storages whose tensors save fewer bytes of flash than their decoder's
+    code (`code_bytes`, by kernel file; "at_decode_common.c" shared by all), which then stay
+    plain arrays: on a small model a decoder can cost more flash than it saves."""
+    def saved(group: list[int]) -> int:
+        return sum(graph.tensor(t).logical_bytes - choices[t].stored_bytes for t in group)
+
+    groups: dict[str, list[int]] = {}
+    for t, c in choices.items():
+        if c.encoding.storage != "none":
+            groups.setdefault(get_storage(c.encoding.storage, **dict(c.encoding.params)).c_file, []).append(t)
+    kept = {f: g for f, g in groups.items() if saved(g) > code_bytes.get(f, 0)}
+    if sum(saved(g) - code_bytes.get(f, 0) for f, g in kept.items()) <= code_bytes.get("at_decode_common.c", 0):
+        kept = {}
+    plain = {t for f, g in groups.items() if f not in kept for t in g}
+    return {t: replace(c, encoding=WeightEncoding(), stored_bytes=graph.tensor(t).logical_bytes, decode_cycles=0.0)
+            if t in plain else c for t, c in choices.items()}
 
 
 def store(graph: Graph, codecs: list[str], max_decode_cycles: float | None = None) -> Graph:
-    """`graph` with each weight tensor in the storage its codec choice gives (storage_for)."""
+    """`graph` with each weight tensor in the storage its codec choice gives (storage_for), but
+    for storages whose decoder's code (on the Cortex-M0+) outweighs what they save."""
+    from cost_models.analytic import DECODER_FLASH
+
     if all(c == "none" for c in codecs):
         return graph
-    return with_storage(graph, {t: c.encoding for t, c in storage_for(graph, codecs, max_decode_cycles).items()})
+    choices = storage_for(graph, codecs, max_decode_cycles, DECODER_FLASH)
+    return with_storage(graph, {t: c.encoding for t, c in choices.items()})
