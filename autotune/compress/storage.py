@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from autotune.codecs import get_storage
-from autotune.codecs.auto import choose, default_candidates
+from autotune.codecs.auto import default_candidates, load_cycle_model
 from autotune.ir.graph import Graph, WeightEncoding
 
 # The ops whose weights (input 1) a kernel reads as an int8 array that a decoder can write.
@@ -37,7 +37,7 @@ def with_storage(graph: Graph, encodings: Mapping[int, WeightEncoding]) -> Graph
 
 @dataclass(frozen=True)
 class StorageChoice:
-    """The storage `auto` chose for one weight tensor, and the others it tried."""
+    """The storage chosen for one weight tensor, and the others that could hold it."""
 
     tensor: int
     encoding: WeightEncoding
@@ -45,6 +45,9 @@ class StorageChoice:
     decode_cycles: float  # per inference, predicted by `source` (0 for the plain array)
     source: str
     considered: tuple[tuple[str, int, float], ...]  # (storage and params, bytes, predicted cycles)
+    # Every storage within the decode budget smaller than the plain array, smallest first:
+    # (encoding, bytes, predicted cycles).
+    options: tuple[tuple[WeightEncoding, int, float], ...] = ()
 
 
 def auto_storage(graph: Graph, max_decode_cycles: float | None = None, tensors: tuple[int, ...] | None = None,
@@ -53,16 +56,23 @@ def auto_storage(graph: Graph, max_decode_cycles: float | None = None, tensors: 
     inference fit `max_decode_cycles` (no limit if None); the plain array where no blob is
     smaller than it (a blob carries a 20-byte header and CRC-32). `candidates`: the storages to
     try (default: autotune.codecs.auto's)."""
+    model = load_cycle_model()
     choices = {}
     for t in weight_tensors(graph) if tensors is None else tensors:
-        c = choose(graph.tensor(t).data, max_decode_cycles=max_decode_cycles, candidates=candidates)
-        plain = graph.tensor(t).logical_bytes
-        if c.encoded.storage == "dense" or c.encoded.bytes >= plain:
-            choices[t] = StorageChoice(t, WeightEncoding(), plain, 0.0, c.source, c.considered)
-        else:
-            choices[t] = StorageChoice(t, WeightEncoding(c.encoded.storage, c.encoded.params), c.encoded.bytes,
-                                       c.decode_cycles, c.source, c.considered)
+        values, plain = graph.tensor(t).data, graph.tensor(t).logical_bytes
+        tried = [(e, model.cycles(e)) for s in candidates or default_candidates()
+                 if s.name != "dense" and s.unfit(values.reshape(-1)) is None for e in (s.encode(values),)]
+        options = tuple(sorted(((WeightEncoding(e.storage, e.params), e.bytes, round(c, 1)) for e, c in tried
+                                if e.bytes < plain and (max_decode_cycles is None or c <= max_decode_cycles)),
+                               key=lambda o: (o[1], o[2])))
+        best = options[0] if options else (WeightEncoding(), plain, 0.0)
+        considered = tuple((_label(e.storage, e.params), e.bytes, round(c, 1)) for e, c in tried)
+        choices[t] = StorageChoice(t, best[0], best[1], best[2], model.source, considered, options)
     return choices
+
+
+def _label(storage: str, params: tuple[tuple[str, int], ...]) -> str:
+    return storage + "".join(f" {k}={v}" for k, v in params)
 
 
 def storage_for(graph: Graph, codecs: list[str], max_decode_cycles: float | None = None,
@@ -87,22 +97,31 @@ def storage_for(graph: Graph, codecs: list[str], max_decode_cycles: float | None
 
 def worth_their_code(graph: Graph, choices: dict[int, StorageChoice],
                      code_bytes: Mapping[str, int]) -> dict[int, StorageChoice]:
-    """`choices` less the storages whose tensors save fewer bytes of flash than their decoder's
-    code (`code_bytes`, by kernel file; "at_decode_common.c" shared by all), which then stay
-    plain arrays: on a small model a decoder can cost more flash than it saves."""
-    def saved(group: list[int]) -> int:
-        return sum(graph.tensor(t).logical_bytes - choices[t].stored_bytes for t in group)
+    """`choices` without the storages whose tensors save fewer bytes of flash than their decoder's
+    code (`code_bytes`, by kernel file; "at_decode_common.c" shared by all): the storage saving
+    least net is dropped, each of its tensors takes its next option, until every decoder left
+    pays for itself; plain arrays throughout if even they do not pay for the common code."""
+    def file_of(encoding: WeightEncoding) -> str:
+        return get_storage(encoding.storage, **dict(encoding.params)).c_file
 
-    groups: dict[str, list[int]] = {}
-    for t, c in choices.items():
-        if c.encoding.storage != "none":
-            groups.setdefault(get_storage(c.encoding.storage, **dict(c.encoding.params)).c_file, []).append(t)
-    kept = {f: g for f, g in groups.items() if saved(g) > code_bytes.get(f, 0)}
-    if sum(saved(g) - code_bytes.get(f, 0) for f, g in kept.items()) <= code_bytes.get("at_decode_common.c", 0):
-        kept = {}
-    plain = {t for f, g in groups.items() if f not in kept for t in g}
-    return {t: replace(c, encoding=WeightEncoding(), stored_bytes=graph.tensor(t).logical_bytes, decode_cycles=0.0)
-            if t in plain else c for t, c in choices.items()}
+    dropped: set[str] = set()
+    while True:
+        picked = {t: next(((e, b, cy) for e, b, cy in c.options if file_of(e) not in dropped),
+                          (WeightEncoding(), graph.tensor(t).logical_bytes, 0.0)) for t, c in choices.items()}
+        net: dict[str, int] = {}
+        for t, (e, b, _) in picked.items():
+            if e.storage != "none":
+                f = file_of(e)
+                net[f] = net.get(f, -code_bytes.get(f, 0)) + graph.tensor(t).logical_bytes - b
+        worst = min(net, key=net.get, default=None)
+        if worst is not None and net[worst] <= 0:
+            dropped.add(worst)
+            continue
+        if net and sum(net.values()) <= code_bytes.get("at_decode_common.c", 0):
+            dropped |= set(net)
+            continue
+        return {t: replace(c, encoding=picked[t][0], stored_bytes=picked[t][1], decode_cycles=picked[t][2])
+                for t, c in choices.items()}
 
 
 def store(graph: Graph, codecs: list[str], max_decode_cycles: float | None = None) -> Graph:
