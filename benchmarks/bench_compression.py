@@ -121,16 +121,22 @@ def by_size(model, small: LayerCompression, big: LayerCompression, threshold: in
     return [LayerCompression() if i == 0 else big if n >= threshold else small for i, n in enumerate(sizes)]
 
 
-def run_spectral() -> dict:
+def trained_spectral(params: dict):
+    """A spectral_cnn point trained on experiments/spectral.yaml's data as the search trains it;
+    its int8 graph and test accuracy."""
     from search_spaces import get_family
 
     experiment, data = spectral_data()
     space = get_family("spectral_cnn")(experiment.space)
-    training = experiment.training
-    model = train(lambda: space.build(LARGEST, data.input_shape, data.num_classes), data.x_train, data.y_train,
-                  data.num_classes, experiment.budget.epochs, experiment.seed, training)
+    model = train(lambda: space.build(params, data.input_shape, data.num_classes), data.x_train, data.y_train,
+                  data.num_classes, experiment.budget.epochs, experiment.seed, experiment.training)
     graph, core = integer_model(model, data.x_train)
-    base_acc = accuracy(graph, data.x_test, data.y_test)
+    return experiment, data, model, graph, core, accuracy(graph, data.x_test, data.y_test)
+
+
+def run_spectral() -> dict:
+    experiment, data, model, graph, core, base_acc = trained_spectral(LARGEST)
+    training = experiment.training
     base_bytes = weight_bytes(core)
     print(f"spectral int8: accuracy {base_acc:.4f}, weights {base_bytes} B", flush=True)
     four = LayerCompression(4)
@@ -168,15 +174,8 @@ def firmware_costs(core, tmp: Path, name: str, x: np.ndarray) -> dict:
 
 
 def run_knee() -> dict:
-    from search_spaces import get_family
-
-    experiment, data = spectral_data()
-    space = get_family("spectral_cnn")(experiment.space)
+    experiment, data, model, graph, core, base_acc = trained_spectral(KNEE)
     training = experiment.training
-    model = train(lambda: space.build(KNEE, data.input_shape, data.num_classes), data.x_train, data.y_train,
-                  data.num_classes, experiment.budget.epochs, experiment.seed, training)
-    graph, core = integer_model(model, data.x_train)
-    base_acc = accuracy(graph, data.x_test, data.y_test)
     v = compress_variants(model, {"4-bit": by_size(model, LayerCompression(4), LayerCompression(4))}, data,
                           training, 10, experiment.seed)["4-bit"]
     x = executor.quantize_input(graph, data.x_test[:1])[0]
