@@ -105,16 +105,20 @@ def _corrupt(source: str, blob: str) -> str:
 
 @pytest.mark.slow
 def test_rp2040_sim_matches_and_a_corrupt_blob_returns_an_error(zoo_dir, tmp_path):
-    """The same on the Cortex-M0+ (rp2040-sim), every input a fresh run of the entry point; then
+    """The same on the Cortex-M0+ (rp2040-sim) against the executor and TFLM, every input a fresh
+    run of the entry point; then
     one flipped payload byte: model_invoke returns AT_DECODE_E_CRC (-3) on the host and the M0+."""
     model, chosen = _compressed_model("conv1d", zoo_dir, 0)
-    core = integer_core(import_tflite(model, "conv1d"))
+    graph = import_tflite(model, "conv1d")
+    core = integer_core(graph)
     gen = generate_c(with_storage(core, chosen), tmp_path / "src")
     sim = Rp2040Sim(build(tmp_path / "src", "rp2040", out_dir=tmp_path, cache_dir=tmp_path / "cache").elf_path,
                     xip=False)
     n = N_INPUTS
-    x = np.random.default_rng(3).integers(-128, 128, (n,) + core.tensor(core.inputs[0]).shape[1:]).astype(np.int8)
+    x, tflm_out = _tflm(model, graph, core, n)
+    x = x.reshape((n,) + core.tensor(core.inputs[0]).shape[1:])
     want = executor.run(core, x).reshape(n, -1)
+    _assert_same("conv1d", want, tflm_out, "TFLite Micro (the executor)")
     for k in range(n):
         result = sim.run(x[k])
         assert result.status == 0 and np.array_equal(result.output, want[k]), f"conv1d input {k} on rp2040-sim"
