@@ -78,11 +78,29 @@ class Training:
 
 @dataclass(frozen=True)
 class Compression:
-    """Reserved: only plain int8 is searched until the compression work lands."""
+    """Per weighted layer, the choices the search may make (one choice: fixed, not searched).
+
+    Bit widths 8/4/2, clusters (0: none) and sparsity are trained in (autotune.compress.finetune,
+    `finetune_epochs` when any layer is compressed); `codecs` are the storages a weight tensor may
+    take: "none" (the plain array), "auto" (the smallest storage whose predicted decode cycles
+    per inference fit `decode_budget_cycles`) or a storage of autotune.codecs by name.
+    """
 
     sparsity: tuple[float, ...] = (0.0,)
     bitwidths: tuple[int, ...] = (8,)
+    clusters: tuple[int, ...] = (0,)
     codecs: tuple[str, ...] = ("none",)
+    decode_budget_cycles: float | None = None  # None: no limit
+    finetune_epochs: int = 5
+
+    @property
+    def searched(self) -> bool:
+        return any(len(c) > 1 for c in (self.sparsity, self.bitwidths, self.clusters, self.codecs))
+
+    @property
+    def trains(self) -> bool:
+        """Whether any choice changes the weights (not only how they are stored)."""
+        return self.sparsity != (0.0,) or self.bitwidths != (8,) or self.clusters != (0,)
 
 
 @dataclass(frozen=True)
@@ -493,14 +511,35 @@ class _Reader:
         return FloatRange(low, high, log)
 
     def compression(self, node) -> Compression:
-        c = self.mapping(node, "compression", ("sparsity", "bitwidths", "codecs"))
-        supported = Compression()
-        for key, value in c.items():
-            got = tuple(self.scalar(n, f"compression.{key}") for n in self.sequence(value, f"compression.{key}"))
-            if got != getattr(supported, key):
-                self.fail(f"compression.{key}", value,
-                          f"only {list(getattr(supported, key))} is supported in this version, got {_shown(list(got))}")
-        return supported
+        from autotune.codecs import STORAGES  # (a registry of names: no TensorFlow)
+
+        c = self.mapping(node, "compression", ("sparsity", "bitwidths", "clusters", "codecs",
+                                               "decode_budget_cycles", "finetune_epochs"))
+        kw: dict[str, Any] = {}
+
+        def choices(key: str, read) -> None:
+            if key in c:
+                got = tuple(read(n, f"compression.{key}") for n in self.sequence(c[key], f"compression.{key}", 16))
+                if len(set(got)) != len(got):
+                    self.fail(f"compression.{key}", c[key], f"a choice is listed twice: {_shown(list(got))}")
+                kw[key] = got
+
+        choices("sparsity", lambda n, k: self.number(n, k, float, low=0.0, high=0.99))
+        choices("bitwidths", lambda n, k: self.number(n, k, int, low=2, high=8))
+        for b in kw.get("bitwidths", ()):
+            if b not in (2, 4, 8):
+                self.fail("compression.bitwidths", c["bitwidths"], f"expected 8, 4 or 2, got {b}")
+        choices("clusters", lambda n, k: self.number(n, k, int, low=0, high=64))
+        if any(0 < k < 2 for k in kw.get("clusters", ())):
+            self.fail("compression.clusters", c["clusters"], "expected 0 (none) or 2 to 64 clusters")
+        names = ("none", "auto", *sorted(set(STORAGES) - {"dense"}))
+        choices("codecs", lambda n, k: self.string(n, k, choices=names))
+        if "decode_budget_cycles" in c:
+            kw["decode_budget_cycles"] = self.positive(c["decode_budget_cycles"], "compression.decode_budget_cycles")
+        if "finetune_epochs" in c:
+            kw["finetune_epochs"] = self.number(c["finetune_epochs"], "compression.finetune_epochs", int,
+                                                low=1, high=1000)
+        return Compression(**kw)
 
     def constraints(self, node) -> Constraints:
         c = self.mapping(node, "constraints", ("max_flash_kb", "max_ram_kb", "max_latency_ms", "max_params",

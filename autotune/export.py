@@ -9,6 +9,8 @@ import numpy as np
 
 from autotune import executor
 from autotune.bundle import Bundle, write_bundle
+from autotune.compress.search import layer_choices
+from autotune.compress.storage import store
 from autotune.config import Experiment
 from autotune.data import SMALL_TEST, DataSpec, describe_data, load_dataset
 from autotune.errors import AutotuneError, DataError
@@ -21,6 +23,7 @@ from autotune.study import open_study
 from cost_models.analytic import AnalyticCostModel
 from cost_models.features import extract_features
 from device_runners.targets import TARGETS
+from search_spaces import get_family
 
 
 def choose_trial(experiment: Experiment, trial: int | None, query: str | None) -> TrialRecord:
@@ -50,6 +53,9 @@ def export_trial(experiment: Experiment, record: TrialRecord, out_dir: Path, vec
         raise AutotuneError(f"{path}: the model of trial {record.number} is missing")
     tflite = path.read_bytes()
     graph = import_tflite(tflite, name=f"{experiment.name}_trial_{record.number}")
+    space = get_family(experiment.family)(experiment.space)
+    _, codecs = layer_choices(record.params, experiment.compression, space.weighted_layers(record.params))
+    graph = store(graph, codecs, experiment.compression.decode_budget_cycles)  # as the trial was costed
     dataset = load_dataset(experiment.data, experiment.seed)
     inputs = executor.quantize_input(graph, dataset.x_test[:vectors])
     m = record.metrics

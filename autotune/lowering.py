@@ -1,13 +1,17 @@
 """IR graph -> kernel plan (autotune.ir.kernel_plan): each op lowered by its registry definition.
 
 The plan runs the integer path: a model with float32 edges (QUANTIZE first, DEQUANTIZE last) is
-lowered without them, and the generated C takes and returns int8.
+lowered without them, and the generated C takes and returns int8. A weight tensor in a weight
+storage (Tensor.encoding) gets a decoder call just before the kernel call that reads it.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
+from autotune.codecs import get_storage
 from autotune.errors import CodegenError
 from autotune.ir.graph import Graph, tensor_label
-from autotune.ir.kernel_plan import KernelPlan
+from autotune.ir.kernel_plan import KernelCall, KernelPlan, frozen_map
 from autotune.ops import OpError, get_op
 
 
@@ -45,8 +49,32 @@ def lower(graph: Graph) -> KernelPlan:
     for i, op in enumerate(core.ops):
         try:
             definition = get_op(op.kind)
-            calls += definition.lower(core, i, op, definition.prepare(core, op))
+            for call in definition.lower(core, i, op, definition.prepare(core, op)):
+                calls += [*decoder_calls(call), call]
         except OpError as e:
             where = tensor_label(core, e.tensor if e.tensor is not None else op.outputs[0])
             raise CodegenError(f"{graph.name}: op {i} {op.kind} ({where}): {e}") from None
     return KernelPlan(core, graph, tuple(calls))
+
+
+def decoder_calls(call: KernelCall) -> list[KernelCall]:
+    """The decoder calls that expand `call`'s coded weights into their scratch, in order: each
+    decodes the whole tensor, and its scratch (the tensor, then the decoder's own work memory,
+    at_decode_<storage>_get_buffer_size) lives until `call` has run."""
+    coded = [w for w in call.weights if w.format == "decoded"]
+    decoders = []
+    for k, w in enumerate(coded):
+        encoded, decode = w.encoded, w.encoded.decode_call()
+        decoders.append(KernelCall(
+            op=call.op, kind=call.kind, name=f"{call.name}_{w.role}", symbol=decode.symbol,
+            source=get_storage(encoded.storage, **dict(encoded.params)).c_file, inputs=(), outputs=(),
+            dims=frozen_map(rows=encoded.rows, row_len=encoded.row_len),
+            weights=(replace(w, format="coded", stored_bytes=encoded.bytes),),
+            scratch_bytes=_align4(decode.out_bytes) + decode.scratch_bytes,
+            scratch_symbol=f"{decode.symbol}_get_buffer_size", scratch_keep=len(coded) - k,
+            work=frozen_map(calls=1, decoded_bytes=encoded.elements, payload_bytes=encoded.payload_bytes)))
+    return decoders
+
+
+def _align4(n: int) -> int:
+    return -(-n // 4) * 4

@@ -26,6 +26,7 @@ import optuna
 from sqlalchemy import exc as sa_exc
 from tqdm import tqdm
 
+from autotune.compress.search import sample_compression
 from autotune.config import Experiment, folder_problem, locate
 from autotune.data import Dataset, describe_data, load_dataset
 from autotune.errors import ConfigError
@@ -402,6 +403,8 @@ def run_search(experiment: Experiment, workers: int | None = None, ray_address: 
                             break
                         in_flight[trial.number] = trial
                     params = space.sample(trial)
+                    if experiment.compression.searched:
+                        params |= sample_compression(trial, experiment.compression, space.weighted_layers(params))
                     original = _duplicate_of(study, trial, params)
                     if original is not None:  # re-sampled: a duplicate does not use the budget
                         with interrupt.deferred():

@@ -20,6 +20,9 @@ import numpy as np
 from autotune import executor
 from autotune.capture import import_tensorflow
 from autotune.codegen import generate_c
+from autotune.compress.finetune import LayerCompression, compress_finetune
+from autotune.compress.search import layer_choices
+from autotune.compress.storage import store
 from autotune.config import Experiment
 from autotune.data import Dataset
 from autotune.ir.tflite_import import import_tflite
@@ -157,12 +160,18 @@ def trainer_for(build, dataset: Dataset, experiment: Experiment) -> Trainer:
 
 
 def train_candidate(trainer: Trainer, x: np.ndarray, y: np.ndarray, val, experiment: Experiment,
-                    seed: int) -> tuple[object, TrainStats]:
-    """The float recipe, then quantization-aware fine-tuning (unless `training.qat_epochs` is 0)."""
+                    seed: int, specs: list[LayerCompression] = ()) -> tuple[object, TrainStats]:
+    """The float recipe, then, with a layer compressed (`specs`, one per weighted layer), the
+    compression's fine-tuning with its weights projected; else quantization-aware fine-tuning
+    (unless `training.qat_epochs` is 0)."""
     model, stats = trainer.fit(x, y, val, seed)
-    if experiment.training.qat_epochs:
+    if any(not s.plain for s in specs):
+        model = compress_finetune(model, list(specs), x, y, experiment.training, trainer.num_classes,
+                                  experiment.compression.finetune_epochs, seed)
+    elif experiment.training.qat_epochs:
         model = quantization_aware_finetune(model, x, y, experiment.training, trainer.num_classes, seed)
     return model, stats
+
 
 
 def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> TrialResult | Rejected:
@@ -177,6 +186,8 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
 
     def build():
         return space.build(candidate.params, dataset.input_shape, dataset.num_classes)
+
+    specs, codecs = layer_choices(candidate.params, experiment.compression, space.weighted_layers(candidate.params))
 
     with _timed(seconds, "precost"):
         tf_keras.backend.clear_session()
@@ -194,7 +205,7 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
         for i, (tr, va) in enumerate(dataset.folds):
             with _timed(seconds, "train"):
                 model, stats = train_candidate(trainer, dataset.x_train[tr], dataset.y_train[tr], None, experiment,
-                                               seed + 1000 * (i + 1))
+                                               seed + 1000 * (i + 1), specs)
             with _timed(seconds, "convert"):
                 _, graph = int8_model(model, dataset.x_train[tr], name)
             with _timed(seconds, "evaluate"):
@@ -205,21 +216,21 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
         val_accuracy = Accuracy(correct / (len(dataset.y_train) * dataset.cv_repeats), dataset.n_val, SOURCE,
                                 spread=float(np.std(per_fold)))
         with _timed(seconds, "train"):
-            model, stats = train_candidate(trainer, dataset.x_train, dataset.y_train, None, experiment, seed)
+            model, stats = train_candidate(trainer, dataset.x_train, dataset.y_train, None, experiment, seed, specs)
         stats = TrainStats(stats.epochs_run, stats.best_epoch, None, restarts + stats.restarts)
         with _timed(seconds, "convert"):
             tflite, graph = int8_model(model, dataset.x_train, name)
     else:
         with _timed(seconds, "train"):
             model, stats = train_candidate(trainer, dataset.x_train, dataset.y_train, (dataset.x_val, dataset.y_val),
-                                           experiment, seed)
+                                           experiment, seed, specs)
         with _timed(seconds, "convert"):
             tflite, graph = int8_model(model, dataset.x_train, name)
         with _timed(seconds, "evaluate"):
             hits = predict_labels(graph, dataset.x_val) == dataset.y_val
         val_accuracy = Accuracy(float(hits.mean()), len(hits), SOURCE)
     with _timed(seconds, "cost"):
-        costs = measure_costs(graph, experiment.target, experiment.placement)
+        costs = measure_costs(store(graph, codecs, experiment.compression.decode_budget_cycles), experiment.target, experiment.placement)
     with _timed(seconds, "evaluate"):
         x_test = executor.quantize_input(graph, dataset.x_test)
         outputs = executor.run(graph, x_test)

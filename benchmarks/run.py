@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_accuracy  # noqa: E402
 import bench_codecs  # noqa: E402
 import bench_codecs_fuzz  # noqa: E402
+import bench_compression  # noqa: E402
 import bench_codegen  # noqa: E402
 import bench_faults  # noqa: E402
 import bench_import_corpus  # noqa: E402
@@ -19,7 +20,7 @@ import bench_search  # noqa: E402
 BENCHMARKS = {"search": bench_search, "codegen": bench_codegen, "kernels": bench_kernels,
               "codecs": bench_codecs, "codecs_fuzz": bench_codecs_fuzz, "runners": bench_runners,
               "accuracy": bench_accuracy, "layers": bench_layers, "faults": bench_faults,
-              "import_corpus": bench_import_corpus}
+              "import_corpus": bench_import_corpus, "compression": bench_compression}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHMARKS)

@@ -71,6 +71,27 @@ class CoreTable:
     fitted_to: str = ""  # the runner whose measurements the cycle constants are fitted to
 
 
+# Weight decoders (autotune/codecs): code bytes of each file's whole-tensor decoder, as built for
+# the M0+ (arm-none-eabi-gcc -Os symbol sizes; at_decode_common.c without the one-row helpers), for
+# every core until one has its own. Their cycles come from the fit on rp2040-sim that
+# benchmarks/bench_codecs.py writes (cost_models/codec_cycles.json, `decoder_cycles`).
+DECODER_FLASH = {"at_decode_common.c": 460, "at_decode_dense.c": 102, "at_decode_bitpack.c": 178,
+                 "at_decode_palette.c": 198, "at_decode_rle.c": 320, "at_decode_sparse.c": 192,
+                 "at_decode_rans.c": 576, "at_decode_heatshrink.c": 430, "at_decode_lz4.c": 314}
+
+
+def decoder_cycles(symbol: str) -> dict[str, float] | None:
+    """Cycles per work term of weight decoder `symbol` (at_decode_<storage>), None for another."""
+    from autotune.codecs.auto import load_cycle_model
+
+    storage = symbol.removeprefix("at_decode_")
+    model = load_cycle_model()
+    if storage == symbol or storage not in model.per_call:
+        return None
+    return {"calls": model.per_call[storage], "decoded_bytes": model.per_output_byte[storage],
+            "payload_bytes": model.per_payload_byte[storage]}
+
+
 # The RP2040's: 16 KB, 8-byte lines, 56 cycles per miss (device_runners/boot2.py FLASH).
 RP2040_XIP = FlashCache(bytes=16 * 1024, line_bytes=8, miss_cycles=56, slope=1.46)
 
@@ -212,7 +233,7 @@ class AnalyticCostModel(CostModel):
         a call with no code."""
         if call.symbol is None:
             return 0.0
-        terms = self.table.cycles.get(call.symbol)
+        terms = self.table.cycles.get(call.symbol) or decoder_cycles(call.symbol)
         if terms is None:
             raise ValueError(f"analytic-{self.target}: no cycle figures for kernel {call.symbol}")
         return self.table.call_cycles + sum(per_unit * call.count(term) for term, per_unit in terms.items())
@@ -240,17 +261,22 @@ class AnalyticCostModel(CostModel):
         if self.placement in ("sram_weights", "sram_all"):
             placed += sum(c.weight_bytes + c.const_bytes for c in features.calls if c.symbol)
         if self.placement in ("sram_kernels", "sram_all"):
-            placed += sum(self.table.kernel_flash[s] for s in self._sources(features))
+            placed += sum(self._code_bytes(s) for s in self._sources(features))
         return placed
 
     def flash_bytes(self, features: ModelFeatures) -> float:
         t = self.table
-        code = t.runtime_flash + t.board_flash + sum(t.kernel_flash[s] for s in self._sources(features))
+        code = t.runtime_flash + t.board_flash + sum(self._code_bytes(s) for s in self._sources(features))
         return code + sum(t.call_flash + c.weight_bytes + c.const_bytes for c in features.calls if c.symbol)
+
+    def _code_bytes(self, source: str) -> int:
+        return self.table.kernel_flash.get(source) or DECODER_FLASH[source]
 
     def _sources(self, features: ModelFeatures) -> set[str]:
         sources = {c.source for c in features.calls if c.source}
-        unknown = sources - set(self.table.kernel_flash)
+        if any(s in DECODER_FLASH for s in sources):
+            sources.add("at_decode_common.c")
+        unknown = sources - set(self.table.kernel_flash) - set(DECODER_FLASH)
         if unknown:
             raise ValueError(f"analytic-{self.target}: no code size for kernel file {sorted(unknown)[0]}")
         return sources

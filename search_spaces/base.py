@@ -63,3 +63,8 @@ class SearchSpace(ABC):
     @abstractmethod
     def build(self, params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int):
         """A compiled-free float tf_keras.Model ending in softmax over `num_classes`."""
+
+    @abstractmethod
+    def weighted_layers(self, params: Mapping[str, Any]) -> int:
+        """How many Conv2D, DepthwiseConv2D and Dense layers `build` makes: the layers the
+        compression search gives choices of their own (without building the model)."""

@@ -30,6 +30,9 @@ class DSCNN(SearchSpace):
     def sample(self, trial: optuna.Trial) -> dict[str, Any]:
         return {key: suggest(trial, key, spec) for key, spec in self.ranges.items()}
 
+    def weighted_layers(self, params: Mapping[str, Any]) -> int:
+        return 2 * int(params["blocks"]) + 2
+
     def build(self, params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int):
         import tf_keras as keras
         from tf_keras import layers

@@ -22,6 +22,9 @@ class MLP(SearchSpace):
             p[f"units_{i}"] = suggest(trial, f"units_{i}", self.ranges["units"])
         return p
 
+    def weighted_layers(self, params: Mapping[str, Any]) -> int:
+        return int(params["layers"]) + 1
+
     def build(self, params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int):
         import tf_keras as keras
         from tf_keras import layers

@@ -35,6 +35,10 @@ class SpectralCNN(SearchSpace):
             p[key] = suggest(trial, key, r[key])
         return p
 
+    def weighted_layers(self, params: Mapping[str, Any]) -> int:
+        blocks = int(params["blocks"])
+        return blocks + (blocks - 1 if params["separable"] else 0) + 2  # a separable block is two
+
     def build(self, params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int):
         import tf_keras as keras
         from tf_keras import layers

@@ -271,9 +271,9 @@ def test_average_pool_reciprocal_is_exact_or_absent():
     assert average_reciprocal(1000) == 0  # too wide: the kernel divides
 
 
-def test_unsupported_weight_encoding_names_the_op(tmp_path):
-    with pytest.raises(CodegenError, match=r"tiny: op 0 FULLY_CONNECTED .*bitpack"):
-        generate_c(_tiny(WeightEncoding(bitwidth=4, packing="bitpack")), tmp_path)
+def test_weights_a_storage_cannot_hold_name_the_op(tmp_path):
+    with pytest.raises(CodegenError, match=r"tiny: op 0 FULLY_CONNECTED .*cannot be stored as bitpack: .*4-bit"):
+        generate_c(_tiny(WeightEncoding("bitpack", (("bits", 4),), bitwidth=4)), tmp_path)
 
 
 @pytest.mark.parametrize("split", [False, True], ids=["int64", "split16"])

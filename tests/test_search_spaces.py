@@ -9,6 +9,8 @@ import numpy as np
 import optuna
 import pytest
 
+from autotune.compress.finetune import weighted_layers
+
 from search_spaces import FAMILIES, get_family
 from search_spaces.base import Choice, IntRange
 
@@ -66,6 +68,7 @@ def test_sample_build_shapes_and_qat(name):
             model = space.build(params, shape, CLASSES)
             assert model.input_shape == (None, *shape)
             assert model.output_shape == (None, CLASSES)
+            assert space.weighted_layers(params) == len(weighted_layers(model)), params
             if i < 2:  # QAT wrapping costs about a second per model: two points per shape suffice
                 tfmot.quantization.keras.quantize_model(model)
 

@@ -9,7 +9,8 @@ a depthwise convolution) writes into that input if it dies at the call, its outp
 `KernelCall.overwrite_lead` bytes before it. A buffer shared by several tensors holds each at an
 offset of its own in the buffer and takes, at each call, the bytes up to the end of those live
 then: a pool's smaller output frees the tail of its input's storage. A call's scratch (the bytes
-its kernel's size function asks for) is a buffer live during that call.
+its kernel's size function asks for) is a buffer live during that call, and for a weight
+decoder's call (its output) until the kernel call that reads it (`KernelCall.scratch_keep`).
 
 Where the graph's input and output live (`io`): "arena" places them in the arena like any other
 tensor, so the input's bytes are reused once it dies and the output's before it is written;
@@ -218,7 +219,8 @@ def _buffers(plan: KernelPlan, io: str, shared: set[int]) -> list[Buffer]:
             extents=extents,
             offsets=tuple(at[t] for t in members),
         ))
-    buffers += [Buffer((), size, i, i, "scratch", call=i) for i, size in sorted(plan.scratch.items())]
+    buffers += [Buffer((), c.scratch_bytes, i, i + c.scratch_keep, "scratch", call=i)
+                for i, c in enumerate(calls) if c.scratch_bytes]
     return buffers
 
 

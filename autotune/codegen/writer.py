@@ -49,11 +49,35 @@ class CSource:
         return name
 
     def weight(self, call: KernelCall, storage: WeightStorage) -> str:
-        """The C array a kernel reads a weight tensor from, declared as the storage says."""
+        """The C array a kernel reads a weight tensor from: the plain array in flash, or the
+        scratch its decoder call (`decoder`) wrote it into."""
         tensor = self.graph.tensor(storage.tensor)
-        if storage.format != f"dense_{tensor.dtype}" or storage.decoder is not None:
-            raise ValueError(f"weights {tensor.name!r} are stored as {storage.format}; no emitter for it yet")
+        if storage.format == "decoded":
+            decoder = next(c for c in self.plan.calls if c.decodes and c.decodes.tensor == storage.tensor
+                           and c.op == call.op)
+            return self.scratch(decoder)
+        if storage.format != f"dense_{tensor.dtype}":
+            raise ValueError(f"weights {tensor.name!r} are stored as {storage.format}; no emitter for it")
         return self.array(_C_TYPES[tensor.dtype], f"{call.name}_{storage.role}", tensor.data)
+
+    def decoder(self, call: KernelCall) -> None:
+        """A weight decoder's call: the blob in flash, a flag in RAM (zero at start-up) that
+        remembers its CRC-32 matched, and the call that writes the int8 tensor at the start of
+        the call's scratch, the decoder's work memory after it. A blob that fails to decode
+        ends the entry point with the decoder's error code (at_decode.h)."""
+        encoded = call.decodes.encoded
+        decode = encoded.decode_call()
+        self.kernel_sources.update(decode.c_files)
+        self.decls.append(c_array("uint8_t", f"{call.name}_blob", np.frombuffer(encoded.blob, np.uint8)))
+        self.decls.append(f"static uint8_t {call.name}_checked;\n"
+                          f"static const at_blob_t {call.name} = {{{call.name}_blob, {encoded.bytes}u, "
+                          f"&{call.name}_checked}};\n")
+        out = self.scratch(call)
+        work = (f"(uint8_t *)({out} + {call.scratch_bytes - decode.scratch_bytes}), {decode.scratch_bytes}u"
+                if decode.scratch_bytes else "0, 0u")
+        self.body += ["    {",
+                      f"        const int status = {call.symbol}(&{call.name}, {out}, {decode.out_bytes}u, {work});",
+                      "        if (status != 0) {", "            return status;", "        }", "    }"]
 
     def array(self, ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> str:
         self.decls.append(c_array(ctype, name, values, per_line))

@@ -25,12 +25,16 @@ class Quant:
 
 @dataclass(frozen=True)
 class WeightEncoding:
-    """How a constant should be stored in flash. Plain int8 today; sub-8-bit packing and codecs
-    follow. The kernel plan (autotune.ir.kernel_plan.WeightStorage) says what that costs."""
+    """How a constant weight tensor is stored in flash. "none": the plain array the kernel reads;
+    any other `storage` is a weight storage of autotune.codecs (a blob with a CRC-32, decoded by
+    a decoder call of the kernel plan into planned scratch before its kernel runs), with its
+    hyperparameters `params`, e.g. (("bits", 4),). `bitwidth` is how many bits the values use
+    (they lie on the 2^bitwidth levels of the tensor's scales); the int8 data stays what TFLM
+    computes with. The kernel plan (autotune.ir.kernel_plan.WeightStorage) says what it costs."""
 
+    storage: str = "none"
+    params: tuple[tuple[str, int], ...] = ()
     bitwidth: int = 8
-    packing: str = "none"  # "none" | "bitpack"
-    codec: str = "none"  # "none" | "rle" | "delta_rle" | "heatshrink" | "lz4" | "huffman" | "palette"
 
 
 @dataclass(frozen=True, eq=False)

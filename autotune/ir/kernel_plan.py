@@ -17,9 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from autotune.ir.graph import Graph
+
+if TYPE_CHECKING:
+    from autotune.codecs import Encoded
 
 
 def frozen_map(**values: int) -> Mapping[str, int]:
@@ -31,16 +34,19 @@ def frozen_map(**values: int) -> Mapping[str, int]:
 class WeightStorage:
     """How one constant input of a call is stored in flash and reaches its kernel.
 
-    Dense int8 is the only format today. A packed (sub-8-bit) or coded tensor will name the
-    decoder call that expands it into planned scratch before the kernel reads it.
+    "dense_int8" / "dense_int32": the plain array the kernel reads. A tensor in a weight storage
+    of autotune.codecs takes two calls: its decoder call (`decoder`, just before the kernel's)
+    holds the blob, format "coded", its flash bytes stored_bytes, and writes the int8 values into
+    its scratch; the kernel call reads them there, format "decoded", no flash of its own.
     """
 
     tensor: int  # graph tensor index
     role: str  # "filter", "bias", "operand", ...
-    format: str  # "dense_int8" | "dense_int32"; later "packed" | "coded"
+    format: str  # "dense_int8" | "dense_int32" | "coded" | "decoded"
     logical_bytes: int  # elements x dtype size: what the kernel reads
     stored_bytes: int  # what flash holds
     decoder: str | None = None  # kernel symbol of the decoder call, for coded storage
+    encoded: Encoded | None = None  # the blob and what it costs, for coded storage
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +64,9 @@ class KernelCall:
     weights: tuple[WeightStorage, ...] = ()
     scratch_bytes: int = 0  # from the kernel's own size function
     scratch_symbol: str | None = None  # its C mirror, `<symbol>_get_buffer_size(&<name>)`
+    # The scratch stays live this many calls after this one: a decoder's output, which the
+    # kernel call after it reads as its weights.
+    scratch_keep: int = 0
     alias: bool = False  # the output is the input's memory: nothing is computed or copied
     overwrites: tuple[int, ...] = ()  # inputs whose storage the output may take if they die here
     # How many bytes before such an input the output then starts: 0 for element-wise ops, more for
@@ -72,6 +81,11 @@ class KernelCall:
     def weight_bytes(self) -> int:
         """Flash the call's weights take as stored."""
         return sum(w.stored_bytes for w in self.weights)
+
+    @property
+    def decodes(self) -> WeightStorage | None:
+        """For a weight decoder's call, the coded weights it expands into its scratch."""
+        return next((w for w in self.weights if w.format == "coded"), None)
 
 
 @dataclass(frozen=True, eq=False)

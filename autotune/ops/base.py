@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
+from autotune.codecs import CodecError, encode
 from autotune.ir.graph import Graph, Op, Tensor
 from autotune.ir.kernel_plan import KernelCall, WeightStorage
 from autotune.ops import fixedpoint as fp
@@ -182,13 +183,21 @@ def same_quantization(graph: Graph, a: int, b: int, what: str) -> None:
         raise OpError(f"{what}: input and output quantization differ", b)
 
 
-def dense_weights(graph: Graph, t: int, role: str) -> WeightStorage:
-    """A constant stored as the plain array the kernel reads (the only storage so far)."""
+def weight_storage(graph: Graph, t: int, role: str) -> WeightStorage:
+    """How the kernel's weight tensor t reaches it: the plain array, or, for a tensor in a weight
+    storage of autotune.codecs (Tensor.encoding), the int8 values its decoder call writes into
+    planned scratch (`autotune.lowering` puts that call before the kernel's)."""
     tensor = graph.tensor(t)
-    if tensor.encoding.bitwidth != 8 or tensor.encoding.packing != "none" or tensor.encoding.codec != "none":
-        raise OpError(f"weights {tensor.name!r} are encoded as {tensor.encoding}; "
-                      "only plain int8 is generated so far", t)
-    return WeightStorage(t, role, f"dense_{tensor.dtype}", tensor.logical_bytes, tensor.logical_bytes)
+    if tensor.encoding.storage == "none":
+        return WeightStorage(t, role, f"dense_{tensor.dtype}", tensor.logical_bytes, tensor.logical_bytes)
+    if tensor.dtype != "int8":
+        raise OpError(f"weights {tensor.name!r} are {tensor.dtype}; only int8 weights are coded", t)
+    try:  # decoded whole, in the kernel's layout: rows are the first dimension
+        encoded = encode(tensor.data, tensor.encoding.storage, **dict(tensor.encoding.params))
+    except CodecError as e:
+        raise OpError(f"weights {tensor.name!r} cannot be stored as {tensor.encoding.storage}: {e}", t) from None
+    return WeightStorage(t, role, "decoded", tensor.logical_bytes, 0,
+                         decoder=encoded.decode_call().symbol, encoded=encoded)
 
 
 def has_input(op: Op, k: int) -> bool:

@@ -12,9 +12,9 @@ from autotune.ir.graph import Graph, Op
 from autotune.ir.kernel_plan import KernelCall, frozen_map
 from autotune.ops import fixedpoint as fp
 from autotune.ops import window
-from autotune.ops.base import (OpDef, OpError, Operand, activation_range, bias_type, dense_weights, frozen,
-                               fused_activation,
-                               has_input, padding, require_rank, requantization, scale, zero_point)
+from autotune.ops.base import (OpDef, OpError, Operand, activation_range, bias_type, frozen, fused_activation,
+                               has_input, padding, require_rank, requantization, scale, weight_storage,
+                               zero_point)
 
 
 @dataclass(frozen=True, eq=False)
@@ -290,7 +290,7 @@ class _Conv(OpDef):
         inp, out = op.inputs[0], op.outputs[0]
         n, out_h, out_w, out_c = graph.tensor(out).shape
         win = self.window(graph, op, p)
-        weights = (dense_weights(graph, op.inputs[1], "filter"),)  # the bias is in the channel table
+        weights = (weight_storage(graph, op.inputs[1], "filter"),)  # the bias is in the channel table
         taps = win["filter_h"] * win["filter_w"]
         tap_bytes = win["in_c"] * win["repeat"]
         # Windows gathered into scratch (at_window_s8): every position unless read in place, and

@@ -9,8 +9,8 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
 from autotune.ir.graph import Graph, Op
 from autotune.ir.kernel_plan import KernelCall, frozen_map
-from autotune.ops.base import (OpDef, OpError, Operand, activation_range, bias_type, dense_weights, fused_activation,
-                               has_input, require_rank)
+from autotune.ops.base import (OpDef, OpError, Operand, activation_range, bias_type, fused_activation, has_input,
+                               require_rank, weight_storage)
 from autotune.ops.conv import (_exact_float, channel_multipliers, channel_rows, mve_rows_work, output_work,
                                requantize)
 
@@ -102,7 +102,7 @@ class FullyConnected(OpDef):
             op=index, kind=op.kind, name=f"op{index}", symbol=self.symbol, source=f"{self.symbol}.c",
             inputs=(op.inputs[0],), outputs=(op.outputs[0],),
             dims=frozen_map(batches=rows, accum_depth=depth, out_depth=units),
-            weights=(dense_weights(graph, op.inputs[1], "filter"),),  # the bias is in the channel table
+            weights=(weight_storage(graph, op.inputs[1], "filter"),),  # the bias is in the channel table
             macs=rows * units * depth,
             work=frozen_map(calls=1, **output_work(rows * units, p.act_min, p.output_offset), rows=rows,
                             **mve_dense_work(rows, depth, units)),

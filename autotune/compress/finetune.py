@@ -1,0 +1,151 @@
+"""Weight compression in training: per-layer bit width, clusters and magnitude pruning, fine-tuned.
+
+Each weighted layer (Conv2D, DepthwiseConv2D, Dense) gets a `LayerCompression`. Its weights are
+projected, per output channel c with m_c = max |w_c|, onto m_c x L where L is a set of levels in
+[-1, 1] that holds -1, 0 and 1 and whose every level is an integer / 127:
+  * bits b < 8: the 2^b - 1 levels round(j x 127 / (2^(b-1) - 1)) / 127, j = -(2^(b-1)-1)..;
+  * clusters k: k-means centroids of the layer's normalised weights w_c / m_c, rounded to
+    multiples of 1/127, with -1, 0 and 1;
+  * sparsity s: the fraction s of the layer's weights smallest in magnitude set to 0, reached by
+    tfmot's polynomial-decay schedule (s_t = s (1 - (1 - t / T)^3) over the first 70 % of the
+    fine-tuning steps, then held).
+The converter then quantizes each channel with scale m_c / 127 (its largest weight sits on level
++-1), so the int8 values are exactly the levels x 127 for every channel: one palette of at most
+2^b - 1 (or k + 3) int8 values per tensor, zeros where pruned. The tensor stays a valid int8
+TFLite tensor and TFLite Micro the ground truth.
+
+Fine-tuning uses a straight-through estimator: a float latent copy of each kernel is trained, the
+forward pass sees its projection (tf_keras 2 and tfmot 0.8 have no sub-8-bit scheme that keeps
+per-channel scales on the converter's int8 grid and folds batch norm, so the projection is done
+here; the converter folds batch norm into the kernel per channel, which keeps the levels).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PRUNE_END = 0.7  # fraction of the fine-tuning steps over which the sparsity ramps up
+
+
+@dataclass(frozen=True)
+class LayerCompression:
+    bits: int = 8  # 8, 4 or 2 (2^b - 1 symmetric levels)
+    clusters: int = 0  # k centroids (0: none)
+    sparsity: float = 0.0  # fraction of the weights pruned to zero
+
+    @property
+    def plain(self) -> bool:
+        return self.bits == 8 and not self.clusters and not self.sparsity
+
+
+def weighted_layers(model) -> list:
+    """The layers whose kernels become int8 weight tensors, in model order (as the converter's ops)."""
+    import tf_keras
+
+    kinds = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D, tf_keras.layers.Dense)
+    return [layer for layer in model.layers if isinstance(layer, kinds)]
+
+
+def kernel(layer):
+    """The layer's weight variable."""
+    return layer.depthwise_kernel if hasattr(layer, "depthwise_kernel") else layer.kernel
+
+
+def _channels(layer, kernel: np.ndarray) -> np.ndarray:
+    """The kernel as (taps, output channels): the converter quantizes per output channel."""
+    if hasattr(layer, "depthwise_kernel"):  # (kh, kw, C, multiplier): channel c * multiplier + m
+        return kernel.reshape(-1, kernel.shape[2] * kernel.shape[3])
+    return kernel.reshape(-1, kernel.shape[-1])
+
+
+def levels(spec: LayerCompression, normalised: np.ndarray | None = None, seed: int = 0) -> np.ndarray | None:
+    """The sorted levels in [-1, 1] (multiples of 1/127, with -1, 0, 1) for `spec`; None for 8 bits
+    without clusters (the converter's own grid)."""
+    if spec.clusters:
+        u = normalised.reshape(-1)
+        rng = np.random.default_rng(seed)
+        centroids = np.quantile(u, np.linspace(0, 1, spec.clusters))
+        for _ in range(30):  # Lloyd's k-means in one dimension
+            nearest = np.abs(u[:, None] - centroids[None]).argmin(axis=1)
+            for j in range(spec.clusters):
+                members = u[nearest == j]
+                centroids[j] = members.mean() if len(members) else rng.choice(u)
+        grid = np.round(np.concatenate([centroids, [-1.0, 0.0, 1.0]]) * 127)
+        return np.unique(grid) / 127
+    if spec.bits < 8:
+        top = (1 << (spec.bits - 1)) - 1
+        return np.unique(np.round(np.arange(-top, top + 1) * 127 / top)) / 127
+    return None
+
+
+def compress_finetune(model, specs: list[LayerCompression], x: np.ndarray, y: np.ndarray, training,
+                      num_classes: int, epochs: int, seed: int):
+    """Fine-tune `model` (trained, float) for `epochs` with each weighted layer (weighted_layers,
+    in order) projected as its spec says, at a tenth of the peak learning rate; on return its
+    kernels hold the projected weights. Returns the model."""
+    import tensorflow as tf
+    import tf_keras
+
+    from autotune.training import Trainer
+
+    layers = weighted_layers(model)
+    if len(specs) != len(layers):
+        raise ValueError(f"{len(specs)} layer compressions for {len(layers)} weighted layers")
+    active = [(layer, spec) for layer, spec in zip(layers, specs) if not spec.plain]
+    if not active:
+        return model
+    kernels = [kernel(layer) for layer, _ in active]
+    latents = [tf.Variable(k.numpy(), trainable=False, name=f"latent_{i}") for i, k in enumerate(kernels)]
+    tables = []
+    for (layer, spec), k in zip(active, kernels):
+        cols = _channels(layer, k.numpy())
+        grid = levels(spec, cols / np.maximum(np.abs(cols).max(axis=0, keepdims=True), 1e-12), seed)
+        tables.append(None if grid is None else tf.constant(grid, tf.float32))
+    sparsity = [spec.sparsity for _, spec in active]
+    total_steps = tf.Variable(1.0, trainable=False)
+
+    def project(i: int, latent, step):
+        layer = active[i][0]
+        shape = latent.shape
+        cols = tf.reshape(latent, _channels(layer, np.zeros(shape)).shape)
+        out = cols
+        if tables[i] is not None:
+            m = tf.maximum(tf.reduce_max(tf.abs(cols), axis=0, keepdims=True), 1e-12)
+            u = cols / m
+            nearest = tf.argmin(tf.abs(u[..., None] - tables[i]), axis=-1)
+            out = tf.gather(tables[i], nearest) * m
+        if sparsity[i]:
+            ramp = tf.minimum(tf.cast(step, tf.float32) / (PRUNE_END * total_steps), 1.0)
+            s = sparsity[i] * (1.0 - (1.0 - ramp) ** 3)
+            magnitude = tf.sort(tf.reshape(tf.abs(cols), [-1]))
+            k = tf.cast(tf.floor(s * tf.cast(tf.size(magnitude), tf.float32)), tf.int32)
+            threshold = tf.where(k > 0, magnitude[tf.maximum(k - 1, 0)], -1.0)
+            out = tf.where(tf.abs(cols) <= threshold, tf.zeros_like(out), out)
+        return tf.reshape(out, shape)
+
+    kernel_ids = {id(k) for k in kernels}
+
+    class Projected(tf_keras.Model):
+        def train_step(self, data):
+            xb, yb, wb = tf_keras.utils.unpack_x_y_sample_weight(data)
+            step = self.optimizer.iterations
+            for i, (k, latent) in enumerate(zip(kernels, latents)):
+                k.assign(project(i, latent, step))
+            others = [v for v in self.trainable_variables if id(v) not in kernel_ids]
+            with tf.GradientTape() as tape:
+                pred = self(xb, training=True)
+                loss = self.compute_loss(xb, yb, pred, wb)
+            grads = tape.gradient(loss, kernels + others)
+            self.optimizer.apply_gradients(zip(grads, latents + others))  # straight through
+            return self.compute_metrics(xb, yb, pred, wb)
+
+    wrapped = Projected(model.inputs, model.outputs)
+    trainer = Trainer(lambda: wrapped, training, len(y), epochs, num_classes, peak_lr=training.learning_rate / 10,
+                      min_steps=0, fine_tune=True)
+    total_steps.assign(float(trainer.schedule.steps))
+    trainer.fit(x, y, None, seed)
+    final = tf.constant(trainer.schedule.steps, tf.int64)
+    for i, (k, latent) in enumerate(zip(kernels, latents)):
+        k.assign(project(i, latent, final))
+    return model

@@ -1,0 +1,36 @@
+"""The compression search's dimensions: per weighted layer i, `bits_i`, `clusters_i`, `sparsity_i`
+and `codec_i`, each an Optuna dimension where the experiment's `compression:` section lists more
+than one choice (a single choice is fixed and not sampled)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+
+from autotune.compress.finetune import LayerCompression
+from autotune.config import Compression
+
+DIMENSIONS = (("bits", "bitwidths"), ("clusters", "clusters"), ("sparsity", "sparsity"), ("codec", "codecs"))
+
+
+def sample_compression(trial: optuna.Trial, compression: Compression, layers: int) -> dict[str, Any]:
+    """The open choices of `layers` weighted layers, as trial parameters."""
+    params: dict[str, Any] = {}
+    for i in range(layers):
+        for key, field in DIMENSIONS:
+            options = getattr(compression, field)
+            if len(options) > 1:
+                params[f"{key}_{i}"] = trial.suggest_categorical(f"{key}_{i}", list(options))
+    return params
+
+
+def layer_choices(params: Mapping[str, Any], compression: Compression,
+                  layers: int) -> tuple[list[LayerCompression], list[str]]:
+    """Per weighted layer, how it is compressed in training and the storage its weights take."""
+    def value(key: str, field: str, i: int):
+        return params.get(f"{key}_{i}", getattr(compression, field)[0])
+
+    specs = [LayerCompression(int(value("bits", "bitwidths", i)), int(value("clusters", "clusters", i)),
+                              float(value("sparsity", "sparsity", i))) for i in range(layers)]
+    return specs, [str(value("codec", "codecs", i)) for i in range(layers)]

@@ -1,0 +1,135 @@
+"""Which storage each weight tensor of an integer graph takes in flash (Tensor.encoding).
+
+A tensor in a storage other than "none" is decoded by a decoder call of the kernel plan into
+planned scratch before its kernel runs (autotune.lowering); its values do not change.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from autotune.codecs import get_storage
+from autotune.codecs.auto import default_candidates, load_cycle_model
+from autotune.ir.graph import Graph, WeightEncoding
+
+# The ops whose weights (input 1) a kernel reads as an int8 array that a decoder can write.
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def weight_tensors(graph: Graph) -> tuple[int, ...]:
+    """The int8 weight tensors of the graph's convolutions and fully connected layers, in op order."""
+    found: list[int] = []
+    for op in graph.ops:
+        t = op.inputs[1] if op.kind in WEIGHTED_OPS and len(op.inputs) > 1 else -1
+        if t >= 0 and graph.tensor(t).is_constant and graph.tensor(t).dtype == "int8" and t not in found:
+            found.append(t)
+    return tuple(found)
+
+
+def with_storage(graph: Graph, encodings: Mapping[int, WeightEncoding]) -> Graph:
+    """`graph` with the weight tensors in `encodings` (tensor index -> encoding) stored so."""
+    unknown = set(encodings) - set(weight_tensors(graph))
+    if unknown:
+        raise ValueError(f"{graph.name}: tensors {sorted(unknown)} are not weight tensors")
+    tensors = [replace(t, encoding=encodings[i]) if i in encodings else t for i, t in enumerate(graph.tensors)]
+    return Graph(graph.name, tensors, graph.ops, graph.inputs, graph.outputs)
+
+
+@dataclass(frozen=True)
+class StorageChoice:
+    """The storage chosen for one weight tensor, and the others that could hold it."""
+
+    tensor: int
+    encoding: WeightEncoding
+    stored_bytes: int  # flash: the blob, or the plain array
+    decode_cycles: float  # per inference, predicted by `source` (0 for the plain array)
+    source: str
+    considered: tuple[tuple[str, int, float], ...]  # (storage and params, bytes, predicted cycles)
+    # Every storage within the decode budget smaller than the plain array, smallest first:
+    # (encoding, bytes, predicted cycles).
+    options: tuple[tuple[WeightEncoding, int, float], ...] = ()
+
+
+def auto_storage(graph: Graph, max_decode_cycles: float | None = None, tensors: tuple[int, ...] | None = None,
+                 candidates: tuple | None = None) -> dict[int, StorageChoice]:
+    """Per weight tensor (all by default), the smallest storage whose predicted decode cycles per
+    inference fit `max_decode_cycles` (no limit if None); the plain array where no blob is
+    smaller than it (a blob carries a 20-byte header and CRC-32). `candidates`: the storages to
+    try (default: autotune.codecs.auto's)."""
+    model = load_cycle_model()
+    choices = {}
+    for t in weight_tensors(graph) if tensors is None else tensors:
+        values, plain = graph.tensor(t).data, graph.tensor(t).logical_bytes
+        tried = [(e, model.cycles(e)) for s in candidates or default_candidates()
+                 if s.name != "dense" and s.unfit(values.reshape(-1)) is None for e in (s.encode(values),)]
+        options = tuple(sorted(((WeightEncoding(e.storage, e.params), e.bytes, round(c, 1)) for e, c in tried
+                                if e.bytes < plain and (max_decode_cycles is None or c <= max_decode_cycles)),
+                               key=lambda o: (o[1], o[2])))
+        best = options[0] if options else (WeightEncoding(), plain, 0.0)
+        considered = tuple((_label(e.storage, e.params), e.bytes, round(c, 1)) for e, c in tried)
+        choices[t] = StorageChoice(t, best[0], best[1], best[2], model.source, considered, options)
+    return choices
+
+
+def _label(storage: str, params: tuple[tuple[str, int], ...]) -> str:
+    return storage + "".join(f" {k}={v}" for k, v in params)
+
+
+def storage_for(graph: Graph, codecs: list[str], max_decode_cycles: float | None = None,
+                code_bytes: Mapping[str, int] | None = None) -> dict[int, StorageChoice]:
+    """Per weight tensor (weight_tensors order), the storage its codec choice names: "none", the
+    plain array; "auto", the smallest within the decode budget; a storage name, the smallest of
+    that storage's variants (bit widths for bitpack) that holds the values and is smaller than
+    the plain array, else the plain array. With `code_bytes`, a storage that saves less flash
+    than its decoder's code is dropped (worth_their_code)."""
+    tensors = weight_tensors(graph)
+    if len(codecs) != len(tensors):
+        raise ValueError(f"{graph.name}: {len(codecs)} storage choices for {len(tensors)} weight tensors")
+    choices = {}
+    for t, codec in zip(tensors, codecs):
+        if codec == "none":
+            continue
+        candidates = None if codec == "auto" else tuple(
+            s for s in default_candidates() if s.name == codec) or (get_storage(codec),)
+        choices |= auto_storage(graph, max_decode_cycles if codec == "auto" else None, (t,), candidates)
+    return worth_their_code(graph, choices, code_bytes or {})
+
+
+def worth_their_code(graph: Graph, choices: dict[int, StorageChoice],
+                     code_bytes: Mapping[str, int]) -> dict[int, StorageChoice]:
+    """`choices` without the storages whose tensors save fewer bytes of flash than their decoder's
+    code (`code_bytes`, by kernel file; "at_decode_common.c" shared by all): the storage saving
+    least net is dropped, each of its tensors takes its next option, until every decoder left
+    pays for itself; plain arrays throughout if even they do not pay for the common code."""
+    def file_of(encoding: WeightEncoding) -> str:
+        return get_storage(encoding.storage, **dict(encoding.params)).c_file
+
+    dropped: set[str] = set()
+    while True:
+        picked = {t: next(((e, b, cy) for e, b, cy in c.options if file_of(e) not in dropped),
+                          (WeightEncoding(), graph.tensor(t).logical_bytes, 0.0)) for t, c in choices.items()}
+        net: dict[str, int] = {}
+        for t, (e, b, _) in picked.items():
+            if e.storage != "none":
+                f = file_of(e)
+                net[f] = net.get(f, -code_bytes.get(f, 0)) + graph.tensor(t).logical_bytes - b
+        worst = min(net, key=net.get, default=None)
+        if worst is not None and net[worst] <= 0:
+            dropped.add(worst)
+            continue
+        if net and sum(net.values()) <= code_bytes.get("at_decode_common.c", 0):
+            dropped |= set(net)
+            continue
+        return {t: replace(c, encoding=picked[t][0], stored_bytes=picked[t][1], decode_cycles=picked[t][2])
+                for t, c in choices.items()}
+
+
+def store(graph: Graph, codecs: list[str], max_decode_cycles: float | None = None) -> Graph:
+    """`graph` with each weight tensor in the storage its codec choice gives (storage_for), but
+    for storages whose decoder's code (on the Cortex-M0+) outweighs what they save."""
+    from cost_models.analytic import DECODER_FLASH
+
+    if all(c == "none" for c in codecs):
+        return graph
+    choices = storage_for(graph, codecs, max_decode_cycles, DECODER_FLASH)
+    return with_storage(graph, {t: c.encoding for t, c in choices.items()})

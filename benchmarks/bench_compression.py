@@ -1,0 +1,276 @@
+"""Compression: weight flash against accuracy, and what a deployed model pays for it.
+
+  spectral  the largest point of the spectral front (benchmarks/runs/spectral, trial 28's
+            architecture), retrained on experiments/spectral.yaml's data; its int8 weights
+            against the smallest compressed variant within 1 point of test accuracy
+            (bit width, pruning, `auto` storage; 20 epochs of fine-tuning at 0.4x the float
+            peak learning rate), all on the integer path (reference executor).
+  knee      the default run's knee point (trial 0 of that run), compressed: flash and RAM of the
+            rp2040 build (ELF), latency on rp2040-sim, against the same model in plain int8.
+  lenet5    LeNet-5 on Fashion-MNIST (Debian dataset-fashion-mnist, 60,000 / 10,000 images):
+            float32 weights against the compressed int8 model's stored weights, accuracy against
+            the float model's.
+
+Writes benchmarks/results/compression.json; `python benchmarks/bench_compression.py lenet5`
+runs one part (results merge).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from autotune import executor  # noqa: E402
+from autotune.codegen import generate_c, integer_core  # noqa: E402
+from autotune.compress import auto_storage, with_storage  # noqa: E402
+from autotune.compress.storage import worth_their_code  # noqa: E402
+from autotune.compress.finetune import LayerCompression, compress_finetune, kernel, weighted_layers  # noqa: E402
+from autotune.config import Training, load_experiment  # noqa: E402
+from autotune.ir.tflite_import import import_tflite  # noqa: E402
+from autotune.lowering import lower  # noqa: E402
+from autotune.quantize import to_int8_tflite  # noqa: E402
+from autotune.training import Trainer, use_one_cpu  # noqa: E402
+from cost_models.analytic import DECODER_FLASH  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "compression.json"
+RUNS = ROOT / "benchmarks" / "runs"
+# The default spectral run (benchmarks/bench_accuracy.py, 40 trials): its knee (`autotune export
+# --pick knee`) and its largest front point.
+KNEE = {"blocks": 3, "filters_0": 8, "filters_1": 8, "filters_2": 8, "kernel": 5, "pool": 4, "separable": True,
+        "dense": 32, "stem_stride": 8}
+LARGEST = {"blocks": 4, "filters_0": 8, "filters_1": 16, "filters_2": 32, "filters_3": 32, "kernel": 5, "pool": 4,
+           "separable": True, "dense": 32, "stem_stride": 8}
+
+
+def clone(model):
+    import tf_keras
+
+    copy = tf_keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def integer_model(model, x_calibration):
+    tflite = to_int8_tflite(model, x_calibration)
+    graph = import_tflite(tflite, "bench")
+    return graph, integer_core(graph)
+
+
+def accuracy(graph, x, y) -> float:
+    return float(np.mean(executor.run(graph, executor.quantize_input(graph, x)).argmax(axis=1) == y))
+
+
+def stored(core, max_decode_cycles=None):
+    """The graph with `auto` storage per weight tensor (a decoder only where it saves more than its
+    code), and per layer what it chose."""
+    choices = worth_their_code(core, auto_storage(core, max_decode_cycles), DECODER_FLASH)
+    layers = [{"tensor": core.tensor(t).name.split(";")[0][-60:], "int8_bytes": core.tensor(t).logical_bytes,
+               "storage": c.encoding.storage, "params": dict(c.encoding.params), "stored_bytes": c.stored_bytes,
+               "decode_cycles_predicted": round(c.decode_cycles)} for t, c in choices.items()]
+    return with_storage(core, {t: c.encoding for t, c in choices.items()}), layers
+
+
+def weight_bytes(core) -> int:
+    """Flash of the weight tensors as stored (blobs or plain arrays)."""
+    plan = lower(core)
+    return sum(w.stored_bytes for c in plan.calls for w in c.weights)
+
+
+def train(build, x, y, classes: int, epochs: int, seed: int, training: Training):
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(seed)
+    model, _ = Trainer(build, training, len(y), epochs, classes).fit(x, y, None, seed)
+    return model
+
+
+def spectral_data():
+    from autotune.data import load_dataset
+
+    experiment = load_experiment(ROOT / "experiments" / "spectral.yaml")
+    return experiment, load_dataset(experiment.data, experiment.seed)
+
+
+def compress_variants(model, specs_by_name: dict, data, training, epochs: int, seed: int, budget=None):
+    """Each variant: fine-tuned from the trained model, its int8 accuracy and stored weights."""
+    out = {}
+    for name, specs in specs_by_name.items():
+        start = time.monotonic()
+        m = compress_finetune(clone(model), specs, data.x_train, data.y_train, training, data.num_classes,
+                              epochs, seed)
+        graph, core = integer_model(m, data.x_train)
+        coded, layers = stored(core, budget)
+        out[name] = {"accuracy": accuracy(graph, data.x_test, data.y_test), "weight_bytes": weight_bytes(coded),
+                     "layers": layers, "core": core, "coded": coded, "minutes": round((time.monotonic() - start) / 60, 1)}
+        print(f"  {name}: accuracy {out[name]['accuracy']:.4f}, weights {out[name]['weight_bytes']} B", flush=True)
+    return out
+
+
+def by_size(model, small: LayerCompression, big: LayerCompression, threshold: int = 256) -> list[LayerCompression]:
+    """The first layer int8 (few weights, the rawest input), then `big` for layers of at least
+    `threshold` weights and `small` for the others: pruning costs the small ones most."""
+    sizes = [int(np.prod(kernel(layer).shape)) for layer in weighted_layers(model)]
+    return [LayerCompression() if i == 0 else big if n >= threshold else small for i, n in enumerate(sizes)]
+
+
+def trained_spectral(params: dict):
+    """A spectral_cnn point trained on experiments/spectral.yaml's data as the search trains it;
+    its int8 graph and test accuracy."""
+    from search_spaces import get_family
+
+    experiment, data = spectral_data()
+    space = get_family("spectral_cnn")(experiment.space)
+    model = train(lambda: space.build(params, data.input_shape, data.num_classes), data.x_train, data.y_train,
+                  data.num_classes, experiment.budget.epochs, experiment.seed, experiment.training)
+    graph, core = integer_model(model, data.x_train)
+    return experiment, data, model, graph, core, accuracy(graph, data.x_test, data.y_test)
+
+
+def run_spectral() -> dict:
+    experiment, data, model, graph, core, base_acc = trained_spectral(LARGEST)
+    training = experiment.training
+    base_bytes = weight_bytes(core)
+    print(f"spectral int8: accuracy {base_acc:.4f}, weights {base_bytes} B", flush=True)
+    four, two = LayerCompression(4), LayerCompression(2)
+    variants = compress_variants(model, {
+        "4-bit": by_size(model, four, four),
+        "4-bit, layers of 256+ weights 50 % pruned": by_size(model, four, LayerCompression(4, 0, 0.5)),
+        "2-bit": by_size(model, two, two),
+        "4-bit, layers of 256+ weights 2-bit 50 % pruned": by_size(model, four, LayerCompression(2, 0, 0.5)),
+        "2-bit, layers of 256+ weights 2-bit 50 % pruned": by_size(model, two, LayerCompression(2, 0, 0.5)),
+        "2-bit (the first layer too), layers of 256+ weights 50 % pruned":
+            [two] + by_size(model, two, LayerCompression(2, 0, 0.5))[1:],
+    }, data, replace(training, learning_rate=4 * training.learning_rate), 20, experiment.seed)
+    within = {k: v for k, v in variants.items() if base_acc - v["accuracy"] <= 0.01}
+    best_name = min(within or variants, key=lambda k: variants[k]["weight_bytes"])
+    best = variants[best_name]
+    return {"int8_weight_bytes": base_bytes, "best_weight_bytes": best["weight_bytes"],
+            "accuracy_loss_points": round(100 * (base_acc - best["accuracy"]), 2),
+            "ratio": round(base_bytes / best["weight_bytes"], 2), "best": best_name,
+            "int8_accuracy": base_acc, "best_accuracy": best["accuracy"], "n_test": len(data.y_test),
+            "architecture": LARGEST, "params": core.parameter_count,
+            "variants": {k: {"accuracy": v["accuracy"], "weight_bytes": v["weight_bytes"], "layers": v["layers"]}
+                         for k, v in variants.items()},
+            "sources": {"accuracy": "measured:reference-executor (bit-exact with TFLM), test split",
+                        "weight_bytes": "measured: kernel plan, weights as stored (blobs with header and CRC)"}}
+
+
+def firmware_costs(core, tmp: Path, name: str, x: np.ndarray) -> dict:
+    from device_runners.build import build
+    from device_runners.rp2040_sim import Rp2040Sim
+
+    gen = generate_c(core, tmp / name / "src")
+    firmware = build(tmp / name / "src", "rp2040", out_dir=tmp / name, cache_dir=tmp / "cache")
+    result = Rp2040Sim(firmware.elf_path).run(x)
+    assert result.status == 0
+    want = executor.run(core, x[None]).reshape(-1)
+    assert np.array_equal(result.output, want), f"{name}: rp2040-sim differs from the executor"
+    return {"flash_bytes": firmware.flash_bytes, "ram_bytes": firmware.ram_bytes, "cycles": result.cycles,
+            "arena_bytes": gen.arena_bytes}
+
+
+def run_knee() -> dict:
+    experiment, data, model, graph, core, base_acc = trained_spectral(KNEE)
+    training = experiment.training
+    v = compress_variants(model, {"4-bit": by_size(model, LayerCompression(4), LayerCompression(4))}, data,
+                          training, 10, experiment.seed)["4-bit"]
+    x = executor.quantize_input(graph, data.x_test[:1])[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = firmware_costs(core, Path(tmp), "plain", x)
+        coded = firmware_costs(v["coded"], Path(tmp), "coded", executor.quantize_input(graph, data.x_test[:1])[0])
+    return {"flash_change_pct": round(100 * (coded["flash_bytes"] / plain["flash_bytes"] - 1), 2),
+            "ram_change_bytes": coded["ram_bytes"] - plain["ram_bytes"],
+            "latency_change_pct": round(100 * (coded["cycles"] / plain["cycles"] - 1), 2),
+            "plain": plain, "compressed": coded, "int8_accuracy": base_acc, "compressed_accuracy": v["accuracy"],
+            "int8_weight_bytes": weight_bytes(core), "compressed_weight_bytes": v["weight_bytes"],
+            "layers": v["layers"], "architecture": KNEE, "compression": "4-bit (first conv int8), auto storage where it saves more than its decoder's code",
+            "sources": {"flash_bytes": "measured:elf-rp2040", "ram_bytes": "measured:elf-rp2040",
+                        "cycles": "measured:rp2040-sim (XIP cache model, one inference)"}}
+
+
+def lenet5(input_shape, classes: int):
+    import tf_keras
+    from tf_keras import layers as L
+
+    i = tf_keras.Input(input_shape)
+    x = L.MaxPooling2D(2)(L.Conv2D(6, 5, padding="same", activation="relu")(i))
+    x = L.MaxPooling2D(2)(L.Conv2D(16, 5, activation="relu")(x))
+    x = L.Dense(84, activation="relu")(L.Dense(120, activation="relu")(L.Flatten()(x)))
+    return tf_keras.Model(i, L.Dense(classes, activation="softmax")(x))
+
+
+def run_lenet5() -> dict:
+    from types import SimpleNamespace
+
+    from autotune.data.public import fashion_mnist_npz
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = np.load(fashion_mnist_npz(Path(tmp) / "fmnist.npz"))
+        data = SimpleNamespace(x_train=d["x"], y_train=d["y"], x_test=d["x_test"], y_test=d["y_test"], num_classes=10)
+    training = Training(min_steps=0, restarts=0, learning_rate=0.002)
+    epochs, finetune = int(os.environ.get("BENCH_LENET_EPOCHS", 12)), int(os.environ.get("BENCH_LENET_FT", 8))
+    model = lenet5((28, 28, 1), 10)
+    cached = RUNS / f"lenet5_float_{epochs}.weights.h5"  # the float model, trained once
+    if cached.exists():
+        model.load_weights(cached)
+    else:
+        model = train(lambda: lenet5((28, 28, 1), 10), data.x_train, data.y_train, 10, epochs, 0, training)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        model.save_weights(cached)
+    float_acc = float(np.mean(model.predict(data.x_test, verbose=0, batch_size=512).argmax(axis=1) == data.y_test))
+    float_bytes = 4 * model.count_params()
+    biases = sum(int(np.prod(w.shape)) for layer in model.layers for w in layer.weights if "bias" in w.name)
+    print(f"lenet5 float: accuracy {float_acc:.4f}, {float_bytes} B", flush=True)
+    # Fine-tuning at a tenth of 0.01 (the pruned layers need the larger steps to recover).
+    variants = compress_variants(model, {
+        "conv2 4-bit 60 %, fc1 2-bit 94 %, fc2 2-bit 88 %, fc3 4-bit 50 %":
+            [LayerCompression(), LayerCompression(4, 0, 0.6), LayerCompression(2, 0, 0.94),
+             LayerCompression(2, 0, 0.88), LayerCompression(4, 0, 0.5)],
+        "conv2 4-bit 50 %, fc1 2-bit 93 %, fc2 2-bit 85 %, fc3 4-bit 50 %":
+            [LayerCompression(), LayerCompression(4, 0, 0.5), LayerCompression(2, 0, 0.93),
+             LayerCompression(2, 0, 0.85), LayerCompression(4, 0, 0.5)],
+    }, data, replace(training, learning_rate=0.01), finetune, 0)
+    goal = float_bytes / 50 - 4 * biases  # weight bytes for 50x with the int32 biases
+    fits = {k: v for k, v in variants.items() if v["weight_bytes"] <= goal} or variants
+    name = min(fits, key=lambda k: (float_acc - fits[k]["accuracy"] > 0.01, fits[k]["weight_bytes"]))
+    v = variants[name]
+    compressed = v["weight_bytes"] + 4 * biases  # biases stay int32 (in the channel tables)
+    return {"dataset": "fashion_mnist (Debian dataset-fashion-mnist, 60,000 train / 10,000 test)",
+            "float32_weight_bytes": float_bytes, "compressed_weight_bytes": compressed,
+            "ratio": round(float_bytes / compressed, 1), "weights_only_bytes": v["weight_bytes"],
+            "accuracy_loss_points": round(100 * (float_acc - v["accuracy"]), 2), "float_accuracy": float_acc,
+            "compressed_accuracy": v["accuracy"], "layers": v["layers"], "compression": name + " pruned; conv1 int8; auto",
+            "variants": {k: {"accuracy": x["accuracy"], "weight_bytes": x["weight_bytes"]} for k, x in variants.items()},
+            "epochs": {"float": epochs, "finetune": finetune},
+            "sources": {"accuracy": "measured: float model (tf_keras) against the int8 model (reference executor), "
+                        "10,000 test images",
+                        "bytes": "float32: 4 x parameters; compressed: weights as stored (kernel plan) + int32 biases"}}
+
+
+PARTS = {"spectral": run_spectral, "knee": run_knee, "lenet5": run_lenet5}
+
+
+def main(parts=None) -> None:
+    use_one_cpu()
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    for name in parts or PARTS:
+        start = time.monotonic()
+        results[name] = PARTS[name]()
+        results[name]["minutes"] = round((time.monotonic() - start) / 60, 1)
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        print(name, json.dumps({k: v for k, v in results[name].items() if not isinstance(v, (dict, list))}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or None)

