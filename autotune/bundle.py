@@ -296,7 +296,7 @@ add_executable(autotune_model
 {files}
 )
 target_include_directories(autotune_model PRIVATE ${{CMAKE_CURRENT_LIST_DIR}}/../src ${{CMAKE_CURRENT_LIST_DIR}}/../harness)
-target_compile_definitions(autotune_model PRIVATE AUTOTUNE_ENTRY={entry})
+target_compile_definitions(autotune_model PRIVATE AUTOTUNE_ENTRY={entry} MODEL_ARENA_IO_ONLY)
 target_link_libraries(autotune_model pico_stdlib)
 pico_enable_stdio_usb(autotune_model 1)
 pico_enable_stdio_uart(autotune_model 0)

@@ -14,8 +14,8 @@ Convention for a sources directory (what the code generator emits):
 
 Firmware (`build`): the sources plus the target's harness files (`Target.harness`: vector
 table and reset handler, `autotune_io.c` with the global `autotune_input`/`autotune_output`
-(or, for a model whose input and output live in its arena, `autotune_io`: where they are)/
-`autotune_status` and `autotune_measure`, which runs the entry once and spins in `halt`; a
+(or, for a model whose input and output live in its arena, the unloaded section `.autotune_io`:
+where they are)/`autotune_status` and `autotune_measure`, which runs the entry once and spins in `halt`; a
 `main` that calls it, or a board's request loop; on the rp2040 also boot2), linked with the
 target's linker script (plus a placement script, see `PLACEMENTS`), `-nostdlib -lgcc`, by the
 target's own toolchain (`device_runners.targets`). A target with a UF2 family also gets
@@ -69,13 +69,13 @@ HEADERS = ("autotune_io.h", "autotune_protocol.h", "rp2040_cycles.h")  # the har
 PLACEMENTS = ("flash", "sram_weights", "sram_kernels", "sram_all")
 
 WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Werror")
+# The harness only ever passes MODEL_INPUT and MODEL_OUTPUT: model_invoke needs no copy code.
 FIRMWARE_FLAGS = (
     "-Os", *WARNINGS, "-ffunction-sections", "-fdata-sections",
-    "-fstack-usage", "-fcallgraph-info=su",
+    "-fstack-usage", "-fcallgraph-info=su", "-DMODEL_ARENA_IO_ONLY",
 )
 # autotune_measure is what simulators run; a board's main does not call it.
-# autotune_io (where a model keeps its input and output in its arena) is what they read.
-LINK_FLAGS = ("-nostdlib", "-Wl,--gc-sections", "-Wl,--undefined=autotune_measure", "-Wl,--undefined=autotune_io")
+LINK_FLAGS = ("-nostdlib", "-Wl,--gc-sections", "-Wl,--undefined=autotune_measure")
 HOST_FLAGS = ("-O2", *WARNINGS)
 SANITIZE_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
 

@@ -21,6 +21,7 @@ run later without the hook.
 from __future__ import annotations
 
 import re
+import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,7 @@ def read_image(elf_path: Path, target: str, entry: str = "model_invoke") -> Firm
     """Segments and symbols of an autotune firmware image for `target`; a SimulationError naming
     the file if it is not one. A function's address is given without the Thumb bit. Where the
     model keeps its input and output in its arena, `autotune_input` and `autotune_output` are
-    those buffers, as the harness's `autotune_io` gives them."""
+    those buffers, as the harness's section `.autotune_io` gives them."""
     t = get_target(target)
     try:
         with Path(elf_path).open("rb") as f:
@@ -104,12 +105,12 @@ def read_image(elf_path: Path, target: str, entry: str = "model_invoke") -> Firm
                 if kind in ("STT_FUNC", "STT_OBJECT"):
                     address = sym["st_value"] & ~1 if kind == "STT_FUNC" else sym["st_value"]
                     symbols[sym.name] = (address, sym["st_size"])
+            io = elf.get_section_by_name(".autotune_io")  # the model's input and output live in its arena
+            if io is not None:
+                words = struct.unpack("<4I", io.data()[:16])
+                symbols["autotune_input"], symbols["autotune_output"] = (words[0], words[2]), (words[1], words[3])
     except ELFError as exc:
         raise SimulationError(f"{elf_path}: not a readable ELF file: {exc}") from None
-    if "autotune_io" in symbols:  # the model's input and output live in its arena
-        io = FirmwareImage(segments, symbols)
-        words = [io.word("autotune_io", k) for k in range(4)]
-        symbols["autotune_input"], symbols["autotune_output"] = (words[0], words[2]), (words[1], words[3])
     missing = {entry, *HARNESS_SYMBOLS} - set(symbols)
     if missing:
         raise SimulationError(f"{elf_path}: not an autotune firmware image; missing {', '.join(sorted(missing))}")

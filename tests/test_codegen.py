@@ -112,7 +112,7 @@ def test_input_and_output_in_the_arena_or_the_callers_buffers(name, io, zoo_dir,
     in_arena = {gen.plan.buffer_of(t).in_arena for t in (graph.inputs[0], graph.outputs[0])}
     assert in_arena == {io == "arena"}
     assert gen.activation_bytes == gen.arena_bytes + (0 if io == "arena" else gen.input_size + gen.output_size)
-    flags = ["-DAUTOTUNE_HOST_ARENA_IO"] if io == "arena" else []
+    flags = ["-DAUTOTUNE_HOST_ARENA_IO", "-DMODEL_ARENA_IO_ONLY"] if io == "arena" else []
     exe = build_host(gen.out_dir, tmp_path / "model", extra_flags=flags, sanitize=True)
     x = np.random.default_rng(5).integers(-128, 128, (N_INPUTS,) + graph.tensor(graph.inputs[0]).shape[1:])
     got = _run_host(exe, x.astype(np.int8), gen.output_size)

@@ -41,8 +41,14 @@ class CSource:
         if tensor.dtype != "int8":
             raise ValueError(f"{tensor_label(self.graph, t)} is {tensor.dtype}; activations must be int8")
         b = self.memory.buffer_of(t)
-        where = {"input": "input", "output": "output"}.get(b.place, f"{self.arena}.bytes + {self.memory.offset_of(t)}")
-        const = "const " if b.place == "input" else ""
+        # The entry's parameters: the caller's buffers (with every tensor they hold), or the
+        # graph's input and output in the arena, where generate's prologue makes them point.
+        if self.memory.io == "caller":
+            io = b.place if b.place in ("input", "output") else None
+        else:
+            io = "input" if t in self.graph.inputs else "output" if t in self.graph.outputs else None
+        where = io or f"{self.arena}.bytes + {self.memory.offset_of(t)}"
+        const = "const " if io == "input" else ""
         live = f", calls {b.first}-{b.last}" if b.in_arena else ""
         self.pointers[t] = (f"    {const}int8_t *const {name} = {where}; "
                             f"/* {c_comment(tensor_label(self.graph, t).split(' ', 1)[1])}{live} */")

@@ -16,6 +16,8 @@ from autotune.ops.base import (OpDef, OpError, Operand, activation_range, bias_t
                                has_input, padding, require_rank, requantization, scale, weight_storage,
                                zero_point)
 
+MVE_GROUP = 8  # output channels per channel group of the Helium depthwise kernel
+
 
 @dataclass(frozen=True, eq=False)
 class ConvParams:
@@ -158,7 +160,7 @@ def mve_depthwise_work(win: dict, batches: int, out_h: int, out_w: int, out_c: i
     multiplier 1, mode not AT_MVE_ANY) in pairs through depthwise_run, per pair and tap; every
     other pixel through depthwise_pixel in C, per pixel and tap; with a depth multiplier above 1
     its window gathered by at_window_s8, for each group again."""
-    groups, taps = _up(out_c, 8), win["filter_h"] * win["filter_w"]
+    groups, taps = _up(out_c, MVE_GROUP), win["filter_h"] * win["filter_w"]
     (y0, y1), (x0, x1) = win["inside_y"], win["inside_x"]
     inside = 0 if win["repeat"] != 1 or any_mode or x1 <= x0 else x1 - x0  # run pixels of an inside row
     rows = batches * max(0, min(y1, out_h) - max(y0, 0)) if inside else 0
@@ -335,8 +337,10 @@ class _Conv(OpDef):
         (window.overwrite_lead): the kernels write pixels in row-major order, a few at a time, each
         from its own window (at_kernels.h). A depthwise convolution of depth multiplier 1 computes
         each channel from the same input channel and needs only whole pixels of lead (TinyEngine's
-        in-place depthwise, without its per-channel buffer)."""
-        if batches != 1 or (self.depthwise and win["repeat"] != 1):  # Helium: channel groups over all pixels
+        in-place depthwise, without its per-channel buffer). With a depth multiplier above 1 only up
+        to MVE_GROUP output channels: the Helium kernel runs channel groups over all pixels, so only
+        a single group writes whole pixels in order."""
+        if batches != 1 or (self.depthwise and win["repeat"] != 1 and out_c > MVE_GROUP):
             return {}
         lead = window.overwrite_lead((win["in_h"], win["in_w"]), (out_h, out_w), (win["stride_h"], win["stride_w"]),
                                      (win["pad_h"], win["pad_w"]), win["in_c"], out_c,

@@ -273,8 +273,7 @@ class StridedSlice(OpDef):
         return x[index].reshape((x.shape[0],) + graph.tensor(op.outputs[0]).shape[1:])
 
     def lower(self, graph: Graph, index: int, op: Op, p: StridedSliceParams) -> tuple[KernelCall, ...]:
-        size = graph.tensor(op.outputs[0]).size
-        return (_gather_call(index, op, pad4(p.count), p),)
+        return (_gather_call(index, op, pad4(p.count), p, self.run(graph, op, p, _positions(graph, op))),)
 
     def emit(self, c, call: KernelCall) -> None:
         op, p = c.graph.ops[call.op], call.params
@@ -285,13 +284,35 @@ class StridedSlice(OpDef):
                      tuple(s * k for s, k in zip(strides, (1,) * lead + p.stride)))
 
 
-def _gather_call(index: int, op: Op, dims: tuple[int, ...], p) -> KernelCall:
-    """The at_gather_s8 call of a STRIDED_SLICE or TRANSPOSE over 4-D output dims."""
+def _positions(graph: Graph, op: Op) -> np.ndarray:
+    """The op's input holding each element's own index: run through the op, it says where each
+    output is read from."""
+    shape = graph.tensor(op.inputs[0]).shape
+    return np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)
+
+
+def gather_lead(read: np.ndarray, alignment: int = 4) -> int:
+    """Bytes before its input at which a gather's output may start, written element by element
+    in order: the write of output k must miss every input element a later output reads
+    (read[k] is the input element output k reads). Rounded up to `alignment`."""
+    read = read.reshape(-1)
+    later = np.append(np.minimum.accumulate(read[::-1])[::-1][1:], np.iinfo(np.int64).max)
+    lead = max(0, int(np.max(np.arange(len(read)) + 1 - later)))
+    return -(-lead // alignment) * alignment
+
+
+def _gather_call(index: int, op: Op, dims: tuple[int, ...], p, read: np.ndarray) -> KernelCall:
+    """The at_gather_s8 call of a STRIDED_SLICE or TRANSPOSE over 4-D output dims; `read`: the
+    input element each output reads. It writes outputs in order, one at a time, so the output
+    may overwrite a dying input from gather_lead bytes before it, where that is less than the
+    output's size."""
     size = int(np.prod(dims))
+    lead = gather_lead(read)
     return KernelCall(op=index, kind=op.kind, name=f"op{index}", symbol="at_gather_s8", source="at_gather_s8.c",
                       inputs=(op.inputs[0],), outputs=(op.outputs[0],),
                       dims=frozen_map(**dict(zip(("d0", "d1", "d2", "d3"), dims))),
-                      work=frozen_map(calls=1, outputs=size, rows=size // dims[-1]), params=p)
+                      work=frozen_map(calls=1, outputs=size, rows=size // dims[-1]), params=p,
+                      overwrites=(op.inputs[0],) if lead < size else (), overwrite_lead=lead if lead < size else 0)
 
 
 def _emit_gather(c, call: KernelCall, offset: int, strides: tuple[int, ...]) -> None:
@@ -336,7 +357,8 @@ class Transpose(OpDef):
         return np.transpose(x, p.perm)
 
     def lower(self, graph: Graph, index: int, op: Op, p: TransposeParams) -> tuple[KernelCall, ...]:
-        return (_gather_call(index, op, pad4(graph.tensor(op.outputs[0]).shape), p),)
+        return (_gather_call(index, op, pad4(graph.tensor(op.outputs[0]).shape), p,
+                             self.run(graph, op, p, _positions(graph, op))),)
 
     def emit(self, c, call: KernelCall) -> None:
         p = call.params

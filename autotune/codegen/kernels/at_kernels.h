@@ -63,7 +63,9 @@ int32_t at_conv_s8_get_buffer_size(const at_conv_params_t *p);
  * scratch: at_depthwise_conv_s8_get_buffer_size(p) bytes: one window of in_c * depth multiplier
  * channels, or none if every window is read in place.
  * With depth multiplier 1 the output may overlap the input, starting a whole number of pixels
- * before it (autotune.ops.window.overwrite_lead). Every variant must keep to what that assumes:
+ * before it (autotune.ops.window.overwrite_lead); with a larger one and at most 8 output channels
+ * (one channel group of the Helium kernel) too, the written bytes then ending before the first
+ * byte a window still to be read needs. Every variant must keep to what that assumes:
  * output channel c is computed from input channel c alone, pixels are written in row-major order
  * (channel groups one after another are fine), and a kernel writes output pixel p only after its
  * last read of the windows of pixels before p - 3. */
@@ -169,7 +171,9 @@ void at_requantize_s8(const at_requantize_params_t *p, const int8_t *input, int8
 /* STRIDED_SLICE and TRANSPOSE (TFLM reference_ops::StridedSlice, Transpose), padded to 4-D:
  * output element (i0..i3) is input[offset + i0 * strides[0] + ... + i3 * strides[3]]. A slice
  * folds its start into offset and its steps into the strides (a shrunk axis is a dim of 1); a
- * transpose lists the input's strides in the output's order. */
+ * transpose lists the input's strides in the output's order.
+ * The output may overlap the input, starting before it (autotune.ops.layout.gather_lead): every
+ * variant must write the outputs in order, each after reading its own input element. */
 typedef struct {
     int32_t dims[4];    /* output dims */
     int32_t offset;     /* the first element taken */
