@@ -10,7 +10,7 @@ from autotune.codegen.planner import MemoryPlan, plan_memory
 from autotune.ir.graph import Graph, Op, Tensor
 from autotune.ir.kernel_plan import KernelCall, KernelPlan, frozen_map
 from autotune.ops import window
-from autotune.ops.layout import _reads_graph_input
+from autotune.ops.layout import _reads_graph_input, gather_lead
 from autotune.ops.window import compute_padding
 
 
@@ -391,3 +391,69 @@ def test_sharing_is_chosen_where_it_lowers_the_arena(blocks):
     _simulate(kp.graph, plan, {})
     assert plan.arena_bytes < alone.arena_bytes
     assert any(plan.buffer_of(c.outputs[0]) == plan.buffer_of(c.inputs[0]) for c in calls if c.overwrite_lead)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_gather_lead_keeps_every_element_still_to_be_read(seed):
+    """A STRIDED_SLICE or TRANSPOSE written element by element from gather_lead bytes before its
+    input, simulated on one buffer: its output equals the gather's, and with one word less of
+    lead some element is read after it was written over."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(v) for v in rng.integers(1, 7, 3))
+    x = np.arange(int(np.prod(shape))).reshape(shape)
+    if seed % 2:
+        read = np.transpose(x, tuple(rng.permutation(3)))
+    else:
+        read = x[tuple(slice(int(rng.integers(0, n)), None, int(rng.integers(1, 3))) for n in shape)]
+    read = read.reshape(-1)
+    lead = gather_lead(read)
+    assert lead % 4 == 0
+
+    def gathered(lead: int) -> bool:
+        memory = np.full(lead + x.size, -1)
+        memory[lead:] = x.reshape(-1)
+        for k, i in enumerate(read):
+            memory[k] = memory[lead + i]
+        return bool((memory[:len(read)] == read).all())
+
+    assert gathered(lead)
+    assert lead == 0 or not gathered(lead - 4)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_reverse_lag_never_clobbers_a_window_still_to_be_read(seed):
+    """An output written pixel by pixel last first from `lag` bytes after its input's start: when
+    pixel p is written, every window a kernel may still read (up to pixel p + PIXELS_AHEAD - 1)
+    is intact; with one word less of lag, where windows are contiguous, some window is not."""
+    rng = np.random.default_rng(seed)
+    in_h, in_w = (1, int(rng.integers(1, 60))) if seed % 2 else tuple(int(v) for v in rng.integers(1, 12, 2))
+    k_h, k_w = min(in_h, int(rng.integers(1, 4))), min(in_w, int(rng.integers(1, 6)))
+    stride, dilation = tuple(int(v) for v in rng.integers(1, 3, 2)), (1, int(rng.integers(1, 3)))
+    padding = str(rng.choice(["SAME", "VALID"]))
+    (out_h, pad_h), (out_w, pad_w) = (compute_padding(padding, n, k, s, d) for n, k, s, d in
+                                      ((in_h, k_h, stride[0], dilation[0]), (in_w, k_w, stride[1], dilation[1])))
+    if out_h < 1 or out_w < 1:
+        return
+    c_in, c_out = int(rng.integers(1, 9)), int(rng.integers(1, 17))
+    lag = window.reverse_lag((in_h, in_w), (out_h, out_w), stride, (pad_h, pad_w), (k_h, k_w), dilation, c_in, c_out)
+    assert lag % 4 == 0
+    reads = []
+    for oy in range(out_h):
+        for ox in range(out_w):
+            ys = [oy * stride[0] - pad_h + ky * dilation[0] for ky in range(k_h)]
+            xs = [ox * stride[1] - pad_w + kx * dilation[1] for kx in range(k_w)]
+            reads.append({y * in_w + x for y in ys for x in xs if 0 <= y < in_h and 0 <= x < in_w})
+
+    def windows_intact(lag: int) -> bool:
+        written: set[int] = set()
+        for p in reversed(range(len(reads))):
+            written.update(range(lag + p * c_out, lag + (p + 1) * c_out))
+            needed = {i * c_in + c for q in range(min(len(reads), p + window.PIXELS_AHEAD))
+                      for i in reads[q] for c in range(c_in)}
+            if written & needed:
+                return False
+        return True
+
+    assert windows_intact(lag)
+    if in_h == 1 and dilation == (1, 1):
+        assert not windows_intact(lag - 4)

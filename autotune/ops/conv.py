@@ -3,7 +3,7 @@
 at_depthwise_conv_s8.c)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -17,6 +17,11 @@ from autotune.ops.base import (OpDef, OpError, Operand, activation_range, bias_t
                                zero_point)
 
 MVE_GROUP = 8  # output channels per channel group of the Helium depthwise kernel
+
+
+def span(lead: int, in_bytes: int, out_bytes: int) -> int:
+    """Bytes an input and an output starting `lead` bytes before it take together."""
+    return max(in_bytes, out_bytes - lead) - min(0, -lead)
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,6 +41,7 @@ class ConvParams:
     pad_h: int  # leading padding rows (TFLM padding_values.height)
     pad_w: int
     depth_multiplier: int
+    reverse: bool = False  # the C kernel writes output pixels last first (lower chooses: in_place)
 
 
 def channel_multipliers(graph: Graph, op: Op, channels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -283,7 +289,12 @@ class _Conv(OpDef):
     def mve_work(self, win: dict, n: int, out_h: int, out_w: int, out_c: int, p: ConvParams) -> dict[str, int]:
         """The Helium kernel's loop counts (terms mve_*: the cortex-m55 table's)."""
         mode = mve_mode(p.shift, p.act_min, p.output_offset)
-        work = (mve_depthwise_work if self.depthwise else mve_conv_work)(win, n, out_h, out_w, out_c, mode == "any")
+        if p.reverse:  # every pixel on its own through conv_window
+            work = dict(mve_runs=0, mve_run_blocks=0, mve_slot_copies=0, mve_block_channels=0, mve_block_chunks=0,
+                        **mve_rows_work(n * out_h * out_w, win["filter_h"] * win["filter_w"] * win["in_c"], out_c))
+        else:
+            work = (mve_depthwise_work if self.depthwise else mve_conv_work)(win, n, out_h, out_w, out_c,
+                                                                              mode == "any")
         # the rounding fix-up on negative lanes, in every requantization outside mode "relu"
         work["mve_fixups"] = 0 if mode == "relu" else sum(work[t] for t in self.mve_requantizations)
         return work
@@ -292,6 +303,9 @@ class _Conv(OpDef):
         inp, out = op.inputs[0], op.outputs[0]
         n, out_h, out_w, out_c = graph.tensor(out).shape
         win = self.window(graph, op, p)
+        sharing = self.in_place(win, inp, n, out_h, out_w, out_c)
+        if sharing.pop("reverse", False):
+            p = replace(p, reverse=True)
         weights = (weight_storage(graph, op.inputs[1], "filter"),)  # the bias is in the channel table
         taps = win["filter_h"] * win["filter_w"]
         tap_bytes = win["in_c"] * win["repeat"]
@@ -327,7 +341,7 @@ class _Conv(OpDef):
                             **self.mve_work(win, n, out_h, out_w, out_c, p)),
             const_bytes=12 * out_c,  # at_channel_t per output channel
             params=p,
-            **self.in_place(win, inp, n, out_h, out_w, out_c),
+            **sharing,
         )
         return (call,)
 
@@ -342,9 +356,18 @@ class _Conv(OpDef):
         a single group writes whole pixels in order."""
         if batches != 1 or (self.depthwise and win["repeat"] != 1 and out_c > MVE_GROUP):
             return {}
-        lead = window.overwrite_lead((win["in_h"], win["in_w"]), (out_h, out_w), (win["stride_h"], win["stride_w"]),
-                                     (win["pad_h"], win["pad_w"]), win["in_c"], out_c,
+        in_hw, out_hw = (win["in_h"], win["in_w"]), (out_h, out_w)
+        stride, pad = (win["stride_h"], win["stride_w"]), (win["pad_h"], win["pad_w"])
+        lead = window.overwrite_lead(in_hw, out_hw, stride, pad, win["in_c"], out_c,
                                      channel_local=self.depthwise and win["repeat"] == 1)
+        if not self.depthwise:  # or last pixel first, the output from `lag` after the input's start
+            lag = window.reverse_lag(in_hw, out_hw, stride, pad, (win["filter_h"], win["filter_w"]),
+                                     (win["dilation_h"], win["dilation_w"]), win["in_c"], out_c)
+            in_bytes, out_bytes = in_hw[0] * in_hw[1] * win["in_c"], out_h * out_w * out_c
+            # an output larger than its input then grows upwards from it, where a forward one
+            # would start far below: in a chain of such pairs the arena does not drift down
+            if out_bytes > in_bytes and span(-lag, in_bytes, out_bytes) <= span(lead, in_bytes, out_bytes):
+                return dict(overwrites=(inp,), overwrite_lead=-lag, reverse=True)
         return dict(overwrites=(inp,), overwrite_lead=lead)
 
     @staticmethod
@@ -368,7 +391,7 @@ class _Conv(OpDef):
         c.struct(f"{self.symbol[:-3]}_params_t", call.name, dict(
             batches=call.dims["batches"], out_h=call.dims["out_h"], out_w=call.dims["out_w"], out_c=out_c,
             win=self.window(g, op, p), output_quant=(p.output_offset, p.act_min, p.act_max),
-            filter=filter_name, channels=channels))
+            filter=filter_name, channels=channels, **({} if self.depthwise else {"reverse": int(p.reverse)})))
         c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]), c.scratch(call))
 
 

@@ -80,3 +80,22 @@ def overwrite_lead(in_hw: tuple[int, int], out_hw: tuple[int, int], stride: tupl
             pixels += 1
         return pixels * in_pixel
     return -(-max(int(np.max((p + 1) * out_pixel - ahead * in_pixel)), 0) // alignment) * alignment
+
+
+def reverse_lag(in_hw: tuple[int, int], out_hw: tuple[int, int], stride: tuple[int, int],
+                pad: tuple[int, int], kernel: tuple[int, int], dilation: tuple[int, int], in_pixel: int,
+                out_pixel: int, alignment: int = 4) -> int:
+    """Bytes after its input's start at which the output of a windowed kernel may start (negative:
+    before), written pixel by pixel last first (a conv with `reverse`), so that no write lands on
+    input a window still to be read needs: when pixel p is written, windows up to p +
+    PIXELS_AHEAD - 1 may still be read, and every window up to q reads input pixels up to
+    reach(q) (its bottom-right corner, clamped to the input). Rounded up to `alignment`."""
+    (in_h, in_w), (out_h, out_w), (sh, sw), (ph, pw), (kh, kw), (dh, dw) = in_hw, out_hw, stride, pad, kernel, dilation
+    oy, ox = np.divmod(np.arange(out_h * out_w, dtype=np.int64), out_w)
+    last_y = np.clip(oy * sh - ph + (kh - 1) * dh, 0, in_h - 1)
+    last_x = np.clip(ox * sw - pw + (kw - 1) * dw, 0, in_w - 1)
+    reach = np.maximum.accumulate(last_y * in_w + last_x)  # the last pixel read by windows up to q
+    p = np.arange(len(reach))
+    behind = reach[np.minimum(p + PIXELS_AHEAD - 1, len(reach) - 1)]
+    lag = int(np.max((behind + 1) * in_pixel - p * out_pixel))
+    return -(-lag // alignment) * alignment

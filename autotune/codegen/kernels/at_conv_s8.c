@@ -27,6 +27,14 @@ void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, 
 {
     const at_window_t *win = &p->win;
     int32_t b, oy, ox;
+    if (p->reverse) { /* last pixel first: the output may start at or after the input */
+        for (oy = p->out_h - 1; oy >= 0; --oy) {
+            for (ox = p->out_w - 1; ox >= 0; --ox) {
+                conv_pixel(p, at_window_s8(win, input, oy, ox, scratch), output + (oy * p->out_w + ox) * p->out_c);
+            }
+        }
+        return;
+    }
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * win->in_h * win->in_w * win->in_c;
         for (oy = 0; oy < p->out_h; ++oy) {

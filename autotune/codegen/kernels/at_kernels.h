@@ -48,13 +48,17 @@ typedef struct {
  * The output may overlap the input, starting before it (autotune.ops.window.overwrite_lead).
  * Every variant must keep to what that assumes: output pixels are written in row-major order,
  * and a kernel writes output pixel p only after its last read of the windows of pixels before
- * p - 3 (a few pixels per pass, all their channels, then the next ones). */
+ * p - 3 (a few pixels per pass, all their channels, then the next ones). With `reverse` (one
+ * batch only) the other way round: the output may start at or after the input
+ * (autotune.ops.window.reverse_lag), pixels are written last first, and output pixel p only
+ * after the last read of the windows of pixels after p + 3. */
 typedef struct {
     int32_t batches, out_h, out_w, out_c;
     at_window_t win;
     at_output_t output_quant;
     const int8_t *filter;      /* [out_c][filter_h][filter_w][in_c] */
     const at_channel_t *channels; /* [out_c] */
+    int32_t reverse;           /* 1: output pixels last to first (see above) */
 } at_conv_params_t;
 void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 int32_t at_conv_s8_get_buffer_size(const at_conv_params_t *p);

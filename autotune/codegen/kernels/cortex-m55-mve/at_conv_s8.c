@@ -369,6 +369,15 @@ AT_MVE_FAST void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8
     g.pieces = contiguous ? 1 : win->filter_w;
     g.piece = contiguous ? win->filter_w * col : col;
     g.piece_pitch = win->dilation_w * col;
+    if (p->reverse) { /* last pixel first, each on its own (the generic kernel's order) */
+        for (oy = p->out_h - 1; oy >= 0; --oy) {
+            for (ox = p->out_w - 1; ox >= 0; --ox) {
+                conv_window(p, at_window_s8(win, input, oy, ox, scratch), output + (oy * p->out_w + ox) * p->out_c,
+                            mode);
+            }
+        }
+        return;
+    }
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * win->in_h * row;
         if (contiguous && win->filter_h == 1 && win->inside_y[0] == 0 && win->inside_y[1] == p->out_h
