@@ -13,6 +13,8 @@ from autotune.errors import CodegenError
 from autotune.ir.graph import Graph, tensor_label
 from autotune.ir.kernel_plan import KernelCall, KernelPlan, frozen_map
 from autotune.ops import OpError, get_op
+from autotune.ops.conv import ConvParams, fuse_max_pool
+from autotune.ops.layout import concat_slots
 
 
 def integer_core(graph: Graph) -> Graph:
@@ -36,7 +38,25 @@ def integer_core(graph: Graph) -> Graph:
 
 def lower(graph: Graph) -> KernelPlan:
     """The kernel calls that run `graph`'s integer path, in order. CodegenError names the op
-    (and tensor) the kernel library cannot run."""
+    (and tensor) the kernel library cannot run. Convolutions whose output outgrows their input
+    may be written last pixel first (ConvParams.reverse), concatenations one input at a time
+    (layout.concat_slots): of the plans with and without each, the one whose arena (input and
+    output in it) is the smallest, the plainer on a tie."""
+    from autotune.codegen.planner import plan_memory  # (autotune.codegen imports this module)
+
+    forward = _lower(graph, may_reverse=False)
+    plans = [forward]
+    reverse = _lower(graph, may_reverse=True)
+    if any(getattr(c.params, "reverse", False) for c in reverse.calls):
+        plans.append(reverse)
+    if any(c.kind == "CONCATENATION" and len(c.inputs) > 1 for c in forward.calls):
+        plans += [KernelPlan(p.graph, p.source, concat_slots(p.graph, p.calls)) for p in list(plans)]
+    if len(plans) == 1:
+        return forward
+    return min(plans, key=lambda plan: plan_memory(plan).arena_bytes)
+
+
+def _lower(graph: Graph, may_reverse: bool) -> KernelPlan:
     core = integer_core(graph)
     if len(core.inputs) != 1 or len(core.outputs) != 1:
         raise CodegenError(f"{graph.name}: the C entry point takes one input and one output, "
@@ -49,12 +69,18 @@ def lower(graph: Graph) -> KernelPlan:
     for i, op in enumerate(core.ops):
         try:
             definition = get_op(op.kind)
-            for call in definition.lower(core, i, op, definition.prepare(core, op)):
+            p = definition.prepare(core, op)
+            for call in definition.lower(core, i, op, p if may_reverse or not isinstance(p, ConvParams)
+                                         else replace(p, may_reverse=False)):
                 calls += [*decoder_calls(call), call]
         except OpError as e:
             where = tensor_label(core, e.tensor if e.tensor is not None else op.outputs[0])
             raise CodegenError(f"{graph.name}: op {i} {op.kind} ({where}): {e}") from None
-    return KernelPlan(core, graph, tuple(calls))
+    fused: list[KernelCall] = []  # a conv and the max pool right after it in one call, where they may
+    for call in calls:
+        one = fuse_max_pool(core, fused[-1], call) if fused else None
+        fused[-1:] = [one] if one else fused[-1:] + [call]
+    return KernelPlan(core, graph, tuple(fused))
 
 
 def decoder_calls(call: KernelCall) -> list[KernelCall]:

@@ -10,7 +10,7 @@ from autotune.codegen.planner import MemoryPlan, plan_memory
 from autotune.ir.graph import Graph, Op, Tensor
 from autotune.ir.kernel_plan import KernelCall, KernelPlan, frozen_map
 from autotune.ops import window
-from autotune.ops.layout import _reads_graph_input, gather_lead
+from autotune.ops.layout import _reads_graph_input, gather_lead, slot_lead
 from autotune.ops.window import compute_padding
 
 
@@ -423,7 +423,7 @@ def test_gather_lead_keeps_every_element_still_to_be_read(seed):
 @pytest.mark.parametrize("seed", range(30))
 def test_reverse_lag_never_clobbers_a_window_still_to_be_read(seed):
     """An output written pixel by pixel last first from `lag` bytes after its input's start: when
-    pixel p is written, every window a kernel may still read (up to pixel p + PIXELS_AHEAD - 1)
+    pixel p is written, every window a kernel may still read (up to pixel p + REVERSE_AHEAD - 1)
     is intact; with one word less of lag, where windows are contiguous, some window is not."""
     rng = np.random.default_rng(seed)
     in_h, in_w = (1, int(rng.integers(1, 60))) if seed % 2 else tuple(int(v) for v in rng.integers(1, 12, 2))
@@ -448,7 +448,7 @@ def test_reverse_lag_never_clobbers_a_window_still_to_be_read(seed):
         written: set[int] = set()
         for p in reversed(range(len(reads))):
             written.update(range(lag + p * c_out, lag + (p + 1) * c_out))
-            needed = {i * c_in + c for q in range(min(len(reads), p + window.PIXELS_AHEAD))
+            needed = {i * c_in + c for q in range(min(len(reads), p + window.REVERSE_AHEAD))
                       for i in reads[q] for c in range(c_in)}
             if written & needed:
                 return False
@@ -457,3 +457,27 @@ def test_reverse_lag_never_clobbers_a_window_still_to_be_read(seed):
     assert windows_intact(lag)
     if in_h == 1 and dilation == (1, 1):
         assert not windows_intact(lag - 4)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_slot_lead_copies_a_concatenation_input_over_itself(seed):
+    """One input of a concatenation copied into its slot, in order, from slot_lead bytes before
+    it, simulated on one buffer: the slot holds the input, which started inside the output."""
+    rng = np.random.default_rng(seed)
+    outer, sizes = int(rng.integers(1, 20)), [int(v) for v in rng.integers(1, 9, int(rng.integers(2, 5)))]
+    k = int(rng.integers(len(sizes)))
+    total, offset, size = sum(sizes), sum(sizes[:k]), sizes[k]
+    x = np.arange(outer * size) + 1000
+    lead = slot_lead(outer, size, total, offset)
+    assert lead % 4 == 0
+
+    def copied(lead: int) -> bool:
+        memory = np.full(max(lead + x.size, outer * total), -1)
+        memory[lead:lead + x.size] = x
+        for o in range(outer):
+            for i in range(size):
+                memory[o * total + offset + i] = memory[lead + o * size + i]
+        return bool((memory[:outer * total].reshape(outer, total)[:, offset:offset + size] == x.reshape(outer, size)).all())
+
+    assert copied(lead)
+    assert lead < outer * total  # the input lies (partly) in the output's own bytes

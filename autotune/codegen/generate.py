@@ -12,7 +12,7 @@ With `io="arena"` (the default) the input and output live in the arena, which `m
 exposes as `<prefix>_arena`: the caller writes the input to `<PREFIX>_INPUT` and calls
 `<prefix>_invoke(<PREFIX>_INPUT, <PREFIX>_OUTPUT)`, nothing is copied, and the input's bytes are
 reused once it dies. Other pointers are the caller's own buffers: the input is copied in and the
-output out. With `io="caller"` the entry point reads and writes the caller's buffers directly
+output out (code that `-D<PREFIX>_ARENA_IO_ONLY` leaves out, for callers that never pass them). With `io="caller"` the entry point reads and writes the caller's buffers directly
 and the arena holds only what lies between them (the caller pays for both buffers).
 
 A model with float32 edges (QUANTIZE first, DEQUANTIZE last) is generated without them: the C

@@ -5,8 +5,8 @@ it. Buffers are placed greedily, largest first, each at the lowest offset that o
 live at the same time: TFLM's GreedyMemoryPlanner. Storage is shared where the kernel plan says
 it may be: a call whose output aliases its input (a RESHAPE) shares it always; a call that may
 overwrite an input (`KernelCall.overwrites`: an element-wise ADD, a pool without leading padding,
-a depthwise convolution) writes into that input if it dies at the call, its output starting
-`KernelCall.overwrite_lead` bytes before it. A buffer shared by several tensors holds each at an
+a convolution, a strided slice) writes into that input if it dies at the call, its output
+starting `KernelCall.overwrite_lead` bytes before it (after it where that is negative). A buffer shared by several tensors holds each at an
 offset of its own in the buffer and takes, at each call, the bytes up to the end of those live
 then: a pool's smaller output frees the tail of its input's storage. A call's scratch (the bytes
 its kernel's size function asks for) is a buffer live during that call, and for a weight

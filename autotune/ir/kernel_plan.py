@@ -70,7 +70,8 @@ class KernelCall:
     alias: bool = False  # the output is the input's memory: nothing is computed or copied
     overwrites: tuple[int, ...] = ()  # inputs whose storage the output may take if they die here
     # How many bytes before such an input the output then starts: 0 for element-wise ops, more for
-    # a windowed kernel that writes an output pixel only over input no later window reads.
+    # a windowed kernel that writes an output pixel only over input no later window reads;
+    # negative: after the input's start (a conv written last pixel first, ConvParams.reverse).
     overwrite_lead: int = 0
     macs: int = 0  # multiply-accumulates (conv, depthwise and fully connected only)
     work: Mapping[str, int] = field(default_factory=frozen_map)  # what else the kernel does, counted

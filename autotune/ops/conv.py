@@ -15,8 +15,10 @@ from autotune.ops import window
 from autotune.ops.base import (OpDef, OpError, Operand, activation_range, bias_type, frozen, fused_activation,
                                has_input, padding, require_rank, requantization, scale, weight_storage,
                                zero_point)
+from autotune.ops.pool import pool_fields
 
 MVE_GROUP = 8  # output channels per channel group of the Helium depthwise kernel
+FUSED_MAX_POOL = "at_conv_max_pool_s8"  # CONV_2D and the MAX_POOL_2D after it in one call
 
 
 def span(lead: int, in_bytes: int, out_bytes: int) -> int:
@@ -42,6 +44,42 @@ class ConvParams:
     pad_w: int
     depth_multiplier: int
     reverse: bool = False  # the C kernel writes output pixels last first (lower chooses: in_place)
+    may_reverse: bool = True  # lower may choose reverse (autotune.lowering.lower tries both)
+
+
+@dataclass(frozen=True, eq=False)
+class ConvMaxPoolParams:
+    """The params of a CONV_2D call and the MAX_POOL_2D call over its output, fused into one."""
+
+    conv: ConvParams
+    pool: KernelCall
+
+
+def fuse_max_pool(graph: Graph, conv: KernelCall, pool: KernelCall) -> KernelCall | None:
+    """One at_conv_max_pool_s8 call (at_kernels.h) for a CONV_2D call and the MAX_POOL_2D call
+    after it, where only the pool reads the conv's output, which is not the graph's, and the pool
+    has no padding and windows that do not overlap (stride >= filter), over one batch; else None.
+    Its work: the conv's for the conv outputs the pool reads (its terms scaled to them), the
+    pool's as pool_<term>, and the Helium variant's: each conv pixel through at_mve_rows."""
+    out, q = conv.outputs[0], pool.params
+    if (conv.symbol != Conv2D.symbol or pool.kind != "MAX_POOL_2D" or pool.inputs != (out,)
+            or out in graph.outputs or sum(out in op.inputs for op in graph.ops) != 1
+            or conv.dims["batches"] != 1 or q.pad_h or q.pad_w or q.stride_h < q.filter_h or q.stride_w < q.filter_w):
+        return None
+    d = pool.dims
+    computed = d["out_h"] * q.filter_h * d["out_w"] * q.filter_w  # conv pixels the pool reads
+    share = computed / (conv.dims["out_h"] * conv.dims["out_w"])
+    out_c, window_bytes = conv.dims["out_c"], conv.dims["filter_h"] * conv.dims["filter_w"] * conv.dims["in_c"]
+    work = {t: round(v * share) if t != "calls" else v for t, v in conv.work.items() if not t.startswith("mve_")}
+    work.update({f"pool_{t}": v for t, v in pool.work.items() if not t.startswith("mve_") and t != "calls"})
+    work.update(mve_runs=0, mve_run_blocks=0, mve_slot_copies=0, mve_block_channels=0, mve_block_chunks=0,
+                **mve_rows_work(computed, window_bytes, out_c))
+    work["mve_fixups"] = work["mve_groups"] if conv.work.get("mve_fixups") else 0
+    return replace(conv, symbol=FUSED_MAX_POOL, source=f"{FUSED_MAX_POOL}.c", outputs=pool.outputs,
+                   scratch_bytes=q.filter_h * q.filter_w * out_c + conv.scratch_bytes,
+                   scratch_symbol=f"{FUSED_MAX_POOL}_get_buffer_size", overwrites=(), overwrite_lead=0,
+                   macs=round(conv.macs * share), work=frozen_map(**work),
+                   params=ConvMaxPoolParams(replace(conv.params, reverse=False), pool))
 
 
 def channel_multipliers(graph: Graph, op: Op, channels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +134,17 @@ def mve_rows_work(windows: int, n: int, rows: int) -> dict[str, int]:
     return dict(mve_groups=windows * _up(rows, 4), mve_group_chunks=windows * _up(rows, 4) * _up(n, 16))
 
 
-def mve_conv_work(win: dict, batches: int, out_h: int, out_w: int, out_c: int, any_mode: bool) -> dict[str, int]:
+def one_run(win: dict, out_h: int, out_w: int) -> bool:
+    """Every window of the conv inside the input, one contiguous row each, and each row of
+    windows continuing the last: the Helium kernel's single run (1x1 convolutions, mostly), the
+    only convs it writes last pixel first in runs (`reverse`)."""
+    return ((win["filter_w"] == 1 or win["dilation_w"] == 1) and win["filter_h"] == 1
+            and tuple(win["inside_y"]) == (0, out_h) and tuple(win["inside_x"]) == (0, out_w)
+            and win["stride_h"] * win["in_w"] == out_w * win["stride_w"])
+
+
+def mve_conv_work(win: dict, batches: int, out_h: int, out_w: int, out_c: int, any_mode: bool,
+                  reverse: bool = False) -> dict[str, int]:
     """Loop counts of the Helium CONV_2D (cortex-m55-mve/at_conv_s8.c), whose runs of output
     pixels take one of three paths, followed here as the C chooses them: conv_run (windows of at
     most 32 bytes, read in place or gathered side by side: per block of four pixels, two above
@@ -104,7 +152,8 @@ def mve_conv_work(win: dict, batches: int, out_h: int, out_w: int, out_c: int, a
     fewer gathered windows fills its empty slots with copies), conv_block (rows read in place,
     longer or in requantization mode AT_MVE_ANY: per block of four pixels and channel a C loop
     over the rows' 16-byte chunks) and conv_window (anything else: at_mve_rows on the gathered
-    window). `any_mode`: at_mve_mode gives AT_MVE_ANY."""
+    window). `any_mode`: at_mve_mode gives AT_MVE_ANY. `reverse` (one_run, one batch): the run in
+    runs of REVERSE_AHEAD pixels from the last."""
     fh, fw, c = win["filter_h"], win["filter_w"], win["in_c"]
     n, length = fh * fw * c, fw * c
     contiguous = fw == 1 or win["dilation_w"] == 1
@@ -131,10 +180,13 @@ def mve_conv_work(win: dict, batches: int, out_h: int, out_w: int, out_c: int, a
             work["mve_slot_copies"] += pixels - gathered
         return 0
 
-    one_run = (contiguous and fh == 1 and (y0, y1) == (0, out_h) and (x0, x1) == (0, out_w)
-               and win["stride_h"] * win["in_w"] == out_w * win["stride_w"])
+    if reverse:  # one run, in runs of REVERSE_AHEAD pixels from the last (the top one shorter)
+        total, ahead = out_h * out_w, window.REVERSE_AHEAD
+        for count in ([total % ahead] if total % ahead else []) + [ahead] * (total // ahead):
+            inside(count)
+        return work
     for _ in range(batches):
-        if one_run:
+        if one_run(win, out_h, out_w):
             inside(out_h * out_w)
             continue
         gathered = 0
@@ -289,12 +341,8 @@ class _Conv(OpDef):
     def mve_work(self, win: dict, n: int, out_h: int, out_w: int, out_c: int, p: ConvParams) -> dict[str, int]:
         """The Helium kernel's loop counts (terms mve_*: the cortex-m55 table's)."""
         mode = mve_mode(p.shift, p.act_min, p.output_offset)
-        if p.reverse:  # every pixel on its own through conv_window
-            work = dict(mve_runs=0, mve_run_blocks=0, mve_slot_copies=0, mve_block_channels=0, mve_block_chunks=0,
-                        **mve_rows_work(n * out_h * out_w, win["filter_h"] * win["filter_w"] * win["in_c"], out_c))
-        else:
-            work = (mve_depthwise_work if self.depthwise else mve_conv_work)(win, n, out_h, out_w, out_c,
-                                                                              mode == "any")
+        work = (mve_depthwise_work(win, n, out_h, out_w, out_c, mode == "any") if self.depthwise
+                else mve_conv_work(win, n, out_h, out_w, out_c, mode == "any", p.reverse))
         # the rounding fix-up on negative lanes, in every requantization outside mode "relu"
         work["mve_fixups"] = 0 if mode == "relu" else sum(work[t] for t in self.mve_requantizations)
         return work
@@ -303,7 +351,7 @@ class _Conv(OpDef):
         inp, out = op.inputs[0], op.outputs[0]
         n, out_h, out_w, out_c = graph.tensor(out).shape
         win = self.window(graph, op, p)
-        sharing = self.in_place(win, inp, n, out_h, out_w, out_c)
+        sharing = self.in_place(win, inp, n, out_h, out_w, out_c, p.may_reverse)
         if sharing.pop("reverse", False):
             p = replace(p, reverse=True)
         weights = (weight_storage(graph, op.inputs[1], "filter"),)  # the bias is in the channel table
@@ -346,7 +394,7 @@ class _Conv(OpDef):
         return (call,)
 
     def in_place(self, win: dict[str, object], inp: int, batches: int, out_h: int, out_w: int,
-                 out_c: int) -> dict[str, object]:
+                 out_c: int, may_reverse: bool) -> dict[str, object]:
         """The output may overwrite the input if it starts far enough before it
         (window.overwrite_lead): the kernels write pixels in row-major order, a few at a time, each
         from its own window (at_kernels.h). A depthwise convolution of depth multiplier 1 computes
@@ -360,13 +408,13 @@ class _Conv(OpDef):
         stride, pad = (win["stride_h"], win["stride_w"]), (win["pad_h"], win["pad_w"])
         lead = window.overwrite_lead(in_hw, out_hw, stride, pad, win["in_c"], out_c,
                                      channel_local=self.depthwise and win["repeat"] == 1)
-        if not self.depthwise:  # or last pixel first, the output from `lag` after the input's start
+        if not self.depthwise and one_run(win, out_h, out_w):  # or last first, from `lag` after the input
             lag = window.reverse_lag(in_hw, out_hw, stride, pad, (win["filter_h"], win["filter_w"]),
                                      (win["dilation_h"], win["dilation_w"]), win["in_c"], out_c)
             in_bytes, out_bytes = in_hw[0] * in_hw[1] * win["in_c"], out_h * out_w * out_c
             # an output larger than its input then grows upwards from it, where a forward one
             # would start far below: in a chain of such pairs the arena does not drift down
-            if out_bytes > in_bytes and span(-lag, in_bytes, out_bytes) <= span(lead, in_bytes, out_bytes):
+            if may_reverse and out_bytes > in_bytes:
                 return dict(overwrites=(inp,), overwrite_lead=-lag, reverse=True)
         return dict(overwrites=(inp,), overwrite_lead=lead)
 
@@ -380,7 +428,17 @@ class _Conv(OpDef):
         return win["filter_h"] * win["filter_w"] * win["in_c"] * win["repeat"]
 
     def emit(self, c, call: KernelCall) -> None:
-        g, op, p = c.graph, c.graph.ops[call.op], call.params
+        if isinstance(call.params, ConvMaxPoolParams):
+            c.struct("at_conv_max_pool_params_t", call.name, dict(
+                conv=self.params_struct(c, call, call.params.conv), pool=pool_fields(call.params.pool)))
+        else:
+            c.struct(f"{self.symbol[:-3]}_params_t", call.name, self.params_struct(c, call, call.params))
+        c.call(call, c.ref(c.graph.ops[call.op].inputs[0]), c.ref(call.outputs[0]), c.scratch(call))
+
+    def params_struct(self, c, call: KernelCall, p: ConvParams) -> dict[str, object]:
+        """The fields of the call's at_conv_params_t (at_depthwise_conv_params_t); declares its
+        filter and channel table."""
+        g, op = c.graph, c.graph.ops[call.op]
         filt = g.tensor(op.inputs[1]).data.astype(np.int64)
         out_c = call.dims["out_c"]
         bias = g.tensor(op.inputs[2]).data if has_input(op, 2) else np.zeros(out_c, dtype=np.int64)
@@ -388,11 +446,10 @@ class _Conv(OpDef):
         filter_name = c.weight(call, call.weights[0])
         channels = c.channels(f"{call.name}_channels", channel_rows(bias, by_channel, p.input_offset),
                               p.multiplier, p.shift)
-        c.struct(f"{self.symbol[:-3]}_params_t", call.name, dict(
+        return dict(
             batches=call.dims["batches"], out_h=call.dims["out_h"], out_w=call.dims["out_w"], out_c=out_c,
             win=self.window(g, op, p), output_quant=(p.output_offset, p.act_min, p.act_max),
-            filter=filter_name, channels=channels, **({} if self.depthwise else {"reverse": int(p.reverse)})))
-        c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]), c.scratch(call))
+            filter=filter_name, channels=channels, **({} if self.depthwise else {"reverse": int(p.reverse)}))
 
 
 class Conv2D(_Conv):

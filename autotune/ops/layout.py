@@ -5,7 +5,7 @@ C: at_concat_s8.c), STRIDED_SLICE (reference_ops::StridedSlice) and TRANSPOSE
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -184,13 +184,54 @@ class Concatenation(OpDef):
 
     def emit(self, c, call: KernelCall) -> None:
         op, p = c.graph.ops[call.op], call.params
-        sizes = [int(np.prod(c.graph.tensor(t).shape[p.axis:])) for t in op.inputs]
-        table = c.array("int32_t", f"{call.name}_sizes", np.array(sizes), 8)
-        c.struct("at_concat_params_t", call.name, dict(outer=call.dims["outer"], count=len(sizes), sizes=table))
-        ins = ", ".join(c.ref(t) for t in op.inputs)
-        c.line(f"    {{\n        const int8_t *const inputs[{len(sizes)}] = {{{ins}}};")
+        slot = call.dims.get("slot")  # a call of concat_slots: one input, the others NULL
+        if slot in (None, 0):  # the op's parameters, once
+            sizes = [int(np.prod(c.graph.tensor(t).shape[p.axis:])) for t in op.inputs]
+            table = c.array("int32_t", f"{call.name}_sizes", np.array(sizes), 8)
+            c.struct("at_concat_params_t", call.name, dict(outer=call.dims["outer"], count=len(sizes), sizes=table))
+        ins = ", ".join(c.ref(t) if slot in (None, k) else "0" for k, t in enumerate(op.inputs))
+        c.line(f"    {{\n        const int8_t *const inputs[{len(op.inputs)}] = {{{ins}}};")
         c.call(call, "inputs", c.ref(op.outputs[0]), indent=8)
         c.line("    }")
+
+
+def slot_lead(outer: int, size: int, total: int, offset: int, alignment: int = 4) -> int:
+    """Bytes before its one input at which the output of a concatenation call that copies just
+    that input (elements `offset` to `offset + size` of each of `outer` rows of `total`) may
+    start: copied in order, element j of the input (row o, element i) lands at o * total +
+    offset + i, never above where it is read from (the input from the lead on: j). Rounded up
+    to `alignment`."""
+    return -(-((outer - 1) * (total - size) + offset) // alignment) * alignment
+
+
+def concat_slots(graph: Graph, calls: tuple[KernelCall, ...]) -> tuple[KernelCall, ...]:
+    """The calls with every CONCATENATION of several inputs split into one call per input, each
+    copying its input into its slot of the output (the other inputs NULL) right after the call
+    that computes it (where the concatenation was, for an input no call computes): the inputs
+    then die one by one, not all at the concatenation. The first of them may write over its
+    input from slot_lead bytes before it."""
+    out = list(calls)
+    for call in calls:
+        if call.kind != "CONCATENATION" or len(call.inputs) < 2:
+            continue
+        p, outer = call.params, call.dims["outer"]
+        sizes = [int(np.prod(graph.tensor(t).shape[p.axis:])) for t in call.inputs]
+        at = next(i for i, c in enumerate(out) if c is call)
+        del out[at]
+        for k, t in enumerate(call.inputs):
+            slot = replace(call, inputs=(t,), dims=frozen_map(outer=outer, count=len(sizes), slot=k),
+                           work=frozen_map(calls=1, bytes=outer * sizes[k], copies=outer))
+            producers = [i for i, c in enumerate(out[:at]) if t in c.outputs]
+            where = producers[-1] + 1 if producers else at
+            out.insert(where, slot)
+            at += 1
+        first = next((i for i, c in enumerate(out) if c.kind == call.kind and c.op == call.op
+                      and not graph.tensor(c.inputs[0]).is_constant), None)
+        if first is not None:
+            k = out[first].dims["slot"]
+            lead = slot_lead(outer, sizes[k], sum(sizes), sum(sizes[:k]))
+            out[first] = replace(out[first], overwrites=out[first].inputs, overwrite_lead=lead)
+    return tuple(out)
 
 
 def _start(begin: int, size: int, stride: int, masked: bool) -> int:

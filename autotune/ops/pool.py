@@ -139,13 +139,19 @@ class _Pool(OpDef):
             params=p),)
 
     def emit(self, c, call: KernelCall) -> None:
-        op, p, d = c.graph.ops[call.op], call.params, call.dims
-        reciprocal = average_reciprocal(p.filter_h * p.filter_w) if self.kind == "AVERAGE_POOL_2D" else 0
-        c.struct("at_pool_params_t", call.name, dict(
-            batches=d["batches"], in_h=d["in_h"], in_w=d["in_w"], channels=d["channels"], out_h=d["out_h"],
-            out_w=d["out_w"], filter_h=p.filter_h, filter_w=p.filter_w, stride_h=p.stride_h, stride_w=p.stride_w,
-            pad_h=p.pad_h, pad_w=p.pad_w, act_min=p.act_min, act_max=p.act_max, reciprocal=reciprocal))
+        op = c.graph.ops[call.op]
+        c.struct("at_pool_params_t", call.name, pool_fields(call))
         c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]))
+
+
+def pool_fields(call: KernelCall) -> dict[str, object]:
+    """The at_pool_params_t of a pool call."""
+    p, d = call.params, call.dims
+    reciprocal = average_reciprocal(p.filter_h * p.filter_w) if call.kind == "AVERAGE_POOL_2D" else 0
+    return dict(batches=d["batches"], in_h=d["in_h"], in_w=d["in_w"], channels=d["channels"], out_h=d["out_h"],
+                out_w=d["out_w"], filter_h=p.filter_h, filter_w=p.filter_w, stride_h=p.stride_h,
+                stride_w=p.stride_w, pad_h=p.pad_h, pad_w=p.pad_w, act_min=p.act_min, act_max=p.act_max,
+                reciprocal=reciprocal)
 
 
 class AveragePool2D(_Pool):

@@ -52,6 +52,9 @@ def taps_inside(size: int, out: int, filt: int, stride: int, dilation: int, pad:
 # A windowed kernel whose output may overwrite its input writes output pixel p only after the last
 # read of every window before p - (PIXELS_AHEAD - 1) (at_kernels.h): several pixels per pass at most.
 PIXELS_AHEAD = 4
+# Written last pixel first (a conv with `reverse`), output pixel p only after the last read of
+# every window after p + (REVERSE_AHEAD - 1): runs of that many pixels, each run forward.
+REVERSE_AHEAD = 16
 
 
 def overwrite_lead(in_hw: tuple[int, int], out_hw: tuple[int, int], stride: tuple[int, int],
@@ -88,7 +91,7 @@ def reverse_lag(in_hw: tuple[int, int], out_hw: tuple[int, int], stride: tuple[i
     """Bytes after its input's start at which the output of a windowed kernel may start (negative:
     before), written pixel by pixel last first (a conv with `reverse`), so that no write lands on
     input a window still to be read needs: when pixel p is written, windows up to p +
-    PIXELS_AHEAD - 1 may still be read, and every window up to q reads input pixels up to
+    REVERSE_AHEAD - 1 may still be read, and every window up to q reads input pixels up to
     reach(q) (its bottom-right corner, clamped to the input). Rounded up to `alignment`."""
     (in_h, in_w), (out_h, out_w), (sh, sw), (ph, pw), (kh, kw), (dh, dw) = in_hw, out_hw, stride, pad, kernel, dilation
     oy, ox = np.divmod(np.arange(out_h * out_w, dtype=np.int64), out_w)
@@ -96,6 +99,6 @@ def reverse_lag(in_hw: tuple[int, int], out_hw: tuple[int, int], stride: tuple[i
     last_x = np.clip(ox * sw - pw + (kw - 1) * dw, 0, in_w - 1)
     reach = np.maximum.accumulate(last_y * in_w + last_x)  # the last pixel read by windows up to q
     p = np.arange(len(reach))
-    behind = reach[np.minimum(p + PIXELS_AHEAD - 1, len(reach) - 1)]
+    behind = reach[np.minimum(p + REVERSE_AHEAD - 1, len(reach) - 1)]
     lag = int(np.max((behind + 1) * in_pixel - p * out_pixel))
     return -(-lag // alignment) * alignment

@@ -1,4 +1,6 @@
-/* CONCATENATION, int8 (TFLM reference_ops::Concatenation): a copy per input and outer index. */
+/* CONCATENATION, int8 (TFLM reference_ops::Concatenation): a copy per input and outer index; an
+ * input given as NULL leaves its slot of the output as it is (a concatenation done one input at
+ * a time, each as soon as it is computed). */
 #include <string.h>
 
 #include "at_kernels.h"
@@ -8,7 +10,9 @@ void at_concat_s8(const at_concat_params_t *p, const int8_t *const *inputs, int8
     int32_t o, i;
     for (o = 0; o < p->outer; ++o) {
         for (i = 0; i < p->count; ++i) {
-            memcpy(output, inputs[i] + o * p->sizes[i], (size_t)p->sizes[i]);
+            if (inputs[i]) {
+                memcpy(output, inputs[i] + o * p->sizes[i], (size_t)p->sizes[i]);
+            }
             output += p->sizes[i];
         }
     }

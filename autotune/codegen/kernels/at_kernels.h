@@ -49,9 +49,12 @@ typedef struct {
  * Every variant must keep to what that assumes: output pixels are written in row-major order,
  * and a kernel writes output pixel p only after its last read of the windows of pixels before
  * p - 3 (a few pixels per pass, all their channels, then the next ones). With `reverse` (one
- * batch only) the other way round: the output may start at or after the input
- * (autotune.ops.window.reverse_lag), pixels are written last first, and output pixel p only
- * after the last read of the windows of pixels after p + 3. */
+ * batch, and only where every window lies inside the input, one contiguous row each, each row
+ * of windows continuing the last: autotune.ops.conv.one_run) the other way round: the output
+ * may start after the input's start (autotune.ops.window.reverse_lag), pixels are written from
+ * the last, and output pixel p only after the last read of the windows of pixels after
+ * p + AT_REVERSE_AHEAD - 1 (runs of that many pixels from the last, each run forward). */
+#define AT_REVERSE_AHEAD 16
 typedef struct {
     int32_t batches, out_h, out_w, out_c;
     at_window_t win;
@@ -106,6 +109,19 @@ typedef struct {
 void at_avg_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *output);
 void at_max_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *output);
 
+/* CONV_2D then MAX_POOL_2D over its output, fused (the pool without padding, its stride at
+ * least its filter): the conv outputs of one pool window at a time in scratch, so the conv
+ * output never exists whole. conv as for at_conv_s8 (reverse 0); pool's input is conv's output.
+ * scratch: at_conv_max_pool_s8_get_buffer_size(p) bytes: one pool window of conv outputs and the
+ * conv's window. The output does not overlap the input. */
+typedef struct {
+    at_conv_params_t conv;
+    at_pool_params_t pool;
+} at_conv_max_pool_params_t;
+void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input, int8_t *output,
+                         int8_t *scratch);
+int32_t at_conv_max_pool_s8_get_buffer_size(const at_conv_max_pool_params_t *p);
+
 /* MEAN over any set of axes of a tensor padded to 4-D (TFLM reference_ops::QuantizedMeanOrSum):
  * output = MBQM(sum - count * input zero point, multiplier, shift) + output zero point, the
  * 1/count folded into the multiplier ahead of time. */
@@ -158,7 +174,10 @@ typedef struct {
 } at_pad_params_t;
 void at_pad_s8(const at_pad_params_t *p, const int8_t *input, int8_t *output);
 
-/* CONCATENATION (TFLM reference_ops::Concatenation): inputs share the output quantization. */
+/* CONCATENATION (TFLM reference_ops::Concatenation): inputs share the output quantization. A NULL
+ * input leaves its slot as it is; the output may overlap such a call's one input, starting
+ * before it (autotune.ops.layout.slot_lead): every variant must copy in order, outer index by
+ * outer index and input by input. */
 typedef struct {
     int32_t outer;          /* product of the dims before the axis */
     int32_t count;          /* number of inputs */

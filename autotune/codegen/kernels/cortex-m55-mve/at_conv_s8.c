@@ -369,19 +369,22 @@ AT_MVE_FAST void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8
     g.pieces = contiguous ? 1 : win->filter_w;
     g.piece = contiguous ? win->filter_w * col : col;
     g.piece_pitch = win->dilation_w * col;
-    if (p->reverse) { /* last pixel first, each on its own (the generic kernel's order) */
-        for (oy = p->out_h - 1; oy >= 0; --oy) {
-            for (ox = p->out_w - 1; ox >= 0; --ox) {
-                conv_window(p, at_window_s8(win, input, oy, ox, scratch), output + (oy * p->out_w + ox) * p->out_c,
-                            mode);
-            }
+    const int32_t one_run = contiguous && win->filter_h == 1 && win->inside_y[0] == 0
+                            && win->inside_y[1] == p->out_h && win->inside_x[0] == 0 && win->inside_x[1] == p->out_w
+                            && win->stride_h * row == p->out_w * step;
+    if (p->reverse) { /* a single run (autotune.ops.conv.one_run): in runs of AT_REVERSE_AHEAD
+                       * pixels from the last, the top one shorter */
+        const int8_t *x = input - win->pad_h * row - win->pad_w * col;
+        int32_t k = p->out_h * p->out_w, count;
+        for (; k > 0; k -= count) {
+            count = k % AT_REVERSE_AHEAD ? k % AT_REVERSE_AHEAD : AT_REVERSE_AHEAD;
+            conv_inside(p, x + (k - count) * step, step, count, output + (k - count) * p->out_c, mode);
         }
         return;
     }
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * win->in_h * row;
-        if (contiguous && win->filter_h == 1 && win->inside_y[0] == 0 && win->inside_y[1] == p->out_h
-            && win->inside_x[0] == 0 && win->inside_x[1] == p->out_w && win->stride_h * row == p->out_w * step) {
+        if (one_run) {
             /* every window inside, each row's windows continuing the last: one run (1x1 convs) */
             output = conv_inside(p, in_b - win->pad_h * row - win->pad_w * col, step, p->out_h * p->out_w,
                                  output, mode);

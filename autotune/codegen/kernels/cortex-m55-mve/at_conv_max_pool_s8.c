@@ -1,0 +1,43 @@
+/* CONV_2D followed by MAX_POOL_2D, fused (../at_conv_max_pool_s8.c), Helium: each conv pixel
+ * through at_mve_rows (four output channels per load of its window), the pooling in C. */
+#include "at_common.h"
+#include "at_kernels.h"
+#include "at_mve.h"
+
+AT_MVE_FAST void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input,
+                                     int8_t *output, int8_t *scratch)
+{
+    const at_conv_params_t *conv = &p->conv;
+    const at_pool_params_t *pool = &p->pool;
+    const int32_t mode = at_mve_mode(conv->channels, conv->out_c, &conv->output_quant);
+    const int32_t out_c = conv->out_c;
+    const int32_t n = conv->win.filter_h * conv->win.filter_w * conv->win.in_c;
+    const int32_t taps = pool->filter_h * pool->filter_w;
+    int8_t *const window = scratch + taps * out_c;
+    int32_t py, px, fy, fx, k, c;
+    for (py = 0; py < pool->out_h; ++py) {
+        for (px = 0; px < pool->out_w; ++px, output += out_c) {
+            int8_t *pixel = scratch;
+            for (fy = 0; fy < pool->filter_h; ++fy) {
+                for (fx = 0; fx < pool->filter_w; ++fx) {
+                    const int32_t oy = py * pool->stride_h + fy, ox = px * pool->stride_w + fx;
+                    pixel = at_mve_rows(at_window_s8(&conv->win, input, oy, ox, window), conv->filter, n, out_c,
+                                        conv->channels, 0, &conv->output_quant, pixel, mode);
+                }
+            }
+            for (c = 0; c < out_c; ++c) {
+                int32_t max = scratch[c];
+                for (k = 1; k < taps; ++k) {
+                    max = scratch[k * out_c + c] > max ? scratch[k * out_c + c] : max;
+                }
+                output[c] = at_clamp_s8(max, pool->act_min, pool->act_max);
+            }
+        }
+    }
+}
+
+int32_t at_conv_max_pool_s8_get_buffer_size(const at_conv_max_pool_params_t *p)
+{
+    return p->pool.filter_h * p->pool.filter_w * p->conv.out_c
+           + at_window_buffer_size(&p->conv.win, p->conv.out_h, p->conv.out_w);
+}
