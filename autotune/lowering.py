@@ -50,7 +50,8 @@ def lower(graph: Graph) -> KernelPlan:
     if any(getattr(c.params, "reverse", False) for c in reverse.calls):
         plans.append(reverse)
     if any(c.kind == "CONCATENATION" and len(c.inputs) > 1 for c in forward.calls):
-        plans += [KernelPlan(p.graph, p.source, concat_slots(p.graph, p.calls)) for p in list(plans)]
+        plans += [KernelPlan(p.graph, p.source, concat_slots(p.graph, p.calls, eager))
+                  for p in list(plans) for eager in (True, False)]
     if len(plans) == 1:
         return forward
     return min(plans, key=lambda plan: plan_memory(plan).arena_bytes)

@@ -104,7 +104,7 @@ CORTEX_M0PLUS = CoreTable(
                   "at_mean_s8.c": 400, "at_softmax_s8.c": 772, "at_pool_s8.c": 1026, "at_add_s8.c": 804,
                   "at_pad_s8.c": 198, "at_concat_s8.c": 66, "at_requantize_s8.c": 176, "at_lut_s8.c": 32,
                   "at_mul_s8.c": 482, "at_gather_s8.c": 102,
-                  "at_conv_max_pool_s8.c": 548},  # measured: its object, -Os (the others: fitted)
+                  "at_conv_max_pool_s8.c": 562},  # measured: its object, -Os (the others: fitted)
     stack_ram=220,  # the deepest path runs from the board's request loop
     cycles={
         "at_add_s8": {"calls": 156.03, "outputs": 241.88, "rows": 98.5},
@@ -172,7 +172,7 @@ TABLES = {
         kernel_flash={"at_conv_s8.c": 681, "at_depthwise_conv_s8.c": 632, "at_fully_connected_s8.c": 313,
                       "at_mean_s8.c": 329, "at_softmax_s8.c": 536, "at_pool_s8.c": 1000, "at_add_s8.c": 630,
                       "at_pad_s8.c": 188, "at_concat_s8.c": 64, "at_requantize_s8.c": 128, "at_lut_s8.c": 30,
-                      "at_mul_s8.c": 378, "at_gather_s8.c": 90, "at_conv_max_pool_s8.c": 440}),
+                      "at_mul_s8.c": 378, "at_gather_s8.c": 90, "at_conv_max_pool_s8.c": 452}),
     # Flash: the Helium kernels' code as built (cortex-m55-mve objects, -Os, their assembly loops
     # and at_window_s8 included); the generic C for the rest.
     "cortex-m55": CoreTable(
@@ -180,7 +180,7 @@ TABLES = {
         kernel_flash={"at_conv_s8.c": 4162, "at_depthwise_conv_s8.c": 2806, "at_fully_connected_s8.c": 968,
                       "at_mean_s8.c": 836, "at_softmax_s8.c": 582, "at_pool_s8.c": 2598, "at_add_s8.c": 746,
                       "at_pad_s8.c": 188, "at_concat_s8.c": 64, "at_requantize_s8.c": 148, "at_lut_s8.c": 38,
-                      "at_mul_s8.c": 426, "at_gather_s8.c": 90, "at_conv_max_pool_s8.c": 1122},
+                      "at_mul_s8.c": 426, "at_gather_s8.c": 90, "at_conv_max_pool_s8.c": 1132},
         stack_ram=252,  # start-up, main, the entry and a dense layer
         # the Helium conv and depthwise frames (saved q4-q7, copied windows, a group's constants)
         kernel_stack={"at_conv_s8": 224, "at_depthwise_conv_s8": 356, "at_conv_max_pool_s8": 224},

@@ -297,6 +297,27 @@ def test_format_lists_every_arena_tensor():
     assert "scratch of call 3" in text and "caller's input buffer, 1024 bytes" in text
 
 
+def _random_window(rng: np.random.Generator, seed: int):
+    """A random conv window (1D for odd seeds, else 2D): input, kernel, stride, dilation, leading
+    padding and output sizes, and the input pixels each output pixel's window reads; None where
+    the output is empty."""
+    in_h, in_w = (1, int(rng.integers(1, 60))) if seed % 2 else tuple(int(v) for v in rng.integers(1, 12, 2))
+    k_h, k_w = min(in_h, int(rng.integers(1, 4))), min(in_w, int(rng.integers(1, 6)))
+    stride, dilation = tuple(int(v) for v in rng.integers(1, 3, 2)), (1, int(rng.integers(1, 3)))
+    padding = str(rng.choice(["SAME", "VALID"]))
+    (out_h, pad_h), (out_w, pad_w) = (compute_padding(padding, n, k, s, d) for n, k, s, d in
+                                      ((in_h, k_h, stride[0], dilation[0]), (in_w, k_w, stride[1], dilation[1])))
+    if out_h < 1 or out_w < 1:
+        return None
+    reads = []
+    for oy in range(out_h):
+        for ox in range(out_w):
+            ys = [oy * stride[0] - pad_h + ky * dilation[0] for ky in range(k_h)]
+            xs = [ox * stride[1] - pad_w + kx * dilation[1] for kx in range(k_w)]
+            reads.append({y * in_w + x for y in ys for x in xs if 0 <= y < in_h and 0 <= x < in_w})
+    return (in_h, in_w), (k_h, k_w), stride, dilation, (pad_h, pad_w), (out_h, out_w), reads
+
+
 @pytest.mark.parametrize("channel_local", [True, False], ids=["depthwise", "conv"])
 @pytest.mark.parametrize("seed", range(30))
 def test_overwrite_lead_never_clobbers_a_window_still_to_be_read(seed, channel_local):
@@ -305,24 +326,14 @@ def test_overwrite_lead_never_clobbers_a_window_still_to_be_read(seed, channel_l
     over its own channel for a depthwise kernel, over all its bytes for a conv; where windows are
     contiguous, with less lead (by more than the word alignment) some window is not."""
     rng = np.random.default_rng(seed)
-    in_h, in_w = (1, int(rng.integers(1, 60))) if seed % 2 else tuple(int(v) for v in rng.integers(1, 12, 2))
-    k_h, k_w = min(in_h, int(rng.integers(1, 4))), min(in_w, int(rng.integers(1, 6)))
-    stride, dilation = tuple(int(v) for v in rng.integers(1, 3, 2)), (1, int(rng.integers(1, 3)))
-    padding = str(rng.choice(["SAME", "VALID"]))
-    (out_h, pad_h), (out_w, pad_w) = (compute_padding(padding, n, k, s, d) for n, k, s, d in
-                                      ((in_h, k_h, stride[0], dilation[0]), (in_w, k_w, stride[1], dilation[1])))
-    if out_h < 1 or out_w < 1:
+    conv = _random_window(rng, seed)
+    if conv is None:
         return
+    (in_h, in_w), (k_h, k_w), stride, dilation, (pad_h, pad_w), (out_h, out_w), reads = conv
     c_in = int(rng.integers(1, 9))
     c_out = c_in if channel_local else int(rng.integers(1, 17))
     lead = window.overwrite_lead((in_h, in_w), (out_h, out_w), stride, (pad_h, pad_w), c_in, c_out, channel_local)
     assert lead % 4 == 0 and (not channel_local or lead % c_in == 0)
-    reads = []  # the input pixels each output pixel's window reads
-    for oy in range(out_h):
-        for ox in range(out_w):
-            ys = [oy * stride[0] - pad_h + ky * dilation[0] for ky in range(k_h)]
-            xs = [ox * stride[1] - pad_w + kx * dilation[1] for kx in range(k_w)]
-            reads.append({y * in_w + x for y in ys for x in xs if 0 <= y < in_h and 0 <= x < in_w})
 
     def windows_intact(lead: int) -> bool:
         written: set[int] = set()  # input bytes written over (channel 0's, for a depthwise kernel)
@@ -426,23 +437,13 @@ def test_reverse_lag_never_clobbers_a_window_still_to_be_read(seed):
     pixel p is written, every window a kernel may still read (up to pixel p + REVERSE_AHEAD - 1)
     is intact; with one word less of lag, where windows are contiguous, some window is not."""
     rng = np.random.default_rng(seed)
-    in_h, in_w = (1, int(rng.integers(1, 60))) if seed % 2 else tuple(int(v) for v in rng.integers(1, 12, 2))
-    k_h, k_w = min(in_h, int(rng.integers(1, 4))), min(in_w, int(rng.integers(1, 6)))
-    stride, dilation = tuple(int(v) for v in rng.integers(1, 3, 2)), (1, int(rng.integers(1, 3)))
-    padding = str(rng.choice(["SAME", "VALID"]))
-    (out_h, pad_h), (out_w, pad_w) = (compute_padding(padding, n, k, s, d) for n, k, s, d in
-                                      ((in_h, k_h, stride[0], dilation[0]), (in_w, k_w, stride[1], dilation[1])))
-    if out_h < 1 or out_w < 1:
+    conv = _random_window(rng, seed)
+    if conv is None:
         return
+    (in_h, in_w), (k_h, k_w), stride, dilation, (pad_h, pad_w), (out_h, out_w), reads = conv
     c_in, c_out = int(rng.integers(1, 9)), int(rng.integers(1, 17))
     lag = window.reverse_lag((in_h, in_w), (out_h, out_w), stride, (pad_h, pad_w), (k_h, k_w), dilation, c_in, c_out)
     assert lag % 4 == 0
-    reads = []
-    for oy in range(out_h):
-        for ox in range(out_w):
-            ys = [oy * stride[0] - pad_h + ky * dilation[0] for ky in range(k_h)]
-            xs = [ox * stride[1] - pad_w + kx * dilation[1] for kx in range(k_w)]
-            reads.append({y * in_w + x for y in ys for x in xs if 0 <= y < in_h and 0 <= x < in_w})
 
     def windows_intact(lag: int) -> bool:
         written: set[int] = set()

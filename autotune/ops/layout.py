@@ -204,12 +204,13 @@ def slot_lead(outer: int, size: int, total: int, offset: int, alignment: int = 4
     return -(-((outer - 1) * (total - size) + offset) // alignment) * alignment
 
 
-def concat_slots(graph: Graph, calls: tuple[KernelCall, ...]) -> tuple[KernelCall, ...]:
+def concat_slots(graph: Graph, calls: tuple[KernelCall, ...], eager: bool) -> tuple[KernelCall, ...]:
     """The calls with every CONCATENATION of several inputs split into one call per input, each
-    copying its input into its slot of the output (the other inputs NULL) right after the call
-    that computes it (where the concatenation was, for an input no call computes): the inputs
-    then die one by one, not all at the concatenation. The first of them may write over its
-    input from slot_lead bytes before it."""
+    copying its input into its slot of the output (the other inputs NULL). `eager`: each right
+    after the call that computes its input (where the concatenation was, for an input no call
+    computes), so the inputs die one by one, the first of them copying over its input from
+    slot_lead bytes before it; else all where the last input is computed, that one first and
+    over itself, so its input takes no bytes of its own."""
     out = list(calls)
     for call in calls:
         if call.kind != "CONCATENATION" or len(call.inputs) < 2:
@@ -218,19 +219,20 @@ def concat_slots(graph: Graph, calls: tuple[KernelCall, ...]) -> tuple[KernelCal
         sizes = [int(np.prod(graph.tensor(t).shape[p.axis:])) for t in call.inputs]
         at = next(i for i, c in enumerate(out) if c is call)
         del out[at]
-        for k, t in enumerate(call.inputs):
-            slot = replace(call, inputs=(t,), dims=frozen_map(outer=outer, count=len(sizes), slot=k),
+        after = {t: max((i + 1 for i, c in enumerate(out[:at]) if t in c.outputs), default=at) for t in call.inputs}
+        computed = [k for k, t in enumerate(call.inputs) if not graph.tensor(t).is_constant]
+        last = max(computed, key=lambda k: after[call.inputs[k]], default=None)
+        order = sorted(range(len(sizes)), key=lambda k: (after[call.inputs[k]], k)) if eager else \
+            ([last] if last is not None else []) + [k for k in range(len(sizes)) if k != last]
+        first = computed and min(computed, key=order.index)
+        for k in reversed(order):  # each inserted before those after it
+            where = after[call.inputs[k]] if eager else (after[call.inputs[last]] if last is not None else at)
+            slot = replace(call, inputs=(call.inputs[k],), dims=frozen_map(outer=outer, count=len(sizes), slot=k),
                            work=frozen_map(calls=1, bytes=outer * sizes[k], copies=outer))
-            producers = [i for i, c in enumerate(out[:at]) if t in c.outputs]
-            where = producers[-1] + 1 if producers else at
+            if computed and k == first:
+                slot = replace(slot, overwrites=slot.inputs,
+                               overwrite_lead=slot_lead(outer, sizes[k], sum(sizes), sum(sizes[:k])))
             out.insert(where, slot)
-            at += 1
-        first = next((i for i, c in enumerate(out) if c.kind == call.kind and c.op == call.op
-                      and not graph.tensor(c.inputs[0]).is_constant), None)
-        if first is not None:
-            k = out[first].dims["slot"]
-            lead = slot_lead(outer, sizes[k], sum(sizes), sum(sizes[:k]))
-            out[first] = replace(out[first], overwrites=out[first].inputs, overwrite_lead=lead)
     return tuple(out)
 
 

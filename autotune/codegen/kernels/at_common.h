@@ -104,6 +104,21 @@ AT_INLINE int8_t at_clamp_s8(int32_t x, int32_t lo, int32_t hi)
     return (int8_t)(x < lo ? lo : x > hi ? hi : x);
 }
 
+/* out[c] = the largest of count pixels of `channels` values at x, clamped to [lo, hi]: a max
+ * pool over a window gathered pixel after pixel. */
+AT_INLINE void at_max_pixels_s8(const int8_t *x, int32_t count, int32_t channels, int32_t lo, int32_t hi,
+                                int8_t *out)
+{
+    int32_t c, k;
+    for (c = 0; c < channels; ++c) {
+        int32_t max = x[c];
+        for (k = 1; k < count; ++k) {
+            max = x[k * channels + c] > max ? x[k * channels + c] : max;
+        }
+        out[c] = at_clamp_s8(max, lo, hi);
+    }
+}
+
 /* An int32 accumulator to an int8 output: requantize, add the output zero point, clamp to
  * the fused activation range (the tail of every TFLM int8 conv / fully connected kernel).
  * MultiplyByQuantizedMultiplier keeps the sign of the shifted accumulator, so a negative one

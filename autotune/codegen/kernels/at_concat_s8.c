@@ -1,6 +1,8 @@
 /* CONCATENATION, int8 (TFLM reference_ops::Concatenation): a copy per input and outer index; an
  * input given as NULL leaves its slot of the output as it is (a concatenation done one input at
- * a time, each as soon as it is computed). */
+ * a time, each as soon as it is computed). A copy may overlap its source, starting before it
+ * (autotune.ops.layout.slot_lead): memmove.
+ */
 #include <string.h>
 
 #include "at_kernels.h"
@@ -11,7 +13,7 @@ void at_concat_s8(const at_concat_params_t *p, const int8_t *const *inputs, int8
     for (o = 0; o < p->outer; ++o) {
         for (i = 0; i < p->count; ++i) {
             if (inputs[i]) {
-                memcpy(output, inputs[i] + o * p->sizes[i], (size_t)p->sizes[i]);
+                memmove(output, inputs[i] + o * p->sizes[i], (size_t)p->sizes[i]);
             }
             output += p->sizes[i];
         }

@@ -29,7 +29,7 @@ void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input
     const int32_t out_c = conv->out_c;
     const int32_t taps = pool->filter_h * pool->filter_w;
     int8_t *const window = scratch + taps * out_c; /* the conv's gathered window, if any */
-    int32_t py, px, fy, fx, k, c;
+    int32_t py, px, fy, fx;
     for (py = 0; py < pool->out_h; ++py) {
         for (px = 0; px < pool->out_w; ++px, output += out_c) {
             int8_t *pixel = scratch;
@@ -39,13 +39,7 @@ void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input
                     conv_pixel(conv, at_window_s8(&conv->win, input, oy, ox, window), pixel);
                 }
             }
-            for (c = 0; c < out_c; ++c) {
-                int32_t max = scratch[c];
-                for (k = 1; k < taps; ++k) {
-                    max = scratch[k * out_c + c] > max ? scratch[k * out_c + c] : max;
-                }
-                output[c] = at_clamp_s8(max, pool->act_min, pool->act_max);
-            }
+            at_max_pixels_s8(scratch, taps, out_c, pool->act_min, pool->act_max, output);
         }
     }
 }

@@ -14,7 +14,7 @@ AT_MVE_FAST void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const i
     const int32_t n = conv->win.filter_h * conv->win.filter_w * conv->win.in_c;
     const int32_t taps = pool->filter_h * pool->filter_w;
     int8_t *const window = scratch + taps * out_c;
-    int32_t py, px, fy, fx, k, c;
+    int32_t py, px, fy, fx;
     for (py = 0; py < pool->out_h; ++py) {
         for (px = 0; px < pool->out_w; ++px, output += out_c) {
             int8_t *pixel = scratch;
@@ -25,13 +25,7 @@ AT_MVE_FAST void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const i
                                         conv->channels, 0, &conv->output_quant, pixel, mode);
                 }
             }
-            for (c = 0; c < out_c; ++c) {
-                int32_t max = scratch[c];
-                for (k = 1; k < taps; ++k) {
-                    max = scratch[k * out_c + c] > max ? scratch[k * out_c + c] : max;
-                }
-                output[c] = at_clamp_s8(max, pool->act_min, pool->act_max);
-            }
+            at_max_pixels_s8(scratch, taps, out_c, pool->act_min, pool->act_max, output);
         }
     }
 }
