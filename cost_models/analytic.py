@@ -183,7 +183,8 @@ TABLES = {
                       "at_mul_s8.c": 426, "at_gather_s8.c": 90, "at_conv_max_pool_s8.c": 1132},
         stack_ram=252,  # start-up, main, the entry and a dense layer
         # the Helium conv and depthwise frames (saved q4-q7, copied windows, a group's constants)
-        kernel_stack={"at_conv_s8": 224, "at_depthwise_conv_s8": 356, "at_conv_max_pool_s8": 224},
+        kernel_stack={"at_conv_s8": 224, "at_depthwise_conv_s8": 356, "at_conv_max_pool_s8": 224,
+                      "at_conv_reverse_s8": 224},
         cycles={
             "at_add_s8": {"calls": 233.71, "outputs": 18.45, "rows": 42.89},
             "at_avg_pool_s8": {"calls": 315.61, "divisions": 13.8, "outputs": 38.92, "positions": 33.36,
@@ -217,9 +218,11 @@ TABLES = {
 }
 
 
-# A fused kernel costs what its parts do: the first's terms, the others' as pool_<term>
-# (autotune.ops.conv.fuse_max_pool names the fused call's work so).
-FUSED = {"at_conv_max_pool_s8": ("at_conv_s8", "at_max_pool_s8")}
+# Kernels priced by others': a fused kernel costs what its parts do, the first's terms, the
+# others' as pool_<term> (autotune.ops.conv.fuse_max_pool names the fused call's work so); a
+# variant in another order what the kernel does.
+FUSED = {"at_conv_max_pool_s8": ("at_conv_s8", "at_max_pool_s8"), "at_conv_reverse_s8": ("at_conv_s8",),
+         "at_concat_slot_s8": ("at_concat_s8",)}
 
 
 class AnalyticCostModel(CostModel):

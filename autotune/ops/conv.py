@@ -19,6 +19,7 @@ from autotune.ops.pool import pool_fields
 
 MVE_GROUP = 8  # output channels per channel group of the Helium depthwise kernel
 FUSED_MAX_POOL = "at_conv_max_pool_s8"  # CONV_2D and the MAX_POOL_2D after it in one call
+REVERSE = "at_conv_reverse_s8"  # CONV_2D written last pixel first (ConvParams.reverse)
 
 
 def span(lead: int, in_bytes: int, out_bytes: int) -> int:
@@ -43,7 +44,7 @@ class ConvParams:
     pad_h: int  # leading padding rows (TFLM padding_values.height)
     pad_w: int
     depth_multiplier: int
-    reverse: bool = False  # the C kernel writes output pixels last first (lower chooses: in_place)
+    reverse: bool = False  # at_conv_reverse_s8 writes output pixels last first (lower chooses: in_place)
     may_reverse: bool = True  # lower may choose reverse (autotune.lowering.lower tries both)
 
 
@@ -370,7 +371,8 @@ class _Conv(OpDef):
         copied_taps = n * int(inside_taps[gathered].sum())
         copy_bytes = copied_taps * tap_bytes
         call = KernelCall(
-            op=index, kind=op.kind, name=f"op{index}", symbol=self.symbol, source=f"{self.symbol}.c",
+            op=index, kind=op.kind, name=f"op{index}", symbol=REVERSE if p.reverse else self.symbol,
+            source=f"{self.symbol}.c",
             inputs=(inp,), outputs=(out,),
             dims=frozen_map(batches=n, in_h=win["in_h"], in_w=win["in_w"], in_c=win["in_c"], out_h=out_h,
                             out_w=out_w, out_c=out_c, filter_h=win["filter_h"], filter_w=win["filter_w"],
@@ -449,7 +451,7 @@ class _Conv(OpDef):
         return dict(
             batches=call.dims["batches"], out_h=call.dims["out_h"], out_w=call.dims["out_w"], out_c=out_c,
             win=self.window(g, op, p), output_quant=(p.output_offset, p.act_min, p.act_max),
-            filter=filter_name, channels=channels, **({} if self.depthwise else {"reverse": int(p.reverse)}))
+            filter=filter_name, channels=channels)
 
 
 class Conv2D(_Conv):

@@ -184,12 +184,15 @@ class Concatenation(OpDef):
 
     def emit(self, c, call: KernelCall) -> None:
         op, p = c.graph.ops[call.op], call.params
-        slot = call.dims.get("slot")  # a call of concat_slots: one input, the others NULL
+        slot = call.dims.get("slot")  # a call of concat_slots: one input into its slot
         if slot in (None, 0):  # the op's parameters, once
             sizes = [int(np.prod(c.graph.tensor(t).shape[p.axis:])) for t in op.inputs]
             table = c.array("int32_t", f"{call.name}_sizes", np.array(sizes), 8)
             c.struct("at_concat_params_t", call.name, dict(outer=call.dims["outer"], count=len(sizes), sizes=table))
-        ins = ", ".join(c.ref(t) if slot in (None, k) else "0" for k, t in enumerate(op.inputs))
+        if slot is not None:
+            c.call(call, str(slot), c.ref(call.inputs[0]), c.ref(op.outputs[0]))
+            return
+        ins = ", ".join(c.ref(t) for t in op.inputs)
         c.line(f"    {{\n        const int8_t *const inputs[{len(op.inputs)}] = {{{ins}}};")
         c.call(call, "inputs", c.ref(op.outputs[0]), indent=8)
         c.line("    }")
@@ -206,7 +209,7 @@ def slot_lead(outer: int, size: int, total: int, offset: int, alignment: int = 4
 
 def concat_slots(graph: Graph, calls: tuple[KernelCall, ...], eager: bool) -> tuple[KernelCall, ...]:
     """The calls with every CONCATENATION of several inputs split into one call per input, each
-    copying its input into its slot of the output (the other inputs NULL). `eager`: each right
+    copying its input into its slot of the output (at_concat_slot_s8). `eager`: each right
     after the call that computes its input (where the concatenation was, for an input no call
     computes), so the inputs die one by one, the first of them copying over its input from
     slot_lead bytes before it; else all where the last input is computed, that one first and
@@ -227,7 +230,8 @@ def concat_slots(graph: Graph, calls: tuple[KernelCall, ...], eager: bool) -> tu
         first = computed and min(computed, key=order.index)
         for k in reversed(order):  # each inserted before those after it
             where = after[call.inputs[k]] if eager else (after[call.inputs[last]] if last is not None else at)
-            slot = replace(call, inputs=(call.inputs[k],), dims=frozen_map(outer=outer, count=len(sizes), slot=k),
+            slot = replace(call, symbol="at_concat_slot_s8", inputs=(call.inputs[k],),
+                           dims=frozen_map(outer=outer, count=len(sizes), slot=k),
                            work=frozen_map(calls=1, bytes=outer * sizes[k], copies=outer))
             if computed and k == first:
                 slot = replace(slot, overwrites=slot.inputs,

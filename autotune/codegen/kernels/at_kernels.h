@@ -48,12 +48,13 @@ typedef struct {
  * The output may overlap the input, starting before it (autotune.ops.window.overwrite_lead).
  * Every variant must keep to what that assumes: output pixels are written in row-major order,
  * and a kernel writes output pixel p only after its last read of the windows of pixels before
- * p - 3 (a few pixels per pass, all their channels, then the next ones). With `reverse` (one
- * batch, and only where every window lies inside the input, one contiguous row each, each row
- * of windows continuing the last: autotune.ops.conv.one_run) the other way round: the output
- * may start after the input's start (autotune.ops.window.reverse_lag), pixels are written from
- * the last, and output pixel p only after the last read of the windows of pixels after
- * p + AT_REVERSE_AHEAD - 1 (runs of that many pixels from the last, each run forward). */
+ * p - 3 (a few pixels per pass, all their channels, then the next ones).
+ * at_conv_reverse_s8 the other way round (one batch, and only where every window lies inside
+ * the input, one contiguous row each, each row of windows continuing the last:
+ * autotune.ops.conv.one_run): the output may start after the input's start
+ * (autotune.ops.window.reverse_lag), pixels are written from the last, and output pixel p only
+ * after the last read of the windows of pixels after p + AT_REVERSE_AHEAD - 1 (runs of that many
+ * pixels from the last, each run forward). */
 #define AT_REVERSE_AHEAD 16
 typedef struct {
     int32_t batches, out_h, out_w, out_c;
@@ -61,9 +62,9 @@ typedef struct {
     at_output_t output_quant;
     const int8_t *filter;      /* [out_c][filter_h][filter_w][in_c] */
     const at_channel_t *channels; /* [out_c] */
-    int32_t reverse;           /* 1: output pixels last to first (see above) */
 } at_conv_params_t;
 void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
+void at_conv_reverse_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch);
 int32_t at_conv_s8_get_buffer_size(const at_conv_params_t *p);
 
 /* DEPTHWISE_CONV_2D (TFLM reference_integer_ops::DepthwiseConvPerChannel).
@@ -111,7 +112,7 @@ void at_max_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *outp
 
 /* CONV_2D then MAX_POOL_2D over its output, fused (the pool without padding, its stride at
  * least its filter): the conv outputs of one pool window at a time in scratch, so the conv
- * output never exists whole. conv as for at_conv_s8 (reverse 0); pool's input is conv's output.
+ * output never exists whole. conv as for at_conv_s8; pool's input is conv's output.
  * scratch: at_conv_max_pool_s8_get_buffer_size(p) bytes: one pool window of conv outputs and the
  * conv's window. The output does not overlap the input. */
 typedef struct {
@@ -174,16 +175,17 @@ typedef struct {
 } at_pad_params_t;
 void at_pad_s8(const at_pad_params_t *p, const int8_t *input, int8_t *output);
 
-/* CONCATENATION (TFLM reference_ops::Concatenation): inputs share the output quantization. A NULL
- * input leaves its slot as it is; the output may overlap such a call's one input, starting
- * before it (autotune.ops.layout.slot_lead): every variant must copy in order, outer index by
- * outer index and input by input. */
+/* CONCATENATION (TFLM reference_ops::Concatenation): inputs share the output quantization. */
 typedef struct {
     int32_t outer;          /* product of the dims before the axis */
     int32_t count;          /* number of inputs */
     const int32_t *sizes;   /* [count]: elements each input contributes per outer index */
 } at_concat_params_t;
 void at_concat_s8(const at_concat_params_t *p, const int8_t *const *inputs, int8_t *output);
+/* Input `slot` alone into its slot of the output (a concatenation one input at a time, each as
+ * soon as it is computed). The output may overlap the input, starting before it
+ * (autotune.ops.layout.slot_lead): every variant must copy in order, outer index by outer index. */
+void at_concat_slot_s8(const at_concat_params_t *p, int32_t slot, const int8_t *input, int8_t *output);
 
 /* QUANTIZE int8 -> int8 (TFLM reference_ops::Requantize). */
 typedef struct {

@@ -369,22 +369,10 @@ AT_MVE_FAST void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8
     g.pieces = contiguous ? 1 : win->filter_w;
     g.piece = contiguous ? win->filter_w * col : col;
     g.piece_pitch = win->dilation_w * col;
-    const int32_t one_run = contiguous && win->filter_h == 1 && win->inside_y[0] == 0
-                            && win->inside_y[1] == p->out_h && win->inside_x[0] == 0 && win->inside_x[1] == p->out_w
-                            && win->stride_h * row == p->out_w * step;
-    if (p->reverse) { /* a single run (autotune.ops.conv.one_run): in runs of AT_REVERSE_AHEAD
-                       * pixels from the last, the top one shorter */
-        const int8_t *x = input - win->pad_h * row - win->pad_w * col;
-        int32_t k = p->out_h * p->out_w, count;
-        for (; k > 0; k -= count) {
-            count = k % AT_REVERSE_AHEAD ? k % AT_REVERSE_AHEAD : AT_REVERSE_AHEAD;
-            conv_inside(p, x + (k - count) * step, step, count, output + (k - count) * p->out_c, mode);
-        }
-        return;
-    }
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * win->in_h * row;
-        if (one_run) {
+        if (contiguous && win->filter_h == 1 && win->inside_y[0] == 0 && win->inside_y[1] == p->out_h
+            && win->inside_x[0] == 0 && win->inside_x[1] == p->out_w && win->stride_h * row == p->out_w * step) {
             /* every window inside, each row's windows continuing the last: one run (1x1 convs) */
             output = conv_inside(p, in_b - win->pad_h * row - win->pad_w * col, step, p->out_h * p->out_w,
                                  output, mode);
@@ -415,4 +403,21 @@ AT_MVE_FAST void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8
         }
     }
     flush(p, &g, n, pixels, mode);
+}
+
+/* A single run (autotune.ops.conv.one_run) last pixel first: in runs of AT_REVERSE_AHEAD pixels
+ * from the last, the top one shorter, each through conv_inside. */
+AT_MVE_FAST void at_conv_reverse_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output,
+                                    int8_t *scratch)
+{
+    const int32_t mode = at_mve_mode(p->channels, p->out_c, &p->output_quant);
+    const at_window_t *win = &p->win;
+    const int32_t col = win->in_c, step = win->stride_w * col;
+    const int8_t *x = input - win->pad_h * win->in_w * col - win->pad_w * col;
+    int32_t k = p->out_h * p->out_w, count;
+    (void)scratch;
+    for (; k > 0; k -= count) {
+        count = k % AT_REVERSE_AHEAD ? k % AT_REVERSE_AHEAD : AT_REVERSE_AHEAD;
+        conv_inside(p, x + (k - count) * step, step, count, output + (k - count) * p->out_c, mode);
+    }
 }
