@@ -88,17 +88,3 @@ int32_t at_window_buffer_size(const at_window_t *win, int32_t out_h, int32_t out
     }
     return win->filter_h * win->filter_w * win->in_c * win->repeat;
 }
-
-int8_t *at_conv_pixel_s8(const at_conv_params_t *p, const int8_t *x, int8_t *out)
-{
-    const at_output_t q = p->output_quant; /* a copy: the stores to out could alias p's */
-    const int32_t n = p->win.filter_h * p->win.filter_w * p->win.in_c;
-    const at_channel_t *ch = p->channels;
-    const at_channel_t *const end = ch + p->out_c;
-    const int8_t *w = p->filter;
-    for (; ch < end; ++ch, w += n) {
-        const int32_t acc = at_add_wrap(ch->acc_init, at_dot_s8(x, w, n));
-        *out++ = at_output_s8(acc, ch->multiplier, ch->shift, q.offset, q.min, q.max);
-    }
-    return out;
-}

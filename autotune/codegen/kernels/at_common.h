@@ -150,11 +150,6 @@ int32_t at_dot_step_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t step
 const int8_t *at_window_s8(const at_window_t *win, const int8_t *input, int32_t oy, int32_t ox,
                            int8_t *scratch);
 
-/* All output channels of one conv pixel, its window at x (at_window_s8); returns out past them.
- * Out of line, this loop gets registers of its own; the requantization is inline, as around a
- * call GCC spills the loop's pointers. (at_conv_s8.c and at_conv_max_pool_s8.c) */
-int8_t *at_conv_pixel_s8(const at_conv_params_t *p, const int8_t *x, int8_t *out);
-
 /* The scratch at_window_s8 needs over an out_h x out_w output: one window, or none if every
  * window is read in place. */
 int32_t at_window_buffer_size(const at_window_t *win, int32_t out_h, int32_t out_w);

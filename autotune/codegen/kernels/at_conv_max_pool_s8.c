@@ -7,6 +7,22 @@
 #include "at_common.h"
 #include "at_kernels.h"
 
+/* All output channels of one conv pixel, its window at x: at_conv_s8.c's conv_pixel (static
+ * there, which saves the call a few bytes; a kernel library may replace that file). */
+static AT_NOINLINE int8_t *conv_pixel(const at_conv_params_t *p, const int8_t *x, int8_t *out)
+{
+    const at_output_t q = p->output_quant; /* a copy: the stores to out could alias p's */
+    const int32_t n = p->win.filter_h * p->win.filter_w * p->win.in_c;
+    const at_channel_t *ch = p->channels;
+    const at_channel_t *const end = ch + p->out_c;
+    const int8_t *w = p->filter;
+    for (; ch < end; ++ch, w += n) {
+        const int32_t acc = at_add_wrap(ch->acc_init, at_dot_s8(x, w, n));
+        *out++ = at_output_s8(acc, ch->multiplier, ch->shift, q.offset, q.min, q.max);
+    }
+    return out;
+}
+
 void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input, int8_t *output,
                          int8_t *scratch)
 {
@@ -22,7 +38,7 @@ void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input
             for (fy = 0; fy < pool->filter_h; ++fy) {
                 for (fx = 0; fx < pool->filter_w; ++fx, pixel += out_c) {
                     const int32_t oy = py * pool->stride_h + fy, ox = px * pool->stride_w + fx;
-                    at_conv_pixel_s8(conv, at_window_s8(&conv->win, input, oy, ox, window), pixel);
+                    conv_pixel(conv, at_window_s8(&conv->win, input, oy, ox, window), pixel);
                 }
             }
             at_max_pixels_s8(scratch, taps, out_c, pool->act_min, pool->act_max, output);
