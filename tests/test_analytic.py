@@ -119,8 +119,8 @@ def test_every_kernel_has_cycles_and_code_size_on_every_target():
                for line in p.read_text().splitlines() if line.startswith("void at_")}
     for target, table in TABLES.items():
         assert set(table.kernel_flash) == library, target
-        # a fused kernel is priced by its parts (FUSED), which must be there
-        assert set(table.cycles) == symbols - set(FUSED) | {"memcpy"}, target
+        # a fused kernel is priced by its parts (FUSED) where the table has no figures of its own
+        assert symbols - set(FUSED) | {"memcpy"} <= set(table.cycles) <= symbols | {"memcpy"}, target
         assert {part for parts in FUSED.values() for part in parts} <= set(table.cycles), target
 
 
