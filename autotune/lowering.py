@@ -39,25 +39,30 @@ def integer_core(graph: Graph) -> Graph:
 def lower(graph: Graph) -> KernelPlan:
     """The kernel calls that run `graph`'s integer path, in order. CodegenError names the op
     (and tensor) the kernel library cannot run. Convolutions whose output outgrows their input
-    may be written last pixel first (ConvParams.reverse), concatenations one input at a time
+    may be written last pixel first (ConvParams.reverse), a convolution and the max pool after
+    it may be one call (conv.fuse_max_pool), concatenations done one input at a time
     (layout.concat_slots): of the plans with and without each, the one whose arena (input and
-    output in it) is the smallest, the plainer on a tie."""
+    output in it) is the smallest, the plainer on a tie (each of these costs code, and the fused
+    call runs slower on the Helium kernels)."""
     from autotune.codegen.planner import plan_memory  # (autotune.codegen imports this module)
 
-    forward = _lower(graph, may_reverse=False)
-    plans = [forward]
-    reverse = _lower(graph, may_reverse=True)
-    if any(getattr(c.params, "reverse", False) for c in reverse.calls):
-        plans.append(reverse)
-    if any(c.kind == "CONCATENATION" and len(c.inputs) > 1 for c in forward.calls):
+    def shape(plan: KernelPlan) -> tuple:  # what tells two lowerings apart
+        return tuple((c.symbol, c.outputs, c.overwrite_lead) for c in plan.calls)
+
+    plans = [_lower(graph, may_reverse=False, fuse=False)]
+    for may_reverse, fuse in ((True, False), (False, True), (True, True)):
+        plan = _lower(graph, may_reverse, fuse)
+        if all(shape(plan) != shape(p) for p in plans):
+            plans.append(plan)
+    if any(c.kind == "CONCATENATION" and len(c.inputs) > 1 for c in plans[0].calls):
         plans += [KernelPlan(p.graph, p.source, concat_slots(p.graph, p.calls, eager))
                   for p in list(plans) for eager in (True, False)]
     if len(plans) == 1:
-        return forward
+        return plans[0]
     return min(plans, key=lambda plan: plan_memory(plan).arena_bytes)
 
 
-def _lower(graph: Graph, may_reverse: bool) -> KernelPlan:
+def _lower(graph: Graph, may_reverse: bool, fuse: bool) -> KernelPlan:
     core = integer_core(graph)
     if len(core.inputs) != 1 or len(core.outputs) != 1:
         raise CodegenError(f"{graph.name}: the C entry point takes one input and one output, "
@@ -79,7 +84,7 @@ def _lower(graph: Graph, may_reverse: bool) -> KernelPlan:
             raise CodegenError(f"{graph.name}: op {i} {op.kind} ({where}): {e}") from None
     fused: list[KernelCall] = []  # a conv and the max pool right after it in one call, where they may
     for call in calls:
-        one = fuse_max_pool(core, fused[-1], call) if fused else None
+        one = fuse_max_pool(core, fused[-1], call) if fused and fuse else None
         fused[-1:] = [one] if one else fused[-1:] + [call]
     return KernelPlan(core, graph, tuple(fused))
 
