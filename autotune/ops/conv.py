@@ -62,8 +62,10 @@ def fuse_max_pool(graph: Graph, conv: KernelCall, pool: KernelCall) -> KernelCal
     has no padding and windows that do not overlap (stride >= filter), over one batch; else None.
     Its work: the conv's for the conv outputs the pool reads (its terms scaled to them), the
     pool's as pool_<term>, and the Helium variant's: each conv pixel through at_mve_rows."""
+    if conv.symbol != Conv2D.symbol or pool.kind != "MAX_POOL_2D":  # (a decoder call has no outputs)
+        return None
     out, q = conv.outputs[0], pool.params
-    if (conv.symbol != Conv2D.symbol or pool.kind != "MAX_POOL_2D" or pool.inputs != (out,)
+    if (pool.inputs != (out,)
             or out in graph.outputs or sum(out in op.inputs for op in graph.ops) != 1
             or conv.dims["batches"] != 1 or q.pad_h or q.pad_w or q.stride_h < q.filter_h or q.stride_w < q.filter_w):
         return None
