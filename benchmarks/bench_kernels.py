@@ -19,8 +19,9 @@ instructions the Cortex-M4 executes per Cortex-M0+ instruction (the M4 table's s
    for QEMU): the same single-op graphs and `sweep_helium`'s, fitted on the Helium kernels' loop
    counts (work terms mve_*) in place of their per-element terms; then every test-zoo model and
    the benchmark's own models against the prediction ("apollo5" in the results).
-Writes benchmarks/results/kernels.json and prints the fitted tables in the form
-cost_models/analytic.py keeps them (the one place the constants live).
+Writes benchmarks/results/kernels.json and the fitted constants to cost_models/fitted_cycles.json,
+which cost_models/analytic.py reads (the one place the constants live). In kernels.json
+"predicted_over_measured" is the table the run started from, "this_fit_over_measured" the new fit.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ from autotune.codegen import generate_c  # noqa: E402
 from autotune.ir.graph import Graph, Op, Quant, Tensor  # noqa: E402
 from autotune.ir.kernel_plan import attribute_cycles  # noqa: E402
 from autotune.ops import window  # noqa: E402
-from cost_models.analytic import CORTEX_M0PLUS, TABLES, AnalyticCostModel, CoreTable  # noqa: E402
+from cost_models.analytic import CORTEX_M0PLUS, FITTED_PATH, TABLES, AnalyticCostModel, CoreTable  # noqa: E402
 from cost_models.features import extract_features  # noqa: E402
 from device_runners.build import build  # noqa: E402
 from device_runners.rp2040_sim import Rp2040Sim  # noqa: E402
@@ -276,22 +277,6 @@ def sweep_helium(rng) -> list[Graph]:
     return graphs
 
 
-def table_text(fitted: dict[str, dict], invoke: float, per_call: float) -> str:
-    """The fitted constants as cost_models/analytic.py writes them."""
-    lines = ["        cycles={"]
-    for symbol, f in fitted.items():
-        items = [f'"{t}": {c}' for t, c in f["cycles"].items()]
-        line, head = "", f'            "{symbol}": {{'
-        for item in items:
-            if len(head + line + item) > 108:
-                lines.append(head + line.rstrip())
-                head, line = " " * len(head), ""
-            line += item + ", "
-        lines.append(head + line.rstrip(", ") + "},")
-    lines += ["        },", f"        invoke_cycles={invoke},", f"        call_cycles={per_call},"]
-    return "\n".join(lines)
-
-
 # ------------------------------------------------------------------ measuring
 
 
@@ -480,7 +465,6 @@ def compare(target: str, runs: list[tuple], fitted_table: CoreTable) -> list[dic
 def _summary(fitted: dict, fitted_table: CoreTable, table: CoreTable, models: list[dict]) -> dict:
     for symbol, f in fitted.items():
         print(f"{symbol}: max error {f['max_relative_error']:.1%} over {f['calls']} calls")
-    print(table_text(fitted, fitted_table.invoke_cycles, fitted_table.call_cycles))
     return {"fit": fitted, "invoke_cycles": fitted_table.invoke_cycles, "call_cycles": fitted_table.call_cycles,
             "analytic_table_is_this_fit": fitted_table.cycles == table.cycles
             and (fitted_table.invoke_cycles, fitted_table.call_cycles) == (table.invoke_cycles, table.call_cycles),
@@ -538,7 +522,20 @@ def main() -> dict:
     out = ROOT / "benchmarks" / "results" / "kernels.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
+    FITTED_PATH.write_text(json.dumps(fitted_constants(result), indent=1, sort_keys=True) + "\n")
     return result
+
+
+def fitted_constants(result: dict) -> dict:
+    """What cost_models/fitted_cycles.json holds: per core table the fitted cycles, entry-function
+    cycles and runner; the Cortex-M0+ XIP slope and M4 instruction ratios besides."""
+    def table(fit: dict) -> dict:
+        return {"cycles": {s: f["cycles"] for s, f in fit["fit"].items()}, "invoke_cycles": fit["invoke_cycles"],
+                "call_cycles": fit["call_cycles"]}
+    return {"cortex-m0plus": {**table(result), "fitted_to": CORTEX_M0PLUS.fitted_to,
+                              "xip_slope": result["xip"]["slope"],
+                              "cortex_m4_instruction_ratio": result["cortex_m4_instruction_ratio"]},
+            "cortex-m55": {**table(result["apollo5"]), "fitted_to": TABLES["cortex-m55"].fitted_to}}
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ and store), per output position, per window gathered into scratch, per gathered 
 byte filled, copied or repeated into it; a pool per value read and per output; an element-wise
 kernel per output. A kernel the table does not know is an error, never a default.
 The Cortex-M0+ constants are fitted by benchmarks/bench_kernels.py to the generated kernels run
-on rp2040-sim (M0+ timings, each call's zero-wait cycles), which prints them in this form, and
+on rp2040-sim (M0+ timings, each call's zero-wait cycles), which writes them to
+cost_models/fitted_cycles.json, read here (never pasted), and
 its XIP term to rp2040-sim's XIP cache model on MLPs of 15-170 KB. The Cortex-M4
 figures are the M0+ ones scaled by measured instruction counts at an assumed equal cycles per
 instruction (see TABLES). The Cortex-M55 constants are fitted by the same benchmark, the same
@@ -31,7 +32,9 @@ and learned models replace the latency prediction.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from autotune.measurement import Measurement
 from cost_models.base import CallFeatures, CostModel, Costs, ModelFeatures
@@ -71,8 +74,22 @@ class CoreTable:
     fitted_to: str = ""  # the runner whose measurements the cycle constants are fitted to
 
 
+# The fitted constants, written by `make bench BENCH=kernels` (benchmarks/bench_kernels.py): per
+# core table its cycles per unit of each kernel's work terms, the entry function's own cycles and
+# what it was fitted to; for the Cortex-M0+ also the XIP slope and the M4 instruction ratios.
+FITTED_PATH = Path(__file__).with_name("fitted_cycles.json")
+FITTED: dict[str, dict] = json.loads(FITTED_PATH.read_text())
+
+
+def _fitted(core: str) -> dict:
+    """The CoreTable fields fitted for `core`."""
+    fit = FITTED[core]
+    return {"cycles": fit["cycles"], "invoke_cycles": fit["invoke_cycles"], "call_cycles": fit["call_cycles"],
+            "fitted_to": fit["fitted_to"]}
+
+
 # The RP2040's: 16 KB, 8-byte lines, 56 cycles per miss (device_runners/boot2.py FLASH).
-RP2040_XIP = FlashCache(bytes=16 * 1024, line_bytes=8, miss_cycles=56, slope=1.46)
+RP2040_XIP = FlashCache(bytes=16 * 1024, line_bytes=8, miss_cycles=56, slope=FITTED["cortex-m0plus"]["xip_slope"])
 
 
 CORTEX_M0PLUS = CoreTable(
@@ -84,46 +101,14 @@ CORTEX_M0PLUS = CoreTable(
                   "at_pad_s8.c": 198, "at_concat_s8.c": 66, "at_requantize_s8.c": 176, "at_lut_s8.c": 32,
                   "at_mul_s8.c": 482, "at_gather_s8.c": 102},
     stack_ram=220,  # the deepest path runs from the board's request loop
-    cycles={
-        "at_add_s8": {"calls": 156.03, "outputs": 241.88, "rows": 98.5},
-        "at_avg_pool_s8": {"calls": 97.47, "divisions": 48.46, "outputs": 46.97, "positions": 86.33,
-                           "reads": 12.06, "window_rows": 20.97},
-        "at_concat_s8": {"bytes": 10.01, "calls": 215.26, "copies": 46.55},
-        "at_conv_s8": {"calls": 247.29, "copy_bytes": 10.04, "fill_bytes": 2.96, "gather_taps": 72.09,
-                       "macs": 8.51, "outputs": 141.42, "positions": 166.07, "relu_outputs": 105.09},
-        "at_depthwise_conv_s8": {"copy_bytes": 10.63, "fill_bytes": 7.15, "gather_taps": 65.48,
-                                 "macs": 10.07, "outputs": 130.14, "positions": 171.27,
-                                 "relu_outputs": 102.3, "repeat_bytes": 20.57, "repeat_channels": 21.37},
-        "at_fully_connected_s8": {"calls": 20.28, "macs": 8.55, "outputs": 136.15,
-                                  "relu_outputs": 104.02, "rows": 104.58},
-        "at_gather_s8": {"calls": 72.48, "outputs": 23.03, "rows": 33.96},
-        "at_lut_s8": {"calls": 14.0, "outputs": 17.0},
-        "at_max_pool_s8": {"calls": 307.63, "outputs": 19.01, "positions": 104.73, "reads": 15.06,
-                           "window_rows": 3.41, "window_taps": 22.77},
-        "at_mean_s8": {"calls": 119.34, "outputs": 174.03, "reads": 6.99, "rows": 47.8},
-        "at_mul_s8": {"calls": 239.99, "outputs": 119.76, "rows": 61.84},
-        "at_pad_s8": {"bytes": 9.68, "rows": 105.49},
-        "at_requantize_s8": {"calls": 25.0, "outputs": 99.0},
-        "at_softmax_s8": {"calls": 31.79, "outputs": 145.56, "rows": 627.27},
-        "at_sub_s8": {"calls": 28.9, "outputs": 243.16, "rows": 89.38},
-        # the libc memcpy of a RESHAPE from the caller's input to its output
-        "memcpy": {"bytes": 10.0, "calls": 11.0},
-    },
-    invoke_cycles=9,
-    call_cycles=9.1,
-    fitted_to="rp2040-sim",
+    **_fitted("cortex-m0plus"),
 )
 
 # The generic C on the Cortex-M4 executes, per kernel, this many instructions per instruction it
 # executes on the Cortex-M0+ (measured: nano33ble-sim against rp2040-sim on the same calls,
 # benchmarks/bench_kernels.py, `cortex_m4_instruction_ratio` in benchmarks/results/kernels.json):
 # Thumb-2's post-indexed loads, MLA and wider immediates do the same work in fewer instructions.
-M4_INSTRUCTION_RATIO = {"at_add_s8": 0.553, "at_avg_pool_s8": 0.715, "at_concat_s8": 0.765,
-                        "at_conv_s8": 0.717, "at_depthwise_conv_s8": 0.71, "at_fully_connected_s8": 0.742,
-                        "at_gather_s8": 0.631, "at_lut_s8": 0.584, "at_max_pool_s8": 0.96,
-                        "at_mean_s8": 0.866, "at_mul_s8": 0.646, "at_pad_s8": 0.795,
-                        "at_requantize_s8": 0.494, "at_softmax_s8": 0.545, "at_sub_s8": 0.552,
-                        "memcpy": 0.667}
+M4_INSTRUCTION_RATIO = FITTED["cortex-m0plus"]["cortex_m4_instruction_ratio"]
 M4_ENTRY_RATIO = 0.72  # the entry function's own code (argument set-up): about the convolutions' ratio
 
 
@@ -162,34 +147,7 @@ TABLES = {
         stack_ram=252,  # start-up, main, the entry and a dense layer
         # the Helium conv and depthwise frames (saved q4-q7, copied windows, a group's constants)
         kernel_stack={"at_conv_s8": 224, "at_depthwise_conv_s8": 356},
-        cycles={
-            "at_add_s8": {"calls": 222.68, "outputs": 18.45, "rows": 42.91},
-            "at_avg_pool_s8": {"calls": 304.49, "divisions": 13.8, "outputs": 38.92, "positions": 33.35,
-                               "window_rows": 2.68, "window_taps": 11.84},
-            "at_concat_s8": {"bytes": 6.02, "calls": 217.14, "copies": 29.85},
-            "at_conv_s8": {"calls": 317.08, "fill_bytes": 31.23, "gather_taps": 17.27, "gathers": 79.18,
-                           "mve_block_channels": 90.28, "mve_block_chunks": 37.91, "mve_fixups": 5.24,
-                           "mve_group_chunks": 52.23, "mve_groups": 50.89, "mve_run_blocks": 27.93,
-                           "mve_runs": 95.59, "mve_slot_copies": 126.45},
-            "at_depthwise_conv_s8": {"calls": 355.79, "mve_fixups": 17.24, "mve_pair_taps": 17.82,
-                                     "mve_pairs": 90.54, "mve_pixel_taps": 34.82, "mve_pixels": 168.27,
-                                     "mve_runs": 145.47, "mve_window_bytes": 14.57, "mve_window_taps": 23.1},
-            "at_fully_connected_s8": {"calls": 34.23, "mve_group_chunks": 10.09, "mve_groups": 61.6,
-                                      "rows": 60.1},
-            "at_gather_s8": {"calls": 62.02, "outputs": 15.05, "rows": 20.99},
-            "at_lut_s8": {"calls": 21.67, "outputs": 13.02},
-            "at_max_pool_s8": {"calls": 190.61, "mve_row_slices": 27.96, "mve_tap_slices": 3.98},
-            "at_mean_s8": {"calls": 62.97, "outputs": 22.32, "reads": 1.0, "rows": 3.45},
-            "at_mul_s8": {"calls": 238.97, "outputs": 74.1, "rows": 22.94},
-            "at_pad_s8": {"bytes": 6.23, "rows": 78.69},
-            "at_requantize_s8": {"calls": 31.86, "outputs": 9.76},
-            "at_softmax_s8": {"calls": 27.5, "outputs": 83.84, "rows": 307.9},
-            "at_sub_s8": {"calls": 226.03, "outputs": 18.42, "rows": 43.16},
-            "memcpy": {"bytes": 6.01, "calls": 15.0},
-        },
-        invoke_cycles=0,  # apollo5-sim counts the entry's code between calls to the calls
-        call_cycles=0,
-        fitted_to="apollo5-sim",
+        **_fitted("cortex-m55"),
     ),
 }
 

@@ -13,7 +13,7 @@ void at_max_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *outp
 #undef at_max_pool_s8
 
 /* The maximum of each of `channels` channels over rows x taps, clamped, into out. */
-static AT_NOINLINE void max_pixel(const int8_t *x, int32_t channels, int32_t in_row, int32_t rows,
+static AT_NOINLINE __attribute__((optimize("O2"))) void max_pixel(const int8_t *x, int32_t channels, int32_t in_row, int32_t rows,
                                   int32_t taps, int32_t act_min, int32_t act_max, int8_t *out)
 {
     const int8_t *const end = out + channels;
