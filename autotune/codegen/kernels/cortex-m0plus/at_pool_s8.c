@@ -12,21 +12,25 @@ void at_max_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *outp
 #include "../at_pool_s8.c"
 #undef at_max_pool_s8
 
-/* The maximum of each of `channels` channels over rows x taps, clamped, into out. */
-static AT_NOINLINE __attribute__((optimize("O2"))) void max_pixel(const int8_t *x, int32_t channels, int32_t in_row, int32_t rows,
-                                  int32_t taps, int32_t act_min, int32_t act_max, int8_t *out)
+/* The maximum of each of `channels` channels over rows x taps (>= 1 each), clamped, into out.
+ * A row's taps go by one index from the last tap's offset up to 0, as in at_dot_step_s8. */
+static AT_NOINLINE __attribute__((optimize("O2"))) void max_pixel(const int8_t *x, int32_t channels,
+                                                                 int32_t in_row, int32_t rows, int32_t taps,
+                                                                 int32_t act_min, int32_t act_max, int8_t *out)
 {
+    const int32_t last = (taps - 1) * channels;
     const int8_t *const end = out + channels;
-    for (; out < end; ++out, ++x) {
+    for (x += last; out < end; ++out, ++x) {
         const int8_t *row = x;
         int32_t m = act_min; /* clamping is monotonic: max(act_min, taps) then min act_max */
-        int32_t fy, fx;
+        int32_t fy;
         for (fy = rows; fy > 0; --fy, row += in_row) {
-            const int8_t *tap = row;
-            for (fx = taps; fx > 0; --fx, tap += channels) {
-                const int32_t v = *tap;
+            int32_t i = -last;
+            do {
+                const int32_t v = row[i];
                 m = v > m ? v : m;
-            }
+                i += channels;
+            } while (i <= 0);
         }
         *out = (int8_t)(m < act_max ? m : act_max);
     }
