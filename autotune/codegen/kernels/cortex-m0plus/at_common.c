@@ -1,14 +1,311 @@
-/* The generic out-of-line helpers (../at_common.c) and the Cortex-M0+ kernels' own. */
+/* The generic out-of-line helpers (../at_common.c) and the Cortex-M0+ kernels' own
+ * (at_m0plus.h): on ARMv6-M in assembly, elsewhere in C. */
 #include "../at_common.c"
 
 #include "at_m0plus.h"
 
+#if defined(__ARM_ARCH_6M__)
+
+/* sums[4 b + k] for each block b < blocks of four rows (at_m0_dot_rows).
+ * Tap loop: r7 = x + n, r1-r4 = the four rows + n, r0 = i from -n up to 0 (two taps an
+ * iteration, an odd n entering at the second), r5 the input byte, r6 a weight and product,
+ * r8-r11 the sums. Between blocks: n in lr, the sums pointer in r12, the blocks left at [sp]. */
+void at_m0_dot4_blocks(const int8_t *x, const int8_t *w, int32_t n, int32_t blocks, int32_t *sums);
+#define AT_M0_TAP                                                                                   \
+    "ldrsb r5, [r7, r0]\n\t"                                                                       \
+    "ldrsb r6, [r1, r0]\n\t"                                                                       \
+    "muls r6, r5, r6\n\t"                                                                          \
+    "add r8, r6\n\t"                                                                               \
+    "ldrsb r6, [r2, r0]\n\t"                                                                       \
+    "muls r6, r5, r6\n\t"                                                                          \
+    "add r9, r6\n\t"                                                                               \
+    "ldrsb r6, [r3, r0]\n\t"                                                                       \
+    "muls r6, r5, r6\n\t"                                                                          \
+    "add r10, r6\n\t"                                                                              \
+    "ldrsb r6, [r4, r0]\n\t"                                                                       \
+    "muls r6, r5, r6\n\t"                                                                          \
+    "add r11, r6\n\t"                                                                              \
+    "adds r0, #1\n\t"
+__asm__(".syntax unified\n\t"
+        ".section .text.at_m0_dot4_blocks,\"ax\",%progbits\n\t"
+        ".align 1\n\t"
+        ".global at_m0_dot4_blocks\n\t"
+        ".thumb_func\n\t"
+        ".type at_m0_dot4_blocks, %function\n"
+        "at_m0_dot4_blocks:\n\t"
+        "push {r4, r5, r6, r7, lr}\n\t"
+        "mov r4, r8\n\t"
+        "mov r5, r9\n\t"
+        "mov r6, r10\n\t"
+        "mov r7, r11\n\t"
+        "push {r4, r5, r6, r7}\n\t"
+        "push {r3}\n\t"
+        "ldr r4, [sp, #40]\n\t" /* sums: the fifth argument, above the 40 bytes pushed */
+        "mov r12, r4\n\t"
+        "mov lr, r2\n\t"
+        "adds r7, r0, r2\n\t"
+        "movs r4, r1\n" /* the row before the first, less n */
+        "0:\n\t"
+        "mov r6, lr\n\t"
+        "adds r1, r4, r6\n\t"
+        "adds r2, r1, r6\n\t"
+        "adds r3, r2, r6\n\t"
+        "adds r4, r3, r6\n\t"
+        "movs r5, #0\n\t"
+        "mov r8, r5\n\t"
+        "mov r9, r5\n\t"
+        "mov r10, r5\n\t"
+        "mov r11, r5\n\t"
+        "negs r0, r6\n\t"
+        "lsls r5, r0, #31\n\t"
+        "bne 2f\n"
+        "1:\n\t" AT_M0_TAP
+        "2:\n\t" AT_M0_TAP
+        "bne 1b\n\t"
+        "mov r6, r12\n\t"
+        "mov r5, r8\n\t"
+        "str r5, [r6, #0]\n\t"
+        "mov r5, r9\n\t"
+        "str r5, [r6, #4]\n\t"
+        "mov r5, r10\n\t"
+        "str r5, [r6, #8]\n\t"
+        "mov r5, r11\n\t"
+        "str r5, [r6, #12]\n\t"
+        "adds r6, #16\n\t"
+        "mov r12, r6\n\t"
+        "ldr r5, [sp]\n\t"
+        "subs r5, #1\n\t"
+        "str r5, [sp]\n\t"
+        "bne 0b\n\t"
+        "add sp, #4\n\t"
+        "pop {r4, r5, r6, r7}\n\t"
+        "mov r8, r4\n\t"
+        "mov r9, r5\n\t"
+        "mov r10, r6\n\t"
+        "mov r11, r7\n\t"
+        "pop {r4, r5, r6, r7, pc}\n\t"
+        ".size at_m0_dot4_blocks, .-at_m0_dot4_blocks\n\t"
+        ".text");
+#undef AT_M0_TAP
+
+void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, int32_t *sums)
+{
+    const int32_t blocks = count >> 2;
+    if (blocks > 0) {
+        at_m0_dot4_blocks(x, w, n, blocks, sums);
+    }
+    for (count -= 4 * blocks, w += 4 * blocks * n, sums += 4 * blocks; count > 0; --count, w += n) {
+        *sums++ = at_dot_s8(x, w, n);
+    }
+}
+
+/* sums[2 j], sums[2 j + 1] for each pair j < pairs of adjacent channels (at_m0_dot_step_rows).
+ * Tap loop: r0, r2 the two channels' inputs + last, r1, r4 their filters + last, r5 = i from
+ * -last up to 0 by r3 = step, r6 an input byte, r7 a weight and product, r8 r9 the sums.
+ * Between pairs: last in lr, the pairs left in r11, the sums pointer in r12. */
+void at_m0_dot2_step(const int8_t *x, const int8_t *w, int32_t last, int32_t step, int32_t pairs,
+                     int32_t *sums);
+__asm__(".syntax unified\n\t"
+        ".section .text.at_m0_dot2_step,\"ax\",%progbits\n\t"
+        ".align 1\n\t"
+        ".global at_m0_dot2_step\n\t"
+        ".thumb_func\n\t"
+        ".type at_m0_dot2_step, %function\n"
+        "at_m0_dot2_step:\n\t"
+        "push {r4, r5, r6, r7, lr}\n\t"
+        "mov r4, r8\n\t"
+        "mov r5, r9\n\t"
+        "mov r6, r10\n\t"
+        "mov r7, r11\n\t"
+        "push {r4, r5, r6, r7}\n\t"
+        "ldr r4, [sp, #36]\n\t" /* pairs, sums: the fifth and sixth arguments */
+        "mov r11, r4\n\t"
+        "ldr r4, [sp, #40]\n\t"
+        "mov r12, r4\n\t"
+        "mov lr, r2\n\t"
+        "adds r0, r0, r2\n\t"
+        "adds r1, r1, r2\n"
+        "0:\n\t"
+        "adds r2, r0, #1\n\t"
+        "adds r4, r1, #1\n\t"
+        "mov r5, lr\n\t"
+        "negs r5, r5\n\t"
+        "movs r6, #0\n\t"
+        "mov r8, r6\n\t"
+        "mov r9, r6\n"
+        "1:\n\t"
+        "ldrsb r6, [r0, r5]\n\t"
+        "ldrsb r7, [r1, r5]\n\t"
+        "muls r7, r6, r7\n\t"
+        "add r8, r7\n\t"
+        "ldrsb r6, [r2, r5]\n\t"
+        "ldrsb r7, [r4, r5]\n\t"
+        "muls r7, r6, r7\n\t"
+        "add r9, r7\n\t"
+        "adds r5, r5, r3\n\t"
+        "ble 1b\n\t"
+        "mov r6, r12\n\t"
+        "mov r7, r8\n\t"
+        "str r7, [r6, #0]\n\t"
+        "mov r7, r9\n\t"
+        "str r7, [r6, #4]\n\t"
+        "adds r6, #8\n\t"
+        "mov r12, r6\n\t"
+        "adds r0, #2\n\t"
+        "adds r1, #2\n\t"
+        "mov r6, r11\n\t"
+        "subs r6, #1\n\t"
+        "mov r11, r6\n\t"
+        "bne 0b\n\t"
+        "pop {r4, r5, r6, r7}\n\t"
+        "mov r8, r4\n\t"
+        "mov r9, r5\n\t"
+        "mov r10, r6\n\t"
+        "mov r11, r7\n\t"
+        "pop {r4, r5, r6, r7, pc}\n\t"
+        ".size at_m0_dot2_step, .-at_m0_dot2_step\n\t"
+        ".text");
+
+void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t step, int32_t count,
+                         int32_t *sums)
+{
+    const int32_t pairs = count >> 1;
+    if (pairs > 0) {
+        at_m0_dot2_step(x, w, (taps - 1) * step, step, pairs, sums);
+    }
+    if (count & 1) {
+        sums[count - 1] = at_dot_step_s8(x + count - 1, w + count - 1, taps, step);
+    }
+}
+
+/* at_m0_output over the chunk (its C form, in at_m0plus.h, step by step). Registers: r0 sums,
+ * r1 channels, r2 out, r12 out + count; r8 the output zero point, r9 act_min, r10 act_max;
+ * per output r4 the accumulator, r6 the multiplier, r7 the shift (lr once it is <= 0), r11 the
+ * sign (0 or -1), r3 and r5 scratch. */
+__asm__(".syntax unified\n\t"
+        ".section .text.at_m0_requantize,\"ax\",%progbits\n\t"
+        ".align 1\n\t"
+        ".global at_m0_requantize\n\t"
+        ".thumb_func\n\t"
+        ".type at_m0_requantize, %function\n"
+        "at_m0_requantize:\n\t"
+        "push {r4, r5, r6, r7, lr}\n\t"
+        "mov r4, r8\n\t"
+        "mov r5, r9\n\t"
+        "mov r6, r10\n\t"
+        "mov r7, r11\n\t"
+        "push {r4, r5, r6, r7}\n\t"
+        "ldr r4, [sp, #36]\n\t" /* count: the fifth argument, above the 36 bytes pushed */
+        "adds r4, r3, r4\n\t"
+        "mov r12, r4\n\t"
+        "ldm r2!, {r4, r5, r6}\n\t" /* at_output_t: offset, min, max */
+        "mov r8, r4\n\t"
+        "mov r9, r5\n\t"
+        "mov r10, r6\n\t"
+        "movs r2, r3\n"
+        "0:\n\t"
+        "ldm r0!, {r4}\n\t"
+        "ldm r1!, {r5, r6, r7}\n\t" /* at_channel_t: acc_init, multiplier, shift */
+        "adds r4, r4, r5\n\t"
+        "cmp r7, #0\n\t"
+        "bgt 5f\n"
+        "1:\n\t"
+        "cmp r4, #0\n\t"
+        "blt 6f\n"
+        "2:\n\t"
+        "mov lr, r7\n\t"
+        "asrs r7, r4, #31\n\t"
+        "mov r11, r7\n\t"
+        "eors r4, r7\n\t"
+        "subs r4, r4, r7\n\t"      /* |acc| */
+        "lsrs r3, r4, #16\n\t"     /* ah */
+        "uxth r4, r4\n\t"          /* al */
+        "lsrs r5, r6, #16\n\t"     /* bh */
+        "uxth r6, r6\n\t"          /* bl */
+        "movs r7, r4\n\t"
+        "muls r7, r6, r7\n\t"      /* lo = al bl */
+        "muls r6, r3, r6\n\t"      /* ah bl */
+        "muls r4, r5, r4\n\t"      /* al bh */
+        "muls r3, r5, r3\n\t"      /* ah bh */
+        "adds r4, r4, r6\n\t"      /* mid */
+        "lsrs r6, r7, #16\n\t"
+        "adds r4, r4, r6\n\t"
+        "uxth r7, r7\n\t"
+        "movs r6, #1\n\t"
+        "lsls r6, r6, #30\n\t"
+        "add r6, r11\n\t"          /* nudge: 2^30, 2^30 - 1 below zero */
+        "adds r7, r7, r6\n\t"
+        "lsrs r7, r7, #16\n\t"
+        "adds r4, r4, r7\n\t"      /* s */
+        "lsrs r4, r4, #15\n\t"
+        "lsls r3, r3, #1\n\t"
+        "adds r4, r4, r3\n\t"      /* SaturatingRoundingDoublingHighMul, in magnitude */
+        "mov r6, lr\n\t"
+        "negs r6, r6\n\t"
+        "beq 3f\n\t"
+        "subs r5, r6, #1\n\t"
+        "movs r3, #1\n\t"
+        "lsls r3, r3, r5\n\t"
+        "adds r4, r4, r3\n\t"
+        "lsrs r4, r4, r6\n"        /* RoundingDivideByPOT, in magnitude */
+        "3:\n\t"
+        "mov r7, r11\n\t"
+        "eors r4, r7\n\t"
+        "subs r4, r4, r7\n\t"
+        "add r4, r8\n\t"
+        "cmp r4, r9\n\t"
+        "blt 7f\n\t"
+        "cmp r4, r10\n\t"
+        "ble 4f\n\t"
+        "mov r4, r10\n"
+        "4:\n\t"
+        "strb r4, [r2]\n\t"
+        "adds r2, #1\n\t"
+        "cmp r2, r12\n\t"
+        "bne 0b\n\t"
+        "pop {r4, r5, r6, r7}\n\t"
+        "mov r8, r4\n\t"
+        "mov r9, r5\n\t"
+        "mov r10, r6\n\t"
+        "mov r11, r7\n\t"
+        "pop {r4, r5, r6, r7, pc}\n"
+        "5:\n\t"                   /* left shift: TFLM's x * (1 << shift), wrapping */
+        "lsls r4, r4, r7\n\t"
+        "movs r7, #0\n\t"
+        "b 1b\n"
+        "6:\n\t"                   /* below zero under a ReLU (act_min >= zero point): act_min */
+        "cmp r9, r8\n\t"
+        "blt 2b\n"
+        "7:\n\t"
+        "mov r4, r9\n\t"
+        "b 4b\n\t"
+        ".size at_m0_requantize, .-at_m0_requantize\n\t"
+        ".text");
+
+#else
+
+void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, int32_t *sums)
+{
+    for (; count > 0; --count, w += n) {
+        *sums++ = at_dot_s8(x, w, n);
+    }
+}
+
+void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t step, int32_t count,
+                         int32_t *sums)
+{
+    for (; count > 0; --count, ++x, ++w) {
+        *sums++ = at_dot_step_s8(x, w, taps, step);
+    }
+}
+
 void at_m0_requantize(const int32_t *sums, const at_channel_t *ch, const at_output_t *q, int8_t *out,
                       int32_t count)
 {
-    const int32_t offset = q->offset, act_min = q->min, act_max = q->max;
     const int8_t *const end = out + count;
     do {
-        *out++ = at_m0_output(*sums++, ch++, offset, act_min, act_max);
+        *out++ = at_m0_output(*sums++, ch++, q->offset, q->min, q->max);
     } while (out < end);
 }
+
+#endif

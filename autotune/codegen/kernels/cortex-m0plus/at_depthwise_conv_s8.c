@@ -2,35 +2,31 @@
  * (TFLM reference_integer_ops::DepthwiseConvPerChannel), for the Cortex-M0+.
  *
  * The sums are those of the generic kernel (../at_depthwise_conv_s8.c): acc_init plus the dot
- * product of each channel's taps, out_c apart, with the input window. Here the tap loop and the
- * requantization are inline in one loop over the channels (the generic kernel calls a dot
- * product per output), and windows wholly inside the input are read in place along a row of
- * output pixels without a call per pixel. Pixels are written one after another, channel c from
+ * product of each channel's taps, out_c apart, with the input window. Here by chunks of
+ * channels, summed two channels a pass (at_m0_dot_step_rows) then requantized
+ * (at_m0_requantize); windows wholly inside the input are read in place along a row of output
+ * pixels without a call per pixel. Pixels are written one after another, channel c from
  * input channel c only.
  */
 #include "at_common.h"
 #include "at_kernels.h"
 #include "at_m0plus.h"
 
-/* `count` output pixels, all channels each, their windows `step` bytes apart from x. */
-static AT_NOINLINE __attribute__((optimize("O2"))) int8_t *depthwise_pixels(
-    const at_depthwise_conv_params_t *p, const int8_t *x, int32_t step, int32_t count, int8_t *out)
+/* `count` output pixels, all channels each, their windows `step` bytes apart from x: per chunk
+ * of channels the sums, then their requantization. */
+static AT_NOINLINE int8_t *depthwise_pixels(const at_depthwise_conv_params_t *p, const int8_t *x,
+                                            int32_t step, int32_t count, int8_t *out)
 {
     const at_output_t q = p->output_quant; /* a copy: the stores to out could alias p's */
     const int32_t out_c = p->out_c;
-    const int32_t last = (p->win.filter_h * p->win.filter_w - 1) * out_c; /* offset of the last tap */
+    const int32_t taps = p->win.filter_h * p->win.filter_w;
+    int32_t sums[AT_M0_CHUNK];
     for (; count > 0; --count, x += step) {
-        const at_channel_t *ch = p->channels;
-        const int8_t *xc = x + last, *wc = p->filter + last;
-        const int8_t *const end = out + out_c;
-        for (; out < end; ++out, ++ch, ++xc, ++wc) {
-            uint32_t sum = 0;
-            int32_t i = -last;
-            do {
-                sum += (uint32_t)(xc[i] * wc[i]);
-                i += out_c;
-            } while (i <= 0);
-            *out = at_m0_output((int32_t)sum, ch, q.offset, q.min, q.max);
+        int32_t c, chunk;
+        for (c = 0; c < out_c; c += chunk, out += chunk) {
+            chunk = out_c - c < AT_M0_CHUNK ? out_c - c : AT_M0_CHUNK;
+            at_m0_dot_step_rows(x + c, p->filter + c, taps, out_c, chunk, sums);
+            at_m0_requantize(sums, p->channels + c, &q, out, chunk);
         }
     }
     return out;
