@@ -4,17 +4,6 @@
 
 #include "at_m0plus.h"
 
-void at_m0_rq_table(const at_channel_t *ch, int32_t count, at_m0_rq_t *rq)
-{
-    for (; count > 0; --count, ++ch, ++rq) {
-        const int32_t r = -ch->shift;
-        rq->acc_init = ch->acc_init;
-        rq->multiplier = ch->multiplier;
-        rq->shift = r >= 1 && r <= 16 ? 15 + r : ch->shift;
-        rq->fast = r >= 1 && r <= 16 ? (int32_t)((1u << 14) + (1u << (14 + r))) : 0;
-    }
-}
-
 #if defined(__ARM_ARCH_6M__)
 
 /* sums[4 b + k] for each block b < blocks of four rows (at_m0_dot_rows).
@@ -189,10 +178,10 @@ void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t
     }
 }
 
-/* at_m0_requantize. Registers: r0 sums, r1 the rq table, r2 out, r12 out + count; r8 the output
+/* at_m0_requantize. Registers: r0 sums, r1 channels, r2 out, r12 out + count; r8 the output
  * zero point, r9 act_min, r10 act_max; per output r4 the accumulator, r6 the multiplier, r7 the
- * shift (lr once it is <= 0), r3 `fast`, then on the whole way r11 the sign (0 or -1), r3 and
- * r5 scratch. The whole way follows at_m0_output (at_m0plus.h) step by step. */
+ * shift (lr once it is <= 0), on the whole way r11 the sign (0 or -1); r3, r5 scratch. The
+ * whole way follows at_m0_output (at_m0plus.h) step by step. */
 __asm__(".syntax unified\n\t"
         ".section .text.at_m0_requantize,\"ax\",%progbits\n\t"
         ".align 1\n\t"
@@ -216,32 +205,38 @@ __asm__(".syntax unified\n\t"
         "movs r2, r3\n"
         "0:\n\t"
         "ldm r0!, {r4}\n\t"
-        "ldm r1!, {r5, r6, r7}\n\t" /* at_m0_rq_t: acc_init, multiplier, shift, fast */
-        "ldm r1!, {r3}\n\t"
+        "ldm r1!, {r5, r6, r7}\n\t" /* at_channel_t: acc_init, multiplier, shift */
         "adds r4, r4, r5\n\t"
-        "cmp r3, #0\n\t"
-        "beq 10f\n\t"
-        "cmp r4, #0\n\t"
-        "blt 6f\n\t"
+        "bmi 6f\n\t"
         "lsrs r5, r4, #16\n\t"
-        "bne 9f\n\t"
-        "lsrs r5, r6, #16\n\t"     /* the short path: mh */
+        "bne 10f\n\t"
+        "negs r3, r7\n\t"          /* r */
+        "subs r5, r3, #1\n\t"
+        "cmp r5, #15\n\t"
+        "bhi 10f\n\t"              /* r outside [1, 16] */
+        "adds r3, #14\n\t"
+        "movs r5, #1\n\t"
+        "lsls r5, r5, r3\n\t"      /* 2^(14+r) */
+        "adds r3, #1\n\t"          /* 15 + r */
+        "lsrs r7, r6, #16\n\t"     /* the short path: mh */
         "uxth r6, r6\n\t"          /* ml */
         "muls r6, r4, r6\n\t"
-        "muls r5, r4, r5\n\t"
+        "muls r7, r4, r7\n\t"
         "lsrs r6, r6, #16\n\t"
-        "adds r5, r5, r6\n\t"
-        "adds r5, r5, r3\n\t"
-        "lsrs r5, r5, r7\n\t"
-        "add r5, r8\n\t"
-        "movs r4, r5\n\t"
+        "adds r7, r7, r6\n\t"
+        "adds r7, r7, r5\n\t"
+        "movs r5, #1\n\t"
+        "lsls r5, r5, #14\n\t"
+        "adds r7, r7, r5\n\t"
+        "lsrs r7, r7, r3\n\t"
+        "add r7, r8\n\t"
+        "movs r4, r7\n\t"
         "b 12f\n"
-        "6:\n\t"                   /* below zero under a ReLU (act_min >= zero point): act_min */
+        "6:\n\t"                   /* below zero, shift <= 0, under a ReLU (act_min >= zero point) */
+        "cmp r7, #0\n\t"
+        "bgt 10f\n\t"
         "cmp r9, r8\n\t"
         "bge 7f\n"
-        "9:\n\t"                   /* a channel with `fast` the whole way: its shift is 15 - r7 */
-        "movs r5, #15\n\t"
-        "subs r7, r5, r7\n"
         "10:\n\t"
         "cmp r7, #0\n\t"
         "bgt 5f\n"
@@ -336,26 +331,22 @@ void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t
     }
 }
 
-void at_m0_requantize(const int32_t *sums, const at_m0_rq_t *rq, const at_output_t *q, int8_t *out,
+void at_m0_requantize(const int32_t *sums, const at_channel_t *ch, const at_output_t *q, int8_t *out,
                       int32_t count)
 {
     const int8_t *const end = out + count;
     do {
-        const int32_t acc = at_add_wrap(rq->acc_init, *sums);
-        at_channel_t ch;
-        ch.acc_init = rq->acc_init;
-        ch.multiplier = rq->multiplier;
-        ch.shift = rq->fast ? 15 - rq->shift : rq->shift;
-        if (rq->fast && acc >= 0 && acc < 65536) { /* the short path, as the assembly takes it */
-            const uint32_t m = (uint32_t)rq->multiplier, a = (uint32_t)acc;
-            const int32_t y = (int32_t)((a * (m >> 16) + ((a * (m & 0xFFFFu)) >> 16) + (uint32_t)rq->fast)
-                                        >> rq->shift) + q->offset;
+        const int32_t acc = at_add_wrap(ch->acc_init, *sums), r = -ch->shift;
+        if (acc >= 0 && acc < 65536 && r >= 1 && r <= 16) { /* the short path, as the assembly's */
+            const uint32_t m = (uint32_t)ch->multiplier, a = (uint32_t)acc;
+            const uint32_t c = (1u << 14) + (1u << (14 + r));
+            const int32_t y = (int32_t)((a * (m >> 16) + ((a * (m & 0xFFFFu)) >> 16) + c) >> (15 + r)) + q->offset;
             *out++ = (int8_t)(y < q->min ? q->min : y > q->max ? q->max : y);
         } else {
-            *out++ = at_m0_output(*sums, &ch, q->offset, q->min, q->max);
+            *out++ = at_m0_output(*sums, ch, q->offset, q->min, q->max);
         }
         ++sums;
-        ++rq;
+        ++ch;
     } while (out < end);
 }
 

@@ -15,7 +15,7 @@
 /* `count` output pixels, all channels each, their windows `step` bytes apart from x: per chunk
  * of channels the sums, then their requantization. */
 static AT_NOINLINE int8_t *conv_pixels(const at_conv_params_t *p, const int8_t *x, int32_t step,
-                                       int32_t count, int8_t *out, at_m0_rq_t *rq)
+                                       int32_t count, int8_t *out)
 {
     const at_output_t q = p->output_quant; /* a copy: the stores to out could alias p's */
     const int32_t n = p->win.filter_h * p->win.filter_w * p->win.in_c;
@@ -25,10 +25,7 @@ static AT_NOINLINE int8_t *conv_pixels(const at_conv_params_t *p, const int8_t *
         for (c = 0; c < p->out_c; c += chunk, out += chunk) {
             chunk = p->out_c - c < AT_M0_CHUNK ? p->out_c - c : AT_M0_CHUNK;
             at_m0_dot_rows(x, p->filter + c * n, n, chunk, sums);
-            if (p->out_c > AT_M0_CHUNK) {
-                at_m0_rq_table(p->channels + c, chunk, rq);
-            }
-            at_m0_requantize(sums, rq, &q, out, chunk);
+            at_m0_requantize(sums, p->channels + c, &q, out, chunk);
         }
     }
     return out;
@@ -36,13 +33,9 @@ static AT_NOINLINE int8_t *conv_pixels(const at_conv_params_t *p, const int8_t *
 
 void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
-    at_m0_rq_t rq[AT_M0_CHUNK]; /* the channels' requantization, once, where they fit */
     const at_window_t *win = &p->win;
     const int32_t step = win->stride_w * win->in_c; /* from one in-place window to the next */
     int32_t b, oy, ox;
-    if (p->out_c <= AT_M0_CHUNK) {
-        at_m0_rq_table(p->channels, p->out_c, rq);
-    }
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * win->in_h * win->in_w * win->in_c;
         for (oy = 0; oy < p->out_h; ++oy) {
@@ -51,7 +44,7 @@ void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, 
                 const int32_t run = inside && ox >= win->inside_x[0] && ox < win->inside_x[1];
                 const int32_t count = run ? win->inside_x[1] - ox : 1;
                 output = conv_pixels(p, at_window_s8(win, in_b, oy, ox, scratch), run ? step : 0, count,
-                                     output, rq);
+                                     output);
                 ox += count;
             }
         }

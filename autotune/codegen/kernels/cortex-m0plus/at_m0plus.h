@@ -14,7 +14,7 @@
 #include "at_kernels.h"
 
 /* Output channels a kernel sums before it requantizes them: its stack holds their sums. */
-#define AT_M0_CHUNK 32
+#define AT_M0_CHUNK 16
 
 /* sums[k] = the dot product of x with filter row k, the rows n bytes apart from w, k < count.
  * Rows go four at a time: each input byte is loaded once for four filters, the four sums live
@@ -64,23 +64,13 @@ AT_INLINE int8_t at_m0_output(int32_t sum, const at_channel_t *ch, int32_t offse
     return (int8_t)(out < act_min ? act_min : out > act_max ? act_max : out);
 }
 
-/* A channel's requantization as at_m0_requantize reads it. With 1 <= r = -shift <= 16, the two
- * roundings of MultiplyByQuantizedMultiplier are one: floor(floor((a m + 2^30) / 2^31) + 2^(r-1))
- * / 2^r) = floor((a m + 2^30 + 2^(30+r)) / 2^(31+r)) for an accumulator a >= 0, and for
- * a < 2^16 that is (a mh + (a ml >> 16) + 2^14 + 2^(14+r)) >> (15 + r) with m = mh 2^16 + ml:
- * two 16 x 16 products in 32 bits. `fast` holds 2^14 + 2^(14+r) and `shift` 15 + r then; else
- * fast is 0 and shift TFLM's. */
-typedef struct {
-    int32_t acc_init, multiplier, shift, fast;
-} at_m0_rq_t;
-
-/* rq[k] for channel k < count. */
-void at_m0_rq_table(const at_channel_t *ch, int32_t count, at_m0_rq_t *rq);
-
-/* out[k] = at_m0_output(sums[k], channel k) for k < count (>= 1), from rq = at_m0_rq_table's:
- * accumulators in [0, 2^16) of channels with `fast` take the short path (about 30 cycles), those
- * below zero under a ReLU store act_min, the rest go the whole way. */
-void at_m0_requantize(const int32_t *sums, const at_m0_rq_t *rq, const at_output_t *q, int8_t *out,
+/* out[k] = at_m0_output(sums[k], channel k) for k < count (>= 1). With 1 <= r = -shift <= 16
+ * the two roundings of MultiplyByQuantizedMultiplier are one: floor((floor((a m + 2^30) / 2^31)
+ * + 2^(r-1)) / 2^r) = floor((a m + 2^30 + 2^(30+r)) / 2^(31+r)) for an accumulator a >= 0, and
+ * for a < 2^16 that is (a mh + (a ml >> 16) + 2^14 + 2^(14+r)) >> (15 + r), m = mh 2^16 + ml:
+ * two 16 x 16 products in 32 bits, the short path (about 40 cycles an output; below zero under
+ * a ReLU about 25); the other accumulators go the whole way. */
+void at_m0_requantize(const int32_t *sums, const at_channel_t *ch, const at_output_t *q, int8_t *out,
                       int32_t count);
 
 #endif /* AT_M0PLUS_H */
