@@ -135,7 +135,7 @@ TABLES = {
     # runs from flash through its cache). Flash: the kernels' code as built for the M4.
     "cortex-m4": _scaled(
         CORTEX_M0PLUS, M4_INSTRUCTION_RATIO, M4_ENTRY_RATIO, runtime_flash=310, board_flash=0, flash_cache=None,
-        stack_ram=180, fitted_to="rp2040-sim, scaled by nano33ble-sim instruction counts",
+        stack_ram=180, kernel_stack={}, fitted_to="rp2040-sim, scaled by nano33ble-sim instruction counts",
         kernel_flash={"at_conv_s8.c": 681, "at_depthwise_conv_s8.c": 632, "at_fully_connected_s8.c": 313,
                       "at_mean_s8.c": 329, "at_softmax_s8.c": 536, "at_pool_s8.c": 1000, "at_add_s8.c": 630,
                       "at_pad_s8.c": 188, "at_concat_s8.c": 64, "at_requantize_s8.c": 128, "at_lut_s8.c": 30,
