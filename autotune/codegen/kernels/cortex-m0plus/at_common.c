@@ -26,19 +26,7 @@ void at_m0_dot4_blocks(const int8_t *x, const int8_t *w, int32_t n, int32_t bloc
     "muls r6, r5, r6\n\t"                                                                          \
     "add r11, r6\n\t"                                                                              \
     "adds r0, #1\n\t"
-__asm__(".syntax unified\n\t"
-        ".section .text.at_m0_dot4_blocks,\"ax\",%progbits\n\t"
-        ".align 1\n\t"
-        ".global at_m0_dot4_blocks\n\t"
-        ".thumb_func\n\t"
-        ".type at_m0_dot4_blocks, %function\n"
-        "at_m0_dot4_blocks:\n\t"
-        "push {r4, r5, r6, r7, lr}\n\t"
-        "mov r4, r8\n\t"
-        "mov r5, r9\n\t"
-        "mov r6, r10\n\t"
-        "mov r7, r11\n\t"
-        "push {r4, r5, r6, r7}\n\t"
+__asm__(AT_M0_FUNCTION("at_m0_dot4_blocks") AT_M0_SAVE
         "push {r3}\n\t"
         "ldr r4, [sp, #40]\n\t" /* sums: the fifth argument, above the 40 bytes pushed */
         "mov r12, r4\n\t"
@@ -78,14 +66,8 @@ __asm__(".syntax unified\n\t"
         "str r5, [sp]\n\t"
         "bne 0b\n\t"
         "add sp, #4\n\t"
-        "pop {r4, r5, r6, r7}\n\t"
-        "mov r8, r4\n\t"
-        "mov r9, r5\n\t"
-        "mov r10, r6\n\t"
-        "mov r11, r7\n\t"
-        "pop {r4, r5, r6, r7, pc}\n\t"
-        ".size at_m0_dot4_blocks, .-at_m0_dot4_blocks\n\t"
-        ".text");
+        AT_M0_RESTORE
+        AT_M0_END("at_m0_dot4_blocks"));
 #undef AT_M0_TAP
 
 void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, int32_t *sums)
@@ -105,19 +87,7 @@ void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, 
  * Between pairs: last in lr, the pairs left in r11, the sums pointer in r12. */
 void at_m0_dot2_step(const int8_t *x, const int8_t *w, int32_t last, int32_t step, int32_t pairs,
                      int32_t *sums);
-__asm__(".syntax unified\n\t"
-        ".section .text.at_m0_dot2_step,\"ax\",%progbits\n\t"
-        ".align 1\n\t"
-        ".global at_m0_dot2_step\n\t"
-        ".thumb_func\n\t"
-        ".type at_m0_dot2_step, %function\n"
-        "at_m0_dot2_step:\n\t"
-        "push {r4, r5, r6, r7, lr}\n\t"
-        "mov r4, r8\n\t"
-        "mov r5, r9\n\t"
-        "mov r6, r10\n\t"
-        "mov r7, r11\n\t"
-        "push {r4, r5, r6, r7}\n\t"
+__asm__(AT_M0_FUNCTION("at_m0_dot2_step") AT_M0_SAVE
         "ldr r4, [sp, #36]\n\t" /* pairs, sums: the fifth and sixth arguments */
         "mov r11, r4\n\t"
         "ldr r4, [sp, #40]\n\t"
@@ -157,14 +127,8 @@ __asm__(".syntax unified\n\t"
         "subs r6, #1\n\t"
         "mov r11, r6\n\t"
         "bne 0b\n\t"
-        "pop {r4, r5, r6, r7}\n\t"
-        "mov r8, r4\n\t"
-        "mov r9, r5\n\t"
-        "mov r10, r6\n\t"
-        "mov r11, r7\n\t"
-        "pop {r4, r5, r6, r7, pc}\n\t"
-        ".size at_m0_dot2_step, .-at_m0_dot2_step\n\t"
-        ".text");
+        AT_M0_RESTORE
+        AT_M0_END("at_m0_dot2_step"));
 
 void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t step, int32_t count,
                          int32_t *sums)
@@ -182,19 +146,7 @@ void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t
  * zero point, r9 act_min, r10 act_max; per output r4 the accumulator, r6 the multiplier, r7 the
  * shift (lr once it is <= 0), on the whole way r11 the sign (0 or -1); r3, r5 scratch. The
  * whole way follows at_m0_output (at_m0plus.h) step by step. */
-__asm__(".syntax unified\n\t"
-        ".section .text.at_m0_requantize,\"ax\",%progbits\n\t"
-        ".align 1\n\t"
-        ".global at_m0_requantize\n\t"
-        ".thumb_func\n\t"
-        ".type at_m0_requantize, %function\n"
-        "at_m0_requantize:\n\t"
-        "push {r4, r5, r6, r7, lr}\n\t"
-        "mov r4, r8\n\t"
-        "mov r5, r9\n\t"
-        "mov r6, r10\n\t"
-        "mov r7, r11\n\t"
-        "push {r4, r5, r6, r7}\n\t"
+__asm__(AT_M0_FUNCTION("at_m0_requantize") AT_M0_SAVE
         "ldr r4, [sp, #36]\n\t" /* count: the fifth argument, above the 36 bytes pushed */
         "adds r4, r3, r4\n\t"
         "mov r12, r4\n\t"
@@ -295,12 +247,7 @@ __asm__(".syntax unified\n\t"
         "adds r2, #1\n\t"
         "cmp r2, r12\n\t"
         "bne 0b\n\t"
-        "pop {r4, r5, r6, r7}\n\t"
-        "mov r8, r4\n\t"
-        "mov r9, r5\n\t"
-        "mov r10, r6\n\t"
-        "mov r11, r7\n\t"
-        "pop {r4, r5, r6, r7, pc}\n"
+        AT_M0_RESTORE
         "5:\n\t"                   /* left shift: TFLM's x * (1 << shift), wrapping */
         "lsls r4, r4, r7\n\t"
         "movs r7, #0\n\t"
@@ -311,8 +258,7 @@ __asm__(".syntax unified\n\t"
         "7:\n\t"
         "mov r4, r9\n\t"
         "b 4b\n\t"
-        ".size at_m0_requantize, .-at_m0_requantize\n\t"
-        ".text");
+        AT_M0_END("at_m0_requantize"));
 
 #else
 

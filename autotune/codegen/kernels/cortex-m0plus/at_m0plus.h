@@ -13,6 +13,31 @@
 #include "at_common.h"
 #include "at_kernels.h"
 
+/* The assembly helpers' frame: the start of a global Thumb function in a section of its own
+ * (the linker drops it where unused), and r4-r11 saved and restored (r8-r11 through r4-r7). */
+#define AT_M0_FUNCTION(NAME)                                                                        \
+    ".syntax unified\n\t"                                                                          \
+    ".section .text." NAME ",\"ax\",%progbits\n\t"                                               \
+    ".align 1\n\t"                                                                                 \
+    ".global " NAME "\n\t"                                                                         \
+    ".thumb_func\n\t"                                                                              \
+    ".type " NAME ", %function\n" NAME ":\n\t"
+#define AT_M0_END(NAME) ".size " NAME ", .-" NAME "\n\t.text"
+#define AT_M0_SAVE                                                                                  \
+    "push {r4, r5, r6, r7, lr}\n\t"                                                                \
+    "mov r4, r8\n\t"                                                                               \
+    "mov r5, r9\n\t"                                                                               \
+    "mov r6, r10\n\t"                                                                              \
+    "mov r7, r11\n\t"                                                                              \
+    "push {r4, r5, r6, r7}\n\t"
+#define AT_M0_RESTORE                                                                               \
+    "pop {r4, r5, r6, r7}\n\t"                                                                     \
+    "mov r8, r4\n\t"                                                                               \
+    "mov r9, r5\n\t"                                                                               \
+    "mov r10, r6\n\t"                                                                              \
+    "mov r11, r7\n\t"                                                                              \
+    "pop {r4, r5, r6, r7, pc}\n\t"
+
 /* Output channels a kernel sums before it requantizes them: its stack holds their sums. */
 #define AT_M0_CHUNK 16
 

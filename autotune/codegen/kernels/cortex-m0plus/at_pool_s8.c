@@ -6,6 +6,7 @@
  * generic kernel writes it, so the pool may still run in place. */
 #include "at_common.h"
 #include "at_kernels.h"
+#include "at_m0plus.h"
 
 #define at_max_pool_s8 at_max_pool_s8_generic /* replaced below; the linker drops it */
 void at_max_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *output);
@@ -38,13 +39,7 @@ void at_m0_max_taps(const int8_t *x, int8_t *out, int32_t count, int32_t step, i
 /* r0 = the channel's last tap, r4 = i from -(taps - 1) step up to 0 by r3 = step, r5 a tap,
  * r6 the running maximum (from act_min, or out[c]), r1 out, r2 out + count, r7 =
  * -(taps - 1) step; r8, r9, r10 = act_min, act_max, act[2]. About 8 cycles a tap, 12 a channel. */
-__asm__(".syntax unified\n\t"
-        ".section .text.at_m0_max_taps,\"ax\",%progbits\n\t"
-        ".align 1\n\t"
-        ".global at_m0_max_taps\n\t"
-        ".thumb_func\n\t"
-        ".type at_m0_max_taps, %function\n"
-        "at_m0_max_taps:\n\t"
+__asm__(AT_M0_FUNCTION("at_m0_max_taps")
         "push {r4, r5, r6, r7, lr}\n\t"
         "mov r4, r8\n\t"
         "mov r5, r9\n\t"
@@ -82,8 +77,7 @@ __asm__(".syntax unified\n\t"
         "mov r9, r5\n\t"
         "mov r10, r6\n\t"
         "pop {r4, r5, r6, r7, pc}\n\t"
-        ".size at_m0_max_taps, .-at_m0_max_taps\n\t"
-        ".text");
+        AT_M0_END("at_m0_max_taps"));
 #undef AT_M0_MAX_CHANNEL
 #else
 void at_m0_max_taps(const int8_t *x, int8_t *out, int32_t count, int32_t step, int32_t taps,
