@@ -10,7 +10,6 @@
  * Tap loop: r7 = x + n, r1-r4 = the four rows + n, r0 = i from -n up to 0 (two taps an
  * iteration, an odd n entering at the second), r5 the input byte, r6 a weight and product,
  * r8-r11 the sums. Between blocks: n in lr, the sums pointer in r12, the blocks left at [sp]. */
-void at_m0_dot4_blocks(const int8_t *x, const int8_t *w, int32_t n, int32_t blocks, int32_t *sums);
 #define AT_M0_TAP                                                                                   \
     "ldrsb r5, [r7, r0]\n\t"                                                                       \
     "ldrsb r6, [r1, r0]\n\t"                                                                       \
@@ -85,8 +84,6 @@ void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, 
  * Tap loop: r0, r2 the two channels' inputs + last, r1, r4 their filters + last, r5 = i from
  * -last up to 0 by r3 = step, r6 an input byte, r7 a weight and product, r8 r9 the sums.
  * Between pairs: last in lr, the pairs left in r11, the sums pointer in r12. */
-void at_m0_dot2_step(const int8_t *x, const int8_t *w, int32_t last, int32_t step, int32_t pairs,
-                     int32_t *sums);
 __asm__(AT_M0_FUNCTION("at_m0_dot2_step") AT_M0_SAVE
         "ldr r4, [sp, #36]\n\t" /* pairs, sums: the fifth and sixth arguments */
         "mov r11, r4\n\t"
@@ -261,6 +258,17 @@ __asm__(AT_M0_FUNCTION("at_m0_requantize") AT_M0_SAVE
         AT_M0_END("at_m0_requantize"));
 
 #else
+
+void at_m0_dot4_blocks(const int8_t *x, const int8_t *w, int32_t n, int32_t blocks, int32_t *sums)
+{
+    at_m0_dot_rows(x, w, n, 4 * blocks, sums);
+}
+
+void at_m0_dot2_step(const int8_t *x, const int8_t *w, int32_t last, int32_t step, int32_t pairs,
+                     int32_t *sums)
+{
+    at_m0_dot_step_rows(x, w, last / step + 1, step, 2 * pairs, sums);
+}
 
 void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, int32_t *sums)
 {

@@ -24,7 +24,11 @@ static AT_NOINLINE int8_t *conv_pixels(const at_conv_params_t *p, const int8_t *
         int32_t c, chunk;
         for (c = 0; c < p->out_c; c += chunk, out += chunk) {
             chunk = p->out_c - c < AT_M0_CHUNK ? p->out_c - c : AT_M0_CHUNK;
-            at_m0_dot_rows(x, p->filter + c * n, n, chunk, sums);
+            if ((chunk & 3) == 0) {
+                at_m0_dot4_blocks(x, p->filter + c * n, n, chunk >> 2, sums);
+            } else {
+                at_m0_dot_rows(x, p->filter + c * n, n, chunk, sums);
+            }
             at_m0_requantize(sums, p->channels + c, &q, out, chunk);
         }
     }

@@ -25,7 +25,11 @@ static AT_NOINLINE int8_t *depthwise_pixels(const at_depthwise_conv_params_t *p,
         int32_t c, chunk;
         for (c = 0; c < out_c; c += chunk, out += chunk) {
             chunk = out_c - c < AT_M0_CHUNK ? out_c - c : AT_M0_CHUNK;
-            at_m0_dot_step_rows(x + c, p->filter + c, taps, out_c, chunk, sums);
+            if ((chunk & 1) == 0) {
+                at_m0_dot2_step(x + c, p->filter + c, (taps - 1) * out_c, out_c, chunk >> 1, sums);
+            } else {
+                at_m0_dot_step_rows(x + c, p->filter + c, taps, out_c, chunk, sums);
+            }
             at_m0_requantize(sums, p->channels + c, &q, out, chunk);
         }
     }

@@ -48,10 +48,18 @@
  * MAC; the rows left over by at_dot_s8. */
 void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, int32_t *sums);
 
+/* at_m0_dot_rows of 4 blocks rows, blocks >= 1: the assembly it calls. */
+void at_m0_dot4_blocks(const int8_t *x, const int8_t *w, int32_t n, int32_t blocks, int32_t *sums);
+
 /* sums[k] = sum over taps t < taps of x[k + t * step] * w[k + t * step], k < count: depthwise
  * channels, two at a time (one index and one loop for both: 7.5 cycles per MAC). */
 void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t step, int32_t count,
                          int32_t *sums);
+
+/* at_m0_dot_step_rows of 2 pairs channels, pairs >= 1, the last tap at offset `last`: the
+ * assembly it calls. */
+void at_m0_dot2_step(const int8_t *x, const int8_t *w, int32_t last, int32_t step, int32_t pairs,
+                     int32_t *sums);
 
 /* floor((a * b + nudge) / 2^31) for a, b < 2^31 (a = 2^31 too), nudge < 2^31, from four 16 x 16
  * products: a * b + nudge = ah bh 2^32 + mid 2^16 + lo + nudge, mid = ah bl + al bh < 2^32 - 2^17
