@@ -427,13 +427,18 @@ def measure_sweep(target: str, graphs: list[Graph], rng, m4: dict | None = None)
 
 
 def measure_models(target: str, names: list[str], rng, zoo_dir: Path) -> list[tuple]:
-    """(name, features, simulation) of each model on the target's simulator."""
+    """(name, features, simulation, layers) of each model on the target's simulator; layers: per
+    kernel call its symbol, MACs (conv, depthwise and dense only) and zero-wait cycles."""
     runs = []
     for name in names:
         with tempfile.TemporaryDirectory() as scratch:
             graph = _zoo_or_family(name, zoo_dir) if target == "apollo5" else _tf_model(name, Path(scratch))
-            generated, result, _ = SIMULATE[target](graph, Path(scratch), rng)
-        runs.append((name, extract_features(generated.kernel_plan, activation_bytes=0), result))
+            generated, result, profile = SIMULATE[target](graph, Path(scratch), rng)
+        features = extract_features(generated.kernel_plan, activation_bytes=0)
+        layers = [{"symbol": r.symbol, "macs": features.calls[r.call].macs, "cycles": _fitted_cycles(r),
+                   **({"cycles_per_mac": round(_fitted_cycles(r) / features.calls[r.call].macs, 2)}
+                      if features.calls[r.call].macs else {})} for r in profile]
+        runs.append((name, features, result, layers))
     return runs
 
 
@@ -448,7 +453,7 @@ def compare(target: str, runs: list[tuple], fitted_table: CoreTable) -> list[dic
     """Each model's simulated cycles against the analytic model as committed and as just fitted."""
     models = []
     table, refit = AnalyticCostModel(target), AnalyticCostModel(target, table=fitted_table)
-    for name, features, result in runs:
+    for name, features, result, layers in runs:
         predicted, with_fit = table.cycles(features), refit.cycles(features)
         row = {"name": name, "macs": features.macs, "cycles": result.cycles}
         if result.zero_wait_cycles is not None:
@@ -456,7 +461,7 @@ def compare(target: str, runs: list[tuple], fitted_table: CoreTable) -> list[dic
         models.append({**row, "cycles_per_mac": round(result.cycles / max(features.macs, 1), 2),
                        "milliseconds": round(result.milliseconds, 4), "predicted_cycles": round(predicted),
                        "predicted_over_measured": round(predicted / result.cycles, 3),
-                       "this_fit_over_measured": round(with_fit / result.cycles, 3)})
+                       "this_fit_over_measured": round(with_fit / result.cycles, 3), "layers": layers})
         print(f"{target} {name}: {features.macs} MACs, {result.cycles} cycles ({result.milliseconds:.3f} ms), "
               f"analytic {predicted / result.cycles:.3f}x, this fit {with_fit / result.cycles:.3f}x")
     return models
@@ -478,7 +483,7 @@ def fit_rp2040(graphs: list[Graph], rng, zoo_dir: Path) -> dict:
     samples, entry = measure_sweep("rp2040", graphs, rng, m4)
     fitted = fit(samples)
     runs = measure_models("rp2040", list(MODELS), rng, zoo_dir)
-    entry += [(len(r.ops), r.zero_wait_cycles - sum(op.zero_wait_cycles for op in r.ops)) for _, _, r in runs]
+    entry += [(len(r.ops), r.zero_wait_cycles - sum(op.zero_wait_cycles for op in r.ops)) for _, _, r, _ in runs]
     invoke, per_call = fit_entry(entry)
     m4_ratio = {s: round(sum(b for _, b in rows) / sum(a for a, _ in rows), 3) for s, rows in sorted(m4.items())}
     print(f"M4_INSTRUCTION_RATIO = {m4_ratio}")
