@@ -194,7 +194,8 @@ def sweep(rng) -> list[Graph]:
                                            (12, 12, 3, 8, 3, 1, 1, "SAME"), (16, 16, 1, 8, 3, 2, 1, "SAME"),
                                            (10, 10, 8, 16, 3, 1, 1, "VALID"), (8, 8, 16, 16, 1, 1, 1, "VALID"),
                                            (9, 9, 4, 8, 5, 2, 1, "SAME"), (6, 20, 8, 4, 2, 2, 1, "VALID"),
-                                           (12, 12, 6, 6, 3, 1, 2, "SAME"), (24, 24, 1, 4, 5, 2, 1, "SAME")]:
+                                           (12, 12, 6, 6, 3, 1, 2, "SAME"), (24, 24, 1, 4, 5, 2, 1, "SAME"),
+                                           (1, 64, 4, 5, 3, 1, 1, "SAME"), (8, 8, 3, 7, 3, 1, 1, "SAME")]:
         kh = 1 if h == 1 else k
         graphs.append(conv(rng, h, w, cin, cout, kh, k, s, d, pad_, act="RELU" if cin % 2 else "NONE"))
     for h, w, c, k, s, d, pad_, dm in [(1, 256, 8, 5, 1, 1, "SAME", 1), (1, 128, 16, 3, 2, 1, "SAME", 1),
@@ -332,12 +333,14 @@ VECTORISED_BY = {"at_depthwise_conv_s8": VECTORISED | {"gathers", "gather_taps",
 def fit(samples: dict[str, list[tuple[dict[str, int], int]]], vector_terms: bool = False) -> dict[str, dict]:
     """Per kernel symbol: cycles per unit of each of its work terms, minimising relative error.
     The Helium kernels' loop counts (terms mve_*) only with `vector_terms`, and then in place of
-    the scalar per-element terms (VECTORISED) for a kernel that has them."""
+    the scalar per-element terms (VECTORISED) for a kernel that has them, without the Cortex-M0+
+    kernels' terms (m0_*)."""
     fitted = {}
     for symbol, rows in sorted(samples.items()):
         terms = {t for counts, _ in rows for t, n in counts.items() if n}
         vector = {t for t in terms if t.startswith("mve_")}
-        if vector_terms:
+        if vector_terms:  # the Helium table; terms m0_* are the Cortex-M0+ kernels'
+            terms -= {t for t in terms if t.startswith("m0_")}
             terms -= VECTORISED_BY.get(symbol, VECTORISED) if vector else set()
         terms = sorted(terms if vector_terms else terms - vector)
         a = np.array([[counts.get(t, 0) for t in terms] for counts, _ in rows], float)
