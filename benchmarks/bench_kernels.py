@@ -195,7 +195,8 @@ def sweep(rng) -> list[Graph]:
                                            (10, 10, 8, 16, 3, 1, 1, "VALID"), (8, 8, 16, 16, 1, 1, 1, "VALID"),
                                            (9, 9, 4, 8, 5, 2, 1, "SAME"), (6, 20, 8, 4, 2, 2, 1, "VALID"),
                                            (12, 12, 6, 6, 3, 1, 2, "SAME"), (24, 24, 1, 4, 5, 2, 1, "SAME"),
-                                           (1, 64, 4, 5, 3, 1, 1, "SAME"), (8, 8, 3, 7, 3, 1, 1, "SAME")]:
+                                           (1, 64, 4, 5, 3, 1, 1, "SAME"), (8, 8, 3, 7, 3, 1, 1, "SAME"),
+                                           (1, 16, 2, 4, 3, 1, 1, "SAME"), (4, 4, 2, 8, 3, 1, 1, "SAME")]:
         kh = 1 if h == 1 else k
         graphs.append(conv(rng, h, w, cin, cout, kh, k, s, d, pad_, act="RELU" if cin % 2 else "NONE"))
     for h, w, c, k, s, d, pad_, dm in [(1, 256, 8, 5, 1, 1, "SAME", 1), (1, 128, 16, 3, 2, 1, "SAME", 1),
