@@ -19,8 +19,9 @@ instructions the Cortex-M4 executes per Cortex-M0+ instruction (the M4 table's s
    for QEMU): the same single-op graphs and `sweep_helium`'s, fitted on the Helium kernels' loop
    counts (work terms mve_*) in place of their per-element terms; then every test-zoo model and
    the benchmark's own models against the prediction ("apollo5" in the results).
-Writes benchmarks/results/kernels.json and prints the fitted tables in the form
-cost_models/analytic.py keeps them (the one place the constants live).
+Writes benchmarks/results/kernels.json and the fitted constants to cost_models/fitted_cycles.json,
+which cost_models/analytic.py reads (the one place the constants live). In kernels.json
+"predicted_over_measured" is the table the run started from, "this_fit_over_measured" the new fit.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ from autotune.codegen import generate_c  # noqa: E402
 from autotune.ir.graph import Graph, Op, Quant, Tensor  # noqa: E402
 from autotune.ir.kernel_plan import attribute_cycles  # noqa: E402
 from autotune.ops import window  # noqa: E402
-from cost_models.analytic import CORTEX_M0PLUS, TABLES, AnalyticCostModel, CoreTable  # noqa: E402
+from cost_models.analytic import CORTEX_M0PLUS, FITTED_PATH, TABLES, AnalyticCostModel, CoreTable  # noqa: E402
 from cost_models.features import extract_features  # noqa: E402
 from device_runners.build import build  # noqa: E402
 from device_runners.rp2040_sim import Rp2040Sim  # noqa: E402
@@ -193,7 +194,9 @@ def sweep(rng) -> list[Graph]:
                                            (12, 12, 3, 8, 3, 1, 1, "SAME"), (16, 16, 1, 8, 3, 2, 1, "SAME"),
                                            (10, 10, 8, 16, 3, 1, 1, "VALID"), (8, 8, 16, 16, 1, 1, 1, "VALID"),
                                            (9, 9, 4, 8, 5, 2, 1, "SAME"), (6, 20, 8, 4, 2, 2, 1, "VALID"),
-                                           (12, 12, 6, 6, 3, 1, 2, "SAME"), (24, 24, 1, 4, 5, 2, 1, "SAME")]:
+                                           (12, 12, 6, 6, 3, 1, 2, "SAME"), (24, 24, 1, 4, 5, 2, 1, "SAME"),
+                                           (1, 64, 4, 5, 3, 1, 1, "SAME"), (8, 8, 3, 7, 3, 1, 1, "SAME"),
+                                           (1, 16, 2, 4, 3, 1, 1, "SAME"), (4, 4, 2, 8, 3, 1, 1, "SAME")]:
         kh = 1 if h == 1 else k
         graphs.append(conv(rng, h, w, cin, cout, kh, k, s, d, pad_, act="RELU" if cin % 2 else "NONE"))
     for h, w, c, k, s, d, pad_, dm in [(1, 256, 8, 5, 1, 1, "SAME", 1), (1, 128, 16, 3, 2, 1, "SAME", 1),
@@ -280,22 +283,6 @@ def sweep_helium(rng) -> list[Graph]:
     return graphs
 
 
-def table_text(fitted: dict[str, dict], invoke: float, per_call: float) -> str:
-    """The fitted constants as cost_models/analytic.py writes them."""
-    lines = ["        cycles={"]
-    for symbol, f in fitted.items():
-        items = [f'"{t}": {c}' for t, c in f["cycles"].items()]
-        line, head = "", f'            "{symbol}": {{'
-        for item in items:
-            if len(head + line + item) > 108:
-                lines.append(head + line.rstrip())
-                head, line = " " * len(head), ""
-            line += item + ", "
-        lines.append(head + line.rstrip(", ") + "},")
-    lines += ["        },", f"        invoke_cycles={invoke},", f"        call_cycles={per_call},"]
-    return "\n".join(lines)
-
-
 # ------------------------------------------------------------------ measuring
 
 
@@ -351,12 +338,14 @@ VECTORISED_BY = {"at_depthwise_conv_s8": VECTORISED | {"gathers", "gather_taps",
 def fit(samples: dict[str, list[tuple[dict[str, int], int]]], vector_terms: bool = False) -> dict[str, dict]:
     """Per kernel symbol: cycles per unit of each of its work terms, minimising relative error.
     The Helium kernels' loop counts (terms mve_*) only with `vector_terms`, and then in place of
-    the scalar per-element terms (VECTORISED) for a kernel that has them."""
+    the scalar per-element terms (VECTORISED) for a kernel that has them, without the Cortex-M0+
+    kernels' terms (m0_*)."""
     fitted = {}
     for symbol, rows in sorted(samples.items()):
         terms = {t for counts, _ in rows for t, n in counts.items() if n}
         vector = {t for t in terms if t.startswith("mve_")}
-        if vector_terms:
+        if vector_terms:  # the Helium table; terms m0_* are the Cortex-M0+ kernels'
+            terms -= {t for t in terms if t.startswith("m0_")}
             terms -= VECTORISED_BY.get(symbol, VECTORISED) if vector else set()
         terms = sorted(terms if vector_terms else terms - vector)
         a = np.array([[counts.get(t, 0) for t in terms] for counts, _ in rows], float)
@@ -446,13 +435,18 @@ def measure_sweep(target: str, graphs: list[Graph], rng, m4: dict | None = None)
 
 
 def measure_models(target: str, names: list[str], rng, zoo_dir: Path) -> list[tuple]:
-    """(name, features, simulation) of each model on the target's simulator."""
+    """(name, features, simulation, layers) of each model on the target's simulator; layers: per
+    kernel call its symbol, MACs (conv, depthwise and dense only) and zero-wait cycles."""
     runs = []
     for name in names:
         with tempfile.TemporaryDirectory() as scratch:
             graph = _zoo_or_family(name, zoo_dir) if target == "apollo5" else _tf_model(name, Path(scratch))
-            generated, result, _ = SIMULATE[target](graph, Path(scratch), rng)
-        runs.append((name, extract_features(generated.kernel_plan, activation_bytes=0), result))
+            generated, result, profile = SIMULATE[target](graph, Path(scratch), rng)
+        features = extract_features(generated.kernel_plan, activation_bytes=0)
+        layers = [{"symbol": r.symbol, "macs": features.calls[r.call].macs, "cycles": _fitted_cycles(r),
+                   **({"cycles_per_mac": round(_fitted_cycles(r) / features.calls[r.call].macs, 2)}
+                      if features.calls[r.call].macs else {})} for r in profile]
+        runs.append((name, features, result, layers))
     return runs
 
 
@@ -467,7 +461,7 @@ def compare(target: str, runs: list[tuple], fitted_table: CoreTable) -> list[dic
     """Each model's simulated cycles against the analytic model as committed and as just fitted."""
     models = []
     table, refit = AnalyticCostModel(target), AnalyticCostModel(target, table=fitted_table)
-    for name, features, result in runs:
+    for name, features, result, layers in runs:
         predicted, with_fit = table.cycles(features), refit.cycles(features)
         row = {"name": name, "macs": features.macs, "cycles": result.cycles}
         if result.zero_wait_cycles is not None:
@@ -475,7 +469,7 @@ def compare(target: str, runs: list[tuple], fitted_table: CoreTable) -> list[dic
         models.append({**row, "cycles_per_mac": round(result.cycles / max(features.macs, 1), 2),
                        "milliseconds": round(result.milliseconds, 4), "predicted_cycles": round(predicted),
                        "predicted_over_measured": round(predicted / result.cycles, 3),
-                       "this_fit_over_measured": round(with_fit / result.cycles, 3)})
+                       "this_fit_over_measured": round(with_fit / result.cycles, 3), "layers": layers})
         print(f"{target} {name}: {features.macs} MACs, {result.cycles} cycles ({result.milliseconds:.3f} ms), "
               f"analytic {predicted / result.cycles:.3f}x, this fit {with_fit / result.cycles:.3f}x")
     return models
@@ -484,7 +478,6 @@ def compare(target: str, runs: list[tuple], fitted_table: CoreTable) -> list[dic
 def _summary(fitted: dict, fitted_table: CoreTable, table: CoreTable, models: list[dict]) -> dict:
     for symbol, f in fitted.items():
         print(f"{symbol}: max error {f['max_relative_error']:.1%} over {f['calls']} calls")
-    print(table_text(fitted, fitted_table.invoke_cycles, fitted_table.call_cycles))
     return {"fit": fitted, "invoke_cycles": fitted_table.invoke_cycles, "call_cycles": fitted_table.call_cycles,
             "analytic_table_is_this_fit": fitted_table.cycles == table.cycles
             and (fitted_table.invoke_cycles, fitted_table.call_cycles) == (table.invoke_cycles, table.call_cycles),
@@ -498,7 +491,7 @@ def fit_rp2040(graphs: list[Graph], rng, zoo_dir: Path) -> dict:
     samples, entry = measure_sweep("rp2040", graphs, rng, m4)
     fitted = fit(samples)
     runs = measure_models("rp2040", list(MODELS), rng, zoo_dir)
-    entry += [(len(r.ops), r.zero_wait_cycles - sum(op.zero_wait_cycles for op in r.ops)) for _, _, r in runs]
+    entry += [(len(r.ops), r.zero_wait_cycles - sum(op.zero_wait_cycles for op in r.ops)) for _, _, r, _ in runs]
     invoke, per_call = fit_entry(entry)
     m4_ratio = {s: round(sum(b for _, b in rows) / sum(a for a, _ in rows), 3) for s, rows in sorted(m4.items())}
     print(f"M4_INSTRUCTION_RATIO = {m4_ratio}")
@@ -547,7 +540,20 @@ def main(targets: tuple[str, ...] = ("rp2040", "apollo5")) -> dict:
             result["apollo5"] = fit_apollo5(graphs, np.random.default_rng(1), Path(zoo_dir))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
+    FITTED_PATH.write_text(json.dumps(fitted_constants(result), indent=1, sort_keys=True) + "\n")
     return result
+
+
+def fitted_constants(result: dict) -> dict:
+    """What cost_models/fitted_cycles.json holds: per core table the fitted cycles, entry-function
+    cycles and runner; the Cortex-M0+ XIP slope and M4 instruction ratios besides."""
+    def table(fit: dict) -> dict:
+        return {"cycles": {s: f["cycles"] for s, f in fit["fit"].items()}, "invoke_cycles": fit["invoke_cycles"],
+                "call_cycles": fit["call_cycles"]}
+    return {"cortex-m0plus": {**table(result), "fitted_to": CORTEX_M0PLUS.fitted_to,
+                              "xip_slope": result["xip"]["slope"],
+                              "cortex_m4_instruction_ratio": result["cortex_m4_instruction_ratio"]},
+            "cortex-m55": {**table(result["apollo5"]), "fitted_to": TABLES["cortex-m55"].fitted_to}}
 
 
 if __name__ == "__main__":

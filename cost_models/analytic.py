@@ -16,7 +16,8 @@ and store), per output position, per window gathered into scratch, per gathered 
 byte filled, copied or repeated into it; a pool per value read and per output; an element-wise
 kernel per output. A kernel the table does not know is an error, never a default.
 The Cortex-M0+ constants are fitted by benchmarks/bench_kernels.py to the generated kernels run
-on rp2040-sim (M0+ timings, each call's zero-wait cycles), which prints them in this form, and
+on rp2040-sim (M0+ timings, each call's zero-wait cycles), which writes them to
+cost_models/fitted_cycles.json, read here (never pasted), and
 its XIP term to rp2040-sim's XIP cache model on MLPs of 15-170 KB. The Cortex-M4
 figures are the M0+ ones scaled by measured instruction counts at an assumed equal cycles per
 instruction (see TABLES). The Cortex-M55 constants are fitted by the same benchmark, the same
@@ -31,7 +32,9 @@ and learned models replace the latency prediction.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from autotune.measurement import Measurement
 from cost_models.base import CallFeatures, CostModel, Costs, ModelFeatures
@@ -92,71 +95,81 @@ def decoder_cycles(symbol: str) -> dict[str, float] | None:
             "payload_bytes": model.per_payload_byte[storage]}
 
 
+# The fitted constants, written by `make bench BENCH=kernels` (benchmarks/bench_kernels.py): per
+# core table its cycles per unit of each kernel's work terms, the entry function's own cycles and
+# what it was fitted to; for the Cortex-M0+ also the XIP slope and the M4 instruction ratios.
+FITTED_PATH = Path(__file__).with_name("fitted_cycles.json")
+FITTED: dict[str, dict] = json.loads(FITTED_PATH.read_text())
+
+
+# Kernels the single-op fit does not reach (they only run inside whole models), solved from the
+# simulators on the test zoo's calls; kept here so a refit does not drop them.
+ZOO_SOLVED = {
+    # the zoo's concat and activations slot copies (96, 144 and 384 bytes)
+    "cortex-m0plus": {"at_concat_slot_s8": {"bytes": 9.44, "calls": 175.0, "copies": 27.9}},
+    "cortex-m55": {
+        "at_concat_slot_s8": {"bytes": 13.8, "calls": 110.0},
+        # not by its parts here (its conv pixels go through at_mve_rows one at a time): per group of
+        # four output channels of a pixel, least squares through the origin over the zoo's nine
+        # fused calls on apollo5-sim (86-164 cycles a group; window gathers and wide windows not modelled)
+        "at_conv_max_pool_s8": {"mve_groups": 120.0},
+    },
+}
+
+
+# The Cortex-M0+ fused conv + max pool: its conv's and max pool's fitted terms, and per value the
+# pool reads 5.7 cycles more (a call of the pool's assembly per window over scratch, not per row of
+# the input): least squares through the origin on the zoo's eight fused calls on rp2040-sim.
+M0PLUS_FUSED_POOL_READ = 5.7
+
+
+def _fitted(core: str) -> dict:
+    """The CoreTable fields fitted for `core`, with the kernels solved on the zoo."""
+    fit = FITTED[core]
+    cycles = {**fit["cycles"], **ZOO_SOLVED[core]}
+    if core == "cortex-m0plus":
+        pool = {f"pool_{t}": c for t, c in cycles["at_max_pool_s8"].items() if t != "calls"}
+        pool["pool_reads"] += M0PLUS_FUSED_POOL_READ
+        cycles["at_conv_max_pool_s8"] = {**cycles["at_conv_s8"], **pool}
+    return {"cycles": cycles, "invoke_cycles": fit["invoke_cycles"], "call_cycles": fit["call_cycles"],
+            "fitted_to": fit["fitted_to"]}
+
+
 # The RP2040's: 16 KB, 8-byte lines, 56 cycles per miss (device_runners/boot2.py FLASH).
-RP2040_XIP = FlashCache(bytes=16 * 1024, line_bytes=8, miss_cycles=56, slope=1.46)
+RP2040_XIP = FlashCache(bytes=16 * 1024, line_bytes=8, miss_cycles=56, slope=FITTED["cortex-m0plus"]["xip_slope"])
 
 
 CORTEX_M0PLUS = CoreTable(
     runtime_flash=300,
     board_flash=1460,  # boot2 (256 B), clocks, UART0, the request loop and the cycle counter
     flash_cache=RP2040_XIP,
-    kernel_flash={"at_conv_s8.c": 700, "at_depthwise_conv_s8.c": 650, "at_fully_connected_s8.c": 384,
-                  "at_mean_s8.c": 400, "at_softmax_s8.c": 772, "at_pool_s8.c": 1026, "at_add_s8.c": 804,
+    # the cortex-m0plus variants of conv, depthwise, dense and pools with the assembly helpers
+    # they use (cortex-m0plus/at_common.c: the MAC loops and the requantization)
+    kernel_flash={"at_conv_s8.c": 1120, "at_depthwise_conv_s8.c": 950, "at_fully_connected_s8.c": 530,
+                  "at_mean_s8.c": 400, "at_softmax_s8.c": 772, "at_pool_s8.c": 1230, "at_add_s8.c": 804,
                   "at_pad_s8.c": 198, "at_concat_s8.c": 66, "at_requantize_s8.c": 176, "at_lut_s8.c": 32,
                   "at_mul_s8.c": 482, "at_gather_s8.c": 102,
-                  "at_conv_max_pool_s8.c": 558},  # measured: its object, -Os (the others: fitted)
+                  "at_conv_max_pool_s8.c": 370},  # measured: its cortex-m0plus object, -Os (the others: fitted)
     stack_ram=220,  # the deepest path runs from the board's request loop
-    cycles={
-        "at_add_s8": {"calls": 156.03, "outputs": 241.88, "rows": 98.5},
-        "at_avg_pool_s8": {"calls": 97.47, "divisions": 48.46, "outputs": 46.97, "positions": 86.33,
-                           "reads": 12.06, "window_rows": 20.97},
-        "at_concat_s8": {"bytes": 10.01, "calls": 215.26, "copies": 46.55},
-        # not in the single-op fit (a concatenation of computed inputs): solved from rp2040-sim on
-        # the zoo's concat and activations slot copies (96, 144 and 384 bytes)
-        "at_concat_slot_s8": {"bytes": 9.44, "calls": 175.0, "copies": 27.9},
-        "at_conv_s8": {"calls": 247.29, "copy_bytes": 10.04, "fill_bytes": 2.96, "gather_taps": 72.09,
-                       "macs": 8.51, "outputs": 141.42, "positions": 166.07, "relu_outputs": 105.09},
-        "at_depthwise_conv_s8": {"copy_bytes": 10.63, "fill_bytes": 7.15, "gather_taps": 65.48,
-                                 "macs": 10.07, "outputs": 130.14, "positions": 171.27,
-                                 "relu_outputs": 102.3, "repeat_bytes": 20.57, "repeat_channels": 21.37},
-        "at_fully_connected_s8": {"calls": 20.28, "macs": 8.55, "outputs": 136.15,
-                                  "relu_outputs": 104.02, "rows": 104.58},
-        "at_gather_s8": {"calls": 72.48, "outputs": 23.03, "rows": 33.96},
-        "at_lut_s8": {"calls": 14.0, "outputs": 17.0},
-        "at_max_pool_s8": {"calls": 307.63, "outputs": 19.01, "positions": 104.73, "reads": 15.06,
-                           "window_rows": 3.41, "window_taps": 22.77},
-        "at_mean_s8": {"calls": 119.34, "outputs": 174.03, "reads": 6.99, "rows": 47.8},
-        "at_mul_s8": {"calls": 239.99, "outputs": 119.76, "rows": 61.84},
-        "at_pad_s8": {"bytes": 9.68, "rows": 105.49},
-        "at_requantize_s8": {"calls": 25.0, "outputs": 99.0},
-        "at_softmax_s8": {"calls": 31.79, "outputs": 145.56, "rows": 627.27},
-        "at_sub_s8": {"calls": 28.9, "outputs": 243.16, "rows": 89.38},
-        # the libc memcpy of a RESHAPE from the caller's input to its output
-        "memcpy": {"bytes": 10.0, "calls": 11.0},
-    },
-    invoke_cycles=9,
-    call_cycles=9.1,
-    fitted_to="rp2040-sim",
+    # the variants' frames: a chunk of 16 sums, the assembly's saved registers
+    kernel_stack={"at_conv_s8": 150, "at_depthwise_conv_s8": 156, "at_fully_connected_s8": 80},
+    **_fitted("cortex-m0plus"),
 )
 
 # The generic C on the Cortex-M4 executes, per kernel, this many instructions per instruction it
 # executes on the Cortex-M0+ (measured: nano33ble-sim against rp2040-sim on the same calls,
 # benchmarks/bench_kernels.py, `cortex_m4_instruction_ratio` in benchmarks/results/kernels.json):
 # Thumb-2's post-indexed loads, MLA and wider immediates do the same work in fewer instructions.
-M4_INSTRUCTION_RATIO = {"at_add_s8": 0.553, "at_avg_pool_s8": 0.715, "at_concat_s8": 0.765,
-                        "at_concat_slot_s8": 0.765,  # assumed: at_concat_s8's
-                        "at_conv_s8": 0.717, "at_depthwise_conv_s8": 0.71, "at_fully_connected_s8": 0.742,
-                        "at_gather_s8": 0.631, "at_lut_s8": 0.584, "at_max_pool_s8": 0.96,
-                        "at_mean_s8": 0.866, "at_mul_s8": 0.646, "at_pad_s8": 0.795,
-                        "at_requantize_s8": 0.494, "at_softmax_s8": 0.545, "at_sub_s8": 0.552,
-                        "memcpy": 0.667}
+M4_INSTRUCTION_RATIO = {**FITTED["cortex-m0plus"]["cortex_m4_instruction_ratio"],
+                        "at_concat_slot_s8": FITTED["cortex-m0plus"]["cortex_m4_instruction_ratio"]["at_concat_s8"]}
 M4_ENTRY_RATIO = 0.72  # the entry function's own code (argument set-up): about the convolutions' ratio
 
 
 def _scaled(table: CoreTable, ratios: dict[str, float], entry_ratio: float, **changes) -> CoreTable:
-    """`table` with each kernel's cycle constants times its instruction ratio."""
+    """`table` with each kernel's cycle constants times its instruction ratio (a fused kernel
+    without one is priced by its parts, FUSED)."""
     cycles = {symbol: {term: round(c * ratios[symbol], 2) for term, c in terms.items()}
-              for symbol, terms in table.cycles.items()}
+              for symbol, terms in table.cycles.items() if symbol in ratios}
     return replace(table, cycles=cycles, invoke_cycles=table.invoke_cycles * entry_ratio,
                    call_cycles=table.call_cycles * entry_ratio, **changes)
 
@@ -172,7 +185,7 @@ TABLES = {
     # runs from flash through its cache). Flash: the kernels' code as built for the M4.
     "cortex-m4": _scaled(
         CORTEX_M0PLUS, M4_INSTRUCTION_RATIO, M4_ENTRY_RATIO, runtime_flash=310, board_flash=0, flash_cache=None,
-        stack_ram=180, fitted_to="rp2040-sim, scaled by nano33ble-sim instruction counts",
+        stack_ram=180, kernel_stack={}, fitted_to="rp2040-sim, scaled by nano33ble-sim instruction counts",
         kernel_flash={"at_conv_s8.c": 681, "at_depthwise_conv_s8.c": 632, "at_fully_connected_s8.c": 313,
                       "at_mean_s8.c": 329, "at_softmax_s8.c": 536, "at_pool_s8.c": 1000, "at_add_s8.c": 630,
                       "at_pad_s8.c": 188, "at_concat_s8.c": 64, "at_requantize_s8.c": 128, "at_lut_s8.c": 30,
@@ -189,42 +202,7 @@ TABLES = {
         # the Helium conv and depthwise frames (saved q4-q7, copied windows, a group's constants)
         kernel_stack={"at_conv_s8": 224, "at_depthwise_conv_s8": 356, "at_conv_max_pool_s8": 32,
                       "at_conv_reverse_s8": 224},
-        cycles={
-            "at_add_s8": {"calls": 233.71, "outputs": 18.45, "rows": 42.89},
-            "at_avg_pool_s8": {"calls": 315.61, "divisions": 13.8, "outputs": 38.92, "positions": 33.36,
-                               "window_rows": 2.68, "window_taps": 11.84},
-            "at_concat_s8": {"bytes": 6.02, "calls": 230.12, "copies": 29.85},
-            # as on the M0+: from apollo5-sim on the zoo's slot copies (96, 144 and 384 bytes)
-            "at_concat_slot_s8": {"bytes": 13.8, "calls": 110.0},
-            # not by its parts here (its conv pixels go through at_mve_rows one at a time): per
-            # group of four output channels of a pixel, least squares through the origin over the
-            # zoo's nine fused calls on apollo5-sim (86-164 cycles a group; window gathers and
-            # wide windows not modelled)
-            "at_conv_max_pool_s8": {"mve_groups": 120.0},
-            "at_conv_s8": {"calls": 405.24, "fill_bytes": 34.51, "gather_taps": 3.85, "gathers": 133.63,
-                           "mve_block_channels": 94.8, "mve_block_chunks": 36.42, "mve_fixups": 3.43,
-                           "mve_group_chunks": 67.7, "mve_run_blocks": 24.99, "mve_runs": 94.22,
-                           "mve_slot_copies": 70.53},
-            "at_depthwise_conv_s8": {"calls": 350.63, "mve_fixups": 18.57, "mve_pair_taps": 13.29,
-                                     "mve_pairs": 83.43, "mve_pixel_taps": 35.04, "mve_pixels": 172.76,
-                                     "mve_runs": 142.37, "mve_window_bytes": 14.48, "mve_window_taps": 22.76},
-            "at_fully_connected_s8": {"calls": 69.5, "mve_group_chunks": 10.03, "mve_groups": 62.51,
-                                      "mve_short_chunks": 20.15, "mve_short_groups": 1.03, "rows": 86.28},
-            "at_gather_s8": {"calls": 73.89, "outputs": 15.05, "rows": 20.99},
-            "at_lut_s8": {"calls": 32.67, "outputs": 13.02},
-            "at_max_pool_s8": {"calls": 171.66, "mve_max4_pixels": 16.97, "mve_max4_runs": 105.67,
-                               "mve_row_slices": 52.33, "mve_tap_slices": 1.82},
-            "at_mean_s8": {"calls": 106.24, "mve_sum_loads": 4.07, "mve_sum_vectors": 107.06, "rows": 2.05},
-            "at_mul_s8": {"calls": 250.06, "outputs": 74.1, "rows": 22.93},
-            "at_pad_s8": {"bytes": 6.22, "rows": 78.98},
-            "at_requantize_s8": {"calls": 42.86, "outputs": 9.76},
-            "at_softmax_s8": {"calls": 42.94, "outputs": 83.78, "rows": 307.61},
-            "at_sub_s8": {"calls": 237.17, "outputs": 18.41, "rows": 43.15},
-            "memcpy": {"bytes": 6.01, "calls": 26.0},
-        },
-        invoke_cycles=0,  # apollo5-sim counts the entry's code between calls to the calls
-        call_cycles=0,
-        fitted_to="apollo5-sim",
+        **_fitted("cortex-m55"),
     ),
 }
 

@@ -250,10 +250,14 @@ def _write_uf2(target: Target, elf: Path) -> Path:
 def select_sources(sources_dir: Path, target: Target, entry: str = "model_invoke") -> list[Path]:
     """Every `.c` file of `sources_dir`, each replaced by its variant in the first of the target's
     kernel libraries (`sources_dir/<library>/`) that has a file of that name."""
-    sources_dir = Path(sources_dir)
+    return _with_variants(Path(sources_dir), _sources(sources_dir, entry), target.kernel_libraries)
+
+
+def _with_variants(sources_dir: Path, sources: Sequence[Path], libraries: Sequence[str]) -> list[Path]:
+    """Each source replaced by its variant in the first of `libraries` that has one."""
     selected = []
-    for source in _sources(sources_dir, entry):
-        variants = (sources_dir / lib / source.name for lib in target.kernel_libraries)
+    for source in sources:
+        variants = (sources_dir / lib / source.name for lib in libraries)
         selected.append(next((v for v in variants if v.is_file()), source))
     return selected
 
@@ -264,15 +268,18 @@ def build_host(
     extra_flags: Sequence[str] = (),
     entry: str = "model_invoke",
     sanitize: bool = False,
+    libraries: Sequence[str] = (),
 ) -> Path:
     """Compile `sources_dir` with `harness/host_main.c` into the executable `out`.
 
     The program reads MODEL_INPUT_SIZE-byte records from stdin and writes MODEL_OUTPUT_SIZE
     bytes per record to stdout. `sanitize` adds AddressSanitizer and UBSan (any finding aborts).
+    `libraries`: kernel libraries whose variants replace the generic files, as in the firmware
+    of a target that lists them (their portable C, where a variant has core-specific code).
     """
     gcc = find_tool("gcc", "install gcc")
     sources_dir, out = Path(sources_dir), Path(out)
-    sources = _sources(sources_dir, entry)
+    sources = _with_variants(sources_dir, _sources(sources_dir, entry), libraries)
     out.parent.mkdir(parents=True, exist_ok=True)
     _run(
         [gcc, *HOST_FLAGS, *(SANITIZE_FLAGS if sanitize else ()), *extra_flags,

@@ -55,7 +55,8 @@ def test_variants_are_copied_beside_the_generic_files_and_stale_ones_removed(lib
     kernel_library.copy_kernels(["at_common.h", "at_common.c", "at_add_s8.c"], out)
     assert not (out / VARIANT).exists() and not (out / "cortex-m4").exists()
     assert sorted(p.name for p in out.glob("*.[ch]")) == ["at_add_s8.c", "at_common.c", "at_common.h"]
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["cortex-m55-mve"]  # add's Helium variant
+    # at_common.c's Cortex-M0+ variant, add's Helium one
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["cortex-m0plus", "cortex-m55-mve"]
 
 
 def test_targets_that_list_the_library_build_the_variant(library, zoo_dir, tmp_path):
@@ -64,7 +65,7 @@ def test_targets_that_list_the_library_build_the_variant(library, zoo_dir, tmp_p
     m4, m0 = get_target("nano33ble"), get_target("rp2040")
     assert "cortex-m4" in m4.kernel_libraries and "cortex-m4" not in m0.kernel_libraries
     assert tmp_path / "src" / "cortex-m4" / VARIANT in select_sources(tmp_path / "src", m4)
-    assert tmp_path / "src" / VARIANT in select_sources(tmp_path / "src", m0)
+    assert tmp_path / "src" / "cortex-m0plus" / VARIANT in select_sources(tmp_path / "src", m0)  # its own
 
     cache = tmp_path / "cache"
     with_variant = build(tmp_path / "src", "nano33ble", cache_dir=cache)

@@ -350,6 +350,13 @@ class _Conv(OpDef):
         work["mve_fixups"] = 0 if mode == "relu" else sum(work[t] for t in self.mve_requantizations)
         return work
 
+    def m0_rest_macs(self, positions: int, out_c: int, taps: int, in_c: int) -> int:
+        """MACs of the output channels the Cortex-M0+ kernels (cortex-m0plus/) sum one at a time:
+        past the last block of four filters (conv), of two channels (depthwise)."""
+        if self.depthwise:
+            return positions * (out_c % 2) * taps
+        return positions * (out_c % 4) * taps * in_c
+
     def lower(self, graph: Graph, index: int, op: Op, p: ConvParams) -> tuple[KernelCall, ...]:
         inp, out = op.inputs[0], op.outputs[0]
         n, out_h, out_w, out_c = graph.tensor(out).shape
@@ -390,6 +397,7 @@ class _Conv(OpDef):
                             copy_bytes=copy_bytes if win["repeat"] == 1 else 0,
                             repeat_bytes=copy_bytes if win["repeat"] > 1 else 0,
                             repeat_channels=copied_taps * win["in_c"] if win["repeat"] > 1 else 0,
+                            m0_rest_macs=self.m0_rest_macs(n * out_h * out_w, out_c, taps, win["in_c"]),
                             **self.mve_work(win, n, out_h, out_w, out_c, p)),
             const_bytes=12 * out_c,  # at_channel_t per output channel
             params=p,

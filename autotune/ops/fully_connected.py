@@ -105,6 +105,7 @@ class FullyConnected(OpDef):
             weights=(weight_storage(graph, op.inputs[1], "filter"),),  # the bias is in the channel table
             macs=rows * units * depth,
             work=frozen_map(calls=1, **output_work(rows * units, p.act_min, p.output_offset), rows=rows,
+                            m0_rest_macs=rows * (units % 4) * depth,  # past the M0+ kernel's blocks of four
                             **mve_dense_work(rows, depth, units)),
             const_bytes=12 * units, params=p),)
 

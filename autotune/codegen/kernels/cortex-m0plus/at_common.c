@@ -1,0 +1,404 @@
+/* The generic out-of-line helpers (../at_common.c) and the Cortex-M0+ kernels' own
+ * (at_m0plus.h): on ARMv6-M in assembly, elsewhere in C. */
+#include "../at_common.c"
+
+#include "at_m0plus.h"
+
+#if defined(__ARM_ARCH_6M__)
+
+/* sums[4 b + k] for each block b < blocks of four rows (at_m0_dot_rows).
+ * Tap loop: r7 = x + n, r1-r4 = the four rows + n, r0 = i from -n up to 0 (two taps an
+ * iteration, an odd n entering at the second), r5 the input byte, r6 a weight and product,
+ * r8-r11 the sums. Between blocks: n in lr, the sums pointer in r12, the blocks left at [sp]. */
+#define AT_M0_TAP                                                                                   \
+    "ldrsb r5, [r7, r0]\n\t"                                                                       \
+    "ldrsb r6, [r1, r0]\n\t"                                                                       \
+    "muls r6, r5, r6\n\t"                                                                          \
+    "add r8, r6\n\t"                                                                               \
+    "ldrsb r6, [r2, r0]\n\t"                                                                       \
+    "muls r6, r5, r6\n\t"                                                                          \
+    "add r9, r6\n\t"                                                                               \
+    "ldrsb r6, [r3, r0]\n\t"                                                                       \
+    "muls r6, r5, r6\n\t"                                                                          \
+    "add r10, r6\n\t"                                                                              \
+    "ldrsb r6, [r4, r0]\n\t"                                                                       \
+    "muls r6, r5, r6\n\t"                                                                          \
+    "add r11, r6\n\t"                                                                              \
+    "adds r0, #1\n\t"
+__asm__(AT_M0_FUNCTION("at_m0_dot4_blocks") AT_M0_SAVE
+        "push {r3}\n\t"
+        "ldr r4, [sp, #40]\n\t" /* sums: the fifth argument, above the 40 bytes pushed */
+        "mov r12, r4\n\t"
+        "mov lr, r2\n\t"
+        "adds r7, r0, r2\n\t"
+        "movs r4, r1\n" /* the row before the first, less n */
+        "0:\n\t"
+        "mov r6, lr\n\t"
+        "adds r1, r4, r6\n\t"
+        "adds r2, r1, r6\n\t"
+        "adds r3, r2, r6\n\t"
+        "adds r4, r3, r6\n\t"
+        "movs r5, #0\n\t"
+        "mov r8, r5\n\t"
+        "mov r9, r5\n\t"
+        "mov r10, r5\n\t"
+        "mov r11, r5\n\t"
+        "negs r0, r6\n\t"
+        "lsls r5, r0, #31\n\t"
+        "bne 2f\n"
+        "1:\n\t" AT_M0_TAP
+        "2:\n\t" AT_M0_TAP
+        "bne 1b\n\t"
+        "mov r6, r12\n\t"
+        "mov r5, r8\n\t"
+        "str r5, [r6, #0]\n\t"
+        "mov r5, r9\n\t"
+        "str r5, [r6, #4]\n\t"
+        "mov r5, r10\n\t"
+        "str r5, [r6, #8]\n\t"
+        "mov r5, r11\n\t"
+        "str r5, [r6, #12]\n\t"
+        "adds r6, #16\n\t"
+        "mov r12, r6\n\t"
+        "ldr r5, [sp]\n\t"
+        "subs r5, #1\n\t"
+        "str r5, [sp]\n\t"
+        "bne 0b\n\t"
+        "add sp, #4\n\t"
+        AT_M0_RESTORE
+        AT_M0_END("at_m0_dot4_blocks"));
+#undef AT_M0_TAP
+
+void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, int32_t *sums)
+{
+    const int32_t blocks = count >> 2;
+    if (blocks > 0) {
+        at_m0_dot4_blocks(x, w, n, blocks, sums);
+    }
+    for (count -= 4 * blocks, w += 4 * blocks * n, sums += 4 * blocks; count > 0; --count, w += n) {
+        *sums++ = at_dot_s8(x, w, n);
+    }
+}
+
+/* sums[2 j], sums[2 j + 1] for each pair j < pairs of adjacent channels (at_m0_dot_step_rows).
+ * Tap loop: r0, r2 the two channels' inputs + last, r1, r4 their filters + last, r5 = i from
+ * -last up to 0 by r3 = step, r6 an input byte, r7 a weight and product, r8 r9 the sums.
+ * Between pairs: last in lr, the pairs left in r11, the sums pointer in r12. */
+__asm__(AT_M0_FUNCTION("at_m0_dot2_step") AT_M0_SAVE
+        "ldr r4, [sp, #36]\n\t" /* pairs, sums: the fifth and sixth arguments */
+        "mov r11, r4\n\t"
+        "ldr r4, [sp, #40]\n\t"
+        "mov r12, r4\n\t"
+        "mov lr, r2\n\t"
+        "adds r0, r0, r2\n\t"
+        "adds r1, r1, r2\n"
+        "0:\n\t"
+        "adds r2, r0, #1\n\t"
+        "adds r4, r1, #1\n\t"
+        "mov r5, lr\n\t"
+        "negs r5, r5\n\t"
+        "movs r6, #0\n\t"
+        "mov r8, r6\n\t"
+        "mov r9, r6\n"
+        "1:\n\t"
+        "ldrsb r6, [r0, r5]\n\t"
+        "ldrsb r7, [r1, r5]\n\t"
+        "muls r7, r6, r7\n\t"
+        "add r8, r7\n\t"
+        "ldrsb r6, [r2, r5]\n\t"
+        "ldrsb r7, [r4, r5]\n\t"
+        "muls r7, r6, r7\n\t"
+        "add r9, r7\n\t"
+        "adds r5, r5, r3\n\t"
+        "ble 1b\n\t"
+        "mov r6, r12\n\t"
+        "mov r7, r8\n\t"
+        "str r7, [r6, #0]\n\t"
+        "mov r7, r9\n\t"
+        "str r7, [r6, #4]\n\t"
+        "adds r6, #8\n\t"
+        "mov r12, r6\n\t"
+        "adds r0, #2\n\t"
+        "adds r1, #2\n\t"
+        "mov r6, r11\n\t"
+        "subs r6, #1\n\t"
+        "mov r11, r6\n\t"
+        "bne 0b\n\t"
+        AT_M0_RESTORE
+        AT_M0_END("at_m0_dot2_step"));
+
+void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t step, int32_t count,
+                         int32_t *sums)
+{
+    const int32_t pairs = count >> 1;
+    if (pairs > 0) {
+        at_m0_dot2_step(x, w, (taps - 1) * step, step, pairs, sums);
+    }
+    if (count & 1) {
+        sums[count - 1] = at_dot_step_s8(x + count - 1, w + count - 1, taps, step);
+    }
+}
+
+/* at_m0_requantize. Registers: r0 sums, r1 channels, r2 out, r12 out + count; r8 the output
+ * zero point, r9 act_min, r10 act_max; per output r4 the accumulator, r6 the multiplier, r7 the
+ * shift (lr once it is <= 0), on the whole way r11 the sign (0 or -1); r3, r5 scratch. The
+ * whole way follows at_m0_output (at_m0plus.h) step by step. */
+__asm__(AT_M0_FUNCTION("at_m0_requantize") AT_M0_SAVE
+        "ldr r4, [sp, #36]\n\t" /* count: the fifth argument, above the 36 bytes pushed */
+        "adds r4, r3, r4\n\t"
+        "mov r12, r4\n\t"
+        "ldm r2!, {r4, r5, r6}\n\t" /* at_output_t: offset, min, max */
+        "mov r8, r4\n\t"
+        "mov r9, r5\n\t"
+        "mov r10, r6\n\t"
+        "movs r2, r3\n"
+        "0:\n\t"
+        "ldm r0!, {r4}\n\t"
+        "ldm r1!, {r5, r6, r7}\n\t" /* at_channel_t: acc_init, multiplier, shift */
+        "adds r4, r4, r5\n\t"
+        "bmi 6f\n\t"
+        "lsrs r5, r4, #16\n\t"
+        "bne 10f\n\t"
+        "negs r3, r7\n\t"          /* r */
+        "subs r5, r3, #1\n\t"
+        "cmp r5, #15\n\t"
+        "bhi 10f\n\t"              /* r outside [1, 16] */
+        "adds r3, #14\n\t"
+        "movs r5, #1\n\t"
+        "lsls r5, r5, r3\n\t"      /* 2^(14+r) */
+        "adds r3, #1\n\t"          /* 15 + r */
+        "lsrs r7, r6, #16\n\t"     /* the short path: mh */
+        "uxth r6, r6\n\t"          /* ml */
+        "muls r6, r4, r6\n\t"
+        "muls r7, r4, r7\n\t"
+        "lsrs r6, r6, #16\n\t"
+        "adds r7, r7, r6\n\t"
+        "adds r7, r7, r5\n\t"
+        "movs r5, #1\n\t"
+        "lsls r5, r5, #14\n\t"
+        "adds r7, r7, r5\n\t"
+        "lsrs r7, r7, r3\n\t"
+        "add r7, r8\n\t"
+        "movs r4, r7\n\t"
+        "b 12f\n"
+        "6:\n\t"                   /* below zero, shift <= 0, under a ReLU (act_min >= zero point) */
+        "cmp r7, #0\n\t"
+        "bgt 10f\n\t"
+        "cmp r9, r8\n\t"
+        "bge 7f\n"
+        "10:\n\t"
+        "cmp r7, #0\n\t"
+        "bgt 5f\n"
+        "1:\n\t"
+        "cmp r4, #0\n\t"
+        "blt 11f\n"
+        "2:\n\t"
+        "mov lr, r7\n\t"
+        "asrs r7, r4, #31\n\t"
+        "mov r11, r7\n\t"
+        "eors r4, r7\n\t"
+        "subs r4, r4, r7\n\t"      /* |acc| */
+        "lsrs r3, r4, #16\n\t"     /* ah */
+        "uxth r4, r4\n\t"          /* al */
+        "lsrs r5, r6, #16\n\t"     /* bh */
+        "uxth r6, r6\n\t"          /* bl */
+        "movs r7, r4\n\t"
+        "muls r7, r6, r7\n\t"      /* lo = al bl */
+        "muls r6, r3, r6\n\t"      /* ah bl */
+        "muls r4, r5, r4\n\t"      /* al bh */
+        "muls r3, r5, r3\n\t"      /* ah bh */
+        "adds r4, r4, r6\n\t"      /* mid */
+        "lsrs r6, r7, #16\n\t"
+        "adds r4, r4, r6\n\t"
+        "uxth r7, r7\n\t"
+        "movs r6, #1\n\t"
+        "lsls r6, r6, #30\n\t"
+        "add r6, r11\n\t"          /* nudge: 2^30, 2^30 - 1 below zero */
+        "adds r7, r7, r6\n\t"
+        "lsrs r7, r7, #16\n\t"
+        "adds r4, r4, r7\n\t"      /* s */
+        "lsrs r4, r4, #15\n\t"
+        "lsls r3, r3, #1\n\t"
+        "adds r4, r4, r3\n\t"      /* SaturatingRoundingDoublingHighMul, in magnitude */
+        "mov r6, lr\n\t"
+        "negs r6, r6\n\t"
+        "beq 3f\n\t"
+        "subs r5, r6, #1\n\t"
+        "movs r3, #1\n\t"
+        "lsls r3, r3, r5\n\t"
+        "adds r4, r4, r3\n\t"
+        "lsrs r4, r4, r6\n"        /* RoundingDivideByPOT, in magnitude */
+        "3:\n\t"
+        "mov r7, r11\n\t"
+        "eors r4, r7\n\t"
+        "subs r4, r4, r7\n\t"
+        "add r4, r8\n"
+        "12:\n\t"
+        "cmp r4, r9\n\t"
+        "blt 7f\n\t"
+        "cmp r4, r10\n\t"
+        "ble 4f\n\t"
+        "mov r4, r10\n"
+        "4:\n\t"
+        "strb r4, [r2]\n\t"
+        "adds r2, #1\n\t"
+        "cmp r2, r12\n\t"
+        "bne 0b\n\t"
+        AT_M0_RESTORE
+        "5:\n\t"                   /* left shift: TFLM's x * (1 << shift), wrapping */
+        "lsls r4, r4, r7\n\t"
+        "movs r7, #0\n\t"
+        "b 1b\n"
+        "11:\n\t"                  /* below zero: act_min under a ReLU, else the whole way */
+        "cmp r9, r8\n\t"
+        "blt 2b\n"
+        "7:\n\t"
+        "mov r4, r9\n\t"
+        "b 4b\n\t"
+        AT_M0_END("at_m0_requantize"));
+
+#else
+
+void at_m0_dot4_blocks(const int8_t *x, const int8_t *w, int32_t n, int32_t blocks, int32_t *sums)
+{
+    at_m0_dot_rows(x, w, n, 4 * blocks, sums);
+}
+
+void at_m0_dot2_step(const int8_t *x, const int8_t *w, int32_t last, int32_t step, int32_t pairs,
+                     int32_t *sums)
+{
+    at_m0_dot_step_rows(x, w, last / step + 1, step, 2 * pairs, sums);
+}
+
+void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, int32_t *sums)
+{
+    for (; count > 0; --count, w += n) {
+        *sums++ = at_dot_s8(x, w, n);
+    }
+}
+
+void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t step, int32_t count,
+                         int32_t *sums)
+{
+    for (; count > 0; --count, ++x, ++w) {
+        *sums++ = at_dot_step_s8(x, w, taps, step);
+    }
+}
+
+void at_m0_requantize(const int32_t *sums, const at_channel_t *ch, const at_output_t *q, int8_t *out,
+                      int32_t count)
+{
+    const int8_t *const end = out + count;
+    do {
+        const int32_t acc = at_add_wrap(ch->acc_init, *sums), r = -ch->shift;
+        if (acc >= 0 && acc < 65536 && r >= 1 && r <= 16) { /* the short path, as the assembly's */
+            const uint32_t m = (uint32_t)ch->multiplier, a = (uint32_t)acc;
+            const uint32_t c = (1u << 14) + (1u << (14 + r));
+            const int32_t y = (int32_t)((a * (m >> 16) + ((a * (m & 0xFFFFu)) >> 16) + c) >> (15 + r)) + q->offset;
+            *out++ = (int8_t)(y < q->min ? q->min : y > q->max ? q->max : y);
+        } else {
+            *out++ = at_m0_output(*sums, ch, q->offset, q->min, q->max);
+        }
+        ++sums;
+        ++ch;
+    } while (out < end);
+}
+
+#endif
+
+/* `count` output pixels, all channels each, their windows `step` bytes apart from x: per chunk
+ * of channels the sums, then their requantization. */
+int8_t *at_m0_conv_pixels(const at_conv_params_t *p, const int8_t *x, int32_t step, int32_t count, int8_t *out)
+{
+    const at_output_t q = p->output_quant; /* a copy: the stores to out could alias p's */
+    const int32_t n = p->win.filter_h * p->win.filter_w * p->win.in_c;
+    int32_t sums[AT_M0_CHUNK];
+    for (; count > 0; --count, x += step) {
+        int32_t c, chunk;
+        for (c = 0; c < p->out_c; c += chunk, out += chunk) {
+            chunk = p->out_c - c < AT_M0_CHUNK ? p->out_c - c : AT_M0_CHUNK;
+            if ((chunk & 3) == 0) {
+                at_m0_dot4_blocks(x, p->filter + c * n, n, chunk >> 2, sums);
+            } else {
+                at_m0_dot_rows(x, p->filter + c * n, n, chunk, sums);
+            }
+            at_m0_requantize(sums, p->channels + c, &q, out, chunk);
+        }
+    }
+    return out;
+}
+
+#if defined(__ARM_ARCH_6M__)
+/* One channel's taps from label TAPS on, its clamp and store, flags set for "more channels". */
+#define AT_M0_MAX_CHANNEL(TAPS)                                                                   \
+    "ldrsb r5, [r0, r4]\n\t"                                                                     \
+    "cmp r5, r6\n\t"                                                                             \
+    "ble 2f\n\t"                                                                                 \
+    "movs r6, r5\n"                                                                               \
+    "2:\n\t"                                                                                     \
+    "adds r4, r4, r3\n\t"                                                                        \
+    "ble " TAPS "\n\t"                                                                           \
+    "cmp r6, r9\n\t"                                                                             \
+    "ble 3f\n\t"                                                                                 \
+    "mov r6, r9\n"                                                                                \
+    "3:\n\t"                                                                                     \
+    "strb r6, [r1]\n\t"                                                                          \
+    "adds r1, #1\n\t"                                                                            \
+    "adds r0, #1\n\t"                                                                            \
+    "cmp r1, r2\n\t"
+/* r0 = the channel's last tap, r4 = i from -(taps - 1) step up to 0 by r3 = step, r5 a tap,
+ * r6 the running maximum (from act_min, or out[c]), r1 out, r2 out + count, r7 =
+ * -(taps - 1) step; r8, r9, r10 = act_min, act_max, act[2]. About 8 cycles a tap, 12 a channel. */
+__asm__(AT_M0_FUNCTION("at_m0_max_taps")
+        "push {r4, r5, r6, r7, lr}\n\t"
+        "mov r4, r8\n\t"
+        "mov r5, r9\n\t"
+        "mov r6, r10\n\t"
+        "push {r4, r5, r6}\n\t"
+        "ldr r4, [sp, #36]\n\t" /* act: the sixth argument; taps the fifth, above 32 bytes */
+        "ldm r4!, {r5, r6, r7}\n\t"
+        "mov r8, r5\n\t"
+        "mov r9, r6\n\t"
+        "mov r10, r7\n\t"
+        "ldr r7, [sp, #32]\n\t"
+        "subs r7, #1\n\t"
+        "muls r7, r3, r7\n\t"
+        "adds r0, r0, r7\n\t"
+        "negs r7, r7\n\t"
+        "adds r2, r1, r2\n\t"
+        "mov r5, r10\n\t"
+        "cmp r5, #0\n\t"
+        "bne 5f\n"
+        "0:\n\t"                      /* from act_min */
+        "movs r4, r7\n\t"
+        "mov r6, r8\n"
+        "1:\n\t" AT_M0_MAX_CHANNEL("1b")
+        "bne 0b\n\t"
+        "b 6f\n"
+        "5:\n\t"                      /* from out[c] */
+        "movs r4, r7\n\t"
+        "ldrb r6, [r1]\n\t"
+        "sxtb r6, r6\n"
+        "4:\n\t" AT_M0_MAX_CHANNEL("4b")
+        "bne 5b\n"
+        "6:\n\t"
+        "pop {r4, r5, r6}\n\t"
+        "mov r8, r4\n\t"
+        "mov r9, r5\n\t"
+        "mov r10, r6\n\t"
+        "pop {r4, r5, r6, r7, pc}\n\t"
+        AT_M0_END("at_m0_max_taps"));
+#undef AT_M0_MAX_CHANNEL
+#else
+void at_m0_max_taps(const int8_t *x, int8_t *out, int32_t count, int32_t step, int32_t taps,
+                    const int32_t act[3])
+{
+    for (; count > 0; --count, ++x, ++out) {
+        int32_t m = act[2] ? *out : act[0], t;
+        for (t = 0; t < taps; ++t) {
+            m = x[t * step] > m ? x[t * step] : m;
+        }
+        *out = (int8_t)(m < act[1] ? m : act[1]);
+    }
+}
+#endif

@@ -1,0 +1,50 @@
+/* CONV_2D, int8, per-channel requantization (TFLM reference_integer_ops::ConvPerChannel), for
+ * the Cortex-M0+.
+ *
+ * The sums are those of the generic kernel (../at_conv_s8.c): acc_init plus the dot product of
+ * each filter with the pixel's input window, by chunks of output channels summed
+ * (at_m0_dot_rows: four filters per load of a window byte) then requantized
+ * (at_m0_requantize). Windows wholly inside the input are read in place along a row of output
+ * pixels without a call per pixel, the others gathered by at_window_s8. Pixels are written one
+ * after another, all channels of each.
+ */
+#include "at_common.h"
+#include "at_kernels.h"
+#include "at_m0plus.h"
+
+void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    const at_window_t *win = &p->win;
+    const int32_t step = win->stride_w * win->in_c; /* from one in-place window to the next */
+    int32_t b, oy, ox;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * win->in_h * win->in_w * win->in_c;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t inside = win->in_place && oy >= win->inside_y[0] && oy < win->inside_y[1];
+            for (ox = 0; ox < p->out_w;) {
+                const int32_t run = inside && ox >= win->inside_x[0] && ox < win->inside_x[1];
+                const int32_t count = run ? win->inside_x[1] - ox : 1;
+                output = at_m0_conv_pixels(p, at_window_s8(win, in_b, oy, ox, scratch), run ? step : 0, count,
+                                     output);
+                ox += count;
+            }
+        }
+    }
+}
+
+int32_t at_conv_s8_get_buffer_size(const at_conv_params_t *p)
+{
+    return at_window_buffer_size(&p->win, p->out_h, p->out_w);
+}
+
+/* Last pixel first (one batch), as the generic kernel: the output may start after the input's start. */
+void at_conv_reverse_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    int32_t oy, ox;
+    for (oy = p->out_h - 1; oy >= 0; --oy) {
+        for (ox = p->out_w - 1; ox >= 0; --ox) {
+            at_m0_conv_pixels(p, at_window_s8(&p->win, input, oy, ox, scratch), 0, 1,
+                        output + (oy * p->out_w + ox) * p->out_c);
+        }
+    }
+}

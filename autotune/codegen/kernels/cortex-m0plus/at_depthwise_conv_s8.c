@@ -1,0 +1,63 @@
+/* DEPTHWISE_CONV_2D, int8, per-channel requantization
+ * (TFLM reference_integer_ops::DepthwiseConvPerChannel), for the Cortex-M0+.
+ *
+ * The sums are those of the generic kernel (../at_depthwise_conv_s8.c): acc_init plus the dot
+ * product of each channel's taps, out_c apart, with the input window. Here by chunks of
+ * channels, summed two channels a pass (at_m0_dot_step_rows) then requantized
+ * (at_m0_requantize); windows wholly inside the input are read in place along a row of output
+ * pixels without a call per pixel. Pixels are written one after another, channel c from
+ * input channel c only.
+ */
+#include "at_common.h"
+#include "at_kernels.h"
+#include "at_m0plus.h"
+
+/* `count` output pixels, all channels each, their windows `step` bytes apart from x: per chunk
+ * of channels the sums, then their requantization. */
+static AT_NOINLINE int8_t *depthwise_pixels(const at_depthwise_conv_params_t *p, const int8_t *x,
+                                            int32_t step, int32_t count, int8_t *out)
+{
+    const at_output_t q = p->output_quant; /* a copy: the stores to out could alias p's */
+    const int32_t out_c = p->out_c;
+    const int32_t taps = p->win.filter_h * p->win.filter_w;
+    int32_t sums[AT_M0_CHUNK];
+    for (; count > 0; --count, x += step) {
+        int32_t c, chunk;
+        for (c = 0; c < out_c; c += chunk, out += chunk) {
+            chunk = out_c - c < AT_M0_CHUNK ? out_c - c : AT_M0_CHUNK;
+            if ((chunk & 1) == 0) {
+                at_m0_dot2_step(x + c, p->filter + c, (taps - 1) * out_c, out_c, chunk >> 1, sums);
+            } else {
+                at_m0_dot_step_rows(x + c, p->filter + c, taps, out_c, chunk, sums);
+            }
+            at_m0_requantize(sums, p->channels + c, &q, out, chunk);
+        }
+    }
+    return out;
+}
+
+void at_depthwise_conv_s8(const at_depthwise_conv_params_t *p, const int8_t *input,
+                          int8_t *output, int8_t *scratch)
+{
+    const at_window_t *win = &p->win;
+    const int32_t step = win->stride_w * win->in_c; /* from one in-place window to the next */
+    int32_t b, oy, ox;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * win->in_h * win->in_w * win->in_c;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t inside = win->in_place && oy >= win->inside_y[0] && oy < win->inside_y[1];
+            for (ox = 0; ox < p->out_w;) {
+                const int32_t run = inside && ox >= win->inside_x[0] && ox < win->inside_x[1];
+                const int32_t count = run ? win->inside_x[1] - ox : 1;
+                output = depthwise_pixels(p, at_window_s8(win, in_b, oy, ox, scratch), run ? step : 0,
+                                          count, output);
+                ox += count;
+            }
+        }
+    }
+}
+
+int32_t at_depthwise_conv_s8_get_buffer_size(const at_depthwise_conv_params_t *p)
+{
+    return at_window_buffer_size(&p->win, p->out_h, p->out_w);
+}
