@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 EXPERIMENT = """\
 name: gpc
-seed: 5
+seed: 6
 data: {source: npz, path: gunpoint.npz, cv_below: 0}
 model:
   family: spectral_cnn
@@ -25,7 +25,7 @@ model:
           separable: [false], stem_stride: [2]}
 compression: {bitwidths: [8, 4, 2], codecs: [auto], finetune_epochs: 1}
 constraints: {max_flash_kb: 100, max_ram_kb: 50, max_latency_ms: 50, min_accuracy: 0.0}
-budget: {trials: 2, epochs: 2}
+budget: {trials: 1, epochs: 2}
 training: {min_steps: 40, restarts: 0}
 search: {sampler: random}
 """
@@ -42,9 +42,7 @@ def test_search_with_bitwidths_open_then_export(tmp_path):
     assert bits == [f"param_bits_{i}" for i in range(4)]  # 2 convs and 2 dense layers, one choice each
     assert all(r[k] in ("8", "4", "2") for r in rows for k in bits)
     front = [r for r in rows if r["on_front"] == "True"]
-    assert front
-    # the front point with the fewest weight bits: its layers below 8 bits are stored packed
-    chosen = min(front, key=lambda r: sum(int(r[k]) for k in bits))
+    [chosen] = front  # one trial
     out = tmp_path / "bundle"
     assert main(["export", str(run), "--trial", chosen["number"], "--out", str(out)]) == 0  # checks TFLM
     host = subprocess.run(["make", "-C", str(out), "host"], capture_output=True, text=True)
@@ -53,10 +51,8 @@ def test_search_with_bitwidths_open_then_export(tmp_path):
     table = report.split("## Weight storage by layer")[1].split("\n\n")[1].splitlines()[2:]
     assert len(table) == 4
     stored = [cells.split("|")[6].strip() for cells in table]
-    low = [int(chosen[k]) < 8 for k in bits]
-    assert any(low), chosen
-    # a weight tensor of 24 x 5 x 24 at 4 or 2 bits is worth its decoder: not a plain int8 array
-    assert stored[1] != "none" if low[1] else stored[1] == "none"
+    assert int(chosen["param_bits_1"]) < 8, chosen  # the seed's draw: the second convolution below 8 bits
+    assert stored[1] != "none"  # 24 x 5 x 24 weights on 2^b - 1 levels: worth a decoder, not the plain array
     # autotune report and the dashboard show the same table for the exported point
     listed = cli("report", str(run), cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
