@@ -198,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--compress", action="store_true", help="choose each weight tensor's storage in flash "
                      "(lossless: the outputs stay identical) from the measured flash/RAM/latency front")
     imp.add_argument("--max-latency-increase", type=float, metavar="PCT",
-                     help="with --compress: the chosen storage's latency at most this %% above the plain arrays' (default 5)")
+                     help="with --compress: the chosen storage's latency at most this %% above the plain "
+                     "arrays' (default 5)")
     imp.add_argument("--max-ram-increase", type=int, metavar="BYTES",
                      help="with --compress: its RAM at most this many bytes above the plain arrays' (default 100)")
     imp.set_defaults(func=_import)

@@ -161,7 +161,8 @@ def import_model(tflite_path: Path, out_dir: Path, inputs_path: Path | None = No
         graph = with_storage(graph, dict(chosen.encodings))
         search = {"target": compress.target,
                   "rule": f"the smallest flash within +{compress.max_latency_increase_pct:g} % latency and "
-                          f"+{compress.max_ram_increase_bytes} B RAM of the plain int8 arrays",
+                          f"+{compress.max_ram_increase_bytes} B RAM of the plain int8 arrays (the smallest "
+                          "that fits if they do not)",
                   "chosen": points.index(chosen),
                   "points": [{"how": p.how, "storages": p.storages(graph), "flash_bytes": p.flash_bytes,
                               "ram_bytes": p.ram_bytes, "latency_ms": round(p.latency_ms, 4),

@@ -9,6 +9,7 @@ import yaml
 
 import model_zoo
 from autotune.compress.lossless import StoragePoint, choose_point
+from autotune.ir.graph import WeightEncoding
 from autotune.profile import TEST_VECTORS
 from autotune.tflm import tflm_outputs
 from tiny import cli
@@ -55,20 +56,24 @@ def test_import_compress_keeps_the_outputs_and_saves_flash(zoo_dir, tmp_path):
                           vectors["expected"])
     assert card["simulated"]["rp2040"]["source"].startswith("measured:rp2040-sim")
     # with the default limits (+5 % latency, +100 B RAM) the decoders' scratch rules these points out
-    points = [StoragePoint(p["how"], (), p["flash_bytes"], p["ram_bytes"], p["latency_ms"], p["flash_source"],
-                           p["latency_source"]) for p in search["points"]]
+    points = [StoragePoint(p["how"], () if p["storages"] == "plain" else ((0, WeightEncoding("coded")),),
+                           p["flash_bytes"], p["ram_bytes"], p["latency_ms"], p["flash_source"], p["latency_source"])
+              for p in search["points"]]
     assert choose_point(points, 5.0, 100) is points[0]
     assert choose_point(points, 1000.0, 100000).flash_bytes == chosen["flash_bytes"]
 
 
 def test_choose_point_takes_the_smallest_flash_within_the_limits():
-    def point(flash, ram, latency):
-        return StoragePoint("p", (), flash, ram, latency, "measured:elf-rp2040", "predicted:analytic-rp2040")
+    def point(flash, ram, latency, coded=True):
+        return StoragePoint("p", ((0, WeightEncoding("coded")),) if coded else (), flash, ram, latency,
+                            "measured:elf-rp2040", "predicted:analytic-rp2040")
 
-    plain, slow, big_ram, good = point(1000, 500, 1.0), point(600, 500, 1.2), point(500, 700, 1.0), point(800, 580, 1.04)
-    assert choose_point([plain, slow, big_ram, good], 5.0, 100) is good
+    plain, slow, big_ram = point(1000, 500, 1.0, coded=False), point(600, 500, 1.2), point(500, 700, 1.0)
+    good = point(800, 580, 1.04)
+    assert choose_point([slow, plain, big_ram, good], 5.0, 100) is good
     assert choose_point([plain, slow, big_ram, good], 25.0, 100) is slow
     assert choose_point([plain, slow, big_ram], 5.0, 100) is plain
+    assert choose_point([slow, big_ram, good], 5.0, 100) is big_ram  # the plain arrays did not fit
 
 
 @pytest.mark.parametrize("args, message", [

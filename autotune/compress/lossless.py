@@ -58,17 +58,23 @@ def configurations(graph: Graph, code_bytes: dict[str, int]) -> list[tuple[str, 
 
 
 def storage_front(graph: Graph, target: str = "rp2040") -> list[StoragePoint]:
-    """Every configuration built for `target` and measured; on_front: no other point has flash,
-    RAM and latency all at most its own and one smaller."""
-    from autotune.trial import measure_costs  # generate, build, measure: as a search trial
+    """Every configuration that fits `target`, built and measured; on_front: no other point has
+    flash, RAM and latency all at most its own and one smaller. AutotuneError if none fits."""
+    from autotune.trial import DoesNotFit, measure_costs  # generate, build, measure: as a search trial
     from cost_models.analytic import DECODER_FLASH
 
-    points = []
+    points, refused = [], ""
     for how, encodings in configurations(graph, DECODER_FLASH):
-        costs = measure_costs(with_storage(graph, encodings), target)
+        try:
+            costs = measure_costs(with_storage(graph, encodings), target)
+        except DoesNotFit as exc:  # the plain arrays may not fit where a smaller storage does
+            refused = refused or str(exc)
+            continue
         points.append(StoragePoint(how, tuple(sorted(encodings.items(), key=lambda i: i[0])),
                                    int(costs.flash.value), int(costs.ram.value), costs.latency.value,
                                    costs.flash.source, costs.latency.source))
+    if not points:
+        raise AutotuneError(f"{graph.name}: in no storage of its weights: {refused}")
     key = [(p.flash_bytes, p.ram_bytes, p.latency_ms) for p in points]
     dominated = [any(all(o <= m for o, m in zip(other, mine)) and other != mine for other in key) for mine in key]
     return [StoragePoint(**{**p.__dict__, "on_front": not d}) for p, d in zip(points, dominated)]
@@ -77,8 +83,10 @@ def storage_front(graph: Graph, target: str = "rp2040") -> list[StoragePoint]:
 def choose_point(points: list[StoragePoint], max_latency_increase_pct: float,
                  max_ram_increase_bytes: int) -> StoragePoint:
     """The smallest flash among the points within the limits against the plain arrays (the
-    first point); the plain arrays if no other point is within them."""
-    plain = points[0]
-    within = [p for p in points if p.latency_ms <= plain.latency_ms * (1 + max_latency_increase_pct / 100)
-              and p.ram_bytes <= plain.ram_bytes + max_ram_increase_bytes]
+    point without encodings); the plain arrays if no other point is within them; the smallest
+    flash of all if the plain arrays do not fit the target (no such point)."""
+    plain = next((p for p in points if not p.encodings), None)
+    within = [p for p in points if plain is None or (
+        p.latency_ms <= plain.latency_ms * (1 + max_latency_increase_pct / 100)
+        and p.ram_bytes <= plain.ram_bytes + max_ram_increase_bytes)]
     return min(within, key=lambda p: (p.flash_bytes, p.latency_ms, p.ram_bytes))
