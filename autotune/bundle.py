@@ -28,7 +28,7 @@ import yaml
 
 from autotune import __version__, executor
 from autotune.codegen import generate_c
-from autotune.compress.report import format_rows, weight_rows
+from autotune.compress.report import WeightRow, format_rows, table_note, weight_rows
 from autotune.errors import AutotuneError
 from autotune.escape import c_comment, make_comment, one_line
 from autotune.ir.graph import Graph
@@ -56,6 +56,7 @@ class Bundle:
     builds: dict[str, BuildResult]  # target -> measured firmware of this bundle's sources
     simulated: dict[str, SimResult]  # target -> its default runner on the first test vector
     profiles: dict[str, tuple[CallProfile, ...]]  # target -> that run per kernel call
+    weights: tuple[WeightRow, ...] = ()  # per weight tensor, its storage (the memory report's table)
 
 
 def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.ndarray, card: dict,
@@ -79,7 +80,7 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     work.chmod(0o755)  # mkdtemp makes it private; a bundle is an ordinary folder
     try:
-        builds, simulated, profiles = _write_bundle(graph, tflite, work, test_inputs, card, target, placement)
+        builds, simulated, profiles, weights = _write_bundle(graph, tflite, work, test_inputs, card, target, placement)
         if out_dir.exists():
             out_dir.rmdir()  # empty, as checked above
         work.rename(out_dir)
@@ -90,7 +91,7 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
             if parent.exists() and not any(parent.iterdir()):
                 parent.rmdir()
         raise
-    return Bundle(out_dir, builds, simulated, profiles)
+    return Bundle(out_dir, builds, simulated, profiles, weights)
 
 
 def _moved(b: BuildResult, old: Path, new: Path) -> BuildResult:
@@ -103,7 +104,7 @@ def _moved(b: BuildResult, old: Path, new: Path) -> BuildResult:
 
 def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.ndarray, card: dict,
                   target: str | None, placement: str) -> tuple[dict[str, BuildResult], dict[str, SimResult],
-                                                           dict[str, tuple[CallProfile, ...]]]:
+                                                           dict[str, tuple[CallProfile, ...]], tuple[WeightRow, ...]]:
     core = integer_core(graph)
     expected = executor.run(core, test_inputs)
     if core is graph:  # int8 edges: TFLM takes the same inputs (float-edge models are checked in tests)
@@ -142,8 +143,9 @@ def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nd
             sim_card[t] = _simulated_card(simulated[t], cold, runner.source)
             profiles[t] = call_profiles(generated.kernel_plan, simulated[t], t)
             write_csv(profiles[t], out_dir / f"profile_{d.runners[0]}.csv")
+    weights = tuple(weight_rows(generated.kernel_plan))
     (out_dir / "memory_report.md").write_text(_memory_report(generated.kernel_plan, generated.plan.format(core),
-                                                             builds))
+                                                             builds, weights))
     if target is not None:
         features = extract_features(generated.kernel_plan, activation_bytes=generated.activation_bytes)
         latency = AnalyticCostModel(target, placement).predict(features).latency
@@ -155,7 +157,7 @@ def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nd
             "simulated": sim_card,
             "arena_bytes": generated.arena_bytes}
     (out_dir / "model_card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
-    return builds, simulated, profiles
+    return builds, simulated, profiles, weights
 
 
 def _costs(target: str, firmware: BuildResult, latency: Measurement) -> dict:
@@ -314,7 +316,8 @@ def _quantization(graph: Graph) -> dict:
             "weights": "int8 (per-channel for convolutions), biases int32", "activations": "int8"}
 
 
-def _memory_report(plan: KernelPlan, arena_map: str, builds: dict[str, BuildResult]) -> str:
+def _memory_report(plan: KernelPlan, arena_map: str, builds: dict[str, BuildResult],
+                   rows: tuple[WeightRow, ...]) -> str:
     lines = [f"# Memory report: {one_line(plan.graph.name)}", ""]
     lines += ["| target | flash (bytes) | RAM (bytes) | of which stack | worst stack path |", "|---|---|---|---|---|"]
     lines += [f"| {t} | {b.flash_bytes} | {b.ram_bytes} | {b.stack_bytes} | {' > '.join(b.stack_path)} |"
@@ -335,11 +338,6 @@ def _memory_report(plan: KernelPlan, arena_map: str, builds: dict[str, BuildResu
         lines.append(f"| {i} | {c.op} | {c.kind} | {c.symbol or '(no code)'} | {c.weight_bytes} | {storage} | "
                      f"{c.const_bytes} |")
     lines += ["", "Other constants: per-channel accumulator starts, multipliers and shifts; lookup tables."]
-    rows = weight_rows(plan)
-    lines += ["", "## Weight storage by layer", "", *format_rows(rows), "",
-              "Entropy: of the tensor's int8 values (order 0); bound: no order-0 lossless storage holds them in",
-              "fewer payload bytes. Every storage: bytes of each storage that can hold the values (a blob with",
-              "its 20-byte header and CRC-32). Decode cycles per inference, "
-              + (rows[0].source if rows else "predicted") + "; scratch: the decoder call's, planned in the arena."]
+    lines += ["", "## Weight storage by layer", "", *format_rows(rows), "", table_note(rows)]
     lines += ["", "## Activation arena", "", "```", arena_map, "```", ""]
     return "\n".join(lines)

@@ -59,13 +59,19 @@ def _print_best(best) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from autotune.report.outputs import write_outputs
+    from autotune.compress.report import format_rows, rows_from_json, table_note
+    from autotune.report.outputs import read_exports, write_outputs
     from autotune.study import open_study
 
     experiment = load_run(Path(args.run))
     front = write_outputs(experiment, open_study(experiment), png=args.png)
     print(f"{experiment.run_dir}: front of {len(front)}; wrote dashboard.html, trials.csv, pareto.json, pareto/"
           + (", plots/*.png" if args.png else ""))
+    for e in read_exports(experiment.run_dir):  # the exported points' weight storage, as in the dashboard
+        if e.get("weights"):
+            rows = rows_from_json(e["weights"])
+            print(f"\ntrial {e['trial']} ({e['bundle']}): weight storage by layer", *format_rows(rows),
+                  table_note(rows), sep="\n")
     return 0
 
 
@@ -86,17 +92,33 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from autotune.export import import_model
+    from autotune.export import StorageLimits, import_model
 
     model = Path(args.model)
     default = re.sub(r"[^A-Za-z0-9._-]", "_", model.stem).lstrip(".-") or "model"  # the stem is anything at all
     out = Path(args.out) if args.out else Path("bundles") / default
     if args.inputs_key and not args.inputs:
         raise ConfigError("--inputs-key: needs --inputs ARCHIVE.npz")
+    limits = [f for f in ("max_latency_increase", "max_ram_increase") if getattr(args, f) is not None]
+    if limits and not args.compress:
+        raise ConfigError(f"--{limits[0].replace('_', '-')}: applies with --compress")
+    compress = StorageLimits(max_latency_increase_pct=5.0 if args.max_latency_increase is None
+                             else args.max_latency_increase,
+                             max_ram_increase_bytes=100 if args.max_ram_increase is None
+                             else args.max_ram_increase) if args.compress else None
     bundle = import_model(model, out, Path(args.inputs) if args.inputs else None, vectors=args.vectors,
-                          inputs_key=args.inputs_key)
+                          inputs_key=args.inputs_key, compress=compress, on_front=_print_front)
     _print_bundle(bundle, str(model))
     return 0
+
+
+def _print_front(graph, points, chosen) -> None:
+    print(f"storage of the weight tensors, each built for {chosen.flash_source.split('-', 1)[1]} "
+          f"(flash and RAM {chosen.flash_source}, latency {chosen.latency_source}); * on the front, > chosen:")
+    for p in points:
+        mark = (">" if p is chosen else " ") + ("*" if p.on_front else " ")
+        print(f"  {mark} flash {p.flash_bytes} B, RAM {p.ram_bytes} B, latency {p.latency_ms:.3f} ms: {p.how} "
+              f"({p.storages(graph)})")
 
 
 def _profile(args: argparse.Namespace) -> int:
@@ -173,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
                      "is taken as quantized, other numbers as real values (default: random int8)")
     imp.add_argument("--inputs-key", help="the array of the .npz to use (default: x, or its only array)")
     imp.add_argument("--vectors", type=int, help="number of test vectors (default: every row of --inputs, else 20)")
+    imp.add_argument("--compress", action="store_true", help="choose each weight tensor's storage in flash "
+                     "(lossless: the outputs stay identical) from the measured flash/RAM/latency front")
+    imp.add_argument("--max-latency-increase", type=float, metavar="PCT",
+                     help="with --compress: the chosen storage's latency at most this %% above the plain "
+                     "arrays' (default 5)")
+    imp.add_argument("--max-ram-increase", type=int, metavar="BYTES",
+                     help="with --compress: its RAM at most this many bytes above the plain arrays' (default 100)")
     imp.set_defaults(func=_import)
 
     prof = sub.add_parser("profile", help="run a bundle's test vectors on a simulator or a board: cycles per kernel call")
@@ -204,6 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("trials", "workers", "vectors"):
         if getattr(args, flag, None) is not None and getattr(args, flag) < 1:
             print(f"autotune: error: --{flag} must be >= 1", file=sys.stderr)
+            return 2
+    for flag in ("max_latency_increase", "max_ram_increase"):
+        value = getattr(args, flag, None)
+        if value is not None and not 0 <= value < float("inf"):
+            print(f"autotune: error: --{flag.replace('_', '-')} must be a number >= 0", file=sys.stderr)
             return 2
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:

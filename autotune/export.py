@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -10,10 +12,12 @@ import numpy as np
 from autotune import executor
 from autotune.bundle import Bundle, write_bundle
 from autotune.compress.search import layer_choices
-from autotune.compress.storage import store
+from autotune.compress.lossless import StoragePoint, choose_point, storage_front
+from autotune.compress.storage import store, with_storage
 from autotune.config import Experiment
 from autotune.data import SMALL_TEST, DataSpec, describe_data, load_dataset
 from autotune.errors import AutotuneError, DataError
+from autotune.ir.graph import Graph
 from autotune.ir.tflite_import import import_tflite
 from autotune.lowering import integer_core
 from autotune.report.outputs import accuracy_entry, model_path
@@ -139,12 +143,31 @@ def read_inputs(path: Path, key: str | None, shape: tuple[int, ...]) -> np.ndarr
 
 
 def import_model(tflite_path: Path, out_dir: Path, inputs_path: Path | None = None, vectors: int | None = None,
-                 seed: int = 0, inputs_key: str | None = None) -> Bundle:
+                 seed: int = 0, inputs_key: str | None = None, compress: StorageLimits | None = None,
+                 on_front: Callable[[Graph, list[StoragePoint], StoragePoint], None] | None = None) -> Bundle:
     """A user's own int8 model: IR, checks against TFLM, C bundle, measured builds. The test
     vectors are every row of `inputs_path` (or the first `vectors`), else `vectors` (default
-    20) random int8 inputs."""
+    20) random int8 inputs. With `compress`, each weight tensor takes the storage of the point
+    of the storage front (autotune.compress.lossless) that `compress` chooses: the values, so
+    the outputs, stay the model's; `on_front` is shown the front and the choice first."""
     graph = import_tflite(Path(tflite_path))  # errors name the file
     tflite = Path(tflite_path).read_bytes()
+    search = None
+    if compress is not None:
+        points = storage_front(graph, compress.target)
+        chosen = choose_point(points, compress.max_latency_increase_pct, compress.max_ram_increase_bytes)
+        if on_front is not None:
+            on_front(graph, points, chosen)
+        graph = with_storage(graph, dict(chosen.encodings))
+        search = {"target": compress.target,
+                  "rule": f"the smallest flash within +{compress.max_latency_increase_pct:g} % latency and "
+                          f"+{compress.max_ram_increase_bytes} B RAM of the plain int8 arrays (the smallest "
+                          "that fits if they do not)",
+                  "chosen": points.index(chosen),
+                  "points": [{"how": p.how, "storages": p.storages(graph), "flash_bytes": p.flash_bytes,
+                              "ram_bytes": p.ram_bytes, "latency_ms": round(p.latency_ms, 4),
+                              "flash_source": p.flash_source, "ram_source": p.flash_source,
+                              "latency_source": p.latency_source, "on_front": p.on_front} for p in points]}
     core = integer_core(graph)  # the C takes and returns the int8 integer path
     shape = core.tensor(core.inputs[0]).shape[1:]
     if inputs_path is not None:
@@ -167,4 +190,16 @@ def import_model(tflite_path: Path, out_dir: Path, inputs_path: Path | None = No
                                         else f"random int8, seed {seed}"),
                        "exported": datetime.now(timezone.utc).isoformat(timespec="seconds")},
     }
+    if search is not None:
+        card["storage_search"] = search
     return write_bundle(graph, tflite, out_dir, inputs, card)
+
+
+@dataclass(frozen=True)
+class StorageLimits:
+    """`autotune import --compress`: the target the storage front is measured for, and how far
+    the chosen point may be from the plain int8 arrays (the seed bar by default)."""
+
+    target: str = "rp2040"
+    max_latency_increase_pct: float = 5.0
+    max_ram_increase_bytes: int = 100

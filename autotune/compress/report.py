@@ -2,7 +2,8 @@
 decode cycles and scratch, and the storage chosen (the bundle's memory report, benchmarks)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import asdict, dataclass
 
 from autotune.codecs import entropy_bits, entropy_bound_bytes
 from autotune.codecs.auto import choose
@@ -48,12 +49,39 @@ def weight_rows(plan: KernelPlan) -> list[WeightRow]:
     return rows
 
 
+COLUMNS = ("call", "tensor", "weights", "entropy (bits)", "bound (bytes)", "stored as", "bytes", "decode cycles",
+           "scratch (bytes)", "every storage (bytes)")
+
+
+def row_cells(r: WeightRow) -> list[str]:
+    """One row's cells, in COLUMNS order (the markdown report and the dashboard)."""
+    every = ", ".join(f"{s} {b}" for s, b, _ in r.alternatives)
+    return [str(r.call), one_line(r.tensor[-40:]), str(r.elements), str(r.entropy_bits), str(r.bound_bytes),
+            r.storage, str(r.stored_bytes), f"{r.decode_cycles:.0f}", str(r.scratch_bytes), every]
+
+
 def format_rows(rows: list[WeightRow]) -> list[str]:
     """A markdown table of the rows."""
-    lines = ["| call | tensor | weights | entropy (bits) | bound (bytes) | stored as | bytes | decode cycles | "
-             "scratch (bytes) | every storage (bytes) |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        every = ", ".join(f"{s} {b}" for s, b, _ in r.alternatives)
-        lines.append(f"| {r.call} | {one_line(r.tensor[-40:]).replace('|', '_')} | {r.elements} | {r.entropy_bits} | {r.bound_bytes} | "
-                     f"{r.storage} | {r.stored_bytes} | {r.decode_cycles:.0f} | {r.scratch_bytes} | {every} |")
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(c.replace("|", "_") for c in row_cells(r)) + " |" for r in rows]
     return lines
+
+
+def table_note(rows: list[WeightRow]) -> str:
+    """What the table's columns mean, and where its decode cycles come from."""
+    return ("Entropy: of the tensor's int8 values (order 0); bound: no order-0 lossless storage holds them in "
+            "fewer payload bytes. Every storage: bytes of each storage that can hold the values (a blob with "
+            "its 20-byte header and CRC-32). Decode cycles per inference, "
+            + (rows[0].source if rows else "predicted") + "; scratch: the decoder call's, planned in the arena.")
+
+
+def rows_to_json(rows: list[WeightRow]) -> list[dict]:
+    """The rows as JSON values (unknown decode cycles as null, not NaN)."""
+    return [{**asdict(r), "decode_cycles": None if math.isnan(r.decode_cycles) else r.decode_cycles} for r in rows]
+
+
+def rows_from_json(items: list[dict]) -> list[WeightRow]:
+    """Rows as rows_to_json wrote them (a run's exports.json)."""
+    return [WeightRow(**{**d, "alternatives": tuple(tuple(a) for a in d["alternatives"]),
+                         "decode_cycles": float("nan") if d["decode_cycles"] is None else d["decode_cycles"]})
+            for d in items]

@@ -7,6 +7,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from autotune.compress.report import COLUMNS, row_cells, rows_from_json, table_note
 from autotune.config import Experiment
 from autotune.report.records import TrialRecord, hypervolume_history, pareto_front
 
@@ -139,7 +140,8 @@ PROFILE_COLUMNS = (("op", "op", None), ("kernel", "kernel", None), ("MACs", "mac
 
 
 def exports_html(exports: list[dict]) -> str:
-    """Per exported bundle and simulated target, a table of its kernel calls (autotune.profile)."""
+    """Per exported bundle: per simulated target, a table of its kernel calls (autotune.profile);
+    the storage of each weight tensor (autotune.compress.report)."""
     def cell(v, digits):
         return "-" if v is None else html.escape(str(v)) if digits is None else f"{v:,.{digits}f}"
 
@@ -153,7 +155,14 @@ def exports_html(exports: list[dict]) -> str:
                          f"<p>{html.escape(e['bundle'])}; {html.escape(p['source'])}</p>"
                          f"<table border='1' cellpadding='3' style='border-collapse:collapse'><tr>{head}</tr>"
                          f"{rows}</table>")
-    return "<h2>Exported points, per kernel call</h2>" + "".join(parts) if parts else ""
+        if e.get("weights"):  # exports.json before weight storage was recorded has none
+            rows = rows_from_json(e["weights"])
+            body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row_cells(r)) + "</tr>" for r in rows)
+            head = "".join(f"<th>{html.escape(name)}</th>" for name in COLUMNS)
+            parts.append(f"<h3>trial {e['trial']}: weight storage by layer</h3>"
+                         f"<table border='1' cellpadding='3' style='border-collapse:collapse'><tr>{head}</tr>"
+                         f"{body}</table><p>{html.escape(table_note(rows))}</p>")
+    return "<h2>Exported points: kernel calls and weight storage</h2>" + "".join(parts) if parts else ""
 
 
 def dashboard_html(records: list[TrialRecord], experiment: Experiment, study_attrs: dict | None = None,

@@ -16,6 +16,7 @@ from pathlib import Path
 import optuna
 import yaml
 
+from autotune.compress.report import rows_to_json
 from autotune.config import Experiment
 from autotune.report.dashboard import dashboard_html, write_pngs
 from autotune.report.records import TrialRecord, hypervolume, pareto_front, read_records
@@ -40,12 +41,14 @@ def read_exports(run_dir: Path) -> list[dict]:
 
 def record_export(run_dir: Path, trial: int, bundle) -> None:
     """Add an exported bundle (autotune.bundle.Bundle) to exports.json: its trial, folder and,
-    per target with a simulator, the run of the first test vector per kernel call."""
+    per target with a simulator, the run of the first test vector per kernel call; the storage of
+    each weight tensor (autotune.compress.report)."""
     sources = yaml.safe_load((bundle.path / "model_card.yaml").read_text())["simulated"]
     entry = {"trial": trial, "bundle": str(bundle.path.resolve()),
              "profiles": {t: {"source": sources[t]["source"], "cycles": bundle.simulated[t].cycles,
                               "calls": [c.row() for c in calls]}
-                          for t, calls in bundle.profiles.items()}}
+                          for t, calls in bundle.profiles.items()},
+             "weights": rows_to_json(list(bundle.weights))}
     exports = [e for e in read_exports(run_dir) if e["bundle"] != entry["bundle"]] + [entry]
     _write_whole(run_dir / EXPORTS, json.dumps(exports, indent=1))
 

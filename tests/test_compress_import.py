@@ -1,0 +1,95 @@
+"""`autotune import model.tflite --compress`: a storage per weight tensor for the user's own int8
+model, chosen from a measured flash/RAM/latency front; the outputs stay TFLite Micro's."""
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import model_zoo
+from autotune.compress.lossless import StoragePoint, choose_point
+from autotune.ir.graph import WeightEncoding
+from autotune.profile import TEST_VECTORS
+from autotune.tflm import tflm_outputs
+from tiny import cli
+
+
+def pruned_mlp(zoo_dir: Path) -> bytes:
+    """The zoo's MLP with its first dense layer magnitude-pruned (78 % zeros), as a user's pruned
+    model would come: random int8 weights alone do not compress."""
+    def prune(m):
+        for t in m.subgraphs[0].tensors:
+            data = m.buffers[t.buffer].data
+            if data is not None and len(data) == 128 * 2 * 64:
+                values = np.frombuffer(bytes(bytearray(data)), np.int8).copy()
+                values[np.abs(values) < 100] = 0
+                m.buffers[t.buffer].data = values.view(np.uint8)
+
+    return model_zoo.edit(model_zoo.tflite_bytes("mlp", zoo_dir), prune)
+
+
+@pytest.mark.slow
+def test_import_compress_keeps_the_outputs_and_saves_flash(zoo_dir, tmp_path):
+    tflite = pruned_mlp(zoo_dir)
+    (tmp_path / "mlp.tflite").write_bytes(tflite)
+    proc = cli("import", "mlp.tflite", "--compress", "--max-latency-increase", "1000", "--max-ram-increase",
+               "100000", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "latency predicted:analytic-rp2040" in proc.stdout and "flash and RAM measured:elf-rp2040" in proc.stdout
+    bundle = tmp_path / "bundles" / "mlp"
+    card = yaml.safe_load((bundle / "model_card.yaml").read_text())
+    search = card["storage_search"]
+    plain, chosen = search["points"][0], search["points"][search["chosen"]]
+    assert plain["storages"] == "plain" and plain["on_front"]
+    assert chosen["on_front"] and chosen["flash_bytes"] < plain["flash_bytes"]  # the limits allow it
+    assert chosen["flash_bytes"] == card["measured"]["rp2040"]["flash_bytes"]  # the bundle is that point
+    assert chosen["ram_bytes"] == card["measured"]["rp2040"]["ram_bytes"]
+    assert len({p["storages"] for p in search["points"]}) == len(search["points"]) >= 3
+    report = (bundle / "memory_report.md").read_text().split("## Weight storage by layer")[1]
+    assert f"| {chosen['storages'].split(': ')[1]}" in report  # the dense layer decoded, not the plain array
+    # outputs identical: the C (host, rp2040-sim) gives the executor's, which are TFLite Micro's for the original
+    host = subprocess.run(["make", "-C", str(bundle), "host"], capture_output=True, text=True)
+    assert "test vectors: 20 of 20 match" in host.stdout, host.stdout + host.stderr
+    vectors = np.load(bundle / TEST_VECTORS)
+    assert np.array_equal(tflm_outputs(tflite, vectors["inputs"]).reshape(vectors["expected"].shape),
+                          vectors["expected"])
+    assert card["simulated"]["rp2040"]["source"].startswith("measured:rp2040-sim")
+    # with the default limits (+5 % latency, +100 B RAM) the decoders' scratch rules these points out
+    points = [StoragePoint(p["how"], () if p["storages"] == "plain" else ((0, WeightEncoding("coded")),),
+                           p["flash_bytes"], p["ram_bytes"], p["latency_ms"], p["flash_source"], p["latency_source"])
+              for p in search["points"]]
+    assert choose_point(points, 5.0, 100) is points[0]
+    assert choose_point(points, 1000.0, 100000).flash_bytes == chosen["flash_bytes"]
+
+
+def test_choose_point_takes_the_smallest_flash_within_the_limits():
+    def point(flash, ram, latency, coded=True):
+        return StoragePoint("p", ((0, WeightEncoding("coded")),) if coded else (), flash, ram, latency,
+                            "measured:elf-rp2040", "predicted:analytic-rp2040")
+
+    plain, slow, big_ram = point(1000, 500, 1.0, coded=False), point(600, 500, 1.2), point(500, 700, 1.0)
+    good = point(800, 580, 1.04)
+    assert choose_point([slow, plain, big_ram, good], 5.0, 100) is good
+    assert choose_point([plain, slow, big_ram, good], 25.0, 100) is slow
+    assert choose_point([plain, slow, big_ram], 5.0, 100) is plain
+    assert choose_point([slow, big_ram, good], 5.0, 100) is big_ram  # the plain arrays did not fit
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--max-ram-increase", "10"], "--max-ram-increase: applies with --compress"),
+    (["--compress", "--max-latency-increase", "-1"], "--max-latency-increase must be a number >= 0"),
+    (["--compress", "--max-latency-increase", "nan"], "--max-latency-increase must be a number >= 0"),
+])
+def test_compress_flag_errors_are_one_line(args, message, tmp_path):
+    (tmp_path / "m.tflite").write_bytes(b"TFL3 not a model")
+    proc = cli("import", "m.tflite", *args, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"autotune: error: {message}", proc.stderr
+    assert not (tmp_path / "bundles").exists()
+
+
+def test_compress_of_a_corrupt_model_names_the_file(tmp_path):
+    (tmp_path / "m.tflite").write_bytes(b"TFL3 not a model")
+    proc = cli("import", "m.tflite", "--compress", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.startswith("autotune: error: m.tflite") \
+        and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
