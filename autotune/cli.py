@@ -28,7 +28,7 @@ def _run(args: argparse.Namespace) -> int:
         changes["output_dir"] = Path(args.output_dir)
     experiment = dataclasses.replace(experiment, **changes)
     summary = run_search(experiment, workers=args.workers, ray_address=args.ray_address,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, warm_start=Path(args.warm_start) if args.warm_start else None)
     print(f"{experiment.name}: {summary.finished}/{experiment.budget.trials} trials finished "
           f"({summary.new} in this run), {summary.feasible} feasible, front of {summary.front}, "
           f"hypervolume {summary.hypervolume:.4f}; {summary.rejected} candidates rejected over a hard "
@@ -145,17 +145,10 @@ def _print_bundle(bundle, what: str) -> None:
 
 
 def load_run(run: Path):
-    """The experiment of an existing run folder, pointing at that folder."""
-    from autotune.config import load_experiment
-    from autotune.study import EXPERIMENT_COPY
+    """The experiment of an existing run folder, pointing at that folder (autotune.study.load_run)."""
+    from autotune.study import load_run as load
 
-    copy = run / EXPERIMENT_COPY
-    if not copy.exists():
-        raise AutotuneError(f"{run}: not a run folder (no {EXPERIMENT_COPY}; start one with `autotune run`)")
-    experiment = load_experiment(copy)
-    if run.resolve().name != experiment.name:
-        raise AutotuneError(f"{run}: the folder name must match the experiment name {experiment.name!r}")
-    return dataclasses.replace(experiment, output_dir=run.resolve().parent)
+    return load(run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="trials at once on Ray (overrides workers; 1 needs no Ray)")
     run.add_argument("--ray-address", help="join an existing Ray cluster, e.g. 10.0.0.5:6379 or auto")
     run.add_argument("--output-dir", help="parent of the run folder (overrides output_dir; default runs)")
+    run.add_argument("--warm-start", metavar="RUN", help="a previous run folder of the same model family: its "
+                     "front is tried first (and its other feasible trials when the data or target changed)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
 

@@ -22,7 +22,7 @@ from search_spaces import FAMILIES
 from search_spaces.base import Choice, FloatRange, IntRange, ParamSpec
 
 OBJECTIVES = ("accuracy", "flash", "ram", "latency")  # accuracy is maximised, the rest minimised
-SAMPLERS = ("nsga2", "tpe", "random")
+SAMPLERS = ("tpe", "nsga2", "random")  # the first is the default: chosen by benchmarks/bench_search_efficiency.py
 DATA_SOURCES = ("synthetic_spectral", "npz", "csv")
 
 MAX_FILE_BYTES = 1 << 20  # an experiment is a few hundred bytes; refuse to parse anything huge
@@ -77,6 +77,14 @@ class Training:
 
 
 @dataclass(frozen=True)
+class EarlyStop:
+    """A short first training decides whether the full one runs (autotune.study.should_stop)."""
+
+    fraction: float = 0.25  # of the training rounds (epochs) run before the decision
+    margin: float = 0.05  # short-run accuracy an earlier, no costlier candidate must beat it by
+
+
+@dataclass(frozen=True)
 class Compression:
     """Per weighted layer, the choices the search may make (one choice: fixed, not searched).
 
@@ -118,8 +126,10 @@ class Experiment:
     objectives: tuple[str, ...] = OBJECTIVES
     budget: Budget = field(default_factory=Budget)
     training: Training = field(default_factory=Training)
-    sampler: str = "nsga2"
+    sampler: str = SAMPLERS[0]
     population: int = 10  # NSGA-II population size
+    starting_points: bool = True  # the family's known-good points are tried first
+    early_stop: EarlyStop | None = field(default_factory=EarlyStop)  # None: every candidate trains fully
     heartbeat_seconds: int = 10  # a process records a heartbeat for its running trials this often
     grace_seconds: int = 60  # a running trial without a heartbeat for this long is failed
     storage: str | None = None  # None: SQLite in the run folder
@@ -400,8 +410,13 @@ class _Reader:
         return Experiment(**kw)
 
     def search(self, node) -> dict[str, Any]:
-        s = self.mapping(node, "search", ("sampler", "population", "heartbeat_seconds", "grace_seconds"))
+        s = self.mapping(node, "search", ("sampler", "population", "starting_points", "early_stop",
+                                          "heartbeat_seconds", "grace_seconds"))
         kw: dict[str, Any] = {}
+        if "starting_points" in s:
+            kw["starting_points"] = self.boolean(s["starting_points"], "search.starting_points")
+        if "early_stop" in s:
+            kw["early_stop"] = self.early_stop(s["early_stop"])
         if "sampler" in s:
             kw["sampler"] = self.string(s["sampler"], "search.sampler", SAMPLERS)
         if "population" in s:
@@ -416,6 +431,18 @@ class _Reader:
         elif "heartbeat_seconds" in s:
             kw["grace_seconds"] = 6 * heartbeat
         return kw
+
+    def early_stop(self, node) -> EarlyStop | None:
+        """`false` turns it off; a mapping sets `fraction` and `margin`."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == YAML_TAG + "bool":
+            return EarlyStop() if self.boolean(node, "search.early_stop") else None
+        e = self.mapping(node, "search.early_stop", ("fraction", "margin"))
+        kw: dict[str, float] = {}
+        if "fraction" in e:  # a whole training is no short run; false turns the check off
+            kw["fraction"] = self.number(e["fraction"], "search.early_stop.fraction", float, above=0.0, high=0.9)
+        if "margin" in e:
+            kw["margin"] = self.number(e["margin"], "search.early_stop.margin", float, low=0.0, high=1.0)
+        return EarlyStop(**kw)
 
     def storage(self, node) -> str | None:
         url = self.string(node, "storage", allow_none=True, max_length=4096)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from autotune.config import Experiment
 from autotune.data import Dataset
-from autotune.trial import Candidate, Rejected, TrialResult, evaluate
+from autotune.trial import Candidate, EarlyStopped, Rejected, TrialResult, evaluate
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class TrialFailure:
     reason: str
 
 
-Outcome = TrialResult | Rejected | TrialFailure
+Outcome = TrialResult | Rejected | EarlyStopped | TrialFailure
 
 
 def evaluate_or_fail(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> Outcome:

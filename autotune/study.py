@@ -20,6 +20,7 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import optuna
@@ -27,22 +28,25 @@ from sqlalchemy import exc as sa_exc
 from tqdm import tqdm
 
 from autotune.compress.search import sample_compression
-from autotune.config import Experiment, folder_problem, locate
+from autotune.config import Experiment, folder_problem, load_experiment, locate
 from autotune.data import Dataset, describe_data, load_dataset
-from autotune.errors import ConfigError
+from autotune.errors import AutotuneError, ConfigError
 from autotune.report.outputs import model_path, write_outputs
-from autotune.report.records import OBJECTIVE_ATTRS, TrialRecord, hypervolume, pareto_front, read_records
+from autotune.report.records import (INTERRUPTED, OVER_BUDGET, OBJECTIVE_ATTRS, TrialRecord, hypervolume, pareto_front,
+                                     read_records)
 from autotune.runner import LocalRunner, RayRunner, TrialFailure
 from autotune.storage import Heartbeats, open_storage
-from autotune.trial import Candidate, Rejected, TrialResult
+from autotune.early_stop import Rival
+from autotune.trial import Candidate, EarlyStopped, Rejected, TrialResult
 from autotune.training import chance_margin
 from search_spaces import get_family
 from search_spaces.base import SearchSpace
 
 EXPERIMENT_COPY = "experiment.yaml"  # the run folder keeps the YAML it was started from
-INTERRUPTED = "interrupted"
-OVER_BUDGET = "not run: other processes took the rest of the budget"
 REJECTED = "rejected"  # user attribute of a trial rejected before training: the reason
+EARLY_STOPPED = "early_stopped"  # user attribute of a trial stopped after its short run: the reason
+ORIGIN = "origin"  # user attribute of an enqueued trial: "starting point" or "warm start from RUN"
+TPE_STARTUP_TRIALS = 10  # random draws (starting points and rejections included) before TPE models the rest
 # Draws in a row that neither train nor fail (duplicates, rejections) before the search gives up:
 # the space has no new candidate within the limits.
 MAX_IDLE_DRAWS = 200
@@ -71,17 +75,24 @@ def min_accuracy(experiment: Experiment, dataset: Dataset) -> float:
     return round(min(1.0, rate + chance_margin(rate, dataset.n_val)), 4)
 
 
-def constraint_values(outcome: TrialResult | Rejected, experiment: Experiment, useful: float) -> dict[str, float]:
+def constraint_values(outcome: TrialResult | Rejected | EarlyStopped, experiment: Experiment,
+                      useful: float) -> dict[str, float]:
     """One value per constraint; <= 0 means satisfied (Optuna's convention). A rejected candidate
-    has no accuracy: it breaks min_accuracy by the whole threshold."""
+    has no accuracy: it breaks min_accuracy by the whole threshold. An early-stopped one breaks
+    `early_stopped`: its accuracy is partial, so it is never feasible."""
     c, costs = experiment.constraints, outcome.costs
-    accuracy = outcome.val_accuracy.value if isinstance(outcome, TrialResult) else 0.0
+    accuracy = 0.0
+    if isinstance(outcome, TrialResult):
+        accuracy = outcome.val_accuracy.value
+    elif isinstance(outcome, EarlyStopped):
+        accuracy = outcome.short_accuracy.value
     pairs = {"max_flash_kb": (costs.flash.value / 1024, c.max_flash_kb),
              "max_ram_kb": (costs.ram.value / 1024, c.max_ram_kb),
              "max_latency_ms": (costs.latency.value, c.max_latency_ms),
              "max_params": (costs.params, c.max_params)}
     values = {name: float(value - limit) for name, (value, limit) in pairs.items() if limit is not None}
     values["min_accuracy"] = float(useful - accuracy)
+    values[EARLY_STOPPED] = 1.0 if isinstance(outcome, EarlyStopped) else 0.0
     return values
 
 
@@ -112,10 +123,16 @@ class _SeededPerTrial(optuna.samplers.BaseSampler):
 
 
 def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
+    """Multivariate TPE (the default, chosen by benchmarks/bench_search_efficiency.py) models the
+    parameters jointly (`group`: the per-block filters exist only for their block count) and
+    reads every trial's constraints; NSGA-II and random sampling for comparison."""
     def make(number: int) -> optuna.samplers.BaseSampler:
         seed = experiment.seed + number
         if experiment.sampler == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                                  n_startup_trials=TPE_STARTUP_TRIALS)
         if experiment.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.NSGAIISampler(population_size=experiment.population, seed=seed)
@@ -164,6 +181,57 @@ def open_study(experiment: Experiment, storage: optuna.storages.RDBStorage | Non
                           f"started ({changed}); its trials were judged by the old limits. Use a new name "
                           f"or output_dir for the new limits")
     return study
+
+
+def load_run(run: Path) -> Experiment:
+    """The experiment of an existing run folder, pointing at that folder."""
+    copy = run / EXPERIMENT_COPY
+    if not copy.exists():
+        raise AutotuneError(f"{run}: not a run folder (no {EXPERIMENT_COPY}; start one with `autotune run`)")
+    experiment = load_experiment(copy)
+    if run.resolve().name != experiment.name:
+        raise AutotuneError(f"{run}: the folder name must match the experiment name {experiment.name!r}")
+    return dataclasses.replace(experiment, output_dir=run.resolve().parent)
+
+
+def warm_start_points(run: Path, experiment: Experiment, space: SearchSpace) -> list[dict]:
+    """Points from a previous run of the same family, best validation accuracy first: its front;
+    when the data or the target changed, also its other feasible trials (their results there say
+    where to look, not what they score here), up to half the trial budget. Points outside this
+    experiment's space are left out."""
+    previous = load_run(run)
+    if previous.family != experiment.family:
+        raise ConfigError(f"--warm-start {run}: model.family: the run searched {previous.family}, this experiment "
+                          f"{experiment.family}; a warm start needs the same family")
+    records = read_records(open_study(previous))
+    by_accuracy = lambda rs: sorted(rs, key=lambda r: -r.metrics["accuracy"])  # noqa: E731
+    front = by_accuracy(pareto_front(records, previous.objectives))
+    points = [r.params for r in front]
+    if previous.data != experiment.data or previous.target != experiment.target:
+        on_front = {r.number for r in front}
+        rest = by_accuracy(r for r in records if r.feasible and r.number not in on_front)
+        points += [r.params for r in rest][:max(0, experiment.budget.trials // 2 - len(points))]
+    return [p for p in points if space.contains(p)]
+
+
+def _enqueue_first(study: optuna.Study, experiment: Experiment, space: SearchSpace,
+                   warm: tuple[Path, list[dict]] | None) -> None:
+    """A new study tries the warm start's points (`warm`: the run and its points), then the
+    family's starting points, before the sampler's own; a resumed one has them queued already."""
+    if study.get_trials(deepcopy=False):
+        if warm is not None:
+            print(f"--warm-start {warm[0]}: ignored, the study in {experiment.run_dir} has trials already "
+                  "(it was warm-started, if at all, when it began)", file=sys.stderr)
+        return
+    queued: list[dict] = []
+    sources = [(warm[1], f"warm start from {warm[0]}")] if warm is not None else []
+    if experiment.starting_points:
+        sources.append(([p for p in space.starting_points if space.contains(p)], "starting point"))
+    for points, origin in sources:
+        for params in points:
+            if params not in queued:
+                queued.append(params)
+                study.enqueue_trial(params, user_attrs={ORIGIN: origin})
 
 
 def _run_folder_error(experiment: Experiment, reason: str) -> ConfigError:
@@ -333,7 +401,7 @@ def _accuracy_attrs(prefix: str, accuracy) -> dict:
     return attrs
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialResult | Rejected | TrialFailure,
+def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialResult | Rejected | EarlyStopped | TrialFailure,
           experiment: Experiment, useful: float) -> None:
     if isinstance(outcome, TrialFailure):
         trial.set_user_attr("fail_reason", outcome.reason)
@@ -344,6 +412,10 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialResult | Rejec
                "sources": {"flash": costs.flash.source, "ram": costs.ram.source, "latency": costs.latency.source}}
     if isinstance(outcome, Rejected):  # told as infeasible without an accuracy: never trained
         metrics.update({REJECTED: outcome.reason, "accuracy": 0.0})
+    elif isinstance(outcome, EarlyStopped):  # told as infeasible with its partial accuracy: no model kept
+        metrics.update({EARLY_STOPPED: outcome.reason, **_accuracy_attrs("accuracy", outcome.short_accuracy),
+                        **_accuracy_attrs("short_accuracy", outcome.short_accuracy)})
+        metrics["sources"].update(accuracy=outcome.short_accuracy.source)
     else:
         model_path(experiment.run_dir, outcome.number).write_bytes(outcome.tflite)
         metrics.update({**_accuracy_attrs("accuracy", outcome.val_accuracy),
@@ -351,6 +423,8 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialResult | Rejec
                         "float_val_accuracy": outcome.float_val_accuracy, "epochs_run": outcome.epochs_run,
                         "restarts": outcome.restarts})
         metrics["sources"].update(accuracy=outcome.val_accuracy.source, test_accuracy=outcome.test_accuracy.source)
+        if outcome.short_accuracy is not None:
+            metrics.update(_accuracy_attrs("short_accuracy", outcome.short_accuracy))
     for key, value in metrics.items():
         trial.set_user_attr(key, value)
     for name, value in constraint_values(outcome, experiment, useful).items():  # samplers and fronts read these
@@ -367,10 +441,11 @@ def _space_for(experiment: Experiment, dataset: Dataset) -> SearchSpace:
 
 
 def run_search(experiment: Experiment, workers: int | None = None, ray_address: str | None = None,
-               progress: bool = True, dataset: Dataset | None = None) -> SearchSummary:
+               progress: bool = True, dataset: Dataset | None = None, warm_start: Path | None = None) -> SearchSummary:
     workers = workers or experiment.workers
     dataset = dataset or load_dataset(experiment.data, experiment.seed)
     space = _space_for(experiment, dataset)  # bad data or family: an error before anything is written
+    warm = (warm_start, warm_start_points(warm_start, experiment, space)) if warm_start is not None else None
     _check_run_folder(experiment)
     storage = _storage(experiment) if experiment.storage else None  # a user's database: reachable?
     _start_run_folder(experiment)
@@ -378,6 +453,7 @@ def run_search(experiment: Experiment, workers: int | None = None, ray_address: 
     study = open_study(experiment, storage)  # refuses a study that started under other constraints
     _keep_experiment(experiment)  # only then: the copy must describe the study
     study.sampler = make_sampler(experiment)
+    _enqueue_first(study, experiment, space, warm)
     useful = min_accuracy(experiment, dataset)
     study.set_user_attr("min_accuracy", useful)
     study.set_user_attr("data", describe_data(dataset))
@@ -414,7 +490,7 @@ def run_search(experiment: Experiment, workers: int | None = None, ray_address: 
                         idle += 1
                         exhausted = idle >= MAX_IDLE_DRAWS
                         continue
-                    runner.submit(Candidate(trial.number, params))
+                    runner.submit(Candidate(trial.number, params, _rivals(study)))
                 if not in_flight:
                     if exhausted or (deadline is not None and time.monotonic() >= deadline) or not _running(study):
                         break
@@ -457,6 +533,14 @@ def run_search(experiment: Experiment, workers: int | None = None, ray_address: 
         hypervolume=hypervolume(front, experiment), interrupted=interrupt.signum,
         rejected=sum(r.state == "REJECTED" for r in records), exhausted=exhausted,
         best=max(front, key=lambda r: r.metrics["accuracy"], default=None))
+
+
+def _rivals(study: optuna.Study) -> tuple[Rival, ...]:
+    """Trained candidates with a short-run accuracy, for the early-stopping rule."""
+    return tuple(Rival(t.number, t.user_attrs["flash_kb"], t.user_attrs["ram_kb"], t.user_attrs["latency_ms"],
+                       t.user_attrs["short_accuracy"], t.user_attrs["short_accuracy_n"])
+                 for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                 if "short_accuracy" in t.user_attrs)
 
 
 def _finished(study: optuna.Study) -> int:

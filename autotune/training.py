@@ -28,6 +28,19 @@ class TrainStats:
     best_epoch: int  # 1-based: the validation round whose weights were kept
     val_accuracy: float | None  # float model on the validation data, None when there was none
     restarts: int  # runs that ended at chance and were started again from new weights
+    short_accuracy: float | None = None  # float accuracy at the short run's end (ShortRun), if checked
+    stopped: bool = False  # training ended at the short run: ShortRun.keep_going said no
+
+
+@dataclass(frozen=True)
+class ShortRun:
+    """A check after the first `rounds` rounds of a fit: the float model's accuracy on (x, y), and
+    training ends there when `keep_going(accuracy)` is false (autotune.early_stop)."""
+
+    rounds: int
+    x: np.ndarray
+    y: np.ndarray
+    keep_going: Callable[[float], bool]
 
 
 @dataclass(frozen=True)
@@ -173,9 +186,9 @@ class Trainer:
         for v in self.model.optimizer.variables:  # the step count (so the schedule) and the moments
             v.assign(np.zeros(v.shape, v.dtype.as_numpy_dtype))
 
-    def _run(self, x, y, val, seed: int) -> tuple[int, int, float | None]:
+    def _run(self, x, y, val, seed: int, check: list) -> tuple[int, int, float | None]:
         """One pass of the schedule; returns (passes over the data, best round, float validation
-        accuracy or None)."""
+        accuracy or None). `check`: callbacks beside early stopping (the short-run check)."""
         import tensorflow as tf
         import tf_keras
 
@@ -183,34 +196,56 @@ class Trainer:
         data = batches(x, y, self.training, self.num_classes, s.batch_size, seed)
         if val is None:  # nothing to stop on
             with tf.device("/CPU:0"):
-                self.model.fit(data, epochs=s.rounds, steps_per_epoch=s.steps_per_round, verbose=0)
-            return -(-s.steps * s.batch_size // len(y)), s.rounds, None
+                h = self.model.fit(data, epochs=s.rounds, steps_per_epoch=s.steps_per_round, callbacks=check,
+                                   verbose=0).history
+            return -(-len(h["loss"]) * s.steps_per_round * s.batch_size // len(y)), len(h["loss"]), None
         validation = (val[0], np.eye(self.num_classes, dtype=np.float32)[val[1]])
         stop = tf_keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=self.training.patience, restore_best_weights=True,
             start_from_epoch=min(self.training.warmup_epochs, s.rounds // 4))
         with tf.device("/CPU:0"):
             h = self.model.fit(data, validation_data=validation, epochs=s.rounds, steps_per_epoch=s.steps_per_round,
-                               callbacks=[stop], verbose=0, validation_batch_size=256).history
+                               callbacks=[stop, *check], verbose=0, validation_batch_size=256).history
         best = int(np.argmin(h["val_loss"]))
         return -(-len(h["loss"]) * s.steps_per_round * s.batch_size // len(y)), best + 1, float(h["val_accuracy"][best])
 
-    def fit(self, x: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None, seed: int):
+    def fit(self, x: np.ndarray, y: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None, seed: int,
+            short: ShortRun | None = None):
         """Train with the recipe; start again from other new weights, up to `training.restarts`
         times, when the run ends at chance (on the validation data, or on the training data when
-        there is none). Returns (model, TrainStats)."""
+        there is none). `short` checks the first attempt after its first rounds and may end the
+        training there (`TrainStats.stopped`). Returns (model, TrainStats)."""
         check_x, check_y = val if val is not None else (x, y)
         majority = _majority(check_y)
         restarts = 0 if self.fine_tune else self.training.restarts
+        seen: dict = {}
         for attempt in range(restarts + 1):
             self._start(seed + 7919 * attempt)
-            passes, best, val_acc = self._run(x, y, val, seed + attempt)
-            if attempt == restarts:
-                return self.model, TrainStats(passes, best, val_acc, attempt)
+            check = [_short_run_check(short, seen)] if short is not None and attempt == 0 else []
+            passes, best, val_acc = self._run(x, y, val, seed + attempt, check)
+            stats = TrainStats(passes, best, val_acc, attempt, seen.get("accuracy"), seen.get("stopped", False))
+            if attempt == restarts or stats.stopped:
+                return self.model, stats
             accuracy = val_acc if val is not None else _accuracy(self.model, check_x, check_y)
             if accuracy > majority + chance_margin(majority, len(check_y)):
-                return self.model, TrainStats(passes, best, val_acc, attempt)
+                return self.model, stats
         raise AssertionError("unreachable")
+
+
+def _short_run_check(short: ShortRun, seen: dict):
+    """A Keras callback: after round `short.rounds`, the float accuracy on the check data goes
+    into `seen`, and training stops when `short.keep_going` says so."""
+    import tf_keras
+
+    class ShortRunCheck(tf_keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == short.rounds:
+                seen["accuracy"] = _accuracy(self.model, short.x, short.y)
+                if not short.keep_going(seen["accuracy"]):
+                    seen["stopped"] = True
+                    self.model.stop_training = True
+
+    return ShortRunCheck()
 
 
 def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float:

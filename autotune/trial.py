@@ -25,11 +25,12 @@ from autotune.compress.search import layer_choices
 from autotune.compress.storage import store
 from autotune.config import Experiment
 from autotune.data import Dataset
+from autotune.early_stop import Rival, dominating_rival, short_rounds
 from autotune.ir.tflite_import import import_tflite
 from autotune.measurement import Accuracy, Measurement
 from autotune.quantize import to_int8_tflite
 from autotune.tflm import check_matches_tflm
-from autotune.training import Trainer, TrainStats, quantization_aware_finetune, use_one_cpu
+from autotune.training import ShortRun, Trainer, TrainStats, quantization_aware_finetune, use_one_cpu
 from cost_models.analytic import AnalyticCostModel
 from cost_models.base import Costs
 from cost_models.features import extract_features
@@ -40,6 +41,7 @@ from search_spaces import get_family
 # A rejected candidate runs only "precost"; a model that does not fit is not evaluated.
 STAGES = ("precost", "train", "convert", "cost", "evaluate")
 SOURCE = "measured:reference-executor"
+SHORT_SOURCE = "measured:float-model-short-run"  # the early-stopping check's partial accuracy
 TFLM_CHECK_INPUTS = 16
 
 
@@ -47,6 +49,7 @@ TFLM_CHECK_INPUTS = 16
 class Candidate:
     number: int  # the Optuna trial number
     params: dict[str, Any]
+    rivals: tuple[Rival, ...] = ()  # candidates trained before, for the early-stopping rule
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,19 @@ class TrialResult:
     restarts: int  # training runs restarted from new weights because they ended at chance
     stage_seconds: dict[str, float] = field(default_factory=dict)
     tflite: bytes = b""
+    short_accuracy: Accuracy | None = None  # float model after the short run (early_stop on)
+
+
+@dataclass(frozen=True)
+class EarlyStopped:
+    """A candidate whose short first training was clearly dominated (autotune.early_stop): its
+    training ended there. Costs are the untrained model's (exact); the accuracy is partial."""
+
+    number: int
+    reason: str
+    short_accuracy: Accuracy  # float model after the short run
+    costs: CostReport
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -160,11 +176,15 @@ def trainer_for(build, dataset: Dataset, experiment: Experiment) -> Trainer:
 
 
 def train_candidate(trainer: Trainer, x: np.ndarray, y: np.ndarray, val, experiment: Experiment,
-                    seed: int, specs: list[LayerCompression] = ()) -> tuple[object, TrainStats]:
-    """The float recipe, then, with a layer compressed (`specs`, one per weighted layer), the
-    compression's fine-tuning with its weights projected; else quantization-aware fine-tuning
-    (unless `training.qat_epochs` is 0)."""
-    model, stats = trainer.fit(x, y, val, seed)
+                    seed: int, specs: list[LayerCompression] = (), short: ShortRun | None = None
+                    ) -> tuple[object, TrainStats]:
+    """The float recipe (`short`: the early-stopping check), then, with a layer compressed (`specs`,
+    one per weighted layer), the compression's fine-tuning with its weights projected; else
+    quantization-aware fine-tuning (unless `training.qat_epochs` is 0). Neither when the short run
+    stopped the training."""
+    model, stats = trainer.fit(x, y, val, seed, short)
+    if stats.stopped:
+        return model, stats
     if any(not s.plain for s in specs):
         model = compress_finetune(model, list(specs), x, y, experiment.training, trainer.num_classes,
                                   experiment.compression.finetune_epochs, seed)
@@ -173,8 +193,28 @@ def train_candidate(trainer: Trainer, x: np.ndarray, y: np.ndarray, val, experim
     return model, stats
 
 
+def _short_run(candidate: Candidate, experiment: Experiment, dataset: Dataset, rounds: int,
+               costs: CostReport, verdict: dict) -> ShortRun | None:
+    """The early-stopping check of the first fit (None when `search.early_stop` is off or the
+    short run would be the whole training): on the validation data, or on k-fold data on the
+    first fold's held-out part."""
+    if experiment.early_stop is None:
+        return None
+    check = short_rounds(rounds, experiment.early_stop.fraction, experiment.training.warmup_epochs)
+    if check >= rounds:
+        return None
+    x, y = (dataset.x_val, dataset.y_val) if not dataset.kfold else \
+        (dataset.x_train[dataset.folds[0][1]], dataset.y_train[dataset.folds[0][1]])
+    own = (costs.flash.value / 1024, costs.ram.value / 1024, costs.latency.value)
 
-def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> TrialResult | Rejected:
+    def keep_going(accuracy: float) -> bool:
+        verdict["rival"] = dominating_rival(accuracy, len(y), own, candidate.rivals, experiment.early_stop.margin)
+        return verdict["rival"] is None
+
+    return ShortRun(check, x, y, keep_going)
+
+
+def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> TrialResult | Rejected | EarlyStopped:
     import_tensorflow()
     use_one_cpu()
     import tf_keras
@@ -200,12 +240,29 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
 
     with _timed(seconds, "train"):
         trainer = trainer_for(build, dataset, experiment)
+    verdict: dict = {}
+    short = _short_run(candidate, experiment, dataset, trainer.schedule.rounds, costs, verdict)
+    short_accuracy = None
+
+    def stopped(stats: TrainStats) -> EarlyStopped | None:
+        nonlocal short_accuracy
+        if stats.short_accuracy is not None:
+            short_accuracy = Accuracy(stats.short_accuracy, len(short.y), SHORT_SOURCE)
+        if not stats.stopped:
+            return None
+        rival = verdict["rival"]
+        return EarlyStopped(candidate.number, f"early-stopped after {short.rounds} of {trainer.schedule.rounds} "
+                            f"rounds: trial {rival.number} costs no more and reached {rival.short_accuracy:.3f} "
+                            f"against {stats.short_accuracy:.3f}", short_accuracy, costs, seconds)
+
     if dataset.kfold:  # every fold trains from scratch; the exported model is trained on all of it
         correct, per_fold, restarts = 0, [], 0
         for i, (tr, va) in enumerate(dataset.folds):
             with _timed(seconds, "train"):
                 model, stats = train_candidate(trainer, dataset.x_train[tr], dataset.y_train[tr], None, experiment,
-                                               seed + 1000 * (i + 1), specs)
+                                               seed + 1000 * (i + 1), specs, short if i == 0 else None)
+            if (early := stopped(stats)) is not None:
+                return early
             with _timed(seconds, "convert"):
                 _, graph = int8_model(model, dataset.x_train[tr], name)
             with _timed(seconds, "evaluate"):
@@ -223,7 +280,9 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
     else:
         with _timed(seconds, "train"):
             model, stats = train_candidate(trainer, dataset.x_train, dataset.y_train, (dataset.x_val, dataset.y_val),
-                                           experiment, seed, specs)
+                                           experiment, seed, specs, short)
+        if (early := stopped(stats)) is not None:
+            return early
         with _timed(seconds, "convert"):
             tflite, graph = int8_model(model, dataset.x_train, name)
         with _timed(seconds, "evaluate"):
@@ -246,4 +305,5 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
         restarts=stats.restarts,
         stage_seconds=seconds,
         tflite=tflite,
+        short_accuracy=short_accuracy,
     )

@@ -16,11 +16,13 @@ import bench_kernels  # noqa: E402
 import bench_layers  # noqa: E402
 import bench_runners  # noqa: E402
 import bench_search  # noqa: E402
+import bench_search_efficiency  # noqa: E402
 
 BENCHMARKS = {"search": bench_search, "codegen": bench_codegen, "kernels": bench_kernels,
               "codecs": bench_codecs, "codecs_fuzz": bench_codecs_fuzz, "runners": bench_runners,
               "accuracy": bench_accuracy, "layers": bench_layers, "faults": bench_faults,
-              "import_corpus": bench_import_corpus, "compression": bench_compression}
+              "import_corpus": bench_import_corpus, "compression": bench_compression,
+              "search_efficiency": bench_search_efficiency}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHMARKS)

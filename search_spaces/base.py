@@ -6,6 +6,7 @@ float tf_keras model whose ops quantize to int8 (1D signals are written as 2D, s
 """
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Mapping, Union
@@ -49,6 +50,8 @@ class SearchSpace(ABC):
     name: str
     signal_kinds: tuple[str, ...]  # which inputs it accepts: "1d" (1, L, C) and/or "2d" (H, W, C)
     defaults: Mapping[str, ParamSpec]
+    # Known-good points, tried first by a search (`search.starting_points`) where they lie in its space.
+    starting_points: tuple[Mapping[str, Any], ...] = ()
 
     def __init__(self, overrides: Mapping[str, ParamSpec] | None = None):
         unknown = set(overrides or {}) - set(self.defaults)
@@ -68,3 +71,12 @@ class SearchSpace(ABC):
     def weighted_layers(self, params: Mapping[str, Any]) -> int:
         """How many Conv2D, DepthwiseConv2D and Dense layers `build` makes: the layers the
         compression search gives choices of their own (without building the model)."""
+
+    def contains(self, params: Mapping[str, Any]) -> bool:
+        """Whether `params` is a point of this space: every value in its range, none missing or extra."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # Optuna warns about a value outside a float or int range
+            try:
+                return self.sample(optuna.trial.FixedTrial(dict(params))) == dict(params)
+            except (ValueError, UserWarning):
+                return False

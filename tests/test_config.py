@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from autotune.config import load_experiment
+from autotune.config import EarlyStop, load_experiment
 from autotune.errors import ConfigError
 from search_spaces import Choice, FloatRange, IntRange
 
@@ -29,7 +29,8 @@ def test_default_experiment_loads():
 
 def test_minimal_experiment_takes_defaults(tmp_path):
     exp = load_experiment(write(tmp_path, "name: tiny\n"))
-    assert exp.family == "spectral_cnn" and exp.sampler == "nsga2" and exp.workers == 1
+    assert exp.family == "spectral_cnn" and exp.sampler == "tpe" and exp.workers == 1
+    assert exp.starting_points and exp.early_stop == EarlyStop()
     assert exp.budget.trials == 40 and exp.space == {}
 
 

@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from autotune.compress.report import COLUMNS, row_cells, rows_from_json, table_note
 from autotune.config import Experiment
-from autotune.report.records import TrialRecord, hypervolume_history, pareto_front
+from autotune.report.records import TrialRecord, pareto_front, progress
 
 COST_AXES = (("flash_kb", "flash (KB)", "max_flash_kb"), ("ram_kb", "RAM (KB)", "max_ram_kb"),
              ("latency_ms", "latency (ms)", "max_latency_ms"))
@@ -94,28 +94,40 @@ def parallel_figure(records: list[TrialRecord], experiment: Experiment) -> go.Fi
     return fig
 
 
-def hypervolume_figure(records: list[TrialRecord], experiment: Experiment) -> go.Figure:
-    history = hypervolume_history(records, experiment)
-    fig = go.Figure(go.Scatter(x=[n for n, _ in history], y=[hv for _, hv in history],
-                               mode="lines+markers", name="hypervolume"))
-    fig.update_layout(title="hypervolume of the feasible front over trials (objectives scaled by the limits)",
-                      xaxis_title="trial", yaxis_title="hypervolume", height=380, template="plotly_white")
+def hypervolume_figure(runs: dict[str, tuple[list[TrialRecord], Experiment]]) -> go.Figure:
+    """Hypervolume over trials and over search minutes, one line per run (autotune report RUN1 RUN2)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("over trials", "over search time"))
+    for name, (records, experiment) in runs.items():
+        points = progress(records, experiment)
+        hv = [p.hypervolume for p in points]
+        fig.add_trace(go.Scatter(x=[p.trials for p in points], y=hv, mode="lines+markers", name=name,
+                                 legendgroup=name), row=1, col=1)
+        fig.add_trace(go.Scatter(x=[p.minutes for p in points], y=hv, mode="lines+markers", name=name,
+                                 legendgroup=name, showlegend=False), row=1, col=2)
+    fig.update_xaxes(title_text="trials counted against the budget", row=1, col=1)
+    fig.update_xaxes(title_text="minutes (trial durations, rejections included)", row=1, col=2)
+    fig.update_yaxes(title_text="hypervolume", row=1, col=1)
+    fig.update_layout(title="hypervolume of the feasible front (objectives scaled by the limits, reference point "
+                            "at the limits)", height=400, template="plotly_white")
     return fig
 
 
 def figures(records: list[TrialRecord], experiment: Experiment, study_attrs: dict) -> dict[str, go.Figure]:
     return {"fronts": front_figure(records, experiment, study_attrs.get("min_accuracy")),
             "parameters": parallel_figure(records, experiment),
-            "hypervolume": hypervolume_figure(records, experiment)}
+            "hypervolume": hypervolume_figure({experiment.name: (records, experiment)})}
 
 
 def summary_lines(records: list[TrialRecord], experiment: Experiment, study_attrs: dict) -> list[str]:
     """The run in a few sentences: what was searched, what the accuracies rest on, the best point."""
     front = pareto_front(records, experiment.objectives)
     data = study_attrs.get("data", {})
-    counts = {s: sum(r.state == s for r in records) for s in ("COMPLETE", "REJECTED", "FAIL", "PRUNED")}
+    counts = {s: sum(r.state == s for r in records) for s in ("COMPLETE", "STOPPED", "REJECTED", "FAIL", "PRUNED")}
     lines = [f"{experiment.family} models for {experiment.target}: {counts['COMPLETE']} trained trials, "
              f"{sum(r.feasible for r in records)} feasible, {len(front)} on the Pareto front; "
+             f"{counts['STOPPED']} early-stopped after a short training (partial accuracy, never on the front), "
              f"{counts['REJECTED']} rejected over a hard limit before training, {counts['FAIL']} failed, "
              f"{counts['PRUNED']} duplicate draws re-sampled."]
     if data:

@@ -12,6 +12,8 @@ from device_runners.targets import get_target
 
 # A failed trial without a reason of ours was failed by a heartbeat check (autotune.storage).
 HEARTBEAT_LOST = "interrupted: its process stopped (no heartbeat)"
+INTERRUPTED = "interrupted"  # failed by a signal to its process
+OVER_BUDGET = "not run: other processes took the rest of the budget"
 
 # objective -> (user attribute holding its value, direction)
 OBJECTIVE_ATTRS = {
@@ -25,7 +27,8 @@ OBJECTIVE_ATTRS = {
 @dataclass(frozen=True)
 class TrialRecord:
     number: int
-    state: str  # COMPLETE | REJECTED (over a hard limit before training) | FAIL | PRUNED | RUNNING | WAITING
+    state: str  # COMPLETE | REJECTED (over a hard limit before training) | STOPPED (early-stopped after its
+    # short run, partial accuracy) | FAIL | PRUNED | RUNNING | WAITING
     params: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)  # accuracy, flash_kb, ..., sources, stage_seconds
     constraints: dict[str, float] = field(default_factory=dict)  # <= 0 is satisfied
@@ -40,6 +43,12 @@ class TrialRecord:
     def feasible(self) -> bool:
         return self.complete and all(c <= 0 for c in self.constraints.values())
 
+    @property
+    def counts_toward_budget(self) -> bool:
+        """Trained (fully or early-stopped) or failed by the candidate itself (autotune.study)."""
+        return self.state in ("COMPLETE", "STOPPED") or \
+            (self.state == "FAIL" and self.reason not in (INTERRUPTED, OVER_BUDGET, HEARTBEAT_LOST))
+
 
 def read_records(study: optuna.Study) -> list[TrialRecord]:
     records = []
@@ -48,11 +57,14 @@ def read_records(study: optuna.Study) -> list[TrialRecord]:
         duration = (t.datetime_complete - t.datetime_start).total_seconds() \
             if t.datetime_complete and t.datetime_start else None
         rejected = attrs.pop("rejected", None)
+        stopped = attrs.pop("early_stopped", None)
+        state = "REJECTED" if rejected else "STOPPED" if stopped else t.state.name
         records.append(TrialRecord(
-            number=t.number, state="REJECTED" if rejected else t.state.name, params=dict(t.params),
+            number=t.number, state=state, params=dict(t.params),
             metrics={k: v for k, v in attrs.items() if k != "fail_reason"},
             constraints=dict(t.constraints or {}), duration_s=duration,
-            reason=rejected or attrs.get("fail_reason") or (HEARTBEAT_LOST if t.state.name == "FAIL" else "")))
+            reason=rejected or stopped or attrs.get("fail_reason")
+            or (HEARTBEAT_LOST if t.state.name == "FAIL" else "")))
     return records
 
 
@@ -119,11 +131,22 @@ def hypervolume(front: list[TrialRecord], experiment: Experiment) -> float:
     return float(compute_hypervolume(points, np.ones(len(objectives)))) if len(points) else 0.0
 
 
-def hypervolume_history(records: list[TrialRecord], experiment: Experiment) -> list[tuple[int, float]]:
-    """(trial number, hypervolume of the front of trials up to it), in trial order."""
-    done = sorted((r for r in records if r.state in ("COMPLETE", "FAIL", "PRUNED")), key=lambda r: r.number)
-    history, seen = [], []
-    for r in done:
+@dataclass(frozen=True)
+class ProgressPoint:
+    trials: int  # trials counted against the budget so far (trained, early-stopped, failed)
+    minutes: float  # search time so far: durations of every trial up to here, rejections and duplicates too
+    hypervolume: float  # of the feasible front of the trials up to here
+
+
+def progress(records: list[TrialRecord], experiment: Experiment) -> list[ProgressPoint]:
+    """The hypervolume after each trial that counts against the budget, in trial order (a
+    rejection or a duplicate adds its seconds, not a trial)."""
+    points, seen, seconds, trials = [], [], 0.0, 0
+    for r in sorted(records, key=lambda r: r.number):
+        seconds += r.duration_s or 0.0
         seen.append(r)
-        history.append((r.number, hypervolume(pareto_front(seen, experiment.objectives), experiment)))
-    return history
+        if r.counts_toward_budget:
+            trials += 1
+            points.append(ProgressPoint(trials, seconds / 60,
+                                        hypervolume(pareto_front(seen, experiment.objectives), experiment)))
+    return points
