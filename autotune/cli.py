@@ -60,18 +60,31 @@ def _print_best(best) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from autotune.compress.report import format_rows, rows_from_json, table_note
+    from autotune.report.dashboard import comparison_html, run_label
     from autotune.report.outputs import read_exports, write_outputs
+    from autotune.report.records import read_records, reference_point
     from autotune.study import open_study
 
-    experiment = load_run(Path(args.run))
-    front = write_outputs(experiment, open_study(experiment), png=args.png)
-    print(f"{experiment.run_dir}: front of {len(front)}; wrote dashboard.html, trials.csv, pareto.json, pareto/"
-          + (", plots/*.png" if args.png else ""))
-    for e in read_exports(experiment.run_dir):  # the exported points' weight storage, as in the dashboard
-        if e.get("weights"):
-            rows = rows_from_json(e["weights"])
-            print(f"\ntrial {e['trial']} ({e['bundle']}): weight storage by layer", *format_rows(rows),
-                  table_note(rows), sep="\n")
+    experiments = [load_run(Path(run)) for run in args.run]  # every folder checked before anything is written
+    runs = []
+    for experiment in experiments:
+        study = open_study(experiment)
+        front = write_outputs(experiment, study, png=args.png)
+        runs.append((read_records(study), experiment))
+        print(f"{experiment.run_dir}: front of {len(front)}; wrote dashboard.html, trials.csv, pareto.json, pareto/"
+              + (", plots/*.png" if args.png else ""))
+        for e in read_exports(experiment.run_dir):  # the exported points' weight storage, as in the dashboard
+            if e.get("weights"):
+                rows = rows_from_json(e["weights"])
+                print(f"\ntrial {e['trial']} ({e['bundle']}): weight storage by layer", *format_rows(rows),
+                      table_note(rows), sep="\n")
+    if len(runs) > 1:
+        out = Path(args.out)
+        out.write_text(comparison_html(runs))
+        print(f"{out}: hypervolume over trials and over time of " + ", ".join(run_label(e) for _, e in runs))
+        if len({(tuple(e.objectives), tuple(reference_point(e).items())) for e in experiments}) > 1:
+            print("warning: the runs have different limits or objectives; their hypervolumes do not compare",
+                  file=sys.stderr)
     return 0
 
 
@@ -168,8 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     report = sub.add_parser("report", help="regenerate dashboard.html, trials.csv, pareto.json from a run")
-    report.add_argument("run", help="run folder, e.g. runs/spectral")
+    report.add_argument("run", nargs="+", help="run folder, e.g. runs/spectral; several: also a comparison")
     report.add_argument("--png", action="store_true", help="also write each plot as RUN/plots/<name>.png")
+    report.add_argument("--out", default="comparison.html",
+                        help="the comparison of several runs (default comparison.html)")
     report.set_defaults(func=_report)
 
     export = sub.add_parser("export", help="a firmware bundle (C, Makefile, test vectors, reports) for one trial")

@@ -188,6 +188,36 @@ def dashboard_html(records: list[TrialRecord], experiment: Experiment, study_att
             f"{head}{''.join(parts)}{exports_html(exports or [])}</body></html>")
 
 
+def run_label(experiment: Experiment) -> str:
+    """A run as comparisons name it: its name and how it searched."""
+    extras = [x for x, on in (("starting points", experiment.starting_points),
+                              ("early stop", experiment.early_stop is not None)) if on]
+    return f"{experiment.name} ({' + '.join([experiment.sampler, *extras])})"
+
+
+def comparison_html(runs: list[tuple[list[TrialRecord], Experiment]]) -> str:
+    """Several runs side by side (`autotune report RUN1 RUN2 ...`): hypervolume over trials and
+    over search time, one line per run, and a table of where each ended."""
+    labelled = {run_label(e): (records, e) for records, e in runs}
+    rows = []
+    for label, (records, e) in labelled.items():
+        points = progress(records, e)
+        last = points[-1] if points else None
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+            label, e.target, len(points), sum(r.state == "STOPPED" for r in records),
+            sum(r.state == "REJECTED" for r in records), f"{last.hypervolume:.4f}" if last else "-",
+            f"{last.minutes:.1f}" if last else "-")) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("run (sampler)", "target", "trials", "early-stopped",
+                                             "rejected before training", "hypervolume", "minutes"))
+    note = ("Hypervolumes compare between runs with the same limits and objectives (the reference point "
+            "is the limits).")
+    figure = hypervolume_figure(labelled).to_html(full_html=False, include_plotlyjs=True)
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>autotune: comparison</title></head>"
+            "<body style='font-family:sans-serif'><h1>autotune: runs compared</h1>"
+            f"<table border='1' cellpadding='3' style='border-collapse:collapse'><tr>{head}</tr>{''.join(rows)}"
+            f"</table><p>{html.escape(note)}</p>{figure}</body></html>")
+
+
 def write_pngs(records: list[TrialRecord], experiment: Experiment, study_attrs: dict, folder: Path) -> list[Path]:
     """Each dashboard plot as <folder>/<name>.png (kaleido, with Debian's chromium)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from autotune.trial import STAGES
 
 METRIC_COLUMNS = ("accuracy", "accuracy_n", "accuracy_ci95", "accuracy_fold_std", "test_accuracy", "test_accuracy_n",
                   "test_accuracy_ci95", "flash_kb", "ram_kb", "latency_ms", "params_count", "macs",
-                  "float_val_accuracy", "epochs_run", "restarts")
+                  "float_val_accuracy", "short_accuracy", "epochs_run", "restarts")
 
 
 def model_path(run_dir: Path, number: int) -> Path:

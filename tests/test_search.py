@@ -1,0 +1,129 @@
+"""Search efficiency: warm starts, the family's starting points, early stopping after a short first
+training (real training, real SQLite studies), and the comparison report."""
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+from autotune.cli import load_run
+from autotune.config import EarlyStop, load_experiment
+from autotune.data import load_dataset
+from autotune.early_stop import Rival, dominating_rival
+from autotune.report.outputs import write_outputs
+from autotune.report.records import pareto_front, progress, read_records
+from autotune.study import _tell, min_accuracy, open_study, run_search
+from autotune.trial import Candidate, EarlyStopped, evaluate
+from search_spaces import get_family
+from tiny import TINY, cli, tiny
+
+pytestmark = pytest.mark.slow
+
+# Holdout validation on 72 examples, 6 epochs: the short run (4 rounds, one past the warm-up) ends
+# before the training does.
+RULE = TINY.replace("samples_per_class: 40", "samples_per_class: 80").replace("epochs: 2", "epochs: 6") \
+    .replace("min_steps: 150", "min_steps: 0")
+
+
+@pytest.fixture(scope="module")
+def rule_run(tmp_path_factory):
+    """Five candidates trained in full with their short-run accuracies recorded (the rule told
+    never to stop them: margin 1)."""
+    tmp = tmp_path_factory.mktemp("rule")
+    path = tmp / "rule.yaml"
+    path.write_text(RULE.format(name="rule", trials=5))
+    experiment = dataclasses.replace(load_experiment(path), output_dir=tmp / "runs", early_stop=EarlyStop(margin=1.0))
+    run_search(experiment, progress=False)
+    return experiment
+
+
+def test_warm_start_tries_the_previous_front_first(tiny_run, tmp_path):
+    previous, _ = tiny_run
+    records = read_records(open_study(load_run(previous)))
+    front = sorted(pareto_front(records, load_run(previous).objectives), key=lambda r: -r.metrics["accuracy"])
+    assert front, "the tiny run has no front to start from"
+    proc = cli("run", str(tiny(tmp_path, "warm", trials=1)), "--warm-start", str(previous), "--no-progress",
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = open_study(load_run(tmp_path / "runs" / "warm")).get_trials()  # one trained, the rest queued
+    assert [t.params for t in trials[:len(front)]] == [r.params for r in front]
+    assert trials[0].state == optuna.trial.TrialState.COMPLETE
+    assert all(t.state == optuna.trial.TrialState.WAITING for t in trials[1:len(front)])
+    assert all(t.user_attrs["origin"] == f"warm start from {previous}" for t in trials[:len(front)])
+
+
+def test_warm_start_from_another_family_is_one_clear_error(tmp_path):
+    other = tmp_path / "runs" / "other"
+    other.mkdir(parents=True)
+    (other / "experiment.yaml").write_text("name: other\nmodel:\n  family: mlp\n")
+    proc = cli("run", str(tiny(tmp_path, "warm")), "--warm-start", str(other), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "same family" in proc.stderr
+    assert not (tmp_path / "runs" / "warm").exists()  # refused before anything was written
+
+
+def test_starting_points_outside_the_space_are_left_out():
+    family = get_family("spectral_cnn")
+    narrowed = family({"stem_stride": load_experiment(Path("experiments/spectral.yaml")).space["stem_stride"]})
+    inside = [p for p in family.starting_points if narrowed.contains(p)]
+    assert inside and all(p["stem_stride"] in (4, 8) for p in inside) and len(inside) < len(family.starting_points)
+    assert all(family({}).contains(p) for p in family.starting_points)
+
+
+def test_early_stopping_rule_never_stops_the_eventual_best(rule_run):
+    """Replayed in trial order with the default margin over the recorded short-run accuracies,
+    the rule stops neither the most accurate candidate nor any point of the front."""
+    records = [r for r in read_records(open_study(rule_run)) if r.complete][:5]
+    assert len(records) == 5 and all(r.metrics["short_accuracy"] is not None for r in records)
+    stopped = set()
+    for i, r in enumerate(records):
+        m = r.metrics
+        rivals = tuple(Rival(e.number, e.metrics["flash_kb"], e.metrics["ram_kb"], e.metrics["latency_ms"],
+                             e.metrics["short_accuracy"], e.metrics["short_accuracy_n"]) for e in records[:i])
+        if dominating_rival(m["short_accuracy"], m["short_accuracy_n"], (m["flash_kb"], m["ram_kb"], m["latency_ms"]),
+                            rivals, EarlyStop().margin):
+            stopped.add(r.number)
+    best = max(records, key=lambda r: r.metrics["accuracy"])
+    assert best.number not in stopped
+    assert not stopped & {r.number for r in pareto_front(records, rule_run.objectives)}
+
+
+def test_early_stopped_candidate_has_partial_accuracy_and_is_off_the_front(rule_run):
+    """A candidate whose short run an earlier, free and perfect candidate dominates stops after the
+    short run; it is recorded with that partial accuracy, and neither the front nor pareto.json
+    holds it."""
+    study = open_study(rule_run)
+    front_before = [r.number for r in pareto_front(read_records(study), rule_run.objectives)]
+    dataset = load_dataset(rule_run.data, rule_run.seed)
+    free_and_perfect = Rival(0, 0.0, 0.0, 0.0, short_accuracy=1.0, n=10_000)
+    trial = study.ask()
+    params = get_family(rule_run.family)(rule_run.space).sample(trial)
+    experiment = dataclasses.replace(rule_run, early_stop=EarlyStop())
+    outcome = evaluate(Candidate(trial.number, params, (free_and_perfect,)), experiment, dataset)
+    assert isinstance(outcome, EarlyStopped) and "after 4 of 6 rounds" in outcome.reason
+    assert outcome.stage_seconds["train"] > 0 and outcome.short_accuracy.n == len(dataset.y_val)
+    _tell(study, trial, outcome, experiment, min_accuracy(experiment, dataset))
+    write_outputs(rule_run, study)
+
+    records = read_records(study)
+    stopped = records[trial.number]
+    assert stopped.state == "STOPPED" and not stopped.feasible and stopped.constraints["early_stopped"] == 1.0
+    assert stopped.metrics["accuracy"] == stopped.metrics["short_accuracy"] == outcome.short_accuracy.value
+    assert stopped.metrics["sources"]["accuracy"] == "measured:float-model-short-run"
+    assert [r.number for r in pareto_front(records, rule_run.objectives)] == front_before
+    pareto = json.loads((rule_run.run_dir / "pareto.json").read_text())
+    assert front_before and [p["trial"] for p in pareto["points"]] == front_before
+    rows = {int(r["number"]): r for r in csv.DictReader((rule_run.run_dir / "trials.csv").open())}
+    assert rows[trial.number]["state"] == "STOPPED" and rows[trial.number]["on_front"] == "False"
+    assert progress(records, rule_run)[-1].trials == 6  # it counts against the budget
+
+
+def test_report_compares_runs(tiny_run, tmp_path):
+    run, _ = tiny_run
+    out = tmp_path / "compare.html"
+    proc = cli("report", str(run), str(run), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    page = out.read_text()
+    assert "over search time" in page and "over trials" in page and page.count("tiny (random") >= 2
