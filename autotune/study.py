@@ -203,7 +203,12 @@ def warm_start_points(run: Path, experiment: Experiment, space: SearchSpace) -> 
     if previous.family != experiment.family:
         raise ConfigError(f"--warm-start {run}: model.family: the run searched {previous.family}, this experiment "
                           f"{experiment.family}; a warm start needs the same family")
-    records = read_records(open_study(previous))
+    if previous.storage is None and not (previous.run_dir / "study.db").exists():
+        raise ConfigError(f"--warm-start {run}: no study.db in it; give a run folder that `autotune run` wrote")
+    try:  # read only: the previous run's study is not changed
+        records = read_records(optuna.load_study(study_name=previous.name, storage=_storage(previous)))
+    except KeyError:
+        raise ConfigError(f"--warm-start {run}: no study named {previous.name!r} in {previous.storage_url}") from None
     by_accuracy = lambda rs: sorted(rs, key=lambda r: -r.metrics["accuracy"])  # noqa: E731
     front = by_accuracy(pareto_front(records, previous.objectives))
     points = [r.params for r in front]

@@ -75,7 +75,7 @@ def test_dashboard_holds_the_expected_traces(tiny_run):
     run, _ = tiny_run
     page = (run / "dashboard.html").read_text()
     for needle in ('"name":"Pareto front"', '"name":"feasible"', '"name":"infeasible"', '"type":"parcoords"',
-                   '"name":"hypervolume"', "accuracy vs flash (KB)", "accuracy vs RAM (KB)",
+                   'over search time', "accuracy vs flash (KB)", "accuracy vs RAM (KB)",
                    "accuracy vs latency (ms)", "limit 100", "limit 50", "limit 10", "validation accuracy 0.",
                    "(95% CI ", "n=36)", "test accuracy 0.", "held out from the data by data.split"):
         assert needle in page, needle
