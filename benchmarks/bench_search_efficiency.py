@@ -68,12 +68,13 @@ def experiment_for(space: str, config: str, seed: int, trials: int):
         training=dataclasses.replace(e.training, **changes["training"]))
 
 
-def run(space: str, config: str, seed: int, trials: int) -> list[list[float]]:
-    """The run's [hypervolume, minutes] after each trial that counts (resumed if stored)."""
+def run(space: str, config: str, seed: int, trials: int) -> tuple[list[list[float]], int]:
+    """The run's [hypervolume, minutes] after each trial that counts (resumed if stored), and the
+    signal that interrupted it (0 if none)."""
     experiment = experiment_for(space, config, seed, trials)
-    run_search(experiment, progress=False)
+    summary = run_search(experiment, progress=False)
     return [[round(p.hypervolume, 4), round(p.minutes, 2)]
-            for p in progress(read_records(open_study(experiment)), experiment)]
+            for p in progress(read_records(open_study(experiment)), experiment)], summary.interrupted
 
 
 def entries(space: str, config: str, seed: int, curve: list) -> list[dict]:
@@ -115,7 +116,8 @@ def main(mode: str = "all") -> dict:
     result = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     curves, code = result.get("curves", {}), commit()  # the code this process runs
     for space, config, seed, trials in plan:
-        curves[f"{space}|{config}|{seed}"] = curve = run(space, config, seed, trials)
+        curve, interrupted = run(space, config, seed, trials)
+        curves[f"{space}|{config}|{seed}"] = curve
         result = {
             "runs": [e for k, c in sorted(curves.items()) for e in entries(*_split(k), c)],
             "default": DEFAULT,
@@ -132,8 +134,12 @@ def main(mode: str = "all") -> dict:
         }
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"{space} {config} seed {seed}: {len(curve)} trials, hypervolume {curve[-1][0]:.4f}, "
-              f"{curve[-1][1]:.1f} min", flush=True)
+        hv, minutes = curve[-1] if curve else (0.0, 0.0)
+        print(f"{space} {config} seed {seed}: {len(curve)} trials, hypervolume {hv:.4f}, {minutes:.1f} min",
+              flush=True)
+        if interrupted:  # Ctrl-C or SIGTERM stops the benchmark, not only the run in progress
+            print("interrupted: run the benchmark again to continue", file=sys.stderr)
+            break
     return result
 
 
