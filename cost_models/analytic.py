@@ -71,6 +71,8 @@ class CoreTable:
     flash_cache: FlashCache | None = None
     # Stack of a kernel (and what it calls) above stack_ram, by symbol; the deepest used counts.
     kernel_stack: dict[str, int] = field(default_factory=dict)
+    # cycles per unit of work a fused kernel (FUSED) costs beyond the sum of its parts'
+    fused_extra: dict[str, dict[str, float]] = field(default_factory=dict)
     fitted_to: str = ""  # the runner whose measurements the cycle constants are fitted to
 
 
@@ -117,20 +119,10 @@ ZOO_SOLVED = {
 }
 
 
-# The Cortex-M0+ fused conv + max pool: its conv's and max pool's fitted terms, and per value the
-# pool reads 5.7 cycles more (a call of the pool's assembly per window over scratch, not per row of
-# the input): least squares through the origin on the zoo's eight fused calls on rp2040-sim.
-M0PLUS_FUSED_POOL_READ = 5.7
-
-
 def _fitted(core: str) -> dict:
     """The CoreTable fields fitted for `core`, with the kernels solved on the zoo."""
     fit = FITTED[core]
     cycles = {**fit["cycles"], **ZOO_SOLVED[core]}
-    if core == "cortex-m0plus":
-        pool = {f"pool_{t}": c for t, c in cycles["at_max_pool_s8"].items() if t != "calls"}
-        pool["pool_reads"] += M0PLUS_FUSED_POOL_READ
-        cycles["at_conv_max_pool_s8"] = {**cycles["at_conv_s8"], **pool}
     return {"cycles": cycles, "invoke_cycles": fit["invoke_cycles"], "call_cycles": fit["call_cycles"],
             "fitted_to": fit["fitted_to"]}
 
@@ -153,6 +145,10 @@ CORTEX_M0PLUS = CoreTable(
     stack_ram=220,  # the deepest path runs from the board's request loop
     # the variants' frames: a chunk of 16 sums, the assembly's saved registers
     kernel_stack={"at_conv_s8": 150, "at_depthwise_conv_s8": 156, "at_fully_connected_s8": 80},
+    # the fused conv + max pool pools each window over scratch with one call of the pool's
+    # assembly, not one per input row: least squares through the origin on the zoo's eight fused
+    # calls on rp2040-sim
+    fused_extra={"at_conv_max_pool_s8": {"pool_reads": 5.7}},
     **_fitted("cortex-m0plus"),
 )
 
@@ -166,10 +162,9 @@ M4_ENTRY_RATIO = 0.72  # the entry function's own code (argument set-up): about 
 
 
 def _scaled(table: CoreTable, ratios: dict[str, float], entry_ratio: float, **changes) -> CoreTable:
-    """`table` with each kernel's cycle constants times its instruction ratio (a fused kernel
-    without one is priced by its parts, FUSED)."""
+    """`table` with each kernel's cycle constants times its instruction ratio."""
     cycles = {symbol: {term: round(c * ratios[symbol], 2) for term, c in terms.items()}
-              for symbol, terms in table.cycles.items() if symbol in ratios}
+              for symbol, terms in table.cycles.items()}
     return replace(table, cycles=cycles, invoke_cycles=table.invoke_cycles * entry_ratio,
                    call_cycles=table.call_cycles * entry_ratio, **changes)
 
@@ -185,7 +180,7 @@ TABLES = {
     # runs from flash through its cache). Flash: the kernels' code as built for the M4.
     "cortex-m4": _scaled(
         CORTEX_M0PLUS, M4_INSTRUCTION_RATIO, M4_ENTRY_RATIO, runtime_flash=310, board_flash=0, flash_cache=None,
-        stack_ram=180, kernel_stack={}, fitted_to="rp2040-sim, scaled by nano33ble-sim instruction counts",
+        stack_ram=180, kernel_stack={}, fused_extra={}, fitted_to="rp2040-sim, scaled by nano33ble-sim instruction counts",
         kernel_flash={"at_conv_s8.c": 681, "at_depthwise_conv_s8.c": 632, "at_fully_connected_s8.c": 313,
                       "at_mean_s8.c": 329, "at_softmax_s8.c": 536, "at_pool_s8.c": 1000, "at_add_s8.c": 630,
                       "at_pad_s8.c": 188, "at_concat_s8.c": 64, "at_requantize_s8.c": 128, "at_lut_s8.c": 30,
@@ -237,6 +232,8 @@ class AnalyticCostModel(CostModel):
                 raise ValueError(f"analytic-{self.target}: no cycle figures for kernel {missing[0]}")
             terms = dict(self.table.cycles[parts[0]])
             terms.update({f"pool_{t}": c for s in parts[1:] for t, c in self.table.cycles[s].items() if t != "calls"})
+            for term, extra in self.table.fused_extra.get(call.symbol, {}).items():
+                terms[term] = terms.get(term, 0.0) + extra
         else:
             terms = self.table.cycles.get(call.symbol) or decoder_cycles(call.symbol)
             if terms is None:

@@ -24,8 +24,8 @@ void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, 
             for (ox = 0; ox < p->out_w;) {
                 const int32_t run = inside && ox >= win->inside_x[0] && ox < win->inside_x[1];
                 const int32_t count = run ? win->inside_x[1] - ox : 1;
-                output = at_m0_conv_pixels(p, at_window_s8(win, in_b, oy, ox, scratch), run ? step : 0, count,
-                                     output);
+                output = at_m0_conv_pixels(p, at_window_s8(win, in_b, oy, ox, scratch), run ? step : 0,
+                                           count, output);
                 ox += count;
             }
         }
