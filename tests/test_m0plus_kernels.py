@@ -61,8 +61,8 @@ def test_variants_replace_generic_files_one_for_one():
 
 
 def test_requantization_matches_the_generic_one(tmp_path):
-    """at_m0_requantize (the variants' requantization: its short path for accumulators in
-    [0, 2^16) and the 16-bit-piece multiply of the whole way) in its portable form against
+    """at_m0_requantize (the variants' requantization from at_m0_prepare's records: its short
+    path for accumulators in [0, 2^16) and the 16-bit-piece multiply of the whole way) in its portable form against
     at_output_s8, for accumulators at the int32 edges and at random, every shift TFLM uses,
     ReLU or not; the assembly form runs in the test below on rp2040-sim."""
     main = tmp_path / "main.c"
@@ -76,6 +76,7 @@ def test_requantization_matches_the_generic_one(tmp_path):
                     "    long bad = 0, i;\n"
                     "    for (i = 0; i < 2000000; ++i) {\n"
                     "        at_channel_t ch;\n"
+                    "        at_m0_channel_t record;\n"
                     "        at_output_t q;\n"
                     "        int8_t got;\n"
                     "        const int32_t sum = i < 11 * 64 ? edges[i % 11] : (int32_t)next() >> (next() % 31);\n"
@@ -85,7 +86,8 @@ def test_requantization_matches_the_generic_one(tmp_path):
                     "        ch.acc_init = (int32_t)(next() % 4001) - 2000;\n"
                     "        ch.multiplier = i % 97 == 0 ? 0 : (int32_t)((1u << 30) | (next() >> 2));\n"
                     "        ch.shift = (int32_t)(next() % 40) - 31;\n"
-                    "        at_m0_requantize(&sum, &ch, &q, &got, 1);\n"
+                    "        at_m0_prepare(&ch, 1, &record);\n"
+                    "        at_m0_requantize(&sum, &record, &q, &got, 1);\n"
                     "        if (got != at_output_s8(at_add_wrap(ch.acc_init, sum), ch.multiplier, ch.shift, q.offset,\n"
                     "                                q.min, q.max)) {\n"
                     "            if (bad++ < 5) printf(\"sum %ld init %ld m %ld shift %ld\\n\", (long)sum,\n"

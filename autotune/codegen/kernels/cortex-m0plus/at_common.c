@@ -139,10 +139,11 @@ void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t
     }
 }
 
-/* at_m0_requantize. Registers: r0 sums, r1 channels, r2 out, r12 out + count; r8 the output
- * zero point, r9 act_min, r10 act_max; per output r4 the accumulator, r6 the multiplier, r7 the
- * shift (lr once it is <= 0), on the whole way r11 the sign (0 or -1); r3, r5 scratch. The
- * whole way follows at_m0_output (at_m0plus.h) step by step. */
+/* at_m0_requantize. Registers: r0 sums, r1 the records, r2 out, r12 out + count; r8 the output
+ * zero point, r9 act_min, r10 act_max; per output r4 the accumulator, r5 the limit, r6 ml (the
+ * multiplier on the whole way), r7 mh (then the shift, lr once it is <= 0), on the whole way
+ * r11 the sign (0 or -1); r3 scratch. The whole way follows at_m0_output (at_m0plus.h) step by
+ * step. */
 __asm__(AT_M0_FUNCTION("at_m0_requantize") AT_M0_SAVE
         "ldr r4, [sp, #36]\n\t" /* count: the fifth argument, above the 36 bytes pushed */
         "adds r4, r3, r4\n\t"
@@ -154,39 +155,45 @@ __asm__(AT_M0_FUNCTION("at_m0_requantize") AT_M0_SAVE
         "movs r2, r3\n"
         "0:\n\t"
         "ldm r0!, {r4}\n\t"
-        "ldm r1!, {r5, r6, r7}\n\t" /* at_channel_t: acc_init, multiplier, shift */
-        "adds r4, r4, r5\n\t"
+        "ldm r1!, {r3, r5, r6, r7}\n\t" /* at_m0_channel_t: acc_init, limit, ml, mh */
+        "adds r4, r4, r3\n\t"
         "bmi 6f\n\t"
-        "lsrs r5, r4, #16\n\t"
-        "bne 10f\n\t"
-        "negs r3, r7\n\t"          /* r */
-        "subs r5, r3, #1\n\t"
-        "cmp r5, #15\n\t"
-        "bhi 10f\n\t"              /* r outside [1, 16] */
-        "adds r3, #14\n\t"
-        "movs r5, #1\n\t"
-        "lsls r5, r5, r3\n\t"      /* 2^(14+r) */
-        "adds r3, #1\n\t"          /* 15 + r */
-        "lsrs r7, r6, #16\n\t"     /* the short path: mh */
-        "uxth r6, r6\n\t"          /* ml */
+        "cmp r4, r5\n\t"
+        "bhs 8f\n\t"
+        "ldm r1!, {r3, r5}\n\t"    /* the short path: round, s */
         "muls r6, r4, r6\n\t"
-        "muls r7, r4, r7\n\t"
         "lsrs r6, r6, #16\n\t"
-        "adds r7, r7, r6\n\t"
-        "adds r7, r7, r5\n\t"
-        "movs r5, #1\n\t"
-        "lsls r5, r5, #14\n\t"
-        "adds r7, r7, r5\n\t"
-        "lsrs r7, r7, r3\n\t"
-        "add r7, r8\n\t"
-        "movs r4, r7\n\t"
-        "b 12f\n"
-        "6:\n\t"                   /* below zero, shift <= 0, under a ReLU (act_min >= zero point) */
-        "cmp r7, #0\n\t"
-        "bgt 10f\n\t"
+        "muls r4, r7, r4\n\t"
+        "adds r4, r4, r6\n\t"
+        "adds r4, r4, r3\n\t"
+        "lsrs r4, r4, r5\n\t"
+        "add r4, r8\n"
+        "12:\n\t"
+        "cmp r4, r9\n\t"
+        "blt 7f\n\t"
+        "cmp r4, r10\n\t"
+        "ble 4f\n\t"
+        "mov r4, r10\n"
+        "4:\n\t"
+        "strb r4, [r2]\n\t"
+        "adds r2, #1\n\t"
+        "cmp r2, r12\n\t"
+        "bne 0b\n\t"
+        AT_M0_RESTORE
+        "6:\n\t"                   /* below zero, shift < 0 (limit != 0), under a ReLU: act_min */
+        "cmp r5, #0\n\t"
+        "beq 8f\n\t"
         "cmp r9, r8\n\t"
-        "bge 7f\n"
-        "10:\n\t"
+        "blt 8f\n\t"
+        "adds r1, #8\n\t"          /* past the record's round and s */
+        "mov r4, r9\n\t"
+        "b 4b\n"
+        "8:\n\t"                   /* the whole way: multiplier and shift from the record */
+        "ldm r1!, {r3, r5}\n\t"
+        "lsls r7, r7, #16\n\t"
+        "orrs r6, r7\n\t"
+        "movs r7, #15\n\t"
+        "subs r7, r7, r5\n\t"
         "cmp r7, #0\n\t"
         "bgt 5f\n"
         "1:\n\t"
@@ -232,19 +239,8 @@ __asm__(AT_M0_FUNCTION("at_m0_requantize") AT_M0_SAVE
         "mov r7, r11\n\t"
         "eors r4, r7\n\t"
         "subs r4, r4, r7\n\t"
-        "add r4, r8\n"
-        "12:\n\t"
-        "cmp r4, r9\n\t"
-        "blt 7f\n\t"
-        "cmp r4, r10\n\t"
-        "ble 4f\n\t"
-        "mov r4, r10\n"
-        "4:\n\t"
-        "strb r4, [r2]\n\t"
-        "adds r2, #1\n\t"
-        "cmp r2, r12\n\t"
-        "bne 0b\n\t"
-        AT_M0_RESTORE
+        "add r4, r8\n\t"
+        "b 12b\n"
         "5:\n\t"                   /* left shift: TFLM's x * (1 << shift), wrapping */
         "lsls r4, r4, r7\n\t"
         "movs r7, #0\n\t"
@@ -285,19 +281,18 @@ void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t
     }
 }
 
-void at_m0_requantize(const int32_t *sums, const at_channel_t *ch, const at_output_t *q, int8_t *out,
+void at_m0_requantize(const int32_t *sums, const at_m0_channel_t *ch, const at_output_t *q, int8_t *out,
                       int32_t count)
 {
     const int8_t *const end = out + count;
     do {
-        const int32_t acc = at_add_wrap(ch->acc_init, *sums), r = -ch->shift;
-        if (acc >= 0 && acc < 65536 && r >= 1 && r <= 16) { /* the short path, as the assembly's */
-            const uint32_t m = (uint32_t)ch->multiplier, a = (uint32_t)acc;
-            const uint32_t c = (1u << 14) + (1u << (14 + r));
-            const int32_t y = (int32_t)((a * (m >> 16) + ((a * (m & 0xFFFFu)) >> 16) + c) >> (15 + r)) + q->offset;
+        const int32_t acc = at_add_wrap(ch->acc_init, *sums);
+        if ((uint32_t)acc < ch->limit) { /* the short path, as the assembly's */
+            const uint32_t a = (uint32_t)acc;
+            const int32_t y = (int32_t)((a * ch->mh + ((a * ch->ml) >> 16) + ch->round) >> ch->s) + q->offset;
             *out++ = (int8_t)(y < q->min ? q->min : y > q->max ? q->max : y);
         } else {
-            *out++ = at_m0_output(*sums, ch, q->offset, q->min, q->max);
+            *out++ = at_m0_output(acc, (int32_t)(ch->mh << 16 | ch->ml), 15 - (int32_t)ch->s, q);
         }
         ++sums;
         ++ch;
@@ -306,9 +301,33 @@ void at_m0_requantize(const int32_t *sums, const at_channel_t *ch, const at_outp
 
 #endif
 
+void at_m0_prepare(const at_channel_t *ch, int32_t count, at_m0_channel_t *out)
+{
+    for (; count > 0; --count, ++ch, ++out) {
+        const int32_t r = -ch->shift;
+        const uint32_t m = (uint32_t)ch->multiplier;
+        const int32_t short_path = r >= 1 && r <= 16;
+        out->acc_init = ch->acc_init;
+        out->limit = short_path ? 65536u : 0u;
+        out->ml = m & 0xFFFFu;
+        out->mh = m >> 16;
+        out->round = short_path ? (1u << 14) + (1u << (14 + r)) : 0u;
+        out->s = (uint32_t)(15 + r);
+    }
+}
+
+void at_m0_channels_init(at_m0_channels_t *rq, const at_channel_t *ch, int32_t count)
+{
+    rq->from = count <= AT_M0_CHANNELS ? 0 : ch;
+    if (rq->from == 0) {
+        at_m0_prepare(ch, count, rq->ch);
+    }
+}
+
 /* `count` output pixels, all channels each, their windows `step` bytes apart from x: per chunk
  * of channels the sums, then their requantization. */
-int8_t *at_m0_conv_pixels(const at_conv_params_t *p, const int8_t *x, int32_t step, int32_t count, int8_t *out)
+int8_t *at_m0_conv_pixels(const at_conv_params_t *p, at_m0_channels_t *rq, const int8_t *x, int32_t step,
+                          int32_t count, int8_t *out)
 {
     const at_output_t q = p->output_quant; /* a copy: the stores to out could alias p's */
     const int32_t n = p->win.filter_h * p->win.filter_w * p->win.in_c;
@@ -322,7 +341,7 @@ int8_t *at_m0_conv_pixels(const at_conv_params_t *p, const int8_t *x, int32_t st
             } else {
                 at_m0_dot_rows(x, p->filter + c * n, n, chunk, sums);
             }
-            at_m0_requantize(sums, p->channels + c, &q, out, chunk);
+            at_m0_requantize(sums, at_m0_chunk(rq, c, chunk), &q, out, chunk);
         }
     }
     return out;

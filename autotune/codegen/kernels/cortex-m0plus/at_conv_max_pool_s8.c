@@ -1,11 +1,61 @@
-/* CONV_2D followed by MAX_POOL_2D, fused (../at_conv_max_pool_s8.c), for the Cortex-M0+: the conv
- * pixels of one pool window go through the Cortex-M0+ conv's pixel loop (at_m0_conv_pixels: a
- * row of windows inside the input as one run) into scratch and are pooled there by the max
- * pool's assembly (at_m0_max_taps). Output pixels in row-major order.
+/* CONV_2D followed by MAX_POOL_2D, fused (../at_conv_max_pool_s8.c), for the Cortex-M0+.
+ *
+ * Requantization is monotonic in the accumulator where no sum can wrap acc_init + sum and no
+ * left shift can wrap the accumulator (shift <= 0, multiplier >= 0), and so is the clamp: the
+ * maximum of the requantized conv outputs of a pool window is then the requantization of the
+ * largest sum. Such a call keeps each channel's largest sum over the window (at most
+ * AT_M0_CHANNELS channels) and requantizes once per pool output, clamped to both ranges. The
+ * other calls run the conv pixels of one pool window through the Cortex-M0+ conv's pixel loop
+ * (at_m0_conv_pixels) into scratch and pool them there (at_m0_max_taps). Either way a row of
+ * windows inside the input is read in place; output pixels in row-major order.
  */
 #include "at_common.h"
 #include "at_kernels.h"
 #include "at_m0plus.h"
+
+/* Whether the largest sum of a window gives its largest output (see above) for every channel:
+ * |x w| <= 2^14, so every sum of n products lies within n 2^14 of zero. */
+static int32_t monotonic(const at_conv_params_t *conv, int32_t n)
+{
+    const at_channel_t *ch = conv->channels;
+    int32_t c, bound;
+    if (conv->out_c > AT_M0_CHANNELS || n >= (1 << 17)) {
+        return 0;
+    }
+    bound = n << 14;
+    for (c = 0; c < conv->out_c; ++c, ++ch) {
+        if (ch->shift > 0 || ch->multiplier < 0 || ch->acc_init > INT32_MAX - bound
+            || ch->acc_init < INT32_MIN + bound) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* best[k] = max(best[k], sums[k]), k < count. */
+static void max_sums(int32_t *best, const int32_t *sums, int32_t count)
+{
+    for (; count > 0; --count, ++best, ++sums) {
+        *best = *sums > *best ? *sums : *best;
+    }
+}
+
+/* Pool windows by their largest sums (monotonic() holds): `first` says best holds nothing yet. */
+static void pool_sums(const at_conv_params_t *conv, const int8_t *x, int32_t step, int32_t count, int32_t first,
+                      int32_t *best)
+{
+    const int32_t n = conv->win.filter_h * conv->win.filter_w * conv->win.in_c;
+    int32_t sums[AT_M0_CHUNK], c, chunk;
+    for (; count > 0; --count, x += step, first = 0) {
+        for (c = 0; c < conv->out_c; c += chunk) {
+            chunk = conv->out_c - c < AT_M0_CHUNK ? conv->out_c - c : AT_M0_CHUNK;
+            at_m0_dot_rows(x, conv->filter + c * n, n, chunk, first ? best + c : sums);
+            if (!first) {
+                max_sums(best + c, sums, chunk);
+            }
+        }
+    }
+}
 
 void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input, int8_t *output,
                          int8_t *scratch)
@@ -16,25 +66,39 @@ void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input
     const int32_t in_place = win->in_place, step = win->stride_w * win->in_c;
     const int32_t out_c = conv->out_c;
     const int32_t taps = pool->filter_h * pool->filter_w;
+    const int32_t n = win->filter_h * win->filter_w * win->in_c;
     int8_t *const window = scratch + taps * out_c; /* the conv's gathered window, if any */
     const int32_t act[3] = {pool->act_min, pool->act_max, 0};
+    at_output_t q = conv->output_quant; /* both clamps in one where the ranges meet */
+    const int32_t by_sums = monotonic(conv, n) && q.min <= pool->act_max && pool->act_min <= q.max;
+    int32_t best[AT_M0_CHANNELS];
+    at_m0_channels_t rq;
     int32_t py, px, fy, fx;
+    at_m0_channels_init(&rq, conv->channels, out_c);
+    q.min = q.min > pool->act_min ? q.min : pool->act_min;
+    q.max = q.max < pool->act_max ? q.max : pool->act_max;
     for (py = 0; py < pool->out_h; ++py) {
         for (px = 0; px < pool->out_w; ++px, output += out_c) {
             int8_t *pixel = scratch;
             for (fy = 0; fy < pool->filter_h; ++fy) {
                 const int32_t oy = py * pool->stride_h + fy, ox = px * pool->stride_w;
-                if (in_place && oy >= win->inside_y[0] && oy < win->inside_y[1] && ox >= win->inside_x[0]
-                    && ox + pool->filter_w <= win->inside_x[1]) { /* the row's windows in one run */
-                    pixel = at_m0_conv_pixels(conv, at_window_s8(win, input, oy, ox, window), step,
-                                              pool->filter_w, pixel);
-                    continue;
-                }
-                for (fx = 0; fx < pool->filter_w; ++fx) {
-                    pixel = at_m0_conv_pixels(conv, at_window_s8(win, input, oy, ox + fx, window), 0, 1, pixel);
+                const int32_t run = in_place && oy >= win->inside_y[0] && oy < win->inside_y[1]
+                                    && ox >= win->inside_x[0] && ox + pool->filter_w <= win->inside_x[1];
+                for (fx = 0; fx < pool->filter_w; fx += run ? pool->filter_w : 1) {
+                    const int8_t *x = at_window_s8(win, input, oy, ox + fx, window);
+                    const int32_t count = run ? pool->filter_w : 1; /* the row's windows in one run */
+                    if (by_sums) {
+                        pool_sums(conv, x, step, count, fy == 0 && fx == 0, best);
+                    } else {
+                        pixel = at_m0_conv_pixels(conv, &rq, x, step, count, pixel);
+                    }
                 }
             }
-            at_m0_max_taps(scratch, output, out_c, out_c, taps, act);
+            if (by_sums) {
+                at_m0_requantize(best, rq.ch, &q, output, out_c);
+            } else {
+                at_m0_max_taps(scratch, output, out_c, out_c, taps, act);
+            }
         }
     }
 }

@@ -16,7 +16,9 @@ void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, 
 {
     const at_window_t *win = &p->win;
     const int32_t step = win->stride_w * win->in_c; /* from one in-place window to the next */
+    at_m0_channels_t rq;
     int32_t b, oy, ox;
+    at_m0_channels_init(&rq, p->channels, p->out_c);
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * win->in_h * win->in_w * win->in_c;
         for (oy = 0; oy < p->out_h; ++oy) {
@@ -24,7 +26,7 @@ void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, 
             for (ox = 0; ox < p->out_w;) {
                 const int32_t run = inside && ox >= win->inside_x[0] && ox < win->inside_x[1];
                 const int32_t count = run ? win->inside_x[1] - ox : 1;
-                output = at_m0_conv_pixels(p, at_window_s8(win, in_b, oy, ox, scratch), run ? step : 0,
+                output = at_m0_conv_pixels(p, &rq, at_window_s8(win, in_b, oy, ox, scratch), run ? step : 0,
                                            count, output);
                 ox += count;
             }
@@ -40,10 +42,12 @@ int32_t at_conv_s8_get_buffer_size(const at_conv_params_t *p)
 /* Last pixel first (one batch), as the generic kernel: the output may start after the input's start. */
 void at_conv_reverse_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
+    at_m0_channels_t rq;
     int32_t oy, ox;
+    at_m0_channels_init(&rq, p->channels, p->out_c);
     for (oy = p->out_h - 1; oy >= 0; --oy) {
         for (ox = p->out_w - 1; ox >= 0; --ox) {
-            at_m0_conv_pixels(p, at_window_s8(&p->win, input, oy, ox, scratch), 0, 1,
+            at_m0_conv_pixels(p, &rq, at_window_s8(&p->win, input, oy, ox, scratch), 0, 1,
                         output + (oy * p->out_w + ox) * p->out_c);
         }
     }

@@ -14,8 +14,8 @@
 
 /* `count` output pixels, all channels each, their windows `step` bytes apart from x: per chunk
  * of channels the sums, then their requantization. */
-static AT_NOINLINE int8_t *depthwise_pixels(const at_depthwise_conv_params_t *p, const int8_t *x,
-                                            int32_t step, int32_t count, int8_t *out)
+static AT_NOINLINE int8_t *depthwise_pixels(const at_depthwise_conv_params_t *p, at_m0_channels_t *rq,
+                                            const int8_t *x, int32_t step, int32_t count, int8_t *out)
 {
     const at_output_t q = p->output_quant; /* a copy: the stores to out could alias p's */
     const int32_t out_c = p->out_c;
@@ -30,7 +30,7 @@ static AT_NOINLINE int8_t *depthwise_pixels(const at_depthwise_conv_params_t *p,
             } else {
                 at_m0_dot_step_rows(x + c, p->filter + c, taps, out_c, chunk, sums);
             }
-            at_m0_requantize(sums, p->channels + c, &q, out, chunk);
+            at_m0_requantize(sums, at_m0_chunk(rq, c, chunk), &q, out, chunk);
         }
     }
     return out;
@@ -41,7 +41,9 @@ void at_depthwise_conv_s8(const at_depthwise_conv_params_t *p, const int8_t *inp
 {
     const at_window_t *win = &p->win;
     const int32_t step = win->stride_w * win->in_c; /* from one in-place window to the next */
+    at_m0_channels_t rq;
     int32_t b, oy, ox;
+    at_m0_channels_init(&rq, p->channels, p->out_c);
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * win->in_h * win->in_w * win->in_c;
         for (oy = 0; oy < p->out_h; ++oy) {
@@ -49,7 +51,7 @@ void at_depthwise_conv_s8(const at_depthwise_conv_params_t *p, const int8_t *inp
             for (ox = 0; ox < p->out_w;) {
                 const int32_t run = inside && ox >= win->inside_x[0] && ox < win->inside_x[1];
                 const int32_t count = run ? win->inside_x[1] - ox : 1;
-                output = depthwise_pixels(p, at_window_s8(win, in_b, oy, ox, scratch), run ? step : 0,
+                output = depthwise_pixels(p, &rq, at_window_s8(win, in_b, oy, ox, scratch), run ? step : 0,
                                           count, output);
                 ox += count;
             }

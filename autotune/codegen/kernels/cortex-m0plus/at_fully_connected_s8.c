@@ -10,7 +10,9 @@ void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *i
     const at_output_t q = p->output_quant; /* a copy: the stores to output could alias p's */
     const int32_t depth = p->accum_depth;
     int32_t sums[AT_M0_CHUNK];
+    at_m0_channels_t rq;
     int32_t b, c, k, chunk;
+    at_m0_channels_init(&rq, p->channels, p->out_depth);
     for (b = 0; b < p->batches; ++b, input += depth) {
         int32_t input_term = 0; /* filter_offset * sum(x + input_offset); int8 filters have 0 */
         if (p->filter_offset != 0) {
@@ -22,7 +24,7 @@ void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *i
             for (k = 0; input_term != 0 && k < chunk; ++k) {
                 sums[k] = at_add_wrap(sums[k], input_term);
             }
-            at_m0_requantize(sums, p->channels + c, &q, output, chunk);
+            at_m0_requantize(sums, at_m0_chunk(&rq, c, chunk), &q, output, chunk);
         }
     }
 }

@@ -73,43 +73,74 @@ AT_INLINE uint32_t at_m0_mul_shr31(uint32_t a, uint32_t b, uint32_t nudge)
     return ((ah * bh) << 1) + (s >> 15);
 }
 
-/* at_output_s8 (at_common.h) of acc_init + sum for one channel: the same TFLM arithmetic, the
- * form at_m0_requantize's assembly follows. */
-AT_INLINE int8_t at_m0_output(int32_t sum, const at_channel_t *ch, int32_t offset, int32_t act_min,
-                              int32_t act_max)
+/* at_output_s8 (at_common.h) of an accumulator: the same TFLM arithmetic, the form the whole
+ * way of at_m0_requantize's assembly follows. */
+AT_INLINE int8_t at_m0_output(int32_t acc, int32_t multiplier, int32_t shift, const at_output_t *q)
 {
-    int32_t acc = at_add_wrap(ch->acc_init, sum);
-    int32_t shift = ch->shift;
     uint32_t neg, mag;
     int32_t out;
     if (shift > 0) {
         acc = (int32_t)((uint32_t)acc << shift);
         shift = 0;
     }
-    if (acc < 0 && act_min >= offset) {
-        return (int8_t)act_min;
+    if (acc < 0 && q->min >= q->offset) {
+        return (int8_t)q->min;
     }
     neg = (uint32_t)(acc >> 31);
-    mag = at_m0_mul_shr31(((uint32_t)acc ^ neg) - neg, (uint32_t)ch->multiplier, (1u << 30) + neg);
+    mag = at_m0_mul_shr31(((uint32_t)acc ^ neg) - neg, (uint32_t)multiplier, (1u << 30) + neg);
     if (shift < 0) {
         mag = (mag + (1u << (-shift - 1))) >> -shift;
     }
-    out = (int32_t)((mag ^ neg) - neg) + offset;
-    return (int8_t)(out < act_min ? act_min : out > act_max ? act_max : out);
+    out = (int32_t)((mag ^ neg) - neg) + q->offset;
+    return (int8_t)(out < q->min ? q->min : out > q->max ? q->max : out);
 }
 
-/* out[k] = at_m0_output(sums[k], channel k) for k < count (>= 1). With 1 <= r = -shift <= 16
- * the two roundings of MultiplyByQuantizedMultiplier are one: floor((floor((a m + 2^30) / 2^31)
- * + 2^(r-1)) / 2^r) = floor((a m + 2^30 + 2^(30+r)) / 2^(31+r)) for an accumulator a >= 0, and
- * for a < 2^16 that is (a mh + (a ml >> 16) + 2^14 + 2^(14+r)) >> (15 + r), m = mh 2^16 + ml:
- * two 16 x 16 products in 32 bits, the short path (about 40 cycles an output; below zero under
- * a ReLU about 25); the other accumulators go the whole way. */
-void at_m0_requantize(const int32_t *sums, const at_channel_t *ch, const at_output_t *q, int8_t *out,
+/* One output channel's requantization as at_m0_requantize reads it (at_m0_prepare makes it
+ * from the channel's at_channel_t). With 1 <= r = -shift <= 16 the two roundings of
+ * MultiplyByQuantizedMultiplier are one: floor((floor((a m + 2^30) / 2^31) + 2^(r-1)) / 2^r) =
+ * floor((a m + 2^30 + 2^(30+r)) / 2^(31+r)) for an accumulator a >= 0, and for a < 2^16 that is
+ * (a mh + (a ml >> 16) + 2^14 + 2^(14+r)) >> (15 + r), m = mh 2^16 + ml: two 16 x 16 products
+ * in 32 bits, the short path (about 32 cycles an output; below zero under a ReLU about 24).
+ * The other accumulators go the whole way, multiplier and shift rebuilt from the record. */
+typedef struct {
+    int32_t acc_init;
+    uint32_t limit; /* the short path for 0 <= acc < limit: 2^16 with r in [1, 16], else 0 */
+    uint32_t ml, mh;
+    uint32_t round; /* 2^14 + 2^(14+r) */
+    uint32_t s;     /* 15 - shift */
+} at_m0_channel_t;
+
+void at_m0_prepare(const at_channel_t *ch, int32_t count, at_m0_channel_t *out);
+
+/* out[k] = at_output_s8 of acc_init + sums[k] for channel k < count (>= 1), from its record. */
+void at_m0_requantize(const int32_t *sums, const at_m0_channel_t *ch, const at_output_t *q, int8_t *out,
                       int32_t count);
 
-/* `count` conv output pixels (all channels of each), their windows `step` bytes apart from x,
- * written from out; returns the end of what it wrote (at_conv_s8 and the fused conv + max pool). */
-int8_t *at_m0_conv_pixels(const at_conv_params_t *p, const int8_t *x, int32_t step, int32_t count, int8_t *out);
+/* The records of a kernel call's output channels, on its stack: all of them, prepared once,
+ * when there are at most AT_M0_CHANNELS; else each chunk's when its turn comes. */
+#define AT_M0_CHANNELS 32
+typedef struct {
+    at_m0_channel_t ch[AT_M0_CHANNELS];
+    const at_channel_t *from; /* the channels to prepare chunk by chunk; NULL: all prepared */
+} at_m0_channels_t;
+
+void at_m0_channels_init(at_m0_channels_t *rq, const at_channel_t *ch, int32_t count);
+
+/* The records of channels [c, c + count), count <= AT_M0_CHUNK. */
+AT_INLINE const at_m0_channel_t *at_m0_chunk(at_m0_channels_t *rq, int32_t c, int32_t count)
+{
+    if (rq->from == 0) {
+        return rq->ch + c;
+    }
+    at_m0_prepare(rq->from + c, count, rq->ch);
+    return rq->ch;
+}
+
+/* `count` conv output pixels (all channels of each, requantized by rq: p's channels), their
+ * windows `step` bytes apart from x, written from out; returns the end of what it wrote
+ * (at_conv_s8 and the fused conv + max pool). */
+int8_t *at_m0_conv_pixels(const at_conv_params_t *p, at_m0_channels_t *rq, const int8_t *x, int32_t step,
+                          int32_t count, int8_t *out);
 
 /* out[c] = the maximum over taps t of x[c + t * step] (one row of a window) and, with act[2]
  * nonzero, of out[c] (the rows before), clamped to [act_min, act_max] = act[0..1], c < count.
