@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the test zoo's model builders
 from autotune.codegen import generate_c  # noqa: E402
 from autotune.ir.graph import Graph, Op, Quant, Tensor  # noqa: E402
 from autotune.ir.kernel_plan import attribute_cycles  # noqa: E402
+from autotune.ops.conv import FUSED_MAX_POOL  # noqa: E402
 from autotune.ops import window  # noqa: E402
 from cost_models.analytic import CORTEX_M0PLUS, FITTED_PATH, TABLES, AnalyticCostModel, CoreTable  # noqa: E402
 from cost_models.features import extract_features  # noqa: E402
@@ -485,6 +486,24 @@ def _summary(fitted: dict, fitted_table: CoreTable, table: CoreTable, models: li
             "analytic_worst_ratio": max((m["predicted_over_measured"] for m in models), key=lambda r: abs(r - 1))}
 
 
+def fit_pooled_sums(runs: list[tuple], table: CoreTable) -> tuple[float, float]:
+    """CoreTable.pooled_sums: the fused conv + max pool calls of the benchmark's models that pool
+    their largest sums (work m0_pool_*), cycles per conv output and per conv pixel beyond the
+    fitted parts, least squares on the relative error."""
+    base_model = AnalyticCostModel("rp2040", table=replace(table, pooled_sums=(0.0, 0.0)))
+    rows, measured, base = [], [], []
+    for _, features, _, layers in runs:
+        calls = [c for c in features.calls if c.symbol == FUSED_MAX_POOL]
+        for call, layer in zip(calls, [x for x in layers if x["symbol"] == FUSED_MAX_POOL]):
+            if call.count("m0_pool_sums"):
+                rows.append([call.count("m0_pool_sums"), call.count("m0_pool_pixels")])
+                measured.append(layer["cycles"])
+                base.append(base_model.call_cycles(call) - table.call_cycles)
+    a, m, b = np.array(rows, float), np.array(measured, float), np.array(base, float)
+    (per_sum, per_pixel), *_ = np.linalg.lstsq(a / m[:, None], (m - b) / m, rcond=None)
+    return round(float(per_sum), 2), round(float(per_pixel), 1)
+
+
 def fit_rp2040(graphs: list[Graph], rng, zoo_dir: Path) -> dict:
     """The Cortex-M0+ table from rp2040-sim, the M4 instruction ratio and the XIP term."""
     m4: dict[str, list[tuple[int, int]]] = defaultdict(list)  # symbol -> (M0+, M4) instructions per call
@@ -500,10 +519,13 @@ def fit_rp2040(graphs: list[Graph], rng, zoo_dir: Path) -> dict:
                            invoke_cycles=invoke, call_cycles=per_call,
                            flash_cache=replace(CORTEX_M0PLUS.flash_cache, slope=xip["slope"]))
     print(f"RP2040_XIP slope={xip['slope']}")
+    fitted_table = replace(fitted_table, pooled_sums=fit_pooled_sums(runs, fitted_table))
+    print(f"pooled_sums={fitted_table.pooled_sums}")
     summary = _summary(fitted, fitted_table, CORTEX_M0PLUS, compare("rp2040", runs, fitted_table))
     summary["analytic_table_is_this_fit"] = fitted_table == CORTEX_M0PLUS
     return {"simulator": "rp2040-sim (Cortex-M0+ timings; fit on zero-wait cycles, models warm with the XIP cache)",
-            **summary, "xip": xip, "cortex_m4_instruction_ratio": m4_ratio}
+            **summary, "xip": xip, "pooled_sums": list(fitted_table.pooled_sums),
+            "cortex_m4_instruction_ratio": m4_ratio}
 
 
 def fit_apollo5(graphs: list[Graph], rng, zoo_dir: Path) -> dict:
@@ -551,7 +573,7 @@ def fitted_constants(result: dict) -> dict:
         return {"cycles": {s: f["cycles"] for s, f in fit["fit"].items()}, "invoke_cycles": fit["invoke_cycles"],
                 "call_cycles": fit["call_cycles"]}
     return {"cortex-m0plus": {**table(result), "fitted_to": CORTEX_M0PLUS.fitted_to,
-                              "xip_slope": result["xip"]["slope"],
+                              "xip_slope": result["xip"]["slope"], "pooled_sums": result["pooled_sums"],
                               "cortex_m4_instruction_ratio": result["cortex_m4_instruction_ratio"]},
             "cortex-m55": {**table(result["apollo5"]), "fitted_to": TABLES["cortex-m55"].fitted_to}}
 

@@ -73,6 +73,11 @@ class CoreTable:
     kernel_stack: dict[str, int] = field(default_factory=dict)
     # cycles per unit of work a fused kernel (FUSED) costs beyond the sum of its parts'
     fused_extra: dict[str, dict[str, float]] = field(default_factory=dict)
+    # A fused conv + max pool that pools its largest sums (the Cortex-M0+'s, work terms m0_pool_*,
+    # autotune.ops.conv.m0_pools_sums): cycles per conv output so pooled (a max of two sums, in
+    # place of its requantization and pool read) and per conv pixel (in place of the conv's
+    # per-position cost); each pool output then costs one requantization.
+    pooled_sums: tuple[float, float] | None = None
     fitted_to: str = ""  # the runner whose measurements the cycle constants are fitted to
 
 
@@ -124,7 +129,7 @@ def _fitted(core: str) -> dict:
     fit = FITTED[core]
     cycles = {**fit["cycles"], **ZOO_SOLVED[core]}
     return {"cycles": cycles, "invoke_cycles": fit["invoke_cycles"], "call_cycles": fit["call_cycles"],
-            "fitted_to": fit["fitted_to"]}
+            "fitted_to": fit["fitted_to"], **({"pooled_sums": tuple(fit["pooled_sums"])} if "pooled_sums" in fit else {})}
 
 
 # The RP2040's: 16 KB, 8-byte lines, 56 cycles per miss (device_runners/boot2.py FLASH).
@@ -180,7 +185,8 @@ TABLES = {
     # runs from flash through its cache). Flash: the kernels' code as built for the M4.
     "cortex-m4": _scaled(
         CORTEX_M0PLUS, M4_INSTRUCTION_RATIO, M4_ENTRY_RATIO, runtime_flash=310, board_flash=0, flash_cache=None,
-        stack_ram=180, kernel_stack={}, fused_extra={}, fitted_to="rp2040-sim, scaled by nano33ble-sim instruction counts",
+        stack_ram=180, kernel_stack={}, fused_extra={}, pooled_sums=None,
+        fitted_to="rp2040-sim, scaled by nano33ble-sim instruction counts",
         kernel_flash={"at_conv_s8.c": 681, "at_depthwise_conv_s8.c": 632, "at_fully_connected_s8.c": 313,
                       "at_mean_s8.c": 329, "at_softmax_s8.c": 536, "at_pool_s8.c": 1000, "at_add_s8.c": 630,
                       "at_pad_s8.c": 188, "at_concat_s8.c": 64, "at_requantize_s8.c": 128, "at_lut_s8.c": 30,
@@ -234,6 +240,11 @@ class AnalyticCostModel(CostModel):
             terms.update({f"pool_{t}": c for s in parts[1:] for t, c in self.table.cycles[s].items() if t != "calls"})
             for term, extra in self.table.fused_extra.get(call.symbol, {}).items():
                 terms[term] = terms.get(term, 0.0) + extra
+            if self.table.pooled_sums is not None:
+                per_sum, per_pixel = self.table.pooled_sums
+                requantize = terms.get("outputs" if call.count("outputs") else "relu_outputs", 0.0)
+                terms.update(m0_pool_sums=per_sum - requantize - terms.get("pool_reads", 0.0),
+                             m0_pool_pixels=per_pixel - terms.get("positions", 0.0), m0_pool_outputs=requantize)
         else:
             terms = self.table.cycles.get(call.symbol) or decoder_cycles(call.symbol)
             if terms is None:

@@ -20,6 +20,7 @@ import pytest
 from autotune import executor
 from autotune.codegen import generate_c
 from autotune.codegen.kernel_library import KERNEL_DIR
+from autotune.ir.graph import Graph, Op, Tensor
 from device_runners.build import build, build_host
 from device_runners.rp2040_sim import Rp2040Sim
 from device_runners.targets import get_target
@@ -30,6 +31,17 @@ import bench_kernels as ops  # noqa: E402  (the benchmark's single-op graph buil
 
 LIBRARY = "cortex-m0plus"
 N_INPUTS = 200
+
+
+def conv_max_pool(rng, h: int, w: int, cin: int, cout: int, kh: int, kw: int, pool: int, act: str = "RELU"):
+    """CONV_2D then MAX_POOL_2D (pool x pool, or 1 x pool in 1-D) over its output: one fused call."""
+    graph = ops.conv(rng, h, w, cin, cout, kh, kw, act=act)
+    conv_out = graph.tensors[-1]
+    ph = pool if h > 1 else 1
+    pooled = Tensor("p", (1, conv_out.shape[1] // ph, conv_out.shape[2] // pool, cout), "int8", conv_out.quant)
+    options = dict(filter_h=ph, filter_w=pool, stride_h=ph, stride_w=pool, padding="VALID", activation="NONE")
+    return Graph(f"{graph.name}_maxpool{pool}", [*graph.tensors, pooled],
+                 [*graph.ops, Op("MAX_POOL_2D", (3,), (4,), options)], [0], [4])
 
 
 def graphs():
@@ -49,6 +61,12 @@ def graphs():
         ops.pool(rng, "MAX_POOL_2D", 1, 64, 8, 1, 4, 4, "VALID"),
         ops.pool(rng, "MAX_POOL_2D", 5, 7, 3, 3, 3, 2, "SAME"),
         ops.pool(rng, "AVERAGE_POOL_2D", 5, 5, 4, 2, 2, 2, "VALID"),
+        # fused: pooled by the largest sums (rows in blocks of four and left over, no ReLU, 2-D
+        # with gathered windows), and past 32 channels by requantized pixels
+        conv_max_pool(rng, 1, 64, 1, 8, 1, 7, 4),
+        conv_max_pool(rng, 1, 64, 2, 6, 1, 3, 4, act="NONE"),
+        conv_max_pool(rng, 6, 6, 3, 8, 3, 3, 2),
+        conv_max_pool(rng, 1, 16, 4, 36, 1, 3, 2),
     ]
 
 
@@ -110,6 +128,7 @@ def test_variants_match_the_executor(graph, tmp_path):
     """200 inputs through the variant on the host (ASan, UBSan) and on rp2040-sim."""
     generated = generate_c(graph, tmp_path / "src")
     assert (generated.out_dir / LIBRARY).is_dir()
+    assert ("maxpool" in graph.name) == any(c.symbol == "at_conv_max_pool_s8" for c in generated.kernel_plan.calls)
     shape = graph.tensor(graph.inputs[0]).shape[1:]
     x = np.random.default_rng(7).integers(-128, 128, (N_INPUTS, *shape)).astype(np.int8)
     want = executor.run(graph, x).reshape(N_INPUTS, -1)

@@ -78,11 +78,34 @@ def fuse_max_pool(graph: Graph, conv: KernelCall, pool: KernelCall) -> KernelCal
     work.update(mve_runs=0, mve_run_blocks=0, mve_slot_copies=0, mve_block_channels=0, mve_block_chunks=0,
                 **mve_rows_work(computed, window_bytes, out_c))
     work["mve_fixups"] = work["mve_groups"] if conv.work.get("mve_fixups") else 0
+    by_sums = m0_pools_sums(graph, conv, q)
+    work.update(m0_pool_sums=computed * out_c if by_sums else 0, m0_pool_pixels=computed if by_sums else 0,
+                m0_pool_outputs=graph.tensor(pool.outputs[0]).size if by_sums else 0)
     return replace(conv, symbol=FUSED_MAX_POOL, source=f"{FUSED_MAX_POOL}.c", outputs=pool.outputs,
                    scratch_bytes=q.filter_h * q.filter_w * out_c + conv.scratch_bytes,
                    scratch_symbol=f"{FUSED_MAX_POOL}_get_buffer_size", overwrites=(), overwrite_lead=0,
                    macs=round(conv.macs * share), work=frozen_map(**work),
                    params=ConvMaxPoolParams(replace(conv.params, reverse=False), pool))
+
+
+M0_POOLED_CHANNELS = 32  # cortex-m0plus/at_m0plus.h AT_M0_CHANNELS
+
+
+def m0_pools_sums(graph: Graph, conv: KernelCall, pool) -> bool:
+    """Whether the Cortex-M0+ fused conv + max pool (cortex-m0plus/at_conv_max_pool_s8.c) pools
+    each window's largest sums and requantizes once per pool output: at most 32 channels, no left
+    shift, no negative multiplier, no sum that can wrap acc_init + sum (|x w| <= 2^14), and the
+    conv's and pool's clamp ranges meeting. Its work terms m0_pool_* count that path."""
+    p, op, d = conv.params, graph.ops[conv.op], conv.dims
+    out_c, n = d["out_c"], d["filter_h"] * d["filter_w"] * d["in_c"]
+    if out_c > M0_POOLED_CHANNELS or n >= 2**17 or p.act_min > pool.act_max or pool.act_min > p.act_max:
+        return False
+    if np.any(p.shift > 0) or np.any(p.multiplier < 0):
+        return False
+    filt = graph.tensor(op.inputs[1]).data.astype(np.int64).reshape(out_c, -1)
+    bias = graph.tensor(op.inputs[2]).data if has_input(op, 2) else np.zeros(out_c, dtype=np.int64)
+    acc_init, bound = channel_rows(bias, filt, p.input_offset), n << 14
+    return bool(np.all(acc_init <= 2**31 - 1 - bound) and np.all(acc_init >= -(2**31) + bound))
 
 
 def channel_multipliers(graph: Graph, op: Op, channels: int) -> tuple[np.ndarray, np.ndarray]:

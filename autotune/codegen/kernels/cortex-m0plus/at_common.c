@@ -67,6 +67,68 @@ __asm__(AT_M0_FUNCTION("at_m0_dot4_blocks") AT_M0_SAVE
         "add sp, #4\n\t"
         AT_M0_RESTORE
         AT_M0_END("at_m0_dot4_blocks"));
+
+/* best[4 b + k] = max(best[4 b + k], the dot product of x + j step with row 4 b + k) for each
+ * pixel j < pixels and block b < blocks (at_m0_dot4_max): at_m0_dot4_blocks's blocks, the
+ * largest sums kept in place of the sums. Frame: [sp] x, [sp, #4] w, [sp, #8] blocks, [sp, #12]
+ * the blocks left; the arguments best, pixels (counted down) and step above the 52 bytes pushed. */
+#define AT_M0_MAX_STORE(HI, OFF)                                                                  \
+    "mov r5, " HI "\n\t"                                                                           \
+    "ldr r0, [r6, #" OFF "]\n\t"                                                                   \
+    "cmp r5, r0\n\t"                                                                               \
+    "ble 3f\n\t"                                                                                   \
+    "str r5, [r6, #" OFF "]\n"                                                                     \
+    "3:\n\t"
+__asm__(AT_M0_FUNCTION("at_m0_dot4_max") AT_M0_SAVE
+        "push {r0, r1, r3, r4}\n\t"
+        "mov lr, r2\n"
+        "9:\n\t"                 /* a pixel */
+        "ldr r4, [sp, #52]\n\t"
+        "mov r12, r4\n\t"
+        "ldr r4, [sp, #8]\n\t"
+        "str r4, [sp, #12]\n\t"
+        "ldr r0, [sp, #0]\n\t"
+        "add r0, lr\n\t"
+        "movs r7, r0\n\t"
+        "ldr r4, [sp, #4]\n"
+        "0:\n\t"                 /* a block of four rows */
+        "mov r6, lr\n\t"
+        "adds r1, r4, r6\n\t"
+        "adds r2, r1, r6\n\t"
+        "adds r3, r2, r6\n\t"
+        "adds r4, r3, r6\n\t"
+        "movs r5, #0\n\t"
+        "mov r8, r5\n\t"
+        "mov r9, r5\n\t"
+        "mov r10, r5\n\t"
+        "mov r11, r5\n\t"
+        "negs r0, r6\n\t"
+        "lsls r5, r0, #31\n\t"
+        "bne 2f\n"
+        "1:\n\t" AT_M0_TAP
+        "2:\n\t" AT_M0_TAP
+        "bne 1b\n\t"
+        "mov r6, r12\n\t"
+        AT_M0_MAX_STORE("r8", "0") AT_M0_MAX_STORE("r9", "4") AT_M0_MAX_STORE("r10", "8")
+        AT_M0_MAX_STORE("r11", "12")
+        "adds r6, #16\n\t"
+        "mov r12, r6\n\t"
+        "ldr r5, [sp, #12]\n\t"
+        "subs r5, #1\n\t"
+        "str r5, [sp, #12]\n\t"
+        "bne 0b\n\t"
+        "ldr r0, [sp, #0]\n\t"   /* the next pixel's window */
+        "ldr r5, [sp, #60]\n\t"
+        "adds r0, r0, r5\n\t"
+        "str r0, [sp, #0]\n\t"
+        "ldr r5, [sp, #56]\n\t"
+        "subs r5, #1\n\t"
+        "str r5, [sp, #56]\n\t"
+        "bne 9b\n\t"
+        "add sp, #16\n\t"
+        AT_M0_RESTORE
+        AT_M0_END("at_m0_dot4_max"));
+#undef AT_M0_MAX_STORE
 #undef AT_M0_TAP
 
 void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, int32_t *sums)
@@ -264,6 +326,18 @@ void at_m0_dot2_step(const int8_t *x, const int8_t *w, int32_t last, int32_t ste
                      int32_t *sums)
 {
     at_m0_dot_step_rows(x, w, last / step + 1, step, 2 * pairs, sums);
+}
+
+void at_m0_dot4_max(const int8_t *x, const int8_t *w, int32_t n, int32_t blocks, int32_t *best, int32_t pixels,
+                    int32_t step)
+{
+    for (; pixels > 0; --pixels, x += step) {
+        int32_t k;
+        for (k = 0; k < 4 * blocks; ++k) {
+            const int32_t sum = at_dot_s8(x, w + k * n, n);
+            best[k] = sum > best[k] ? sum : best[k];
+        }
+    }
 }
 
 void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, int32_t *sums)

@@ -4,7 +4,8 @@
  * left shift can wrap the accumulator (shift <= 0, multiplier >= 0), and so is the clamp: the
  * maximum of the requantized conv outputs of a pool window is then the requantization of the
  * largest sum. Such a call keeps each channel's largest sum over the window (at most
- * AT_M0_CHANNELS channels) and requantizes once per pool output, clamped to both ranges. The
+ * AT_M0_CHANNELS channels; at_m0_dot4_max keeps them as it sums, a run of windows a call) and
+ * requantizes once per pool output, clamped to both ranges. The
  * other calls run the conv pixels of one pool window through the Cortex-M0+ conv's pixel loop
  * (at_m0_conv_pixels) into scratch and pool them there (at_m0_max_taps). Either way a row of
  * windows inside the input is read in place; output pixels in row-major order.
@@ -32,27 +33,20 @@ static int32_t monotonic(const at_conv_params_t *conv, int32_t n)
     return 1;
 }
 
-/* best[k] = max(best[k], sums[k]), k < count. */
-static void max_sums(int32_t *best, const int32_t *sums, int32_t count)
+/* best[c] = max(best[c], the sums of channel c over `count` windows `step` bytes apart from x):
+ * blocks of four channels by at_m0_dot4_max, the channels left over one by one. */
+static void max_sums(const at_conv_params_t *conv, int32_t n, const int8_t *x, int32_t step, int32_t count,
+                     int32_t *best)
 {
-    for (; count > 0; --count, ++best, ++sums) {
-        *best = *sums > *best ? *sums : *best;
+    const int32_t blocks = conv->out_c >> 2;
+    int32_t c;
+    if (blocks > 0) {
+        at_m0_dot4_max(x, conv->filter, n, blocks, best, count, step);
     }
-}
-
-/* Pool windows by their largest sums (monotonic() holds): `first` says best holds nothing yet. */
-static void pool_sums(const at_conv_params_t *conv, const int8_t *x, int32_t step, int32_t count, int32_t first,
-                      int32_t *best)
-{
-    const int32_t n = conv->win.filter_h * conv->win.filter_w * conv->win.in_c;
-    int32_t sums[AT_M0_CHUNK], c, chunk;
-    for (; count > 0; --count, x += step, first = 0) {
-        for (c = 0; c < conv->out_c; c += chunk) {
-            chunk = conv->out_c - c < AT_M0_CHUNK ? conv->out_c - c : AT_M0_CHUNK;
-            at_m0_dot_rows(x, conv->filter + c * n, n, chunk, first ? best + c : sums);
-            if (!first) {
-                max_sums(best + c, sums, chunk);
-            }
+    for (; count > 0; --count, x += step) {
+        for (c = 4 * blocks; c < conv->out_c; ++c) {
+            const int32_t sum = at_dot_s8(x, conv->filter + c * n, n);
+            best[c] = sum > best[c] ? sum : best[c];
         }
     }
 }
@@ -80,6 +74,10 @@ void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input
     for (py = 0; py < pool->out_h; ++py) {
         for (px = 0; px < pool->out_w; ++px, output += out_c) {
             int8_t *pixel = scratch;
+            int32_t c;
+            for (c = 0; by_sums && c < out_c; ++c) {
+                best[c] = INT32_MIN; /* below every sum */
+            }
             for (fy = 0; fy < pool->filter_h; ++fy) {
                 const int32_t oy = py * pool->stride_h + fy, ox = px * pool->stride_w;
                 const int32_t run = in_place && oy >= win->inside_y[0] && oy < win->inside_y[1]
@@ -88,7 +86,7 @@ void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input
                     const int8_t *x = at_window_s8(win, input, oy, ox + fx, window);
                     const int32_t count = run ? pool->filter_w : 1; /* the row's windows in one run */
                     if (by_sums) {
-                        pool_sums(conv, x, step, count, fy == 0 && fx == 0, best);
+                        max_sums(conv, n, x, step, count, best);
                     } else {
                         pixel = at_m0_conv_pixels(conv, &rq, x, step, count, pixel);
                     }

@@ -51,6 +51,11 @@ void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, 
 /* at_m0_dot_rows of 4 blocks rows, blocks >= 1: the assembly it calls. */
 void at_m0_dot4_blocks(const int8_t *x, const int8_t *w, int32_t n, int32_t blocks, int32_t *sums);
 
+/* best[k] = max(best[k], the dot product of x + j step with filter row k) over pixels j <
+ * pixels, k < 4 blocks (blocks, pixels >= 1): at_m0_dot4_blocks keeping the largest sums. */
+void at_m0_dot4_max(const int8_t *x, const int8_t *w, int32_t n, int32_t blocks, int32_t *best, int32_t pixels,
+                    int32_t step);
+
 /* sums[k] = sum over taps t < taps of x[k + t * step] * w[k + t * step], k < count: depthwise
  * channels, two at a time (one index and one loop for both: 7.5 cycles per MAC). */
 void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t step, int32_t count,
