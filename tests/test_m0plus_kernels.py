@@ -55,6 +55,11 @@ def graphs():
         ops.conv(rng, 1, 40, 8, 0, 1, 5, depthwise=True, act="RELU"),
         ops.conv(rng, 6, 6, 6, 0, 3, 3, stride=2, depthwise=True, dm=2),
         ops.conv(rng, 1, 20, 3, 0, 1, 3, depthwise=True),
+        # past 16 channels (chunks of sums), past 32 (records prepared chunk by chunk)
+        ops.conv(rng, 1, 12, 4, 20, 1, 3, act="RELU"),
+        ops.conv(rng, 1, 9, 3, 40, 1, 3),
+        ops.conv(rng, 1, 10, 20, 0, 1, 3, depthwise=True),
+        ops.fully_connected(rng, 1, 12, 40),
         ops.fully_connected(rng, 2, 24, 10),  # two rows, two blocks and two left over
         ops.fully_connected(rng, 1, 16, 8, act="RELU"),
         ops.fully_connected(rng, 1, 7, 3),

@@ -142,19 +142,22 @@ void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, 
     }
 }
 
-/* sums[2 j], sums[2 j + 1] for each pair j < pairs of adjacent channels (at_m0_dot_step_rows).
+/* sums[2 j], sums[2 j + 1] for each pair j < pairs of adjacent channels (at_m0_dot_step_rows),
+ * for each of `pixels` windows pixel_step bytes apart, the sums one pixel after another.
  * Tap loop: r0, r2 the two channels' inputs + last, r1, r4 their filters + last, r5 = i from
  * -last up to 0 by r3 = step, r6 an input byte, r7 a weight and product, r8 r9 the sums.
- * Between pairs: last in lr, the pairs left in r11, the sums pointer in r12. */
+ * Between pairs: last in lr, the pairs left in r11, the sums pointer in r12; the arguments pairs,
+ * sums, pixels (counted down) and pixel_step above the 36 bytes pushed. */
 __asm__(AT_M0_FUNCTION("at_m0_dot2_step") AT_M0_SAVE
-        "ldr r4, [sp, #36]\n\t" /* pairs, sums: the fifth and sixth arguments */
-        "mov r11, r4\n\t"
         "ldr r4, [sp, #40]\n\t"
         "mov r12, r4\n\t"
         "mov lr, r2\n\t"
         "adds r0, r0, r2\n\t"
         "adds r1, r1, r2\n"
-        "0:\n\t"
+        "9:\n\t"                 /* a pixel */
+        "ldr r4, [sp, #36]\n\t"
+        "mov r11, r4\n"
+        "0:\n\t"                 /* a pair of channels */
         "adds r2, r0, #1\n\t"
         "adds r4, r1, #1\n\t"
         "mov r5, lr\n\t"
@@ -173,19 +176,27 @@ __asm__(AT_M0_FUNCTION("at_m0_dot2_step") AT_M0_SAVE
         "add r9, r7\n\t"
         "adds r5, r5, r3\n\t"
         "ble 1b\n\t"
-        "mov r6, r12\n\t"
-        "mov r7, r8\n\t"
-        "str r7, [r6, #0]\n\t"
+        "mov r2, r12\n\t"
+        "mov r6, r8\n\t"
         "mov r7, r9\n\t"
-        "str r7, [r6, #4]\n\t"
-        "adds r6, #8\n\t"
-        "mov r12, r6\n\t"
+        "stm r2!, {r6, r7}\n\t"
+        "mov r12, r2\n\t"
         "adds r0, #2\n\t"
         "adds r1, #2\n\t"
         "mov r6, r11\n\t"
         "subs r6, #1\n\t"
         "mov r11, r6\n\t"
         "bne 0b\n\t"
+        "ldr r6, [sp, #36]\n\t"  /* back to the first pair, on to the next window */
+        "lsls r6, r6, #1\n\t"
+        "subs r1, r1, r6\n\t"
+        "subs r0, r0, r6\n\t"
+        "ldr r6, [sp, #48]\n\t"
+        "adds r0, r0, r6\n\t"
+        "ldr r6, [sp, #44]\n\t"
+        "subs r6, #1\n\t"
+        "str r6, [sp, #44]\n\t"
+        "bne 9b\n\t"
         AT_M0_RESTORE
         AT_M0_END("at_m0_dot2_step"));
 
@@ -194,7 +205,7 @@ void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t
 {
     const int32_t pairs = count >> 1;
     if (pairs > 0) {
-        at_m0_dot2_step(x, w, (taps - 1) * step, step, pairs, sums);
+        at_m0_dot2_step(x, w, (taps - 1) * step, step, pairs, sums, 1, 0);
     }
     if (count & 1) {
         sums[count - 1] = at_dot_step_s8(x + count - 1, w + count - 1, taps, step);
@@ -323,9 +334,11 @@ void at_m0_dot4_blocks(const int8_t *x, const int8_t *w, int32_t n, int32_t bloc
 }
 
 void at_m0_dot2_step(const int8_t *x, const int8_t *w, int32_t last, int32_t step, int32_t pairs,
-                     int32_t *sums)
+                     int32_t *sums, int32_t pixels, int32_t pixel_step)
 {
-    at_m0_dot_step_rows(x, w, last / step + 1, step, 2 * pairs, sums);
+    for (; pixels > 0; --pixels, x += pixel_step, sums += 2 * pairs) {
+        at_m0_dot_step_rows(x, w, last / step + 1, step, 2 * pairs, sums);
+    }
 }
 
 void at_m0_dot4_max(const int8_t *x, const int8_t *w, int32_t n, int32_t blocks, int32_t *best, int32_t pixels,
@@ -390,24 +403,42 @@ void at_m0_prepare(const at_channel_t *ch, int32_t count, at_m0_channel_t *out)
     }
 }
 
-void at_m0_channels_init(at_m0_channels_t *rq, const at_channel_t *ch, int32_t count)
+void at_m0_channels_init(at_m0_channels_t *rq, const at_channel_t *ch, int32_t count, int32_t by_pixels)
 {
+    int32_t k;
     rq->from = count <= AT_M0_CHANNELS ? 0 : ch;
+    for (k = 2 * count, rq->pixels = 1; by_pixels && count <= AT_M0_CHUNK && k <= AT_M0_CHANNELS; k += count) {
+        ++rq->pixels; /* AT_M0_CHANNELS / count, without a division call */
+    }
     if (rq->from == 0) {
         at_m0_prepare(ch, count, rq->ch);
     }
+    for (k = count; k < rq->pixels * count; ++k) {
+        rq->ch[k] = rq->ch[k - count];
+    }
 }
 
-/* `count` output pixels, all channels each, their windows `step` bytes apart from x: per chunk
- * of channels the sums, then their requantization. */
+/* `count` output pixels, all channels each, their windows `step` bytes apart from x: the sums
+ * of rq->pixels pixels then their requantization in one call where the channels are few; else per
+ * chunk of channels the sums, then their requantization. */
 int8_t *at_m0_conv_pixels(const at_conv_params_t *p, at_m0_channels_t *rq, const int8_t *x, int32_t step,
                           int32_t count, int8_t *out)
 {
     const at_output_t q = p->output_quant; /* a copy: the stores to out could alias p's */
     const int32_t n = p->win.filter_h * p->win.filter_w * p->win.in_c;
-    int32_t sums[AT_M0_CHUNK];
-    for (; count > 0; --count, x += step) {
+    int32_t sums[AT_M0_CHANNELS];
+    while (count > 0) {
         int32_t c, chunk;
+        if (rq->pixels > 1) {
+            const int32_t pixels = count < rq->pixels ? count : rq->pixels;
+            for (c = 0; c < pixels; ++c, x += step) {
+                at_m0_dot_rows(x, p->filter, n, p->out_c, sums + c * p->out_c);
+            }
+            at_m0_requantize(sums, rq->ch, &q, out, pixels * p->out_c);
+            out += pixels * p->out_c;
+            count -= pixels;
+            continue;
+        }
         for (c = 0; c < p->out_c; c += chunk, out += chunk) {
             chunk = p->out_c - c < AT_M0_CHUNK ? p->out_c - c : AT_M0_CHUNK;
             if ((chunk & 3) == 0) {
@@ -417,6 +448,8 @@ int8_t *at_m0_conv_pixels(const at_conv_params_t *p, at_m0_channels_t *rq, const
             }
             at_m0_requantize(sums, at_m0_chunk(rq, c, chunk), &q, out, chunk);
         }
+        --count;
+        x += step;
     }
     return out;
 }

@@ -68,7 +68,7 @@ void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input
     int32_t best[AT_M0_CHANNELS];
     at_m0_channels_t rq;
     int32_t py, px, fy, fx;
-    at_m0_channels_init(&rq, conv->channels, out_c);
+    at_m0_channels_init(&rq, conv->channels, out_c, 0);
     q.min = q.min > pool->act_min ? q.min : pool->act_min;
     q.max = q.max < pool->act_max ? q.max : pool->act_max;
     for (py = 0; py < pool->out_h; ++py) {

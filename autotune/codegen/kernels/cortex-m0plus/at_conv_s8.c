@@ -18,7 +18,7 @@ void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, 
     const int32_t step = win->stride_w * win->in_c; /* from one in-place window to the next */
     at_m0_channels_t rq;
     int32_t b, oy, ox;
-    at_m0_channels_init(&rq, p->channels, p->out_c);
+    at_m0_channels_init(&rq, p->channels, p->out_c, 1);
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * win->in_h * win->in_w * win->in_c;
         for (oy = 0; oy < p->out_h; ++oy) {
@@ -44,7 +44,7 @@ void at_conv_reverse_s8(const at_conv_params_t *p, const int8_t *input, int8_t *
 {
     at_m0_channels_t rq;
     int32_t oy, ox;
-    at_m0_channels_init(&rq, p->channels, p->out_c);
+    at_m0_channels_init(&rq, p->channels, p->out_c, 1);
     for (oy = p->out_h - 1; oy >= 0; --oy) {
         for (ox = p->out_w - 1; ox >= 0; --ox) {
             at_m0_conv_pixels(p, &rq, at_window_s8(&p->win, input, oy, ox, scratch), 0, 1,

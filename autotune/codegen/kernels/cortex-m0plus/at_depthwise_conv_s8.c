@@ -12,26 +12,43 @@
 #include "at_kernels.h"
 #include "at_m0plus.h"
 
-/* `count` output pixels, all channels each, their windows `step` bytes apart from x: per chunk
- * of channels the sums, then their requantization. */
+/* `count` output pixels, all channels each, their windows `step` bytes apart from x: the sums
+ * of rq->pixels pixels then their requantization in one call where the channels are few; else per
+ * chunk of channels the sums, then their requantization. */
 static AT_NOINLINE int8_t *depthwise_pixels(const at_depthwise_conv_params_t *p, at_m0_channels_t *rq,
                                             const int8_t *x, int32_t step, int32_t count, int8_t *out)
 {
     const at_output_t q = p->output_quant; /* a copy: the stores to out could alias p's */
     const int32_t out_c = p->out_c;
     const int32_t taps = p->win.filter_h * p->win.filter_w;
-    int32_t sums[AT_M0_CHUNK];
-    for (; count > 0; --count, x += step) {
+    int32_t sums[AT_M0_CHANNELS];
+    while (count > 0) {
         int32_t c, chunk;
+        if (rq->pixels > 1) {
+            const int32_t pixels = count < rq->pixels ? count : rq->pixels;
+            if ((out_c & 1) == 0) {
+                at_m0_dot2_step(x, p->filter, (taps - 1) * out_c, out_c, out_c >> 1, sums, pixels, step);
+                x += pixels * step;
+            }
+            for (c = 0; (out_c & 1) && c < pixels; ++c, x += step) {
+                at_m0_dot_step_rows(x, p->filter, taps, out_c, out_c, sums + c * out_c);
+            }
+            at_m0_requantize(sums, rq->ch, &q, out, pixels * out_c);
+            out += pixels * out_c;
+            count -= pixels;
+            continue;
+        }
         for (c = 0; c < out_c; c += chunk, out += chunk) {
             chunk = out_c - c < AT_M0_CHUNK ? out_c - c : AT_M0_CHUNK;
             if ((chunk & 1) == 0) {
-                at_m0_dot2_step(x + c, p->filter + c, (taps - 1) * out_c, out_c, chunk >> 1, sums);
+                at_m0_dot2_step(x + c, p->filter + c, (taps - 1) * out_c, out_c, chunk >> 1, sums, 1, 0);
             } else {
                 at_m0_dot_step_rows(x + c, p->filter + c, taps, out_c, chunk, sums);
             }
             at_m0_requantize(sums, at_m0_chunk(rq, c, chunk), &q, out, chunk);
         }
+        --count;
+        x += step;
     }
     return out;
 }
@@ -43,7 +60,7 @@ void at_depthwise_conv_s8(const at_depthwise_conv_params_t *p, const int8_t *inp
     const int32_t step = win->stride_w * win->in_c; /* from one in-place window to the next */
     at_m0_channels_t rq;
     int32_t b, oy, ox;
-    at_m0_channels_init(&rq, p->channels, p->out_c);
+    at_m0_channels_init(&rq, p->channels, p->out_c, 1);
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * win->in_h * win->in_w * win->in_c;
         for (oy = 0; oy < p->out_h; ++oy) {

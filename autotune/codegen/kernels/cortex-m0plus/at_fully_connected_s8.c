@@ -12,7 +12,7 @@ void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *i
     int32_t sums[AT_M0_CHUNK];
     at_m0_channels_t rq;
     int32_t b, c, k, chunk;
-    at_m0_channels_init(&rq, p->channels, p->out_depth);
+    at_m0_channels_init(&rq, p->channels, p->out_depth, 0);
     for (b = 0; b < p->batches; ++b, input += depth) {
         int32_t input_term = 0; /* filter_offset * sum(x + input_offset); int8 filters have 0 */
         if (p->filter_offset != 0) {

@@ -61,10 +61,11 @@ void at_m0_dot4_max(const int8_t *x, const int8_t *w, int32_t n, int32_t blocks,
 void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t step, int32_t count,
                          int32_t *sums);
 
-/* at_m0_dot_step_rows of 2 pairs channels, pairs >= 1, the last tap at offset `last`: the
- * assembly it calls. */
+/* at_m0_dot_step_rows of 2 pairs channels, pairs >= 1, the last tap at offset `last`, for each
+ * of `pixels` (>= 1) windows pixel_step bytes apart from x, their sums one pixel after another:
+ * the assembly it calls. */
 void at_m0_dot2_step(const int8_t *x, const int8_t *w, int32_t last, int32_t step, int32_t pairs,
-                     int32_t *sums);
+                     int32_t *sums, int32_t pixels, int32_t pixel_step);
 
 /* floor((a * b + nudge) / 2^31) for a, b < 2^31 (a = 2^31 too), nudge < 2^31, from four 16 x 16
  * products: a * b + nudge = ah bh 2^32 + mid 2^16 + lo + nudge, mid = ah bl + al bh < 2^32 - 2^17
@@ -122,14 +123,17 @@ void at_m0_requantize(const int32_t *sums, const at_m0_channel_t *ch, const at_o
                       int32_t count);
 
 /* The records of a kernel call's output channels, on its stack: all of them, prepared once,
- * when there are at most AT_M0_CHANNELS; else each chunk's when its turn comes. */
+ * when there are at most AT_M0_CHANNELS; else each chunk's when its turn comes. Up to 16
+ * channels they repeat to fill the array, so that one at_m0_requantize covers `pixels` pixels. */
 #define AT_M0_CHANNELS 32
 typedef struct {
     at_m0_channel_t ch[AT_M0_CHANNELS];
     const at_channel_t *from; /* the channels to prepare chunk by chunk; NULL: all prepared */
+    int32_t pixels;           /* whole pixels of records in ch: 1 unless the channels repeat */
 } at_m0_channels_t;
 
-void at_m0_channels_init(at_m0_channels_t *rq, const at_channel_t *ch, int32_t count);
+/* by_pixels: repeat the records (up to 16 channels) for at_m0_requantize over whole pixels. */
+void at_m0_channels_init(at_m0_channels_t *rq, const at_channel_t *ch, int32_t count, int32_t by_pixels);
 
 /* The records of channels [c, c + count), count <= AT_M0_CHUNK. */
 AT_INLINE const at_m0_channel_t *at_m0_chunk(at_m0_channels_t *rq, int32_t c, int32_t count)
