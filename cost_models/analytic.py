@@ -142,14 +142,16 @@ CORTEX_M0PLUS = CoreTable(
     flash_cache=RP2040_XIP,
     # the cortex-m0plus variants of conv, depthwise, dense and pools with the assembly helpers
     # they use (cortex-m0plus/at_common.c: the MAC loops and the requantization)
-    kernel_flash={"at_conv_s8.c": 1120, "at_depthwise_conv_s8.c": 950, "at_fully_connected_s8.c": 530,
+    kernel_flash={"at_conv_s8.c": 1470, "at_depthwise_conv_s8.c": 1550, "at_fully_connected_s8.c": 614,
                   "at_mean_s8.c": 400, "at_softmax_s8.c": 772, "at_pool_s8.c": 1230, "at_add_s8.c": 804,
                   "at_pad_s8.c": 198, "at_concat_s8.c": 66, "at_requantize_s8.c": 176, "at_lut_s8.c": 32,
                   "at_mul_s8.c": 482, "at_gather_s8.c": 102,
-                  "at_conv_max_pool_s8.c": 370},  # measured: its cortex-m0plus object, -Os (the others: fitted)
+                  "at_conv_max_pool_s8.c": 900},  # its cortex-m0plus object and at_m0_dot4_max, -Os (the others: fitted)
     stack_ram=220,  # the deepest path runs from the board's request loop
-    # the variants' frames: a chunk of 16 sums, the assembly's saved registers
-    kernel_stack={"at_conv_s8": 150, "at_depthwise_conv_s8": 156, "at_fully_connected_s8": 80},
+    # the variants' frames (measured, rp2040 ELF): the call's channel records (at_m0_channels_t,
+    # 776 B; dense: a chunk's, 384 B), the sums, the assembly's saved registers
+    kernel_stack={"at_conv_s8": 990, "at_conv_reverse_s8": 990, "at_depthwise_conv_s8": 1010,
+                  "at_fully_connected_s8": 452, "at_conv_max_pool_s8": 1204},
     # the fused conv + max pool pools each window over scratch with one call of the pool's
     # assembly, not one per input row: least squares through the origin on the zoo's eight fused
     # calls on rp2040-sim

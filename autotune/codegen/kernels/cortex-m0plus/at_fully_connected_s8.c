@@ -1,6 +1,7 @@
 /* FULLY_CONNECTED, int8 (TFLM reference_integer_ops::FullyConnected and FullyConnectedPerChannel),
  * for the Cortex-M0+: the sums of the generic kernel (../at_fully_connected_s8.c) by chunks of
- * output rows, summed (at_m0_dot_rows) then requantized (at_m0_requantize). */
+ * output rows, summed (at_m0_dot_rows) then requantized (at_m0_requantize, from the chunk's
+ * records). */
 #include "at_common.h"
 #include "at_kernels.h"
 #include "at_m0plus.h"
@@ -10,9 +11,8 @@ void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *i
     const at_output_t q = p->output_quant; /* a copy: the stores to output could alias p's */
     const int32_t depth = p->accum_depth;
     int32_t sums[AT_M0_CHUNK];
-    at_m0_channels_t rq;
+    at_m0_channel_t rq[AT_M0_CHUNK]; /* a chunk's: each row of a batch requantizes once */
     int32_t b, c, k, chunk;
-    at_m0_channels_init(&rq, p->channels, p->out_depth, 0);
     for (b = 0; b < p->batches; ++b, input += depth) {
         int32_t input_term = 0; /* filter_offset * sum(x + input_offset); int8 filters have 0 */
         if (p->filter_offset != 0) {
@@ -24,7 +24,8 @@ void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *i
             for (k = 0; input_term != 0 && k < chunk; ++k) {
                 sums[k] = at_add_wrap(sums[k], input_term);
             }
-            at_m0_requantize(sums, at_m0_chunk(&rq, c, chunk), &q, output, chunk);
+            at_m0_prepare(p->channels + c, chunk, rq);
+            at_m0_requantize(sums, rq, &q, output, chunk);
         }
     }
 }
