@@ -25,6 +25,26 @@
     "muls r6, r5, r6\n\t"                                                                          \
     "add r11, r6\n\t"                                                                              \
     "adds r0, #1\n\t"
+/* Label 0: a block of four rows from r4 (the row before the first, less n; r4 ends at the next
+ * block's), n in lr, x + n in r7: the rows' pointers, the sums zeroed, the taps. */
+#define AT_M0_BLOCK                                                                                 \
+    "0:\n\t"                                                                                        \
+    "mov r6, lr\n\t"                                                                                \
+    "adds r1, r4, r6\n\t"                                                                           \
+    "adds r2, r1, r6\n\t"                                                                           \
+    "adds r3, r2, r6\n\t"                                                                           \
+    "adds r4, r3, r6\n\t"                                                                           \
+    "movs r5, #0\n\t"                                                                               \
+    "mov r8, r5\n\t"                                                                                \
+    "mov r9, r5\n\t"                                                                                \
+    "mov r10, r5\n\t"                                                                               \
+    "mov r11, r5\n\t"                                                                               \
+    "negs r0, r6\n\t"                                                                               \
+    "lsls r5, r0, #31\n\t"                                                                          \
+    "bne 2f\n"                                                                                      \
+    "1:\n\t" AT_M0_TAP                                                                              \
+    "2:\n\t" AT_M0_TAP                                                                              \
+    "bne 1b\n\t"
 __asm__(AT_M0_FUNCTION("at_m0_dot4_blocks") AT_M0_SAVE
         "push {r3}\n\t"
         "ldr r4, [sp, #40]\n\t" /* sums: the fifth argument, above the 40 bytes pushed */
@@ -32,23 +52,7 @@ __asm__(AT_M0_FUNCTION("at_m0_dot4_blocks") AT_M0_SAVE
         "mov lr, r2\n\t"
         "adds r7, r0, r2\n\t"
         "movs r4, r1\n" /* the row before the first, less n */
-        "0:\n\t"
-        "mov r6, lr\n\t"
-        "adds r1, r4, r6\n\t"
-        "adds r2, r1, r6\n\t"
-        "adds r3, r2, r6\n\t"
-        "adds r4, r3, r6\n\t"
-        "movs r5, #0\n\t"
-        "mov r8, r5\n\t"
-        "mov r9, r5\n\t"
-        "mov r10, r5\n\t"
-        "mov r11, r5\n\t"
-        "negs r0, r6\n\t"
-        "lsls r5, r0, #31\n\t"
-        "bne 2f\n"
-        "1:\n\t" AT_M0_TAP
-        "2:\n\t" AT_M0_TAP
-        "bne 1b\n\t"
+        AT_M0_BLOCK
         "mov r6, r12\n\t"
         "mov r5, r8\n\t"
         "str r5, [r6, #0]\n\t"
@@ -91,23 +95,7 @@ __asm__(AT_M0_FUNCTION("at_m0_dot4_max") AT_M0_SAVE
         "add r0, lr\n\t"
         "movs r7, r0\n\t"
         "ldr r4, [sp, #4]\n"
-        "0:\n\t"                 /* a block of four rows */
-        "mov r6, lr\n\t"
-        "adds r1, r4, r6\n\t"
-        "adds r2, r1, r6\n\t"
-        "adds r3, r2, r6\n\t"
-        "adds r4, r3, r6\n\t"
-        "movs r5, #0\n\t"
-        "mov r8, r5\n\t"
-        "mov r9, r5\n\t"
-        "mov r10, r5\n\t"
-        "mov r11, r5\n\t"
-        "negs r0, r6\n\t"
-        "lsls r5, r0, #31\n\t"
-        "bne 2f\n"
-        "1:\n\t" AT_M0_TAP
-        "2:\n\t" AT_M0_TAP
-        "bne 1b\n\t"
+        AT_M0_BLOCK
         "mov r6, r12\n\t"
         AT_M0_MAX_STORE("r8", "0") AT_M0_MAX_STORE("r9", "4") AT_M0_MAX_STORE("r10", "8")
         AT_M0_MAX_STORE("r11", "12")
@@ -129,6 +117,7 @@ __asm__(AT_M0_FUNCTION("at_m0_dot4_max") AT_M0_SAVE
         AT_M0_RESTORE
         AT_M0_END("at_m0_dot4_max"));
 #undef AT_M0_MAX_STORE
+#undef AT_M0_BLOCK
 #undef AT_M0_TAP
 
 void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, int32_t *sums)
