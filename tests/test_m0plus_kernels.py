@@ -3,8 +3,10 @@
 rp2040 lists the library, so its builds compile the variants in place of the generic files; the
 host build compiles them too when asked (`build_host(libraries=...)`, their portable C where a
 variant has ARMv6-M assembly). Single-op graphs reach each path of each variant (blocks of four
-channels and the channels left over, windows read in place and gathered, strides, dilation,
-depth multiplier, batches of dense rows, 1-D and 2-D pools), 200 inputs each, bit-exact on the
+channels and the channels left over, chunks of sums past 16 channels and channel records prepared
+chunk by chunk past 32, windows read in place and gathered, strides, dilation, depth multiplier,
+batches of dense rows, 1-D and 2-D pools), and conv + max pool pairs the fused kernel (pooling the
+largest sums, or requantized pixels past 32 channels), 200 inputs each, bit-exact on the
 host under AddressSanitizer and UBSan and on rp2040-sim; the requantization is checked against
 the generic at_output_s8 on edge and random values.
 """
