@@ -128,6 +128,21 @@ def pool(rng, kind: str, h: int, w: int, c: int, fh: int, fw: int, stride: int, 
                   dict(filter_h=fh, filter_w=fw, stride_h=sh, stride_w=stride, padding=padding, activation="NONE"))
 
 
+def conv_max_pool(rng, h: int, w: int, cin: int, cout: int, k: int, pool_h: int, pool_w: int, stride: int = 1,
+                  padding: str = "SAME", act: str = "RELU") -> Graph:
+    """A CONV_2D (k x k, 1 x k on one row) and the VALID MAX_POOL_2D of pool_h x pool_w, strided by
+    its size, over its output: one fused call (autotune.ops.conv.fuse_max_pool)."""
+    graph = conv(rng, h, w, cin, cout, 1 if h == 1 else k, k, stride, padding=padding, act=act)
+    y = graph.tensors[-1]
+    _, oh, ow, _ = y.shape
+    out = Tensor("z", (1, (oh - pool_h) // pool_h + 1, (ow - pool_w) // pool_w + 1, cout), "int8", y.quant)
+    pooling = Op("MAX_POOL_2D", (len(graph.tensors) - 1,), (len(graph.tensors),),
+                 dict(filter_h=pool_h, filter_w=pool_w, stride_h=pool_h, stride_w=pool_w, padding="VALID",
+                      activation="NONE"))
+    return Graph(f"{graph.name}_MAX_POOL_{pool_h}x{pool_w}", [*graph.tensors, out], [*graph.ops, pooling], [0],
+                 [len(graph.tensors)])
+
+
 def mean(rng, h: int, w: int, c: int, axis: tuple[int, ...]) -> Graph:
     shape = (1, h, w, c)
     out = tuple(n for d, n in enumerate(shape) if d not in axis)
@@ -277,6 +292,16 @@ def sweep_helium(rng) -> list[Graph]:
     for h, w, c, k, s, act in [(1, 16, 8, 3, 1, "RELU"), (4, 4, 8, 3, 1, "NONE"), (1, 12, 24, 5, 1, "RELU"),
                                (3, 3, 16, 3, 1, "RELU")]:
         graphs.append(conv(rng, h, w, c, c, 1 if h == 1 else k, k, s, depthwise=True, act=act))
+    # conv + max pool, fused: pool windows of four and two conv pixels as conv_run blocks (in place,
+    # copied, at a border, 2-D windows and pools), and the others through at_mve_rows
+    for h, w, cin, cout, k, ph, pw, s, pad_ in [(1, 256, 1, 8, 7, 1, 4, 1, "SAME"), (1, 128, 8, 32, 1, 1, 4, 1, "VALID"),
+                                                (1, 96, 4, 12, 3, 1, 4, 1, "SAME"), (1, 64, 6, 24, 3, 1, 2, 1, "SAME"),
+                                                (1, 80, 8, 24, 3, 1, 2, 1, "VALID"), (1, 40, 2, 4, 3, 1, 4, 1, "VALID"),
+                                                (8, 8, 8, 12, 1, 2, 2, 1, "VALID"), (12, 12, 3, 8, 3, 2, 2, 1, "SAME"),
+                                                (10, 10, 1, 8, 3, 1, 4, 1, "SAME"), (4, 16, 2, 16, 3, 2, 2, 1, "SAME"),
+                                                (1, 48, 4, 8, 3, 1, 3, 1, "SAME"), (6, 6, 4, 16, 3, 2, 2, 1, "SAME")]:
+        for act in ("RELU", "NONE"):
+            graphs.append(conv_max_pool(rng, h, w, cin, cout, k, ph, pw, s, pad_, act))
     # max pools through max4_run: short rows (a call's set-up), SAME's clipped columns (runs of one)
     for h, w, c, fw, s, pad_ in [(1, 17, 4, 3, 3, "VALID"), (1, 5, 4, 2, 1, "SAME"), (1, 40, 8, 3, 1, "SAME"),
                                  (1, 24, 16, 4, 4, "SAME"), (2, 30, 12, 2, 2, "VALID")]:
@@ -334,6 +359,9 @@ def _fitted_cycles(record) -> int:
 VECTORISED = {"macs", "outputs", "relu_outputs", "positions", "reads", "window_rows", "window_taps"}
 VECTORISED_BY = {"at_depthwise_conv_s8": VECTORISED | {"gathers", "gather_taps", "fill_bytes", "copy_bytes",
                                                        "repeat_bytes", "repeat_channels"}}
+# Kernels whose Helium loop counts replace every scalar term: the fused conv + max pool's scalar
+# terms are its parts' (scaled), which its Helium variant does not follow.
+HELIUM_ONLY = {"at_conv_max_pool_s8"}
 
 
 def fit(samples: dict[str, list[tuple[dict[str, int], int]]], vector_terms: bool = False) -> dict[str, dict]:
@@ -348,6 +376,8 @@ def fit(samples: dict[str, list[tuple[dict[str, int], int]]], vector_terms: bool
         if vector_terms:  # the Helium table; terms m0_* are the Cortex-M0+ kernels'
             terms -= {t for t in terms if t.startswith("m0_")}
             terms -= VECTORISED_BY.get(symbol, VECTORISED) if vector else set()
+            if symbol in HELIUM_ONLY:
+                terms = {t for t in terms if t in vector or t == "calls"}
         terms = sorted(terms if vector_terms else terms - vector)
         a = np.array([[counts.get(t, 0) for t in terms] for counts, _ in rows], float)
         y = np.array([c for _, c in rows], float)

@@ -76,43 +76,61 @@ def disassemble(elf_path: Path) -> dict[int, Instruction]:
 
 
 _VPT = re.compile(r"^vp(s)?t([te]*)$")
+_IT = re.compile(r"^it([te]*)$")
+
+
+def _opens_block(ins: Instruction) -> tuple[int, bool] | None:
+    """(instructions predicated, whether by IT) of a VPT, VPST or IT instruction, else None."""
+    m = _VPT.match(ins.mnemonic)
+    if m:
+        return len(m.group(2)) + 1, False
+    m = _IT.match(ins.mnemonic)
+    return (len(m.group(1)) + 1, True) if m else None
 
 
 def unpredicated(code: dict[int, Instruction], addresses: Sequence[int],
                  block: list[Instruction]) -> list[Instruction]:
-    """`block` with the predication suffix taken off the instructions at its start that a VPT or
-    VPST before it predicates: QEMU ends a translation block after a VPT and after a predicated
-    VCMP, so a block can start inside a VPT block, where llvm-mca refuses `vshlt` and the like
-    without their VPT (the timing is the unpredicated instruction's). `addresses`: sorted(code)."""
+    """`block` with the predication suffix taken off the instructions at its start that a VPT,
+    VPST or IT before it predicates: QEMU ends a translation block after a VPT, after a
+    predicated VCMP and after an SDIV or UDIV (which may trap), so a block can start inside a VPT
+    or IT block, where llvm-mca refuses `vshlt`, `addpl` and the like without their VPT or IT
+    (the timing is the unpredicated instruction's). `addresses`: sorted(code)."""
     i = bisect.bisect_left(addresses, block[0].address)
-    covered = 0  # instructions from the block start still inside an earlier VPT block
+    covered, by_it = 0, False  # instructions from the block start still inside an earlier block
     for back in range(1, 5):
         if i - back < 0:
             break
-        m = _VPT.match(code[addresses[i - back]].mnemonic)
-        if m:
-            covered = len(m.group(2)) + 1 - (back - 1)
+        opened = _opens_block(code[addresses[i - back]])
+        if opened:
+            covered, by_it = opened[0] - (back - 1), opened[1]
             break
-    return [_strip_predication(ins) if k < covered else ins for k, ins in enumerate(block)]
+    return [_strip_predication(ins, by_it) if k < covered else ins for k, ins in enumerate(block)]
 
 
-def _strip_predication(ins: Instruction) -> Instruction:
+def _strip_predication(ins: Instruction, by_it: bool = False) -> Instruction:
+    """The instruction without its VPT suffix (t or e), or with `by_it` its IT condition."""
     op, _, rest = ins.text.partition(" ")
     base, dot, suffix = op.partition(".")
+    if by_it:
+        if re.fullmatch(rf".+({_CONDITIONS})", base):
+            base = base[:-2]
+        return Instruction(ins.address, ins.size, f"{base}{dot}{suffix} {rest}".strip())
     return Instruction(ins.address, ins.size, f"{base[:-1]}{dot}{suffix} {rest}".strip())
 
 
 def _close_vpt_blocks(block: Sequence[Instruction]) -> list[Instruction]:
-    """`block` with a VPT block that runs past its end made whole: the VPT timed as the VCMP it
-    does (a VPST as a NOP), the instructions of it inside the block unpredicated."""
+    """`block` with a VPT or IT block that runs past its end made whole: the VPT timed as the
+    VCMP it does (a VPST or an IT as a NOP), the instructions of it inside the block
+    unpredicated."""
     out = list(block)
     for j, ins in enumerate(block):
-        m = _VPT.match(ins.mnemonic)
-        if m and j + len(m.group(2)) + 1 >= len(block):
+        opened = _opens_block(ins)
+        if opened and j + opened[0] >= len(block):
             op, _, operands = ins.text.partition(" ")
             dt = op.partition(".")[2]
-            out[j] = Instruction(ins.address, ins.size, f"vcmp.{dt} {operands}" if not m.group(1) else "nop")
-            out[j + 1:] = [_strip_predication(i) for i in block[j + 1:]]
+            vcmp = not opened[1] and not _VPT.match(ins.mnemonic).group(1)
+            out[j] = Instruction(ins.address, ins.size, f"vcmp.{dt} {operands}" if vcmp else "nop")
+            out[j + 1:] = [_strip_predication(i, opened[1]) for i in block[j + 1:]]
             break
     return out
 

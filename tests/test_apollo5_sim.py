@@ -63,6 +63,17 @@ def test_blocks_split_inside_vpt_blocks_are_timed_unpredicated(timing):
     assert all(c > 0 for c in timing.steady_cycles([mca_text(starts_inside), ends_open]))
 
 
+def test_blocks_split_inside_it_blocks_are_timed_unpredicated(timing):
+    """QEMU also ends a block after an SDIV (it may trap), which GCC puts in IT blocks: a block
+    starting inside one, or ending with one open, reaches llvm-mca without the IT's condition."""
+    listing = ["itt pl", "sdivpl r2, r2, r0", "addpl r3, r2, #0x1", "cmp r1, r3"]
+    code = {2 * k: Instruction(2 * k, 2, text) for k, text in enumerate(listing)}
+    starts_inside = unpredicated(code, sorted(code), [code[4], code[6]])
+    assert [i.text for i in starts_inside] == ["add r3, r2, #0x1", "cmp r1, r3"]
+    assert mca_text([code[0], code[2]]) == "nop\nsdiv r2, r2, r0"
+    assert all(c > 0 for c in timing.steady_cycles([mca_text(starts_inside), mca_text([code[0], code[2]])]))
+
+
 def _firmware(tmp_path, sim_cache, body: str, clobbers: str):
     """An image whose model_invoke runs `body` (inline assembly; r0 = input[0] iterations)."""
     src = tmp_path / "src"

@@ -72,12 +72,13 @@ def fuse_max_pool(graph: Graph, conv: KernelCall, pool: KernelCall) -> KernelCal
     d = pool.dims
     computed = d["out_h"] * q.filter_h * d["out_w"] * q.filter_w  # conv pixels the pool reads
     share = computed / (conv.dims["out_h"] * conv.dims["out_w"])
-    out_c, window_bytes = conv.dims["out_c"], conv.dims["filter_h"] * conv.dims["filter_w"] * conv.dims["in_c"]
+    out_c = conv.dims["out_c"]
     work = {t: round(v * share) if t != "calls" else v for t, v in conv.work.items() if not t.startswith("mve_")}
     work.update({f"pool_{t}": v for t, v in pool.work.items() if not t.startswith("mve_") and t != "calls"})
-    work.update(mve_runs=0, mve_run_blocks=0, mve_slot_copies=0, mve_block_channels=0, mve_block_chunks=0,
-                **mve_rows_work(computed, window_bytes, out_c))
-    work["mve_fixups"] = work["mve_groups"] if conv.work.get("mve_fixups") else 0
+    p = conv.params
+    win = Conv2D().window(graph, graph.ops[conv.op], p)
+    work.update(mve_conv_pool_work(win, q, d["out_h"], d["out_w"], out_c,
+                                   mve_mode(p.shift, p.act_min, p.output_offset)))
     by_sums = m0_pools_sums(graph, conv, q)
     work.update(m0_pool_sums=computed * out_c if by_sums else 0, m0_pool_pixels=computed if by_sums else 0,
                 m0_pool_outputs=graph.tensor(pool.outputs[0]).size if by_sums else 0)
@@ -234,6 +235,50 @@ def mve_conv_work(win: dict, batches: int, out_h: int, out_w: int, out_c: int, a
                         work[term] += count
                 ox += 1
         flush(gathered)
+    return work
+
+
+def mve_conv_pool_work(win: dict, pool, out_h: int, out_w: int, out_c: int, mode: str) -> dict[str, int]:
+    """Loop counts of the Helium CONV_2D + MAX_POOL_2D (cortex-m55-mve/at_conv_max_pool_s8.c) over a
+    pool output of out_h x out_w. Where a row of a pool window is one block of conv_run (filter_w
+    four for windows of at most 16 bytes, two for at most 32) and the mode is not "any", per pool
+    output row its fill (`mve_pool_rows`) and per row of the pool windows: the pool windows whose
+    conv windows are read in place in one run, each other one a run of its own on its conv
+    windows copied side by side (inside the input: `mve_window_copies`, pieces of a row
+    `mve_copy_pieces`; at a border: `mve_border_windows`); per block and output channel one dot
+    product, requantization and maximum (mve_run_blocks, as the conv's). Otherwise each conv pixel
+    through at_mve_rows and each pool window's maximum in 16 lanes (`mve_pool_pixels`)."""
+    fh, fw, c = win["filter_h"], win["filter_w"], win["in_c"]
+    n = fh * fw * c
+    pixels = 4 if n <= 16 else 2 if n <= 32 else 0
+    work = dict(mve_runs=0, mve_run_blocks=0, mve_pool_rows=0, mve_window_copies=0, mve_copy_pieces=0,
+                mve_border_windows=0, mve_groups=0, mve_group_chunks=0, mve_pool_pixels=0)
+    if mode == "any" or pool.filter_w != pixels:
+        work.update(mve_rows_work(out_h * out_w * pool.filter_h * pool.filter_w, n, out_c),
+                    mve_pool_pixels=out_h * out_w)
+    else:
+        contiguous = fw == 1 or win["dilation_w"] == 1
+        pieces = 1 if contiguous else fw
+        (y0, y1), (x0, x1) = win["inside_y"], win["inside_x"]
+        begin = -(-x0 // pool.stride_w)
+        last = x1 - pixels  # the first conv pixel of the last pool window read in place
+        end = min(max(last // pool.stride_w + 1 if last >= 0 else 0, begin), out_w)
+        for py in range(out_h):
+            work["mve_pool_rows"] += 1
+            for oy in range(py * pool.stride_h, py * pool.stride_h + pool.filter_h):
+                row_inside = y0 <= oy < y1
+                in_place = end - begin if contiguous and fh == 1 and row_inside and begin < end else 0
+                work["mve_runs"] += (in_place > 0) + out_w - in_place
+                work["mve_run_blocks"] += out_c * out_w
+                for px in (p for p in range(out_w) if not (in_place and begin <= p < end)):
+                    for ox in range(px * pool.stride_w, px * pool.stride_w + pixels):
+                        if row_inside and x0 <= ox < x1:
+                            work["mve_window_copies"] += 1
+                            work["mve_copy_pieces"] += fh * pieces
+                        else:
+                            work["mve_border_windows"] += 1
+    requantizations = work["mve_run_blocks"] + work["mve_groups"]
+    work["mve_fixups"] = 0 if mode == "relu" else requantizations
     return work
 
 
