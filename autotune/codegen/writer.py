@@ -64,7 +64,10 @@ class CSource:
             return self.scratch(decoder)
         if storage.format != f"dense_{tensor.dtype}":
             raise ValueError(f"weights {tensor.name!r} are stored as {storage.format}; no emitter for it")
-        return self.array(_C_TYPES[tensor.dtype], f"{call.name}_{storage.role}", tensor.data)
+        name = f"{call.name}_{storage.role}"
+        self.decls.append(c_array(_C_TYPES[tensor.dtype], name, tensor.data,
+                                  tail="AT_WEIGHT_TAIL" if tensor.dtype == "int8" else ""))
+        return name
 
     def decoder(self, call: KernelCall) -> None:
         """A weight decoder's call: the blob in flash, a flag in RAM (zero at start-up) that
@@ -119,12 +122,14 @@ class CSource:
         self.body.append(text)
 
 
-def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> str:
-    """`static const <ctype> name[n] = {...};`, `per_line` values a line."""
+def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16, tail: str = "") -> str:
+    """`static const <ctype> name[n] = {...};`, `per_line` values a line; `tail`: a macro naming
+    how many zeros follow the values (the array is n + tail long)."""
     flat = [str(int(v)) for v in np.asarray(values).reshape(-1)]
     rows = [", ".join(flat[k:k + per_line]) for k in range(0, len(flat), per_line)]
     body = "".join(f"    {row},\n" for row in rows)
-    return f"static const {ctype} {name}[{len(flat)}] = {{\n{body}}};\n"
+    size = f"{len(flat)} + {tail}" if tail else f"{len(flat)}"
+    return f"static const {ctype} {name}[{size}] = {{\n{body}}};\n"
 
 
 def comment(text: str) -> str:

@@ -13,6 +13,15 @@
 
 #include <stdint.h>
 
+/* Spare zero bytes after each int8 weight array of the generated model, where the Helium kernels
+ * (cortex-m55-mve) read filter rows whole in 16-byte loads: up to 15 bytes past a row's end, the
+ * next row's or, after the last row, these (multiplied by an input lane of zero). None elsewhere. */
+#if defined(__ARM_FEATURE_MVE)
+#define AT_WEIGHT_TAIL 15
+#else
+#define AT_WEIGHT_TAIL 0
+#endif
+
 /* An int8 output's zero point and fused activation range. */
 typedef struct {
     int32_t offset, min, max;

@@ -2,7 +2,8 @@
  * FullyConnectedPerChannel), Helium: four output units at a time, an input row of at most 32
  * bytes held in registers against the filter rows one after another (at_mve_short), a longer
  * one sharing each 16-byte load among the four rows (VMLADAVA, at_mve_rows). The sums are those
- * of ../at_fully_connected_s8.c; the requantization mode is found by a vector scan of the shifts. */
+ * of ../at_fully_connected_s8.c; requantized in mode AT_MVE_ANY: on these short layers a scan of
+ * the shifts for a cheaper mode costs more than it saves. */
 #include "at_common.h"
 #include "at_kernels.h"
 #include "at_mve.h"
@@ -11,17 +12,22 @@
  * = requantized(acc_init[c] + extra + x . w[c]) in mode AT_MVE_ANY, four a group. The input is
  * held in x0 and x1 (bytes 16-31), zero past n: per row one or two 16-byte loads walking the
  * filter (the input's zero lanes cancel the bytes past the row, which belong to the next row or
- * lie at most 15 bytes past the filter array in the image's constants) and VMLADAV(A); per group
+ * are the zeros after the filter array, AT_WEIGHT_TAIL) and VMLADAV(A); per group
  * the four sums requantized in four lanes (the channels' constants gathered from their records,
  * `records` stepped 48 bytes a group, as at_mve_rows_run) and stored whole. With no input
  * pointer, chunk loop or row pointers to keep, a group of 32-byte rows takes about 20 cycles of
  * multiply-accumulates and 27 of requantization (the constants' gathers interleaved with
  * the chain). In assembly (GCC 12 spills); VPR is written:
  * out of line, the call clobbers it. */
-static AT_NOINLINE void at_mve_short_run(const int8_t *w, int32_t n, int32_t groups, int8_t *out,
-                                         uint32x4_t records, int32x4_t x0, int32x4_t x1, int32_t extra,
-                                         int32_t offset, int32x4_t lo, int32x4_t hi)
+static AT_NOINLINE void at_mve_short_run(const at_fully_connected_params_t *p, const int8_t *input, int8_t *out,
+                                         int32_t groups, int32_t extra)
 {
+    const int32_t n = p->accum_depth, offset = p->output_quant.offset;
+    const int8_t *w = p->filter;
+    const int32x4_t x0 = vreinterpretq_s32_s8(vldrbq_z_s8(input, vctp8q((uint32_t)n)));
+    const int32x4_t x1 = vreinterpretq_s32_s8(vldrbq_z_s8(input + 16, vctp8q((uint32_t)(n > 16 ? n - 16 : 0))));
+    const int32x4_t lo = vdupq_n_s32(p->output_quant.min), hi = vdupq_n_s32(p->output_quant.max);
+    uint32x4_t records = at_mve_records(p->channels);
 #define AT_SHORT_ROW(SUM) "vldrb.u8 %q[w], [%[wp]]\n\t"                                               \
     "add %[wp], %[n]\n\t"                                                                        \
     "vmladav.s8 " SUM ", %q[x0], %q[w]\n\t"
@@ -97,10 +103,7 @@ void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *i
             input_term = p->filter_offset * (at_sum_s8(input, depth) + depth * p->input_offset);
         }
         if (whole) {
-            at_mve_short_run(p->filter, depth, whole >> 2, output, at_mve_records(p->channels),
-                             vreinterpretq_s32_s8(vldrbq_z_s8(input, vctp8q((uint32_t)depth))),
-                             vreinterpretq_s32_s8(vldrbq_z_s8(input + 16, vctp8q((uint32_t)(depth > 16 ? depth - 16 : 0)))),
-                             input_term, q.offset, vdupq_n_s32(q.min), vdupq_n_s32(q.max));
+            at_mve_short_run(p, input, output, whole >> 2, input_term);
         }
         if (whole < units) {
             rows(input, p->filter + whole * depth, depth, units - whole, p->channels + whole, input_term, &q,

@@ -41,8 +41,8 @@ typedef char at_run_fields_at[offsetof(run_t, channels) == 20 && offsetof(run_t,
  * registers across the channels (four pixels: one 16-byte chunk each; two pixels: x0, x1 and
  * x2, x3); the block's state lives in the run_t, so that the channel loop has registers for
  * its constants. Per channel: the filter row, loaded whole (the window's zero lanes cancel the
- * bytes past len, which belong to the next rows or, for the last, lie at most 15 bytes past the
- * filter array in the image's constants), VMLADAVA per pixel and chunk, the sums into the four
+ * bytes past len, which belong to the next rows or, for the last, are the zeros after the filter
+ * array, AT_WEIGHT_TAIL), VMLADAVA per pixel and chunk, the sums into the four
  * lanes (two pixels: each twice, stored twice to one place), acc_init, multiplier and shift by
  * one LDM, requantized and stored by one scatter to out + at[k], or with `pool` (the block's
  * pixels one max pool window's row; hi less the zero point, lo unused) the largest lane and the
