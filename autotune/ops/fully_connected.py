@@ -15,13 +15,14 @@ from autotune.ops.conv import (_exact_float, channel_multipliers, channel_rows, 
                                requantize)
 
 
-def mve_dense_work(rows: int, depth: int, units: int) -> dict[str, int]:
+def mve_dense_work(rows: int, depth: int, units: int, filter_offset: int = 0) -> dict[str, int]:
     """Loop counts of the Helium FULLY_CONNECTED (cortex-m55-mve/at_fully_connected_s8.c): input
-    rows of at most 32 bytes take whole groups of four units (unless one group and a rest) through
-    at_mve_short_run (per call
-    mve_short_runs, per group mve_short_groups and its 16-byte chunks mve_short_chunks), the other
-    units at_mve_rows (mve_groups, mve_group_chunks)."""
-    whole = units // 4 * 4 if depth <= 32 and (units % 4 == 0 or units >= 8) else 0
+    rows of at most 32 bytes, filters of zero point 0, take whole groups of four units (unless one
+    group and a rest) through at_mve_short_run (per call mve_short_runs, per group mve_short_groups
+    and its 16-byte chunks mve_short_chunks), the other units at_mve_rows (mve_groups,
+    mve_group_chunks)."""
+    short = depth <= 32 and filter_offset == 0 and (units % 4 == 0 or units >= 8)
+    whole = units // 4 * 4 if short else 0
     chunks = -(-depth // 16)
     work = dict(mve_short_runs=rows * (whole > 0), mve_short_groups=rows * whole // 4,
                 mve_short_chunks=rows * whole // 4 * chunks)
@@ -106,7 +107,7 @@ class FullyConnected(OpDef):
             macs=rows * units * depth,
             work=frozen_map(calls=1, **output_work(rows * units, p.act_min, p.output_offset), rows=rows,
                             m0_rest_macs=rows * (units % 4) * depth,  # past the M0+ kernel's blocks of four
-                            **mve_dense_work(rows, depth, units)),
+                            **mve_dense_work(rows, depth, units, p.filter_offset)),
             const_bytes=12 * units, params=p),)
 
     def emit(self, c, call: KernelCall) -> None:

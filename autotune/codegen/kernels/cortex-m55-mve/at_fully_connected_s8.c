@@ -1,6 +1,6 @@
 /* FULLY_CONNECTED, int8 (TFLM reference_integer_ops::FullyConnected and
  * FullyConnectedPerChannel), Helium: four output units at a time, an input row of at most 32
- * bytes held in registers against the filter rows one after another (at_mve_short), a longer
+ * bytes held in registers against the filter rows one after another (at_mve_short_run), a longer
  * one sharing each 16-byte load among the four rows (VMLADAVA, at_mve_rows). The sums are those
  * of ../at_fully_connected_s8.c; requantized in mode AT_MVE_ANY: on these short layers a scan of
  * the shifts for a cheaper mode costs more than it saves. */
@@ -8,26 +8,32 @@
 #include "at_kernels.h"
 #include "at_mve.h"
 
-/* Groups of four consecutive filter rows of n <= 32 bytes (FULLY_CONNECTED's short layers), out[c]
- * = requantized(acc_init[c] + extra + x . w[c]) in mode AT_MVE_ANY, four a group. The input is
- * held in x0 and x1 (bytes 16-31), zero past n: per row one or two 16-byte loads walking the
- * filter (the input's zero lanes cancel the bytes past the row, which belong to the next row or
- * are the zeros after the filter array, AT_WEIGHT_TAIL) and VMLADAV(A); per group
- * the four sums requantized in four lanes (the channels' constants gathered from their records,
- * `records` stepped 48 bytes a group, as at_mve_rows_run) and stored whole. With no input
- * pointer, chunk loop or row pointers to keep, a group of 32-byte rows takes about 20 cycles of
- * multiply-accumulates and 27 of requantization (the constants' gathers interleaved with
- * the chain). In assembly (GCC 12 spills); VPR is written:
- * out of line, the call clobbers it. */
+/* Groups of four consecutive filter rows of n <= 32 bytes (FULLY_CONNECTED's short layers, filter
+ * zero point 0), out[c] = requantized(acc_init[c] + x . w[c]) in mode AT_MVE_ANY, four a group.
+ * The input is held in x0 and x1 (bytes 16-31), zero past n: per row one or two 16-byte loads
+ * walking the filter (the input's zero lanes cancel the bytes past the row, which belong to the
+ * next row or are the zeros after the filter array, AT_WEIGHT_TAIL) and VMLADAV(A), rows of
+ * exactly 16 or 32 bytes by post-incremented loads; per group the four sums requantized in four
+ * lanes (the channels' constants gathered from their records, `records` stepped 48 bytes a group,
+ * as at_mve_rows_run) and stored whole, post-incremented. With no input pointer, chunk loop or
+ * row pointers to keep, LLVM's Cortex-M55 model issues about one instruction a cycle: a group of
+ * 32-byte rows is 35 instructions, 41 cycles (16 of loads and VMLADAVs, the rest the
+ * requantization). In assembly (GCC 12 spills); VPR is written: out of line, the call clobbers it. */
 static AT_NOINLINE void at_mve_short_run(const at_fully_connected_params_t *p, const int8_t *input, int8_t *out,
-                                         int32_t groups, int32_t extra)
+                                         int32_t groups)
 {
-    const int32_t n = p->accum_depth, offset = p->output_quant.offset;
+    const int32_t n = p->accum_depth, offset = p->output_quant.offset, one = 1;
     const int8_t *w = p->filter;
     const int32x4_t x0 = vreinterpretq_s32_s8(vldrbq_z_s8(input, vctp8q((uint32_t)n)));
     const int32x4_t x1 = vreinterpretq_s32_s8(vldrbq_z_s8(input + 16, vctp8q((uint32_t)(n > 16 ? n - 16 : 0))));
     const int32x4_t lo = vdupq_n_s32(p->output_quant.min), hi = vdupq_n_s32(p->output_quant.max);
     uint32x4_t records = at_mve_records(p->channels);
+#define AT_ROW_16(SUM) "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                             \
+    "vmladav.s8 " SUM ", %q[x0], %q[w]\n\t"
+#define AT_ROW_32(SUM) "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                             \
+    "vmladav.s8 " SUM ", %q[x0], %q[w]\n\t"                                                      \
+    "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
+    "vmladava.s8 " SUM ", %q[x1], %q[w]\n\t"
 #define AT_SHORT_ROW(SUM) "vldrb.u8 %q[w], [%[wp]]\n\t"                                               \
     "add %[wp], %[n]\n\t"                                                                        \
     "vmladav.s8 " SUM ", %q[x0], %q[w]\n\t"
@@ -46,38 +52,110 @@ static AT_NOINLINE void at_mve_short_run(const at_fully_connected_params_t *p, c
                      "vmov %q[a][3], %q[a][1], r2, r6\n\t"                                       \
                      "vadd.i32 %q[a], %q[a], %q[w]\n\t"                                          \
                      "vldrw.u32 %q[w], [%q[q], #4]\n\t"                                          \
-                     "vadd.i32 %q[a], %q[a], %[extra]\n\t"                                       \
                      "vpt.s32 gt, %q[s], zr\n\t"                                                 \
                      "vshlt.s32 %q[a], %q[a], %q[s]\n\t"                                         \
-                     "movs r0, #1\n\t"                                                           \
                      "vqrdmulh.s32 %q[a], %q[a], %q[w]\n\t"                                      \
                      "vadd.i32 %q[q], %q[q], %[step]\n\t"                                        \
                      "vptt.s32 lt, %q[s], zr\n\t"                                                \
                      "vcmpt.s32 lt, %q[a], zr\n\t"                                               \
-                     "vqsubt.s32 %q[a], %q[a], r0\n\t"                                           \
+                     "vqsubt.s32 %q[a], %q[a], %[one]\n\t"                                       \
                      "vpt.s32 le, %q[s], zr\n\t"                                                 \
                      "vrshlt.s32 %q[a], %q[a], %q[s]\n\t"                                        \
                      "vadd.i32 %q[a], %q[a], %[offset]\n\t"                                      \
                      "vmax.s32 %q[a], %q[a], %q[lo]\n\t"                                         \
                      "vmin.s32 %q[a], %q[a], %q[hi]\n\t"                                         \
-                     "vstrb.32 %q[a], [%[out]]\n\t"                                              \
-                     "adds %[out], #4\n\t"                                                       \
+                     "vstrb.32 %q[a], [%[out]], #4\n\t"                                          \
                      "le lr, 2b"                                                                  \
                      : [w] "=&w"(wv), [a] "=&w"(a), [s] "=&w"(sv), [q] "+w"(records), [wp] "+r"(w),  \
-                       [out] "+l"(out), [step] "=&r"(step)                                        \
-                     : [n] "r"(n), [groups] "r"(groups), [x0] "w"(x0), [x1] "w"(x1), [extra] "r"(extra), \
+                       [out] "+r"(out), [step] "=&r"(step)                                        \
+                     : [n] "r"(n), [groups] "r"(groups), [x0] "w"(x0), [x1] "w"(x1), [one] "r"(one),  \
                        [offset] "r"(offset), [lo] "w"(lo), [hi] "w"(hi)                           \
                      : "r0", "r2", "r4", "r6", "lr", "memory")
     int32x4_t wv, a, sv;
     int32_t step;
-    if (n <= 16) {
+    if (n == 16) {
+        AT_SHORT(AT_ROW_16);
+    } else if (n == 32) {
+        AT_SHORT(AT_ROW_32);
+    } else if (n < 16) {
         AT_SHORT(AT_SHORT_ROW);
     } else {
         AT_SHORT(AT_LONG_ROW);
     }
+#undef AT_ROW_16
+#undef AT_ROW_32
 #undef AT_SHORT_ROW
 #undef AT_LONG_ROW
 #undef AT_SHORT
+}
+
+/* Groups of four consecutive filter rows of n bytes, n a multiple of 16 above 32 (filter zero
+ * point 0): out[c] = requantized(acc_init[c] + x . w[c]) in mode AT_MVE_ANY, as at_mve_rows_run
+ * (each 16-byte load of the input feeding four VMLADAVA) with its state in registers: the rows of
+ * a group follow the last group's, so its row pointers end where the next group's first row
+ * starts; the constants are gathered 48 bytes ahead of the records vector, the last gather
+ * stepping it (no step register); the rounding fix-up as at_mve_mbqm's (a lane's sign and its
+ * shift's, no VPT). In assembly (GCC 12 spills); VPR is written: out of line, the call clobbers it. */
+static AT_NOINLINE void at_mve_long_run(const at_fully_connected_params_t *p, const int8_t *input, int8_t *out,
+                                        int32_t groups)
+{
+    const int32_t n = p->accum_depth, offset = p->output_quant.offset;
+    const int8_t *wa = p->filter;
+    const int32x4_t lo = vdupq_n_s32(p->output_quant.min), hi = vdupq_n_s32(p->output_quant.max);
+    uint32x4_t records = vsubq_n_u32(at_mve_records(p->channels), 48u);
+    int32x4_t x, w, a, s;
+    const int8_t *wb, *wc, *wd;
+    __asm__ volatile("add %[wb], %[wa], %[n]\n\t"
+                     "add %[wc], %[wb], %[n]\n\t"
+                     "add %[wd], %[wc], %[n]\n"
+                     "2:\n\t"
+                     "movs r0, #0\n\t"
+                     "movs r2, #0\n\t"
+                     "movs r4, #0\n\t"
+                     "movs r6, #0\n\t"
+                     "lsrs lr, %[n], #4\n\t"
+                     "dls lr, lr\n"
+                     "1:\n\t"
+                     "vldrb.u8 %q[x], [%[xt]], #16\n\t"
+                     "vldrb.u8 %q[w], [%[wa]], #16\n\t"
+                     "vmladava.s8 r0, %q[x], %q[w]\n\t"
+                     "vldrb.u8 %q[w], [%[wb]], #16\n\t"
+                     "vmladava.s8 r2, %q[x], %q[w]\n\t"
+                     "vldrb.u8 %q[w], [%[wc]], #16\n\t"
+                     "vmladava.s8 r4, %q[x], %q[w]\n\t"
+                     "vldrb.u8 %q[w], [%[wd]], #16\n\t"
+                     "vmladava.s8 r6, %q[x], %q[w]\n\t"
+                     "le lr, 1b\n\t"
+                     "vldrw.u32 %q[s], [%q[q], #56]\n\t"
+                     "vmov %q[a][2], %q[a][0], r0, r4\n\t"
+                     "vldrw.u32 %q[w], [%q[q], #48]!\n\t"
+                     "vmov %q[a][3], %q[a][1], r2, r6\n\t"
+                     "vadd.i32 %q[a], %q[a], %q[w]\n\t"
+                     "vldrw.u32 %q[w], [%q[q], #4]\n\t"
+                     "subs %[xt], %[n]\n\t"
+                     "vpt.s32 gt, %q[s], zr\n\t"
+                     "vshlt.s32 %q[a], %q[a], %q[s]\n\t"
+                     "vqrdmulh.s32 %q[a], %q[a], %q[w]\n\t"
+                     "mov %[wa], %[wd]\n\t"
+                     "vand %q[w], %q[a], %q[s]\n\t"
+                     "add %[wb], %[wa], %[n]\n\t"
+                     "vshr.s32 %q[w], %q[w], #31\n\t"
+                     "add %[wc], %[wb], %[n]\n\t"
+                     "vqadd.s32 %q[a], %q[a], %q[w]\n\t"
+                     "add %[wd], %[wc], %[n]\n\t"
+                     "vpt.s32 le, %q[s], zr\n\t"
+                     "vrshlt.s32 %q[a], %q[a], %q[s]\n\t"
+                     "vadd.i32 %q[a], %q[a], %[offset]\n\t"
+                     "vmax.s32 %q[a], %q[a], %q[lo]\n\t"
+                     "vmin.s32 %q[a], %q[a], %q[hi]\n\t"
+                     "vstrb.32 %q[a], [%[out]], #4\n\t"
+                     "subs %[groups], #1\n\t"
+                     "bne 2b"
+                     : [x] "=&w"(x), [w] "=&w"(w), [a] "=&w"(a), [s] "=&w"(s), [q] "+w"(records),
+                       [xt] "+r"(input), [wa] "+r"(wa), [wb] "=&r"(wb), [wc] "=&r"(wc), [wd] "=&r"(wd),
+                       [out] "+r"(out), [groups] "+r"(groups)
+                     : [n] "r"(n), [offset] "r"(offset), [lo] "w"(lo), [hi] "w"(hi)
+                     : "r0", "r2", "r4", "r6", "lr", "cc", "memory");
 }
 
 /* at_mve_rows out of line: its record on the stack stays out of the short path's frame */
@@ -91,19 +169,29 @@ static AT_NOINLINE int8_t *rows(const int8_t *x, const int8_t *filter, int32_t n
 void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *input,
                            int8_t *output)
 {
-    const at_output_t q = p->output_quant; /* a copy: the stores to output could alias p's */
     const int32_t depth = p->accum_depth, units = p->out_depth;
-    /* units taken four at a time by at_mve_short_run: not for one group and a rest (two calls cost more) */
-    const int32_t whole = depth <= 32 && (units % 4 == 0 || units >= 8) ? units & ~3 : 0;
+    /* units taken four at a time by at_mve_short_run (filters of zero point 0): not for one group
+     * and a rest (two calls cost more) */
+    const int32_t whole = depth <= 32 && p->filter_offset == 0 && (units % 4 == 0 || units >= 8) ? units & ~3 : 0;
     const int32_t mode = AT_MVE_ANY; /* dense layers are short: finding a cheaper mode costs more */
+    at_output_t q;
     int32_t b;
+    if (p->batches == 1 && whole == units) {
+        at_mve_short_run(p, input, output, units >> 2); /* the common short layer: a tail call */
+        return;
+    }
+    if (p->batches == 1 && depth % 16 == 0 && p->filter_offset == 0 && units % 4 == 0) {
+        at_mve_long_run(p, input, output, units >> 2); /* (depth > 32) */
+        return;
+    }
+    q = p->output_quant; /* a copy: the stores to output could alias p's */
     for (b = 0; b < p->batches; ++b, input += depth, output += units) {
         int32_t input_term = 0; /* filter_offset * sum(x + input_offset); int8 filters have 0 */
         if (p->filter_offset != 0) {
             input_term = p->filter_offset * (at_sum_s8(input, depth) + depth * p->input_offset);
         }
         if (whole) {
-            at_mve_short_run(p, input, output, whole >> 2, input_term);
+            at_mve_short_run(p, input, output, whole >> 2);
         }
         if (whole < units) {
             rows(input, p->filter + whole * depth, depth, units - whole, p->channels + whole, input_term, &q,
