@@ -250,7 +250,7 @@ def mve_conv_pool_work(win: dict, pool, out_h: int, out_w: int, out_c: int, mode
     through at_mve_rows and each pool window's maximum in 16 lanes (`mve_pool_pixels`)."""
     fh, fw, c = win["filter_h"], win["filter_w"], win["in_c"]
     n = fh * fw * c
-    pixels = 4 if n <= 16 else 2 if n <= 32 else 0
+    pixels = 4 if pool.filter_w == 4 and n <= 16 else 2 if pool.filter_w == 2 and n <= 32 else 0
     work = dict(mve_runs=0, mve_run_blocks=0, mve_pool_rows=0, mve_window_copies=0, mve_copy_pieces=0,
                 mve_border_windows=0, mve_groups=0, mve_group_chunks=0, mve_pool_pixels=0)
     if mode == "any" or pool.filter_w != pixels:

@@ -60,9 +60,11 @@ static AT_NOINLINE void pooled_runs(const at_conv_max_pool_params_t *p, const in
     const int32_t lo = clamp(conv->output_quant.min, pool->act_min, pool->act_max);
     const int32x4_t hi = vdupq_n_s32(clamp(conv->output_quant.max, pool->act_min, pool->act_max)
                                      - conv->output_quant.offset);
-    const mve_pred16_t pl = vctp8q((uint32_t)(pixels == 4 ? n : n - 16));
-    const run_t in_place = {step, pool->stride_w * step, out_c, 0, conv->filter, conv->channels, NULL, 0, 0};
-    const run_t copied = {n, 0, out_c, 0, conv->filter, conv->channels, NULL, 0, 0};
+    /* four pixels: each window one chunk; two: each up to two, the first (predicate) or both short */
+    const mve_pred16_t pl = vctp8q((uint32_t)(pixels == 4 ? n : n > 16 ? n - 16 : 0));
+    const uint32_t first = vctp8q((uint32_t)(n < 16 ? n : 16));
+    const run_t in_place = {step, pool->stride_w * step, out_c, 0, conv->filter, conv->channels, NULL, 0, 0, first};
+    const run_t copied = {n, 0, out_c, 0, conv->filter, conv->channels, NULL, 0, 0, first};
     const uint32x4_t unused = vdupq_n_u32(0u);
     const int32_t row_bytes = pool->out_w * out_c;
     /* pool windows [begin, end) of a row: conv windows all inside the input, read in place */
@@ -115,7 +117,7 @@ AT_MVE_FAST void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const i
     const int32_t n = conv->win.filter_h * conv->win.filter_w * conv->win.in_c;
     int8_t *const window = scratch + taps * out_c;
     int32_t py, px, fy, fx;
-    if (mode != AT_MVE_ANY && pool->filter_w == (n <= 16 ? 4 : n <= 32 ? 2 : 0)) {
+    if (mode != AT_MVE_ANY && ((pool->filter_w == 4 && n <= 16) || (pool->filter_w == 2 && n <= 32))) {
         pooled_runs(p, input, output, n, mode);
         return;
     }

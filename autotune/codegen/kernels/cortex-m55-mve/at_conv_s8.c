@@ -66,7 +66,8 @@ static AT_NOINLINE int8_t *conv_inside(const at_conv_params_t *p, const int8_t *
     int32_t done, k;
     const int32_t pixels = len <= 16 ? 4 : 2; /* per block of a run */
     if (win->filter_h == 1 && len <= 32 && mode != AT_MVE_ANY && count >= pixels) {
-        const run_t r = {step, pixels * step, out_c, (pixels - 1) * out_c, p->filter, p->channels, NULL, 0, 0};
+        const run_t r = {step, pixels * step, out_c, (pixels - 1) * out_c, p->filter, p->channels, NULL, 0, 0,
+                         0xFFFFu};
         /* two pixels: lanes 2 and 3 repeat lanes 0 and 1 */
         const uint32x4_t at = vmulq_n_u32(vandq_u32(vidupq_n_u32(0u, 1), vdupq_n_u32((uint32_t)pixels - 1)),
                                           (uint32_t)out_c);
@@ -105,7 +106,7 @@ static AT_NOINLINE int8_t *conv_window(const at_conv_params_t *p, const int8_t *
  * outputs the scatter writes twice to one place. */
 static AT_NOINLINE void flush(const at_conv_params_t *p, gathered_t *g, int32_t n, int32_t pixels, int32_t mode)
 {
-    const run_t r = {n, pixels * n, p->out_c, (pixels - 1) * p->out_c, p->filter, p->channels, NULL, 0, 0};
+    const run_t r = {n, pixels * n, p->out_c, (pixels - 1) * p->out_c, p->filter, p->channels, NULL, 0, 0, 0xFFFFu};
     const int32x4_t lo = vdupq_n_s32(p->output_quant.min), hi = vdupq_n_s32(p->output_quant.max);
     const uint32x4_t lane = vandq_u32(vidupq_n_u32(0u, 1), vdupq_n_u32((uint32_t)pixels - 1));
     const uint32x4_t at = vmulq_n_u32(vminq_u32(lane, vdupq_n_u32((uint32_t)g->count - 1)), (uint32_t)p->out_c);

@@ -23,6 +23,7 @@ typedef struct {
     const int8_t *x;              /* conv_run's: the next block's first window */
     int32_t blocks;               /* conv_run's: blocks left */
     uint32_t pl;                  /* conv_run's: predicate of the windows' (last) chunk */
+    uint32_t pl_first;            /* two pixels a block: predicate of the windows' first chunk */
 } run_t;
 
 #define AT_RUN_STEP "0"
@@ -34,12 +35,13 @@ typedef struct {
 #define AT_RUN_X "24"
 #define AT_RUN_BLOCKS "28"
 #define AT_RUN_PL "32"
-typedef char at_run_fields_at[offsetof(run_t, channels) == 20 && offsetof(run_t, pl) == 32 ? 1 : -1];
+#define AT_RUN_PL_FIRST "36"
+typedef char at_run_fields_at[offsetof(run_t, channels) == 20 && offsetof(run_t, pl_first) == 36 ? 1 : -1];
 
 /* The run in assembly: GCC 12 spills the loops' pointers and builds the vector of sums through
  * the stack. Per block: the windows into x0..x3 (zero past len, predicate pl), which stay in
  * registers across the channels (four pixels: one 16-byte chunk each; two pixels: x0, x1 and
- * x2, x3); the block's state lives in the run_t, so that the channel loop has registers for
+ * x2, x3, or with `pool` one chunk each); the block's state lives in the run_t, so that the channel loop has registers for
  * its constants. Per channel: the filter row, loaded whole (the window's zero lanes cancel the
  * bytes past len, which belong to the next rows or, for the last, are the zeros after the filter
  * array, AT_WEIGHT_TAIL), VMLADAVA per pixel and chunk, the sums into the four
@@ -110,8 +112,11 @@ static AT_NOINLINE __attribute__((unused)) void conv_run(const run_t *run, int32
 /* the windows of two pixels from r1, step apart, each two chunks */
 #define AT_TWO_BLOCK "ldr r0, [%[r], #" AT_RUN_STEP "]\n\t" \
     "adds r2, r1, r0\n\t" \
-    "vldrb.u8 %q[x0], [r1]\n\t" \
-    "vldrb.u8 %q[x2], [r2]\n\t" \
+    "ldr r0, [%[r], #" AT_RUN_PL_FIRST "]\n\t" \
+    "vmsr p0, r0\n\t" \
+    "vpstt\n\t" \
+    "vldrbt.u8 %q[x0], [r1]\n\t" \
+    "vldrbt.u8 %q[x2], [r2]\n\t" \
     "ldr r0, [%[r], #" AT_RUN_PL "]\n\t" \
     "vmsr p0, r0\n\t" \
     "vpstt\n\t" \
@@ -125,6 +130,15 @@ static AT_NOINLINE __attribute__((unused)) void conv_run(const run_t *run, int32
     "vmladava.s8 r0, %q[x1], %q[t]\n\t" \
     "add %[w], %[len]\n\t" \
     "vmladava.s8 r2, %q[x3], %q[t]\n\t" \
+    "ldm %[ch]!, {r1, r3, r12}\n\t" \
+    "mov r4, r0\n\t" \
+    "mov r6, r2\n\t"
+/* two pixels whose windows are one chunk (the pool's blocks only) */
+#define AT_TWO_SHORT_BODY "vldrb.u8 %q[t], [%[w]]\n\t" \
+    "vmladav.s8 r0, %q[x0], %q[t]\n\t" \
+    "adds %[out], #1\n\t" \
+    "vmladav.s8 r2, %q[x2], %q[t]\n\t" \
+    "add %[w], %[len]\n\t" \
     "ldm %[ch]!, {r1, r3, r12}\n\t" \
     "mov r4, r0\n\t" \
     "mov r6, r2\n\t"
@@ -164,6 +178,12 @@ static AT_NOINLINE __attribute__((unused)) void conv_run(const run_t *run, int32
         } else {
             AT_CONV_RUN(AT_FOUR_BLOCK, AT_FOUR_BODY, AT_FIXUP, AT_SCATTER_STORE);
         }
+    } else if (pool && len <= 16) {
+        if (mode == AT_MVE_RELU) {
+            AT_CONV_RUN(AT_TWO_BLOCK, AT_TWO_SHORT_BODY, "", AT_POOL_STORE);
+        } else {
+            AT_CONV_RUN(AT_TWO_BLOCK, AT_TWO_SHORT_BODY, AT_FIXUP, AT_POOL_STORE);
+        }
     } else if (mode == AT_MVE_RELU) {
         if (pool) {
             AT_CONV_RUN(AT_TWO_BLOCK, AT_TWO_BODY, "", AT_POOL_STORE);
@@ -180,6 +200,7 @@ static AT_NOINLINE __attribute__((unused)) void conv_run(const run_t *run, int32
 #undef AT_FOUR_BODY
 #undef AT_TWO_BLOCK
 #undef AT_TWO_BODY
+#undef AT_TWO_SHORT_BODY
 #undef AT_FIXUP
 #undef AT_SCATTER_STORE
 #undef AT_SCATTER_STORE_LOAD
