@@ -93,6 +93,54 @@ def test_helium_mean_sums_at_the_int16_limit(positions, tmp_path, sim_cache):
     np.testing.assert_array_equal(got, executor.run(graph, x).reshape(6, -1))
 
 
+def _conv_pools_and_dense() -> Graph:
+    """Two convolutions each fused with the 2x2 max pool after it, into two dense layers: a 3x3
+    conv of 18-byte windows (two-pixel blocks, windows copied, the padding's at a border, pool
+    rows accumulated), a 1x1 conv of 8-byte windows (two-pixel blocks of one chunk, read in
+    place), dense 64 -> 16 (at_mve_long_run) and 16 -> 8 (at_mve_short_run, 16-byte rows)."""
+    rng = np.random.default_rng(7)
+    tensors, ops = [Tensor("x", (1, 4, 16, 2), "int8", Quant((0.05,), (-3,)))], []
+
+    def layer(kind: str, weights: tuple[int, ...], out: tuple[int, ...], options: dict, zero_point: int) -> None:
+        units, taps = weights[0], int(np.prod(weights[1:]))
+        scales = rng.uniform(0.005, 0.02, units)
+        tensors.append(Tensor(f"w{len(ops)}", weights, "int8", Quant(tuple(scales), (0,) * units, 0),
+                              rng.integers(-127, 128, weights).astype(np.int8)))
+        tensors.append(Tensor(f"b{len(ops)}", (units,), "int32", Quant(tuple(scales * 0.05), (0,) * units),
+                              rng.integers(-2000, 2000, units).astype(np.int32)))
+        out_scale = 0.05 * scales.mean() * np.sqrt(taps) * 2.5
+        tensors.append(Tensor(f"y{len(ops)}", out, "int8", Quant((out_scale,), (zero_point,))))
+        ops.append(Op(kind, (len(tensors) - 4 if ops else 0, len(tensors) - 3, len(tensors) - 2), (len(tensors) - 1,),
+                      options))
+
+    def max_pool(out: tuple[int, ...]) -> None:
+        tensors.append(Tensor(f"p{len(ops)}", out, "int8", tensors[-1].quant))
+        ops.append(Op("MAX_POOL_2D", (len(tensors) - 2,), (len(tensors) - 1,),
+                      dict(filter_h=2, filter_w=2, stride_h=2, stride_w=2, padding="VALID", activation="NONE")))
+
+    conv = dict(stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, padding="SAME", depth_multiplier=1)
+    layer("CONV_2D", (8, 3, 3, 2), (1, 4, 16, 8), {**conv, "activation": "RELU"}, -128)
+    max_pool((1, 2, 8, 8))
+    layer("CONV_2D", (16, 1, 1, 8), (1, 2, 8, 16), {**conv, "activation": "NONE"}, 5)
+    max_pool((1, 1, 4, 16))
+    dense = dict(keep_num_dims=False)
+    layer("FULLY_CONNECTED", (16, 64), (1, 16), {**dense, "activation": "NONE"}, -2)
+    layer("FULLY_CONNECTED", (8, 16), (1, 8), {**dense, "activation": "RELU"}, -128)
+    return Graph("conv_pools_and_dense", tensors, ops, [0], [len(tensors) - 1])
+
+
+def test_helium_fused_pools_and_dense_paths_match_the_executor(tmp_path, sim_cache):
+    graph = _conv_pools_and_dense()
+    generated = generate_c(graph, tmp_path / "src")
+    calls = [c for c in generated.kernel_plan.calls if c.symbol]
+    assert [c.symbol for c in calls] == ["at_conv_max_pool_s8"] * 2 + ["at_fully_connected_s8"] * 2
+    assert calls[0].work["mve_border_windows"] > 0 and calls[0].work["mve_window_copies"] > 0
+    assert calls[1].work["mve_run_blocks"] > 0 and not calls[1].work["mve_window_copies"]
+    assert calls[2].work["mve_long_groups"] == 4 and calls[3].work["mve_short_groups"] == 2
+    sim = Apollo5Sim(sim_image(generated.out_dir, tmp_path).elf_path, cache_dir=sim_cache)
+    check_outputs(sim, graph, graph.name)
+
+
 def test_mac_kernels_hold_mve_instructions(zoo_dir, tmp_path):
     """objdump -marmv8.1-m.main of the image: the code reachable from the conv, depthwise and
     dense kernels (their per-mode bodies, the assembly loops) uses Helium, MACs included."""
