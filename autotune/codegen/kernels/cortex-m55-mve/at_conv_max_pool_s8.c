@@ -73,12 +73,7 @@ static AT_NOINLINE void pooled_runs(const at_conv_max_pool_params_t *p, const in
     const int32_t end = clamp(last < 0 ? 0 : last / pool->stride_w + 1, begin, pool->out_w);
     gathered_t g;
     int32_t py, fy, px, k;
-    g.count = 0;
-    g.rows = win->filter_h;
-    g.row_pitch = win->dilation_h * row;
-    g.pieces = contiguous ? 1 : win->filter_w;
-    g.piece = contiguous ? win->filter_w * col : col;
-    g.piece_pitch = win->dilation_w * col;
+    gathered_init(&g, win);
     for (py = 0; py < pool->out_h; ++py, output += row_bytes) {
         for (k = 0; k < row_bytes; k += 16) {
             vstrbq_p_s8(output + k, vdupq_n_s8((int8_t)lo), vctp8q((uint32_t)(row_bytes - k)));

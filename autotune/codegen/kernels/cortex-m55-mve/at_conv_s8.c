@@ -136,12 +136,7 @@ AT_MVE_FAST void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8
     const int32_t pixels = n <= 16 ? 4 : 2;
     gathered_t g;
     int32_t b, oy, ox;
-    g.count = 0;
-    g.rows = win->filter_h;
-    g.row_pitch = win->dilation_h * row;
-    g.pieces = contiguous ? 1 : win->filter_w;
-    g.piece = contiguous ? win->filter_w * col : col;
-    g.piece_pitch = win->dilation_w * col;
+    gathered_init(&g, win);
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * win->in_h * row;
         if (contiguous && win->filter_h == 1 && win->inside_y[0] == 0 && win->inside_y[1] == p->out_h

@@ -222,6 +222,19 @@ typedef struct {
     int32_t rows, row_pitch, pieces, piece, piece_pitch;
 } gathered_t;
 
+/* g empty, set to copy the windows of `win`. */
+AT_INLINE void gathered_init(gathered_t *g, const at_window_t *win)
+{
+    /* rows of a window lie contiguous in the input unless the filter skips columns */
+    const int32_t contiguous = win->filter_w == 1 || win->dilation_w == 1;
+    g->count = 0;
+    g->rows = win->filter_h;
+    g->row_pitch = win->dilation_h * win->in_w * win->in_c;
+    g->pieces = contiguous ? 1 : win->filter_w;
+    g->piece = contiguous ? win->filter_w * win->in_c : win->in_c;
+    g->piece_pitch = win->dilation_w * win->in_c;
+}
+
 /* At most 32 bytes: `len` copies of the zero point (fill) or `len` bytes from x, by predicated
  * 16-byte loads and stores. */
 AT_INLINE void copy32(int8_t *dst, const int8_t *x, int32_t len, const int8x16_t *fill)
