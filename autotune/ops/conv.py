@@ -240,9 +240,9 @@ def mve_conv_work(win: dict, batches: int, out_h: int, out_w: int, out_c: int, a
 
 def mve_conv_pool_work(win: dict, pool, out_h: int, out_w: int, out_c: int, mode: str) -> dict[str, int]:
     """Loop counts of the Helium CONV_2D + MAX_POOL_2D (cortex-m55-mve/at_conv_max_pool_s8.c) over a
-    pool output of out_h x out_w. Where a row of a pool window is one block of conv_run (filter_w
-    four for windows of at most 16 bytes, two for at most 32) and the mode is not "any", per pool
-    output row its fill (`mve_pool_rows`) and per row of the pool windows: the pool windows whose
+    pool output of out_h x out_w. Where a row of a pool window is whole blocks of conv_run (four
+    pixels for windows of at most 16 bytes, two for at most 32) and the mode is not "any", per pool
+    output row its fill (`mve_pool_rows`) and per row and block of the pool windows: the pool windows whose
     conv windows are read in place in one run, each other one a run of its own on its conv
     windows copied side by side (inside the input: `mve_window_copies`, pieces of a row
     `mve_copy_pieces`; at a border: `mve_border_windows`); per block and output channel one dot
@@ -250,10 +250,10 @@ def mve_conv_pool_work(win: dict, pool, out_h: int, out_w: int, out_c: int, mode
     through at_mve_rows and each pool window's maximum in 16 lanes (`mve_pool_pixels`)."""
     fh, fw, c = win["filter_h"], win["filter_w"], win["in_c"]
     n = fh * fw * c
-    pixels = 4 if pool.filter_w == 4 and n <= 16 else 2 if pool.filter_w == 2 and n <= 32 else 0
+    pixels = 4 if n <= 16 and pool.filter_w % 4 == 0 else 2 if n <= 32 and pool.filter_w % 2 == 0 else 0
     work = dict(mve_runs=0, mve_run_blocks=0, mve_pool_rows=0, mve_window_copies=0, mve_copy_pieces=0,
                 mve_border_windows=0, mve_groups=0, mve_group_chunks=0, mve_pool_pixels=0)
-    if mode == "any" or pool.filter_w != pixels:
+    if mode == "any" or not pixels:
         work.update(mve_rows_work(out_h * out_w * pool.filter_h * pool.filter_w, n, out_c),
                     mve_pool_pixels=out_h * out_w)
     else:
@@ -261,22 +261,23 @@ def mve_conv_pool_work(win: dict, pool, out_h: int, out_w: int, out_c: int, mode
         pieces = 1 if contiguous else fw
         (y0, y1), (x0, x1) = win["inside_y"], win["inside_x"]
         begin = -(-x0 // pool.stride_w)
-        last = x1 - pixels  # the first conv pixel of the last pool window read in place
+        last = x1 - pool.filter_w  # the first conv pixel of the last pool window read in place
         end = min(max(last // pool.stride_w + 1 if last >= 0 else 0, begin), out_w)
         for py in range(out_h):
             work["mve_pool_rows"] += 1
             for oy in range(py * pool.stride_h, py * pool.stride_h + pool.filter_h):
                 row_inside = y0 <= oy < y1
                 in_place = end - begin if contiguous and fh == 1 and row_inside and begin < end else 0
-                work["mve_runs"] += (in_place > 0) + out_w - in_place
-                work["mve_run_blocks"] += out_c * out_w
-                for px in (p for p in range(out_w) if not (in_place and begin <= p < end)):
-                    for ox in range(px * pool.stride_w, px * pool.stride_w + pixels):
-                        if row_inside and x0 <= ox < x1:
-                            work["mve_window_copies"] += 1
-                            work["mve_copy_pieces"] += fh * pieces
-                        else:
-                            work["mve_border_windows"] += 1
+                for fx in range(0, pool.filter_w, pixels):  # a block of each pool window's row
+                    work["mve_runs"] += (in_place > 0) + out_w - in_place
+                    work["mve_run_blocks"] += out_c * out_w
+                    for px in (p for p in range(out_w) if not (in_place and begin <= p < end)):
+                        for ox in range(px * pool.stride_w + fx, px * pool.stride_w + fx + pixels):
+                            if row_inside and x0 <= ox < x1:
+                                work["mve_window_copies"] += 1
+                                work["mve_copy_pieces"] += fh * pieces
+                            else:
+                                work["mve_border_windows"] += 1
     requantizations = work["mve_run_blocks"] + work["mve_groups"]
     work["mve_fixups"] = 0 if mode == "relu" else requantizations
     return work

@@ -1,12 +1,12 @@
 /* CONV_2D followed by MAX_POOL_2D, fused (../at_conv_max_pool_s8.c), Helium.
  *
- * Where a pool window's row is one block of the conv's runs (at_mve_conv.h: four pixels of
+ * Where a pool window's row is whole blocks of the conv's runs (at_mve_conv.h: four pixels of
  * windows up to 16 bytes, two up to 32) and the requantization needs no left shift, the conv
- * pixels of each pool window row go through conv_run as one block, which keeps the largest lane
- * of each channel instead of storing the four: the pool is done in registers and no conv output
- * is stored. A run covers the pool windows of a row whose conv windows are read in place; the
- * others' conv windows are copied side by side first. Rows of the pool window after the first
- * take the maximum with the output written by the rows before. Any other layer: each conv pixel
+ * pixels of each pool window row go through conv_run in blocks, which keep the largest lane of
+ * each channel instead of storing the four: the pool is done in registers and no conv output is
+ * stored. A run covers the pool windows of a row whose conv windows are read in place; the
+ * others' conv windows are copied side by side first. The blocks of a pool window after its
+ * first take the maximum with the output written by the blocks before. Any other layer: each conv pixel
  * through at_mve_rows into scratch (four output channels per load of its window), pooled there
  * in 16 lanes.
  */
@@ -45,14 +45,15 @@ AT_INLINE int32_t clamp(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* The pool windows as blocks of conv_run (filter_w pixels, the block's), windows of n bytes. */
+/* The pool windows' rows as blocks of conv_run of `pixels` conv pixels each (filter_w of them a
+ * row), windows of n bytes. */
 static AT_NOINLINE void pooled_runs(const at_conv_max_pool_params_t *p, const int8_t *input, int8_t *output,
-                                    int32_t n, int32_t mode)
+                                    int32_t n, int32_t pixels, int32_t mode)
 {
     const at_conv_params_t *conv = &p->conv;
     const at_pool_params_t *pool = &p->pool;
     const at_window_t *win = &conv->win;
-    const int32_t out_c = conv->out_c, pixels = pool->filter_w;
+    const int32_t out_c = conv->out_c;
     const int32_t col = win->in_c, row = win->in_w * col, step = win->stride_w * col;
     const int32_t contiguous = win->filter_w == 1 || win->dilation_w == 1;
     /* the conv's clamp, then the pool's: one clamp to where the pool's maps the conv's bounds;
@@ -69,10 +70,10 @@ static AT_NOINLINE void pooled_runs(const at_conv_max_pool_params_t *p, const in
     const int32_t row_bytes = pool->out_w * out_c;
     /* pool windows [begin, end) of a row: conv windows all inside the input, read in place */
     const int32_t begin = (win->inside_x[0] + pool->stride_w - 1) / pool->stride_w;
-    const int32_t last = win->inside_x[1] - pixels; /* the last inside window's first conv pixel */
+    const int32_t last = win->inside_x[1] - pool->filter_w; /* the last inside window's first conv pixel */
     const int32_t end = clamp(last < 0 ? 0 : last / pool->stride_w + 1, begin, pool->out_w);
     gathered_t g;
-    int32_t py, fy, px, k;
+    int32_t py, fy, fx, px, k;
     gathered_init(&g, win);
     for (py = 0; py < pool->out_h; ++py, output += row_bytes) {
         for (k = 0; k < row_bytes; k += 16) {
@@ -81,21 +82,23 @@ static AT_NOINLINE void pooled_runs(const at_conv_max_pool_params_t *p, const in
         for (fy = 0; fy < pool->filter_h; ++fy) {
             const int32_t oy = py * pool->stride_h + fy;
             const int32_t inside = contiguous && win->filter_h == 1 && oy >= win->inside_y[0] && oy < win->inside_y[1];
-            for (px = 0; px < pool->out_w; ++px) {
-                if (inside && px == begin && begin < end) {
-                    const int32_t iy = oy * win->stride_h - win->pad_h;
-                    const int32_t ix = begin * pool->stride_w * win->stride_w - win->pad_w;
-                    conv_run(&in_place, pixels, input + iy * row + ix * col, end - begin, n, pl,
-                             output + begin * out_c, unused, conv->output_quant.offset, hi, hi, mode, 1);
-                    px = end - 1;
-                    continue;
+            for (fx = 0; fx < pool->filter_w; fx += pixels) { /* a block of each pool window's row */
+                for (px = 0; px < pool->out_w; ++px) {
+                    if (inside && px == begin && begin < end) {
+                        const int32_t iy = oy * win->stride_h - win->pad_h;
+                        const int32_t ix = (begin * pool->stride_w + fx) * win->stride_w - win->pad_w;
+                        conv_run(&in_place, pixels, input + iy * row + ix * col, end - begin, n, pl,
+                                 output + begin * out_c, unused, conv->output_quant.offset, hi, hi, mode, 1);
+                        px = end - 1;
+                        continue;
+                    }
+                    for (k = 0; k < pixels; ++k) {
+                        gather(&g, win, input, oy, px * pool->stride_w + fx + k, n, NULL);
+                    }
+                    conv_run(&copied, pixels, g.windows, 1, n, pl, output + px * out_c, unused,
+                             conv->output_quant.offset, hi, hi, mode, 1);
+                    g.count = 0;
                 }
-                for (k = 0; k < pixels; ++k) {
-                    gather(&g, win, input, oy, px * pool->stride_w + k, n, NULL);
-                }
-                conv_run(&copied, pixels, g.windows, 1, n, pl, output + px * out_c, unused,
-                         conv->output_quant.offset, hi, hi, mode, 1);
-                g.count = 0;
             }
         }
     }
@@ -112,8 +115,10 @@ AT_MVE_FAST void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const i
     const int32_t n = conv->win.filter_h * conv->win.filter_w * conv->win.in_c;
     int8_t *const window = scratch + taps * out_c;
     int32_t py, px, fy, fx;
-    if (mode != AT_MVE_ANY && ((pool->filter_w == 4 && n <= 16) || (pool->filter_w == 2 && n <= 32))) {
-        pooled_runs(p, input, output, n, mode);
+    /* four-pixel blocks where a pool window's row is whole ones of windows up to 16 bytes, else two */
+    const int32_t pixels = n <= 16 && pool->filter_w % 4 == 0 ? 4 : n <= 32 && pool->filter_w % 2 == 0 ? 2 : 0;
+    if (mode != AT_MVE_ANY && pixels) {
+        pooled_runs(p, input, output, n, pixels, mode);
         return;
     }
     for (py = 0; py < pool->out_h; ++py) {
