@@ -441,8 +441,10 @@ class _Conv(OpDef):
             return {}
         in_hw, out_hw = (win["in_h"], win["in_w"]), (out_h, out_w)
         stride, pad = (win["stride_h"], win["stride_w"]), (win["pad_h"], win["pad_w"])
-        lead = window.overwrite_lead(in_hw, out_hw, stride, pad, win["in_c"], out_c,
-                                     channel_local=self.depthwise and win["repeat"] == 1)
+        channel_local = self.depthwise and win["repeat"] == 1
+        rereads = window.helium_rereads(out_w, win["inside_y"], win["inside_x"]) if channel_local else ()
+        lead = window.overwrite_lead(in_hw, out_hw, stride, pad, win["in_c"], out_c, channel_local,
+                                     rereads=rereads)
         if not self.depthwise and one_run(win, out_h, out_w):  # or last first, from `lag` after the input
             lag = window.reverse_lag(in_hw, out_hw, stride, pad, (win["filter_h"], win["filter_w"]),
                                      (win["dilation_h"], win["dilation_w"]), win["in_c"], out_c)
