@@ -380,6 +380,33 @@ def test_depthwise_writes_over_its_input_from_a_lead():
     assert plan_memory(kp, io="caller").buffer_of(d) == plan_memory(kp, io="caller").buffer_of(a)
 
 
+def test_a_depthwise_output_sinks_under_a_chain_growing_upwards():
+    """Strided depthwise convolutions (no lead needed) each followed by a conv written last pixel
+    first from after its input's start: each depthwise output taken down to the bottom of the
+    buffer, by whole pixels of more lead, lowers the chain above it; the planner sinks it only
+    where that makes the arena smaller, and the plan stays bit-safe (simulated)."""
+    b = _Builder("sink", (1, 1, 64, 4))
+    a = b.op("CONV_2D", [0], (1, 1, 256, 8), weights=True)  # 2048 bytes
+    d1 = b.op("DEPTHWISE_CONV_2D", [a], (1, 1, 128, 8), weights=True)
+    r1 = b.op("CONV_2D", [d1], (1, 1, 128, 32), weights=True)  # 4096 bytes
+    d2 = b.op("DEPTHWISE_CONV_2D", [r1], (1, 1, 64, 32), weights=True)
+    r2 = b.op("CONV_2D", [d2], (1, 1, 64, 64), weights=True)  # 4096 bytes
+    out = b.op("CONV_2D", [r2], (1, 8), weights=True)
+    kp = b.plan(out)
+    sharing = {d1: dict(overwrite_lead=0, lead_step=8), r1: dict(overwrite_lead=-128),
+               d2: dict(overwrite_lead=0, lead_step=32), r2: dict(overwrite_lead=-256)}
+    calls = tuple(replace(c, overwrites=c.inputs, **sharing[c.outputs[0]]) if c.outputs[0] in sharing else c
+                  for c in kp.calls)
+    sinking = KernelPlan(kp.graph, kp.source, calls)
+    fixed = KernelPlan(kp.graph, kp.source, tuple(replace(c, lead_step=0) for c in calls))
+    plan, at_least = plan_memory(sinking), plan_memory(fixed)
+    _simulate(kp.graph, plan, {})
+    assert at_least.arena_bytes == 128 + 256 + 4096  # the second depthwise where its input starts
+    assert plan.arena_bytes == 256 + 4096  # ... and 128 bytes (four pixels) lower
+    assert plan.offset_of(r1) - plan.offset_of(d2) == 128
+    assert plan_memory(sinking, io="caller").arena_bytes == plan_memory(fixed, io="caller").arena_bytes
+
+
 @pytest.mark.parametrize("blocks", [2, 5], ids=["every-choice", "local-search"])
 def test_sharing_is_chosen_where_it_lowers_the_arena(blocks):
     """A chain of depthwise and pointwise convolutions whose outputs may start before their

@@ -3,6 +3,8 @@
 at_depthwise_conv_s8.c)."""
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -83,7 +85,7 @@ def fuse_max_pool(graph: Graph, conv: KernelCall, pool: KernelCall) -> KernelCal
                 m0_pool_outputs=graph.tensor(pool.outputs[0]).size if by_sums else 0)
     return replace(conv, symbol=FUSED_MAX_POOL, source=f"{FUSED_MAX_POOL}.c", outputs=pool.outputs,
                    scratch_bytes=q.filter_h * q.filter_w * out_c + conv.scratch_bytes,
-                   scratch_symbol=f"{FUSED_MAX_POOL}_get_buffer_size", overwrites=(), overwrite_lead=0,
+                   scratch_symbol=f"{FUSED_MAX_POOL}_get_buffer_size", overwrites=(), overwrite_lead=0, lead_step=0,
                    macs=round(conv.macs * share), work=frozen_map(**work),
                    params=ConvMaxPoolParams(replace(conv.params, reverse=False), pool))
 
@@ -453,7 +455,10 @@ class _Conv(OpDef):
             # would start far below: in a chain of such pairs the arena does not drift down
             if may_reverse and out_bytes > in_bytes:
                 return dict(overwrites=(inp,), overwrite_lead=-lag, reverse=True)
-        return dict(overwrites=(inp,), overwrite_lead=lead)
+        # more lead moves every write further behind the reads; a channel-local kernel's by whole
+        # pixels (the Helium kernel's channel groups each run over all pixels)
+        step = math.lcm(win["in_c"], 4) if channel_local else 4
+        return dict(overwrites=(inp,), overwrite_lead=lead, lead_step=step)
 
     @staticmethod
     def scratch_bytes(win: dict[str, object], out_h: int, out_w: int) -> int:
