@@ -74,6 +74,8 @@ def graphs():
         conv_max_pool(rng, 1, 64, 2, 6, 1, 3, 4, act="NONE"),
         conv_max_pool(rng, 6, 6, 3, 8, 3, 3, 2),
         conv_max_pool(rng, 1, 16, 4, 36, 1, 3, 2),
+        # stride 2 over its input from no lead (ds_cnn's): each pixel behind the windows after it
+        ops.conv(rng, 12, 12, 16, 0, 3, 3, stride=2, depthwise=True, act="RELU"),
     ]
 
 

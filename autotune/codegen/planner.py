@@ -121,37 +121,49 @@ def plan_memory(plan: KernelPlan, alignment: int = 4, io: str = "arena") -> Memo
     the graph's input and output too unless `io` is "caller". Which calls that may overwrite an
     input do so is searched: sharing can make the arena larger, as the longer-lived buffer it
     makes crowds others out, and a chain of outputs that each start before their input drifts
-    down the arena. Every choice where there are at most EXHAUSTIVE such calls; else a local
-    search from all of them and from none: flipping one call, or two a place or two apart in the
-    list, while that makes the arena smaller. The smallest arena wins, the first on a tie."""
+    down the arena; so is, in the arena, which of those with a `lead_step` sink their output to
+    the bottom of the buffer they share (more lead), which lowers a chain growing upwards after
+    them. Every choice where there are at most EXHAUSTIVE such calls; else a local search from
+    all of them and from none: flipping one call, or two a place or two apart in the list, or
+    one's sinking, while that makes the arena smaller. The smallest arena wins, the first on a
+    tie (sinking none first)."""
     if io not in IO_MODES:
         raise ValueError(f"io must be one of {IO_MODES}, got {io!r}")
     caller = io == "caller"
     calls = sorted(i for i, c in enumerate(plan.calls) if c.overwrites and not (caller and c.overwrite_lead))
+    sinkable = [i for i in calls if plan.calls[i].lead_step and not caller]
 
-    def placed(shared: frozenset[int]) -> MemoryPlan:
-        return _place(plan.graph.name, len(plan.calls), _buffers(plan, io, shared), alignment)
+    def placed(choice: tuple[frozenset[int], frozenset[int]]) -> MemoryPlan:
+        shared, sunk = choice
+        return _place(plan.graph.name, len(plan.calls), _buffers(plan, io, shared, sunk & shared), alignment)
 
     if len(calls) <= EXHAUSTIVE:
-        choices = (frozenset(c for k, c in enumerate(calls) if not mask >> k & 1) for mask in range(1 << len(calls)))
+        shares = [frozenset(c for k, c in enumerate(calls) if not mask >> k & 1) for mask in range(1 << len(calls))]
+        sinks = [frozenset(c for k, c in enumerate(sinkable) if mask >> k & 1) for mask in range(1 << len(sinkable))]
+        choices = ((shared, sunk) for sunk in sinks for shared in shares if sunk <= shared)
         return replace(min((placed(c) for c in choices), key=lambda r: r.arena_bytes), io=io)
-    flips = [{i} for i in calls] + [{i, j} for k, i in enumerate(calls) for j in calls[k + 1:k + 3]]
+    flips = ([(frozenset({i}), frozenset()) for i in calls]
+             + [(frozenset({i, j}), frozenset()) for k, i in enumerate(calls) for j in calls[k + 1:k + 3]]
+             + [(frozenset(), frozenset({i})) for i in sinkable])
     results = []
-    for shared in (frozenset(calls), frozenset()):
-        best, improved = placed(shared), True
+    for start in (frozenset(calls), frozenset()):
+        choice = (start, frozenset())
+        best, improved = placed(choice), True
         while improved:
             improved = False
             for flip in flips:
-                trial = placed(shared ^ flip)
+                trial_choice = (choice[0] ^ flip[0], choice[1] ^ flip[1])
+                trial = placed(trial_choice)
                 if trial.arena_bytes < best.arena_bytes:
-                    shared, best, improved = shared ^ flip, trial, True
+                    choice, best, improved = trial_choice, trial, True
         results.append(best)
     return replace(min(results, key=lambda r: r.arena_bytes), io=io)
 
 
-def _buffers(plan: KernelPlan, io: str, shared: set[int]) -> list[Buffer]:
+def _buffers(plan: KernelPlan, io: str, shared: set[int], sunk: set[int] = frozenset()) -> list[Buffer]:
     """The plan's tensors grouped into buffers (unplaced), and each call's scratch; only calls in
-    `shared` write over an input."""
+    `shared` write over an input, those in `sunk` with their output from the buffer's bottom
+    (the least lead from there that is their overwrite_lead plus whole lead_steps)."""
     caller = io == "caller"
     graph, calls = plan.graph, plan.calls
     n = len(calls)
@@ -200,7 +212,10 @@ def _buffers(plan: KernelPlan, io: str, shared: set[int]) -> list[Buffer]:
         for src in call.overwrites:  # the caller's output buffer only holds the output's bytes
             if overwritable(src, i) and (not caller or out not in graph.outputs
                                          or graph.tensor(src).logical_bytes <= graph.tensor(out).logical_bytes):
-                merge(src, out, call.overwrite_lead)
+                lead = call.overwrite_lead
+                if i in sunk and at[src] > lead:  # (the buffer's bottom is at 0)
+                    lead += -(-(at[src] - lead) // call.lead_step) * call.lead_step
+                merge(src, out, lead)
                 break
 
     buffers = []

@@ -73,6 +73,9 @@ class KernelCall:
     # a windowed kernel that writes an output pixel only over input no later window reads;
     # negative: after the input's start (a conv written last pixel first, ConvParams.reverse).
     overwrite_lead: int = 0
+    # A windowed kernel written forward may also start its output further before its input, in
+    # steps of this many bytes (0: only at overwrite_lead): the planner may sink it that way.
+    lead_step: int = 0
     macs: int = 0  # multiply-accumulates (conv, depthwise and fully connected only)
     work: Mapping[str, int] = field(default_factory=frozen_map)  # what else the kernel does, counted
     const_bytes: int = 0  # other constant data in flash: per-channel tables, lookup tables

@@ -3,6 +3,8 @@
 at_depthwise_conv_s8.c)."""
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -84,7 +86,7 @@ def fuse_max_pool(graph: Graph, conv: KernelCall, pool: KernelCall) -> KernelCal
                 m0_pool_outputs=graph.tensor(pool.outputs[0]).size if by_sums else 0)
     return replace(conv, symbol=FUSED_MAX_POOL, source=f"{FUSED_MAX_POOL}.c", outputs=pool.outputs,
                    scratch_bytes=q.filter_h * q.filter_w * out_c + conv.scratch_bytes,
-                   scratch_symbol=f"{FUSED_MAX_POOL}_get_buffer_size", overwrites=(), overwrite_lead=0,
+                   scratch_symbol=f"{FUSED_MAX_POOL}_get_buffer_size", overwrites=(), overwrite_lead=0, lead_step=0,
                    macs=round(conv.macs * share), work=frozen_map(**work),
                    params=ConvMaxPoolParams(replace(conv.params, reverse=False), pool))
 
@@ -487,8 +489,10 @@ class _Conv(OpDef):
             return {}
         in_hw, out_hw = (win["in_h"], win["in_w"]), (out_h, out_w)
         stride, pad = (win["stride_h"], win["stride_w"]), (win["pad_h"], win["pad_w"])
-        lead = window.overwrite_lead(in_hw, out_hw, stride, pad, win["in_c"], out_c,
-                                     channel_local=self.depthwise and win["repeat"] == 1)
+        channel_local = self.depthwise and win["repeat"] == 1
+        rereads = window.helium_rereads(out_w, win["inside_y"], win["inside_x"]) if channel_local else ()
+        lead = window.overwrite_lead(in_hw, out_hw, stride, pad, win["in_c"], out_c, channel_local,
+                                     rereads=rereads)
         if not self.depthwise and one_run(win, out_h, out_w):  # or last first, from `lag` after the input
             lag = window.reverse_lag(in_hw, out_hw, stride, pad, (win["filter_h"], win["filter_w"]),
                                      (win["dilation_h"], win["dilation_w"]), win["in_c"], out_c)
@@ -497,7 +501,10 @@ class _Conv(OpDef):
             # would start far below: in a chain of such pairs the arena does not drift down
             if may_reverse and out_bytes > in_bytes:
                 return dict(overwrites=(inp,), overwrite_lead=-lag, reverse=True)
-        return dict(overwrites=(inp,), overwrite_lead=lead)
+        # more lead moves every write further behind the reads; a channel-local kernel's by whole
+        # pixels (the Helium kernel's channel groups each run over all pixels)
+        step = math.lcm(win["in_c"], 4) if channel_local else 4
+        return dict(overwrites=(inp,), overwrite_lead=lead, lead_step=step)
 
     @staticmethod
     def scratch_bytes(win: dict[str, object], out_h: int, out_w: int) -> int:

@@ -51,37 +51,55 @@ def taps_inside(size: int, out: int, filt: int, stride: int, dilation: int, pad:
 
 # A windowed kernel whose output may overwrite its input writes output pixel p only after the last
 # read of every window before p - (PIXELS_AHEAD - 1) (at_kernels.h): several pixels per pass at most.
+# A depthwise kernel of depth multiplier 1 writes channel c of pixel p only after its last read of
+# channel c of every window up to p, except windows it reads again after their own pixel
+# (`rereads`: the Helium kernel's odd last pixel of a run, helium_rereads).
 PIXELS_AHEAD = 4
 # Written last pixel first (a conv with `reverse`), output pixel p only after the last read of
 # every window after p + (REVERSE_AHEAD - 1): runs of that many pixels, each run forward.
 REVERSE_AHEAD = 16
 
 
+def helium_rereads(out_w: int, inside_y: tuple[int, int], inside_x: tuple[int, int]) -> tuple[int, ...]:
+    """Output pixels whose window the Helium depthwise kernel (cortex-m55-mve, depth multiplier 1)
+    reads again after writing them: a row's run of windows inside the input goes in pairs, and an
+    odd last pixel of a run of three or more is paired with the one before it."""
+    (y0, y1), (x0, x1) = inside_y, inside_x
+    if (x1 - x0) % 2 == 0 or x1 - x0 < 3:
+        return ()
+    return tuple(oy * out_w + x1 - 2 for oy in range(y0, y1))
+
+
 def overwrite_lead(in_hw: tuple[int, int], out_hw: tuple[int, int], stride: tuple[int, int],
                    pad: tuple[int, int], in_pixel: int, out_pixel: int, channel_local: bool,
-                   alignment: int = 4) -> int:
+                   alignment: int = 4, rereads: tuple[int, ...] = ()) -> int:
     """Bytes before its input at which the output of a windowed kernel may start, written pixel by
     pixel in row-major order, so that no write lands on input a window still to be read needs.
     Every window from output pixel q on reads input pixels from need(q) on (its top-left corner,
     clamped to the input); when pixel p is written, windows from p - PIXELS_AHEAD + 1 on may still
     be read. `in_pixel` and `out_pixel` are the bytes of one pixel. A `channel_local` kernel
     (depthwise, depth multiplier 1: channel c from channel c) writes over each input channel
-    only the same output channel, so the write of pixel p must only precede those windows' pixels
-    in its own channel, and the lead is a whole number of pixels; otherwise the written bytes must
-    end before those windows' first byte. Rounded up to `alignment`."""
+    only the same output channel, and only once it has read that channel of its own window: the
+    write of pixel p must only precede the pixels of the windows after p in its own channel (of
+    window p too where p is in `rereads`), and the lead is a whole number of pixels; otherwise the
+    written bytes must end before those windows' first byte. Rounded up to `alignment`."""
     (in_h, in_w), (out_h, out_w), (sh, sw), (ph, pw) = in_hw, out_hw, stride, pad
     oy, ox = np.divmod(np.arange(out_h * out_w, dtype=np.int64), out_w)
     first = np.maximum(oy * sh - ph, 0) * in_w + np.maximum(ox * sw - pw, 0)
     need = np.minimum.accumulate(first[::-1])[::-1]  # the earliest pixel read from window q on
     p = np.arange(len(need))
-    ahead = need[np.maximum(p - PIXELS_AHEAD + 1, 0)]
     if channel_local:
         if in_pixel != out_pixel:
             raise ValueError("a channel-local kernel writes pixels of its input's size")
+        later = np.append(need[1:], in_h * in_w)  # read after pixel p's write: from window p + 1 on
+        again = np.zeros(len(need), dtype=bool)
+        again[list(rereads)] = True
+        ahead = np.where(again, need, later)
         pixels = max(int(np.max(p + 1 - ahead)), 0)
         while pixels * in_pixel % alignment:
             pixels += 1
         return pixels * in_pixel
+    ahead = need[np.maximum(p - PIXELS_AHEAD + 1, 0)]
     return -(-max(int(np.max((p + 1) * out_pixel - ahead * in_pixel)), 0) // alignment) * alignment
 
 

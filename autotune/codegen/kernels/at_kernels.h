@@ -85,7 +85,10 @@ int32_t at_conv_s8_get_buffer_size(const at_conv_params_t *p);
  * byte a window still to be read needs. Every variant must keep to what that assumes:
  * output channel c is computed from input channel c alone, pixels are written in row-major order
  * (channel groups one after another are fine), and a kernel writes output pixel p only after its
- * last read of the windows of pixels before p - 3. */
+ * last read of the windows of pixels before p - 3; with depth multiplier 1, channel c of output
+ * pixel p only after its last read of channel c of the windows of pixels up to p, except that the
+ * Helium kernel reads window p again after writing p where p is the next to last pixel of an
+ * odd run of three or more windows inside the input (autotune.ops.window.helium_rereads). */
 typedef struct {
     int32_t batches, out_h, out_w, out_c; /* out_c = in_c * depth multiplier (win.repeat) */
     at_window_t win;
