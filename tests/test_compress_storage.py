@@ -186,3 +186,51 @@ def test_a_decoder_that_costs_more_code_than_it_saves_is_dropped(zoo_dir):
                                          default=core.tensor(t).logical_bytes)
         else:
             assert c == free[t]
+
+
+@pytest.mark.slow
+def test_dense_weights_decoded_one_filter_at_a_time(zoo_dir, tmp_path):
+    """The MLP's fully connected weights on 2^3 levels in palette storage: the plan decodes one
+    unit's row at a time (at_decode_palette_row in the FULLY_CONNECTED kernel's loop), its arena
+    smaller than with whole tensors decoded by the row scratch saved; the C matches the
+    executor and TFLM on 200 inputs on the host (ASan/UBSan) and on rp2040-sim, whose profile
+    adds each loop's calls up in the plan's two calls."""
+    from autotune.ir.kernel_plan import attribute_cycles
+    from autotune.lowering import _lower
+
+    def change(m):
+        g = m.subgraphs[0]
+        for op in g.operators:
+            if m.operatorCodes[op.opcodeIndex].builtinCode == fb.BuiltinOperator.FULLY_CONNECTED:
+                buf = m.buffers[g.tensors[op.inputs[1]].buffer]
+                buf.data = _restrict(np.asarray(buf.data, np.uint8).view(np.int8), 3, 0.0).view(np.uint8)
+
+    model = model_zoo.edit(model_zoo.tflite_bytes("mlp", zoo_dir), change)
+    graph = import_tflite(model, "mlp")
+    core = integer_core(graph)
+    coded = with_storage(core, {t: WeightEncoding("palette") for t in weight_tensors(core)})
+    gen = generate_c(coded, tmp_path / "c")
+    rows = [c for c in gen.kernel_plan.calls if c.symbol == "at_decode_palette_row"]
+    fc = [c for c in gen.kernel_plan.calls if c.kind == "FULLY_CONNECTED" and not c.decodes]
+    assert rows and all(c.weights[0].format == "decoded_row" for c in fc if c.weights[0].format != "decoded")
+    for d in rows:  # one filter of scratch (4-byte aligned), live through its kernel call
+        assert d.scratch_bytes == -(-d.dims["row_len"] // 4) * 4 and d.work["calls"] == d.dims["rows"]
+    from autotune.codegen.planner import plan_memory
+
+    whole = plan_memory(_lower(coded, False, False, per_filter=False))
+    assert gen.arena_bytes < whole.arena_bytes
+    exe = build_host(gen.out_dir, tmp_path / "model", sanitize=True)
+    x, tflm_out = _tflm(model, graph, core, N_INPUTS)
+    x = x.reshape((N_INPUTS,) + core.tensor(core.inputs[0]).shape[1:])
+    want = executor.run(core, x).reshape(N_INPUTS, -1)
+    _assert_same("mlp", _run_host(exe, x, gen.output_size), want, "the reference executor")
+    _assert_same("mlp", want, tflm_out, "TFLite Micro")
+    sim = Rp2040Sim(build(gen.out_dir, "rp2040", out_dir=tmp_path, cache_dir=tmp_path / "cache").elf_path,
+                    xip=False)
+    for k in range(N_INPUTS):
+        result = sim.run(x[k])
+        assert result.status == 0 and np.array_equal(result.output, want[k]), f"mlp input {k} on rp2040-sim"
+    records = attribute_cycles(gen.kernel_plan, result.ops)
+    assert {r.symbol for r in records} >= {"at_decode_palette_row", "at_fully_connected_s8"}
+    assert len(records) == len({r.call for r in records})  # one record per plan call
+    assert sum(r.cycles for r in records) == sum(op.cycles for op in result.ops)
