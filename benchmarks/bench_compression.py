@@ -13,6 +13,9 @@
             float32 weights against the compressed int8 model's stored weights, accuracy against
             the float model's.
 
+  per_filter  the test zoo's MLP with palette-stored dense weights: arena, RAM and cycles with
+            each tensor decoded whole against one unit's row at a time (rp2040 ELF, rp2040-sim).
+
 Writes benchmarks/results/compression.json; `python benchmarks/bench_compression.py lenet5`
 runs one part (results merge).
 """
@@ -223,10 +226,12 @@ def run_spectral() -> dict:
 
 
 def firmware_costs(core, tmp: Path, name: str, x: np.ndarray) -> dict:
+    """`core` (a graph, or a kernel plan) built for the rp2040 and run once on rp2040-sim."""
     from device_runners.build import build
     from device_runners.rp2040_sim import Rp2040Sim
 
     gen = generate_c(core, tmp / name / "src")
+    core = gen.kernel_plan.graph
     firmware = build(tmp / name / "src", "rp2040", out_dir=tmp / name, cache_dir=tmp / "cache")
     result = Rp2040Sim(firmware.elf_path).run(x)
     assert result.status == 0
@@ -314,7 +319,42 @@ def run_lenet5() -> dict:
                         "bytes": "float32: 4 x parameters; compressed: weights as stored (kernel plan) + int32 biases"}}
 
 
-PARTS = {"spectral": run_spectral, "knee": run_knee, "lenet5": run_lenet5}
+def run_per_filter() -> dict:
+    """The test zoo's MLP (128 x 2 -> 64 -> 16 -> 4) with its fully connected weights on 2^3
+    levels in palette storage: decoded whole into scratch before each kernel, against one unit's
+    row at a time (the plan `lower` picks, its arena the smaller)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import model_zoo
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+    from autotune.ir.graph import WeightEncoding
+    from autotune.lowering import _lower
+
+    def three_bits(m):
+        g = m.subgraphs[0]
+        for op in g.operators:
+            if m.operatorCodes[op.opcodeIndex].builtinCode == fb.BuiltinOperator.FULLY_CONNECTED:
+                buf = m.buffers[g.tensors[op.inputs[1]].buffer]
+                w = np.asarray(buf.data, np.uint8).view(np.int8).astype(np.int32)
+                buf.data = (np.clip(np.round(w / 32), -4, 3) * 32).astype(np.int8).view(np.uint8)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = model_zoo.edit(model_zoo.tflite_bytes("mlp", Path(tmp)), three_bits)
+        core = integer_core(import_tflite(model, "mlp"))
+        coded = with_storage(core, {t: WeightEncoding("palette") for t in weight_tensors(core)})
+        x = np.random.default_rng(0).integers(-128, 128, core.tensor(core.inputs[0]).shape[1:], dtype=np.int8)
+        runs = {"whole_tensor": firmware_costs(_lower(coded, False, False), Path(tmp), "whole", x),
+                "one_filter": firmware_costs(lower(coded), Path(tmp), "rows", x),
+                "plain_int8": firmware_costs(core, Path(tmp), "plain", x)}
+    rows, whole = runs["one_filter"], runs["whole_tensor"]
+    return {**runs, "arena_saved_bytes": whole["arena_bytes"] - rows["arena_bytes"],
+            "ram_saved_bytes": whole["ram_bytes"] - rows["ram_bytes"],
+            "latency_change_pct": round(100 * (rows["cycles"] / whole["cycles"] - 1), 2),
+            "sources": {"flash_bytes": "measured:elf-rp2040", "ram_bytes": "measured:elf-rp2040",
+                        "cycles": "measured:rp2040-sim (XIP cache model, one inference, output equal to the executor's)"}}
+
+
+PARTS = {"spectral": run_spectral, "knee": run_knee, "lenet5": run_lenet5, "per_filter": run_per_filter}
 
 
 def main(parts=None) -> None:
