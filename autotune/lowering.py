@@ -51,7 +51,7 @@ def lower(graph: Graph) -> KernelPlan:
         return tuple((c.symbol, c.outputs, c.overwrite_lead) for c in plan.calls)
 
     plans = [_lower(graph, may_reverse=False, fuse=False)]
-    per_filter = (False, True) if any(get_op(c.kind).filter_at_a_time(c) for c in plans[0].calls) else (False,)
+    per_filter = (False, True) if any(get_op(c.kind).filter_at_a_time(plans[0].graph, c) for c in plans[0].calls) else (False,)
     for by_filter in per_filter:
         for may_reverse, fuse in ((False, False), (True, False), (False, True), (True, True)):
             plan = _lower(graph, may_reverse, fuse, by_filter)
@@ -81,7 +81,7 @@ def _lower(graph: Graph, may_reverse: bool, fuse: bool, per_filter: bool = False
             p = definition.prepare(core, op)
             for call in definition.lower(core, i, op, p if may_reverse or not isinstance(p, ConvParams)
                                          else replace(p, may_reverse=False)):
-                call = per_filter and definition.filter_at_a_time(call) or call
+                call = per_filter and definition.filter_at_a_time(core, call) or call
                 calls += [*decoder_calls(call), call]
         except OpError as e:
             where = tensor_label(core, e.tensor if e.tensor is not None else op.outputs[0])

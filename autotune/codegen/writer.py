@@ -102,10 +102,12 @@ class CSource:
         self.decls.append(c_array(ctype, name, values, per_line))
         return name
 
-    def struct(self, ctype: str, name: str, fields: dict[str, object]) -> str:
+    def struct(self, ctype: str, name: str, fields: dict[str, object], const: bool = True) -> str:
         """A designated initializer, fields packed into lines of about 96 characters; a nested
-        struct (a dict) the same way, indented, between lines of its own."""
-        self.decls.append(f"static const {ctype} {name} = {{\n" + "\n".join(_c_fields(fields, "    ")) + "\n};\n")
+        struct (a dict) the same way, indented, between lines of its own. `const` False: in RAM,
+        for a loop that changes a field (copying the struct would call memcpy)."""
+        self.decls.append(f"static {'const ' if const else ''}{ctype} {name} = {{\n"
+                          + "\n".join(_c_fields(fields, "    ")) + "\n};\n")
         return name
 
     def channels(self, name: str, acc_init: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> str:
@@ -122,11 +124,11 @@ class CSource:
         buffer = self.memory.scratch_of(self._index[id(call)])
         return f"{self.arena}.bytes + {buffer.offset}" if buffer else "0"
 
-    def call(self, call: KernelCall, *args: str, indent: int = 4, params: str | None = None) -> None:
-        """`symbol(&<params>, args...);` (params: the call's struct, unless named)."""
+    def call(self, call: KernelCall, *args: str, indent: int = 4) -> None:
+        """`symbol(&<params>, args...);`"""
         if call.source:
             self.kernel_sources.add(call.source)
-        self.body.append(f"{' ' * indent}{call.symbol}({', '.join([f'&{params or call.name}', *args])});")
+        self.body.append(f"{' ' * indent}{call.symbol}({', '.join([f'&{call.name}', *args])});")
 
     def line(self, text: str) -> None:
         self.body.append(text)

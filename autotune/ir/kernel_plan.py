@@ -136,29 +136,34 @@ def attribute_cycles(plan: KernelPlan, measured: Sequence[MeasuredCall]) -> tupl
     Calls with no code, or whose call the compiler inlined (a small memcpy), get no record. A
     function the plan does not call there is an error: the plan and the firmware disagree. A
     kernel reading its weights one filter at a time ("decoded_row") calls its decoder and itself
-    once per output channel: those calls add up in the records of the two plan calls.
+    once per output channel (their work's `calls`): those calls add up in the records of the two
+    plan calls.
     """
     records: list[CallCycles] = []
+    made: dict[int, int] = {}  # plan call -> calls of it so far
     start = 0
     for m in measured:
-        k = next((k for k in range(start, len(plan.calls)) if plan.calls[k].symbol == m.kernel), None)
-        again = _filter_loop_call(plan, records[-1].call, m.kernel) if k is None and records else None
-        if again is not None:
+        again = _filter_loop_call(plan, records[-1].call, m.kernel) if records else None
+        if again is not None and made[again] < plan.calls[again].work.get("calls", 1):
+            made[again] += 1
             i = next(i for i, r in enumerate(records) if r.call == again)
             r = records[i]
             records[i] = replace(r, cycles=_add(r.cycles, m.cycles), instructions=r.instructions + m.instructions,
                                  zero_wait_cycles=_add(r.zero_wait_cycles, getattr(m, "zero_wait_cycles", None)))
             continue
+        k = next((k for k in range(start, len(plan.calls)) if plan.calls[k].symbol == m.kernel), None)
         if k is None:
             raise ValueError(f"{plan.graph.name}: the firmware calls {m.kernel} where the kernel plan has "
                              f"{[c.symbol for c in plan.calls[start:] if c.symbol]}")
         records.append(CallCycles(k, m.kernel, m.cycles, m.instructions, getattr(m, "zero_wait_cycles", None)))
+        made[k] = 1
         start = k + 1
     return tuple(records)
 
 
 def _filter_loop_call(plan: KernelPlan, last: int, symbol: str) -> int | None:
-    """The call of `symbol` in the filter-at-a-time loop that call `last` belongs to, if any."""
+    """The call of `symbol` in the filter-at-a-time loop that call `last` belongs to, already
+    called (at or before `last`), if any."""
     op = plan.calls[last].op
     loop = [k for k, c in enumerate(plan.calls) if c.op == op]
     if not any(w.format == "decoded_row" for k in loop for w in plan.calls[k].weights):

@@ -109,7 +109,7 @@ class FullyConnected(OpDef):
                             **mve_dense_work(rows, depth, units)),
             const_bytes=12 * units, params=p),)
 
-    def filter_at_a_time(self, call: KernelCall) -> KernelCall | None:
+    def filter_at_a_time(self, graph: Graph, call: KernelCall) -> KernelCall | None:
         """One input row (batches 1) and weights whose storage decodes one unit's row on its own:
         per unit, its filter decoded into one row of scratch, then the kernel for that unit
         alone. (The output never overlaps the input: every unit reads the whole input.)"""
@@ -130,23 +130,22 @@ class FullyConnected(OpDef):
         filter_name = c.weight(call, call.weights[0])
         channels = c.channels(f"{call.name}_channels", channel_rows(bias, filt, p.input_offset),
                               np.broadcast_to(p.multiplier, units), np.broadcast_to(p.shift, units))
+        by_unit = call.weights[0].format == "decoded_row"
         c.struct("at_fully_connected_params_t", call.name, dict(
-            batches=call.dims["batches"], accum_depth=call.dims["accum_depth"], out_depth=units,
+            batches=call.dims["batches"], accum_depth=call.dims["accum_depth"], out_depth=1 if by_unit else units,
             input_offset=p.input_offset, filter_offset=p.filter_offset,
-            output_quant=(p.output_offset, p.act_min, p.act_max), filter=filter_name, channels=channels))
-        if call.weights[0].format != "decoded_row":
+            output_quant=(p.output_offset, p.act_min, p.act_max), filter=filter_name, channels=channels),
+            const=not by_unit)
+        if not by_unit:
             c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]))
             return
         # one unit at a time: its filter into the one-row scratch, then the kernel for it alone
+        # (the struct in RAM, out_depth 1, its channel moved along)
         c.line("    {")
         c.line("        uint32_t unit;")
         c.line(f"        for (unit = 0; unit < {units}u; ++unit) {{")
         c.body += c.decode_filter(call, call.weights[0], "unit", " " * 12)
-        c.line("            {")
-        c.line(f"                at_fully_connected_params_t one = {call.name};")
-        c.line("                one.out_depth = 1;")
-        c.line(f"                one.channels = {channels} + unit;")
-        c.call(call, c.ref(op.inputs[0]), f"{c.ref(op.outputs[0])} + unit", indent=16, params="one")
-        c.line("            }")
+        c.line(f"            {call.name}.channels = {channels} + unit;")
+        c.call(call, c.ref(op.inputs[0]), f"{c.ref(op.outputs[0])} + unit", indent=12)
         c.line("        }")
         c.line("    }")
