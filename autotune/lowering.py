@@ -51,12 +51,14 @@ def lower(graph: Graph) -> KernelPlan:
         return tuple((c.symbol, c.outputs, c.overwrite_lead) for c in plan.calls)
 
     plans = [_lower(graph, may_reverse=False, fuse=False)]
-    per_filter = (False, True) if any(get_op(c.kind).filter_at_a_time(plans[0].graph, c) for c in plans[0].calls) else (False,)
-    for by_filter in per_filter:
-        for may_reverse, fuse in ((False, False), (True, False), (False, True), (True, True)):
-            plan = _lower(graph, may_reverse, fuse, by_filter)
-            if all(shape(plan) != shape(p) for p in plans):
-                plans.append(plan)
+    choices = ((False, False), (True, False), (False, True), (True, True))  # (may_reverse, fuse)
+    variants = [(*c, False) for c in choices[1:]]
+    if any(get_op(c.kind).filter_at_a_time(plans[0].graph, c) for c in plans[0].calls):
+        variants += [(*c, True) for c in choices]
+    for may_reverse, fuse, per_filter in variants:
+        plan = _lower(graph, may_reverse, fuse, per_filter)
+        if all(shape(plan) != shape(p) for p in plans):
+            plans.append(plan)
     if any(c.kind == "CONCATENATION" and len(c.inputs) > 1 for c in plans[0].calls):
         plans += [KernelPlan(p.graph, p.source, concat_slots(p.graph, p.calls, eager))
                   for p in list(plans) for eager in (True, False)]
