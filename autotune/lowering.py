@@ -111,7 +111,7 @@ def decoder_calls(call: KernelCall) -> list[KernelCall]:
             dims=frozen_map(rows=encoded.rows, row_len=encoded.row_len),
             weights=(replace(w, format="coded", stored_bytes=encoded.bytes),),
             scratch_bytes=_align4(decode.out_bytes) + decode.scratch_bytes,
-            scratch_symbol=f"{decode.symbol}_get_buffer_size", scratch_keep=len(coded) - k,
+            scratch_symbol=f"at_decode_{encoded.storage}_get_buffer_size", scratch_keep=len(coded) - k,
             work=frozen_map(calls=decode.calls, decoded_bytes=encoded.elements, payload_bytes=encoded.payload_bytes)))
     return decoders
 
