@@ -41,17 +41,22 @@ def lower(graph: Graph) -> KernelPlan:
     (and tensor) the kernel library cannot run. Convolutions whose output outgrows their input
     may be written last pixel first (ConvParams.reverse), a convolution and the max pool after
     it may be one call (conv.fuse_max_pool), concatenations done one input at a time
-    (layout.concat_slots): of the plans with and without each, the one whose arena (input and
-    output in it) is the smallest, the plainer on a tie (each of these costs code, and the fused
-    call runs slower on the Helium kernels)."""
+    (layout.concat_slots), coded weights decoded one filter at a time (OpDef.filter_at_a_time):
+    of the plans with and without each, the one whose arena (input and output in it) is the
+    smallest, the plainer on a tie (each of these costs code or cycles, and the fused call runs
+    slower on the Helium kernels)."""
     from autotune.codegen.planner import plan_memory  # (autotune.codegen imports this module)
 
     def shape(plan: KernelPlan) -> tuple:  # what tells two lowerings apart
         return tuple((c.symbol, c.outputs, c.overwrite_lead) for c in plan.calls)
 
     plans = [_lower(graph, may_reverse=False, fuse=False)]
-    for may_reverse, fuse in ((True, False), (False, True), (True, True)):
-        plan = _lower(graph, may_reverse, fuse)
+    choices = ((False, False), (True, False), (False, True), (True, True))  # (may_reverse, fuse)
+    variants = [(*c, False) for c in choices[1:]]
+    if any(get_op(c.kind).filter_at_a_time(plans[0].graph, c) for c in plans[0].calls):
+        variants += [(*c, True) for c in choices]
+    for may_reverse, fuse, per_filter in variants:
+        plan = _lower(graph, may_reverse, fuse, per_filter)
         if all(shape(plan) != shape(p) for p in plans):
             plans.append(plan)
     if any(c.kind == "CONCATENATION" and len(c.inputs) > 1 for c in plans[0].calls):
@@ -62,7 +67,7 @@ def lower(graph: Graph) -> KernelPlan:
     return min(plans, key=lambda plan: plan_memory(plan).arena_bytes)
 
 
-def _lower(graph: Graph, may_reverse: bool, fuse: bool) -> KernelPlan:
+def _lower(graph: Graph, may_reverse: bool, fuse: bool, per_filter: bool = False) -> KernelPlan:
     core = integer_core(graph)
     if len(core.inputs) != 1 or len(core.outputs) != 1:
         raise CodegenError(f"{graph.name}: the C entry point takes one input and one output, "
@@ -78,6 +83,7 @@ def _lower(graph: Graph, may_reverse: bool, fuse: bool) -> KernelPlan:
             p = definition.prepare(core, op)
             for call in definition.lower(core, i, op, p if may_reverse or not isinstance(p, ConvParams)
                                          else replace(p, may_reverse=False)):
+                call = per_filter and definition.filter_at_a_time(core, call) or call
                 calls += [*decoder_calls(call), call]
         except OpError as e:
             where = tensor_label(core, e.tensor if e.tensor is not None else op.outputs[0])
@@ -91,20 +97,22 @@ def _lower(graph: Graph, may_reverse: bool, fuse: bool) -> KernelPlan:
 
 def decoder_calls(call: KernelCall) -> list[KernelCall]:
     """The decoder calls that expand `call`'s coded weights into their scratch, in order: each
-    decodes the whole tensor, and its scratch (the tensor, then the decoder's own work memory,
-    at_decode_<storage>_get_buffer_size) lives until `call` has run."""
-    coded = [w for w in call.weights if w.format == "decoded"]
+    decodes the whole tensor, or, for weights read one filter at a time ("decoded_row"), one
+    filter per call of the kernel's loop (the kernel's C calls it); its scratch (the tensor or
+    one filter, then the decoder's own work memory, at_decode_<storage>_get_buffer_size) lives
+    until `call` has run."""
+    coded = [w for w in call.weights if w.format in ("decoded", "decoded_row")]
     decoders = []
     for k, w in enumerate(coded):
-        encoded, decode = w.encoded, w.encoded.decode_call()
+        encoded, decode = w.encoded, w.encoded.decode_call(per_row=w.format == "decoded_row")
         decoders.append(KernelCall(
             op=call.op, kind=call.kind, name=f"{call.name}_{w.role}", symbol=decode.symbol,
             source=get_storage(encoded.storage, **dict(encoded.params)).c_file, inputs=(), outputs=(),
             dims=frozen_map(rows=encoded.rows, row_len=encoded.row_len),
             weights=(replace(w, format="coded", stored_bytes=encoded.bytes),),
             scratch_bytes=_align4(decode.out_bytes) + decode.scratch_bytes,
-            scratch_symbol=f"{decode.symbol}_get_buffer_size", scratch_keep=len(coded) - k,
-            work=frozen_map(calls=1, decoded_bytes=encoded.elements, payload_bytes=encoded.payload_bytes)))
+            scratch_symbol=f"at_decode_{encoded.storage}_get_buffer_size", scratch_keep=len(coded) - k,
+            work=frozen_map(calls=decode.calls, decoded_bytes=encoded.elements, payload_bytes=encoded.payload_bytes)))
     return decoders
 
 

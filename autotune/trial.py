@@ -20,7 +20,7 @@ import numpy as np
 from autotune import executor
 from autotune.capture import import_tensorflow
 from autotune.codegen import generate_c
-from autotune.compress.finetune import LayerCompression, compress_finetune
+from autotune.compress.finetune import LayerCompression, compress_finetune, project_untrained
 from autotune.compress.search import layer_choices
 from autotune.compress.storage import store
 from autotune.config import Experiment
@@ -158,6 +158,20 @@ def over_limits(costs: CostReport, experiment: Experiment) -> list[str]:
             for name, value, limit, form in checks if limit is not None and value > limit]
 
 
+def cost_before_training(untrained, specs: list[LayerCompression], codecs: list[str], experiment: Experiment,
+                         x: np.ndarray, name: str, seed: int) -> CostReport:
+    """The costs of an untrained model (weights do not change code, arena or kernel cycles), its
+    weights compressed and stored as the candidate's choices say: projected onto their levels
+    with their sparsity (project_untrained), then each tensor in its storage. A storage whose
+    size follows from the level count (bitpack, palette) costs what it will after training; an
+    entropy coder's (rANS, LZ4, ...) is priced on the untrained values, an estimate."""
+    if any(not s.plain for s in specs):
+        untrained = project_untrained(untrained, list(specs), seed)
+    _, graph = int8_model(untrained, x, name)
+    return measure_costs(store(graph, codecs, experiment.compression.decode_budget_cycles), experiment.target,
+                         experiment.placement)
+
+
 def int8_model(model, x: np.ndarray, name: str):
     """Full-int8 .tflite (calibrated on `x`) and its IR."""
     tflite = to_int8_tflite(model, x)
@@ -232,8 +246,7 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
     with _timed(seconds, "precost"):
         tf_keras.backend.clear_session()
         tf_keras.utils.set_random_seed(seed)
-        _, untrained = int8_model(build(), dataset.x_train, name)
-        costs = measure_costs(untrained, experiment.target, experiment.placement)
+        costs = cost_before_training(build(), specs, codecs, experiment, dataset.x_train, name, seed)
     broken = over_limits(costs, experiment)
     if broken:
         return Rejected(candidate.number, "over the limits before training: " + ", ".join(broken), costs, seconds)

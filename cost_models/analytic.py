@@ -91,10 +91,11 @@ DECODER_FLASH = {"at_decode_common.c": 460, "at_decode_dense.c": 102, "at_decode
 
 
 def decoder_cycles(symbol: str) -> dict[str, float] | None:
-    """Cycles per work term of weight decoder `symbol` (at_decode_<storage>), None for another."""
+    """Cycles per work term of weight decoder `symbol` (at_decode_<storage>, or its one-filter
+    form at_decode_<storage>_row: the same terms, `calls` once per filter), None for another."""
     from autotune.codecs.auto import load_cycle_model
 
-    storage = symbol.removeprefix("at_decode_")
+    storage = symbol.removeprefix("at_decode_").removesuffix("_row")
     model = load_cycle_model()
     if storage == symbol or storage not in model.per_call:
         return None

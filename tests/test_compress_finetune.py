@@ -99,3 +99,37 @@ def test_each_layer_gets_the_open_choices():
     assert [s.bits for s in specs] == [params[f"bits_{i}"] for i in range(3)]
     assert all(s.clusters == 0 for s in specs) and codecs == [params[f"codec_{i}"] for i in range(3)]
     assert sample_compression(trial, Compression(), 3) == {}
+
+
+@pytest.mark.slow
+def test_the_check_before_training_prices_the_compressed_storage():
+    """An untrained model's costs with a 96-unit dense layer on 2-bit levels in palette storage:
+    less flash than the plain int8 model by about what the blob saves, and the same flash for
+    other weights with the same levels (a palette's size follows from its level count)."""
+    from pathlib import Path
+
+    import tf_keras
+    from tf_keras import layers as L
+
+    from autotune.config import Experiment
+    from autotune.trial import cost_before_training
+
+    def model():
+        i = tf_keras.Input((1, 150, 1))
+        x = L.GlobalAveragePooling2D()(L.Conv2D(16, (1, 5), activation="relu")(i))
+        return tf_keras.Model(i, L.Dense(2, activation="softmax")(L.Dense(96, activation="relu")(x)))
+
+    x = _gunpoint()[0][:64]
+    experiment = Experiment("precost", Path("precost.yaml"), compression=Compression(codecs=("palette",)))
+    specs = [LayerCompression(), LayerCompression(2), LayerCompression()]
+    codecs = ["none", "palette", "none"]
+    costs = []
+    for seed, layers in ((0, [LayerCompression()] * 3), (0, specs), (1, specs)):
+        tf_keras.utils.set_random_seed(seed)
+        costs.append(cost_before_training(model(), layers, codecs if layers is specs else ["none"] * 3, experiment,
+                                          x, "precost", seed))
+    plain, coded, other = (c.flash.value for c in costs)
+    blob = 1536 // 4 + 23  # 2-bit indices of 1,536 weights, header, CRC, 3 palette values
+    assert 0 < plain - coded and plain - coded > 1536 - blob - 800  # less the decoders' code (under 800 B)
+    assert coded == other
+    assert costs[1].latency.value > costs[0].latency.value  # the decoder's cycles

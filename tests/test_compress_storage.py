@@ -16,7 +16,7 @@ from autotune.codegen import generate_c, integer_core
 from autotune.compress import auto_storage, weight_tensors, with_storage
 from autotune.ir.graph import WeightEncoding
 from autotune.ir.tflite_import import import_tflite
-from autotune.lowering import lower
+from autotune.lowering import _lower, lower
 from cost_models.analytic import AnalyticCostModel
 from cost_models.features import extract_features
 from device_runners.build import build, build_host
@@ -186,3 +186,54 @@ def test_a_decoder_that_costs_more_code_than_it_saves_is_dropped(zoo_dir):
                                          default=core.tensor(t).logical_bytes)
         else:
             assert c == free[t]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mlp", "spectral_small"])
+def test_weights_decoded_one_filter_at_a_time(name, zoo_dir, tmp_path):
+    """Convolution and fully connected weights on 2^3 levels in a row-addressable storage, decoded
+    one output channel's filter at a time (at_decode_<storage>_row in the kernel's loop; the MLP's plan
+    as `lower` picks it, its arena smaller than with whole tensors by the scratch saved; the
+    spectral CNN's convolutions through a plane of scratch per channel): the C matches the
+    executor and TFLM on 200 inputs on the host (ASan/UBSan) and on rp2040-sim (the spectral
+    CNN; the MLP on one), whose profile adds each loop's calls up in the plan's two calls."""
+    from autotune.codegen.planner import plan_memory
+    from autotune.ir.kernel_plan import attribute_cycles
+
+    def change(m):
+        g = m.subgraphs[0]
+        for op in g.operators:
+            if m.operatorCodes[op.opcodeIndex].builtinCode in WEIGHTED:
+                buf = m.buffers[g.tensors[op.inputs[1]].buffer]
+                buf.data = _restrict(np.asarray(buf.data, np.uint8).view(np.int8), 3, 0.0).view(np.uint8)
+
+    model = model_zoo.edit(model_zoo.tflite_bytes(name, zoo_dir), change)
+    graph = import_tflite(model, name)
+    core = integer_core(graph)
+    storage = "dense" if name == "mlp" else "palette"  # (the MLP's 21,568 weights: dense decodes 4x faster)
+    coded = with_storage(core, {t: WeightEncoding(storage) for t in weight_tensors(core)})
+    plan = lower(coded) if name == "mlp" else _lower(coded, False, False, per_filter=True)
+    gen = generate_c(plan, tmp_path / "c")
+    by_filter = [c for c in plan.calls if c.weights and c.weights[0].format == "decoded_row"]
+    kinds = {c.kind for c in by_filter}
+    assert kinds == ({"FULLY_CONNECTED"} if name == "mlp" else {"CONV_2D", "FULLY_CONNECTED"})
+    for d in (c for c in plan.calls if c.symbol == f"at_decode_{storage}_row"):  # one filter of scratch
+        assert d.scratch_bytes == -(-d.dims["row_len"] // 4) * 4 and d.work["calls"] == d.dims["rows"]
+    if name == "mlp":
+        assert gen.arena_bytes < plan_memory(_lower(coded, False, False)).arena_bytes
+    exe = build_host(gen.out_dir, tmp_path / "model", sanitize=True)
+    x, tflm_out = _tflm(model, graph, core, N_INPUTS)
+    x = x.reshape((N_INPUTS,) + core.tensor(core.inputs[0]).shape[1:])
+    want = executor.run(core, x).reshape(N_INPUTS, -1)
+    _assert_same(name, _run_host(exe, x, gen.output_size), want, "the reference executor")
+    _assert_same(name, want, tflm_out, "TFLite Micro")
+    sim = Rp2040Sim(build(gen.out_dir, "rp2040", out_dir=tmp_path, cache_dir=tmp_path / "cache").elf_path,
+                    xip=False)
+    # (the spectral CNN's dense layers take the MLP's path on the M0+ too: one input of the MLP there)
+    for k in range(N_INPUTS if name == "spectral_small" else 1):
+        result = sim.run(x[k])
+        assert result.status == 0 and np.array_equal(result.output, want[k]), f"{name} input {k} on rp2040-sim"
+    records = attribute_cycles(plan, result.ops)
+    assert {r.symbol for r in records} >= {f"at_decode_{storage}_row", "at_fully_connected_s8"}
+    assert len(records) == len({r.call for r in records})  # one record per plan call
+    assert sum(r.cycles for r in records) == sum(op.cycles for op in result.ops)

@@ -56,12 +56,10 @@ class CSource:
 
     def weight(self, call: KernelCall, storage: WeightStorage) -> str:
         """The C array a kernel reads a weight tensor from: the plain array in flash, or the
-        scratch its decoder call (`decoder`) wrote it into."""
+        scratch its decoder call (`decoder`) writes it (or one filter of it) into."""
         tensor = self.graph.tensor(storage.tensor)
-        if storage.format == "decoded":
-            decoder = next(c for c in self.plan.calls if c.decodes and c.decodes.tensor == storage.tensor
-                           and c.op == call.op)
-            return self.scratch(decoder)
+        if storage.format in ("decoded", "decoded_row"):
+            return self.scratch(self._decoder_of(call, storage))
         if storage.format != f"dense_{tensor.dtype}":
             raise ValueError(f"weights {tensor.name!r} are stored as {storage.format}; no emitter for it")
         name = f"{call.name}_{storage.role}"
@@ -73,29 +71,46 @@ class CSource:
         """A weight decoder's call: the blob in flash, a flag in RAM (zero at start-up) that
         remembers its CRC-32 matched, and the call that writes the int8 tensor at the start of
         the call's scratch, the decoder's work memory after it. A blob that fails to decode
-        ends the entry point with the decoder's error code (at_decode.h)."""
+        ends the entry point with the decoder's error code (at_decode.h). A one-filter decoder
+        (at_decode_<storage>_row) is called by its kernel's C instead, once per filter
+        (decode_filter)."""
         encoded = call.decodes.encoded
-        decode = encoded.decode_call()
+        decode = encoded.decode_call(per_row=call.symbol.endswith("_row"))
         self.kernel_sources.update(decode.c_files)
         self.decls.append(c_array("uint8_t", f"{call.name}_blob", np.frombuffer(encoded.blob, np.uint8)))
         self.decls.append(f"static uint8_t {call.name}_checked;\n"
                           f"static const at_blob_t {call.name} = {{{call.name}_blob, {encoded.bytes}u, "
                           f"&{call.name}_checked}};\n")
+        if not decode.per_row:
+            self.body += ["    {", *self._decode(call, decode, "", "        "), "    }"]
+
+    def decode_filter(self, call: KernelCall, storage: WeightStorage, row: str, indent: str) -> list[str]:
+        """The statements that decode filter `row` of the kernel call's weights ("decoded_row")
+        into their scratch, returning the decoder's error code from the entry point on failure."""
+        decoder = self._decoder_of(call, storage)
+        return self._decode(decoder, storage.encoded.decode_call(per_row=True), f"{row}, ", indent)
+
+    def _decoder_of(self, call: KernelCall, storage: WeightStorage) -> KernelCall:
+        return next(c for c in self.plan.calls if c.decodes and c.decodes.tensor == storage.tensor
+                    and c.op == call.op)
+
+    def _decode(self, call: KernelCall, decode, row: str, indent: str) -> list[str]:
         out = self.scratch(call)
         work = (f"(uint8_t *)({out} + {call.scratch_bytes - decode.scratch_bytes}), {decode.scratch_bytes}u"
                 if decode.scratch_bytes else "0, 0u")
-        self.body += ["    {",
-                      f"        const int status = {call.symbol}(&{call.name}, {out}, {decode.out_bytes}u, {work});",
-                      "        if (status != 0) {", "            return status;", "        }", "    }"]
+        return [f"{indent}const int status = {call.symbol}(&{call.name}, {row}{out}, {decode.out_bytes}u, {work});",
+                f"{indent}if (status != 0) {{", f"{indent}    return status;", f"{indent}}}"]
 
     def array(self, ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> str:
         self.decls.append(c_array(ctype, name, values, per_line))
         return name
 
-    def struct(self, ctype: str, name: str, fields: dict[str, object]) -> str:
+    def struct(self, ctype: str, name: str, fields: dict[str, object], const: bool = True) -> str:
         """A designated initializer, fields packed into lines of about 96 characters; a nested
-        struct (a dict) the same way, indented, between lines of its own."""
-        self.decls.append(f"static const {ctype} {name} = {{\n" + "\n".join(_c_fields(fields, "    ")) + "\n};\n")
+        struct (a dict) the same way, indented, between lines of its own. `const` False: in RAM,
+        for a loop that changes a field (copying the struct would call memcpy)."""
+        self.decls.append(f"static {'const ' if const else ''}{ctype} {name} = {{\n"
+                          + "\n".join(_c_fields(fields, "    ")) + "\n};\n")
         return name
 
     def channels(self, name: str, acc_init: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> str:

@@ -79,6 +79,29 @@ def levels(spec: LayerCompression, normalised: np.ndarray | None = None, seed: i
     return None
 
 
+def project_untrained(model, specs: list[LayerCompression], seed: int):
+    """Each compressed layer's kernel set to its projection with the whole sparsity, as
+    fine-tuning leaves it, without training: the weights of an untrained model as its
+    compression will store them, for pricing the storage before training (autotune.trial).
+    Returns the model."""
+    layers = weighted_layers(model)
+    if len(specs) != len(layers):
+        raise ValueError(f"{len(specs)} layer compressions for {len(layers)} weighted layers")
+    for layer, spec in zip(layers, specs):
+        if spec.plain:
+            continue
+        k = kernel(layer).numpy()
+        cols = _channels(layer, k)
+        m = np.maximum(np.abs(cols).max(axis=0, keepdims=True), 1e-12)
+        grid = levels(spec, cols / m, seed)
+        out = cols if grid is None else grid[np.abs((cols / m)[..., None] - grid).argmin(axis=-1)] * m
+        pruned = int(np.floor(spec.sparsity * cols.size))
+        if pruned:
+            out = np.where(np.abs(cols) <= np.sort(np.abs(cols).reshape(-1))[pruned - 1], 0.0, out)
+        kernel(layer).assign(out.reshape(k.shape).astype(k.dtype))
+    return model
+
+
 def compress_finetune(model, specs: list[LayerCompression], x: np.ndarray, y: np.ndarray, training,
                       num_classes: int, epochs: int, seed: int):
     """Fine-tune `model` (trained, float) for `epochs` with each weighted layer (weighted_layers,

@@ -15,7 +15,7 @@ never by position, so a layer may take several calls (a weight decoder, then its
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,12 +37,14 @@ class WeightStorage:
     "dense_int8" / "dense_int32": the plain array the kernel reads. A tensor in a weight storage
     of autotune.codecs takes two calls: its decoder call (`decoder`, just before the kernel's)
     holds the blob, format "coded", its flash bytes stored_bytes, and writes the int8 values into
-    its scratch; the kernel call reads them there, format "decoded", no flash of its own.
+    its scratch; the kernel call reads them there, format "decoded", no flash of its own. Format
+    "decoded_row": the kernel's C calls the decoder (at_decode_<storage>_row) for one output
+    channel's filter at a time, just before computing that channel, so the scratch is one filter.
     """
 
     tensor: int  # graph tensor index
     role: str  # "filter", "bias", "operand", ...
-    format: str  # "dense_int8" | "dense_int32" | "coded" | "decoded"
+    format: str  # "dense_int8" | "dense_int32" | "coded" | "decoded" | "decoded_row"
     logical_bytes: int  # elements x dtype size: what the kernel reads
     stored_bytes: int  # what flash holds
     decoder: str | None = None  # kernel symbol of the decoder call, for coded storage
@@ -135,14 +137,42 @@ def attribute_cycles(plan: KernelPlan, measured: Sequence[MeasuredCall]) -> tupl
     """Pair each function the firmware's entry called with the plan's next call of that symbol.
 
     Calls with no code, or whose call the compiler inlined (a small memcpy), get no record. A
-    function the plan does not call there is an error: the plan and the firmware disagree.
+    function the plan does not call there is an error: the plan and the firmware disagree. A
+    kernel reading its weights one filter at a time ("decoded_row") calls its decoder and itself
+    once per output channel (their work's `calls`): those calls add up in the records of the two
+    plan calls.
     """
-    records, start = [], 0
+    records: list[CallCycles] = []
+    made: dict[int, int] = {}  # plan call -> calls of it so far
+    start = 0
     for m in measured:
+        again = _filter_loop_call(plan, records[-1].call, m.kernel) if records else None
+        if again is not None and made[again] < plan.calls[again].work.get("calls", 1):
+            made[again] += 1
+            i = next(i for i, r in enumerate(records) if r.call == again)
+            r = records[i]
+            records[i] = replace(r, cycles=_add(r.cycles, m.cycles), instructions=r.instructions + m.instructions,
+                                 zero_wait_cycles=_add(r.zero_wait_cycles, getattr(m, "zero_wait_cycles", None)))
+            continue
         k = next((k for k in range(start, len(plan.calls)) if plan.calls[k].symbol == m.kernel), None)
         if k is None:
             raise ValueError(f"{plan.graph.name}: the firmware calls {m.kernel} where the kernel plan has "
                              f"{[c.symbol for c in plan.calls[start:] if c.symbol]}")
         records.append(CallCycles(k, m.kernel, m.cycles, m.instructions, getattr(m, "zero_wait_cycles", None)))
+        made[k] = 1
         start = k + 1
     return tuple(records)
+
+
+def _filter_loop_call(plan: KernelPlan, last: int, symbol: str) -> int | None:
+    """The call of `symbol` in the filter-at-a-time loop that call `last` belongs to, already
+    called (at or before `last`), if any."""
+    op = plan.calls[last].op
+    loop = [k for k, c in enumerate(plan.calls) if c.op == op]
+    if not any(w.format == "decoded_row" for k in loop for w in plan.calls[k].weights):
+        return None
+    return next((k for k in loop if k <= last and plan.calls[k].symbol == symbol), None)
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else a + b

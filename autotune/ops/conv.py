@@ -66,6 +66,8 @@ def fuse_max_pool(graph: Graph, conv: KernelCall, pool: KernelCall) -> KernelCal
     pool's as pool_<term>, and the Helium variant's: each conv pixel through at_mve_rows."""
     if conv.symbol != Conv2D.symbol or pool.kind != "MAX_POOL_2D":  # (a decoder call has no outputs)
         return None
+    if conv.weights[0].format == "decoded_row":  # its C loops over filters (Conv2D.filter_at_a_time)
+        return None
     out, q = conv.outputs[0], pool.params
     if (pool.inputs != (out,)
             or out in graph.outputs or sum(out in op.inputs for op in graph.ops) != 1
@@ -515,13 +517,59 @@ class _Conv(OpDef):
             return 0
         return win["filter_h"] * win["filter_w"] * win["in_c"] * win["repeat"]
 
+    def filter_at_a_time(self, graph: Graph, call: KernelCall) -> KernelCall | None:
+        """A convolution (forward, one batch; not depthwise, whose filters are not the rows of
+        its weights) whose weights' storage decodes one output channel's filter on its own: per
+        channel, its filter decoded into one filter of scratch, the kernel for that channel
+        alone into a plane of out_h x out_w bytes (the call's scratch, the window after it),
+        then copied into the output's channel. Every channel reads the whole input, so the
+        output does not overwrite it."""
+        w, p, d = call.weights[0], call.params, call.dims
+        if (self.depthwise or call.symbol != self.symbol or w.format != "decoded" or not w.encoded.per_row
+                or d["batches"] != 1):
+            return None
+        op, out_c, plane = graph.ops[call.op], d["out_c"], d["out_h"] * d["out_w"]
+        win, taps = self.window(graph, op, p), d["filter_h"] * d["filter_w"]
+        one = {**{k: v * out_c for k, v in call.work.items() if k not in ("outputs", "relu_outputs")},
+               **output_work(plane * out_c, p.act_min, p.output_offset),
+               "m0_rest_macs": out_c * self.m0_rest_macs(plane, 1, taps, d["in_c"]),
+               **{k: v * out_c for k, v in self.mve_work(win, 1, d["out_h"], d["out_w"], 1, p).items()}}
+        return replace(call, weights=(replace(w, format="decoded_row"),), overwrites=(), overwrite_lead=0,
+                       scratch_bytes=-(-plane // 4) * 4 + call.scratch_bytes, work=frozen_map(**one))
+
     def emit(self, c, call: KernelCall) -> None:
+        if call.weights and call.weights[0].format == "decoded_row":
+            self.emit_by_filter(c, call)
+            return
         if isinstance(call.params, ConvMaxPoolParams):
             c.struct("at_conv_max_pool_params_t", call.name, dict(
                 conv=self.params_struct(c, call, call.params.conv), pool=pool_fields(call.params.pool)))
         else:
             c.struct(f"{self.symbol[:-3]}_params_t", call.name, self.params_struct(c, call, call.params))
         c.call(call, c.ref(c.graph.ops[call.op].inputs[0]), c.ref(call.outputs[0]), c.scratch(call))
+
+    def emit_by_filter(self, c, call: KernelCall) -> None:
+        """filter_at_a_time's loop: per output channel, decode its filter, run the kernel for it
+        alone into the plane, copy the plane into the output's channel."""
+        op, d = c.graph.ops[call.op], call.dims
+        out_c, plane = d["out_c"], d["out_h"] * d["out_w"]
+        fields = self.params_struct(c, call, call.params)
+        c.struct(f"{self.symbol[:-3]}_params_t", call.name, {**fields, "out_c": 1}, const=False)
+        scratch, out = c.scratch(call), c.ref(call.outputs[0])
+        c.line("    {")
+        c.line("        uint32_t channel, i;")
+        c.line(f"        for (channel = 0; channel < {out_c}u; ++channel) {{")
+        c.body += c.decode_filter(call, call.weights[0], "channel", " " * 12)
+        c.line("            {")
+        c.line(f"                int8_t *const plane = {scratch};")
+        c.line(f"                {call.name}.channels = {fields['channels']} + channel; /* out_c 1: this channel */")
+        c.call(call, c.ref(op.inputs[0]), "plane", f"plane + {-(-plane // 4) * 4}", indent=16)
+        c.line(f"                for (i = 0; i < {plane}u; ++i) {{")
+        c.line(f"                    {out}[i * {out_c}u + channel] = plane[i];")
+        c.line("                }")
+        c.line("            }")
+        c.line("        }")
+        c.line("    }")
 
     def params_struct(self, c, call: KernelCall, p: ConvParams) -> dict[str, object]:
         """The fields of the call's at_conv_params_t (at_depthwise_conv_params_t); declares its

@@ -2,7 +2,7 @@
 FullyConnectedPerChannel; C: at_fully_connected_s8.c)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
@@ -113,6 +113,19 @@ class FullyConnected(OpDef):
                             **mve_dense_work(rows, depth, units, p.filter_offset)),
             const_bytes=12 * units, params=p),)
 
+    def filter_at_a_time(self, graph: Graph, call: KernelCall) -> KernelCall | None:
+        """One input row (batches 1) and weights whose storage decodes one unit's row on its own:
+        per unit, its filter decoded into one row of scratch, then the kernel for that unit
+        alone. (The output never overlaps the input: every unit reads the whole input.)"""
+        w, p = call.weights[0], call.params
+        if w.format != "decoded" or call.dims["batches"] != 1 or not w.encoded.per_row:
+            return None
+        units, depth = call.dims["out_depth"], call.dims["accum_depth"]
+        work = {k: units * v for k, v in mve_dense_work(1, depth, 1).items()}
+        return replace(call, weights=(replace(w, format="decoded_row"),), work=frozen_map(
+            calls=units, **output_work(units, p.act_min, p.output_offset), rows=units, m0_rest_macs=units * depth,
+            **work))
+
     def emit(self, c, call: KernelCall) -> None:
         g, op, p = c.graph, c.graph.ops[call.op], call.params
         filt = g.tensor(op.inputs[1]).data.astype(np.int64)
@@ -121,8 +134,22 @@ class FullyConnected(OpDef):
         filter_name = c.weight(call, call.weights[0])
         channels = c.channels(f"{call.name}_channels", channel_rows(bias, filt, p.input_offset),
                               np.broadcast_to(p.multiplier, units), np.broadcast_to(p.shift, units))
+        by_unit = call.weights[0].format == "decoded_row"
         c.struct("at_fully_connected_params_t", call.name, dict(
-            batches=call.dims["batches"], accum_depth=call.dims["accum_depth"], out_depth=units,
+            batches=call.dims["batches"], accum_depth=call.dims["accum_depth"], out_depth=1 if by_unit else units,
             input_offset=p.input_offset, filter_offset=p.filter_offset,
-            output_quant=(p.output_offset, p.act_min, p.act_max), filter=filter_name, channels=channels))
-        c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]))
+            output_quant=(p.output_offset, p.act_min, p.act_max), filter=filter_name, channels=channels),
+            const=not by_unit)
+        if not by_unit:
+            c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]))
+            return
+        # one unit at a time: its filter into the one-row scratch, then the kernel for it alone
+        # (the struct in RAM, out_depth 1, its channel moved along)
+        c.line("    {")
+        c.line("        uint32_t unit;")
+        c.line(f"        for (unit = 0; unit < {units}u; ++unit) {{")
+        c.body += c.decode_filter(call, call.weights[0], "unit", " " * 12)
+        c.line(f"            {call.name}.channels = {channels} + unit;")
+        c.call(call, c.ref(op.inputs[0]), f"{c.ref(op.outputs[0])} + unit", indent=12)
+        c.line("        }")
+        c.line("    }")
