@@ -28,7 +28,8 @@ class DSCNN(SearchSpace):
     }
     # The largest DS-CNNs of the space under 100 ms on the RP2040 (Cortex-M0+ kernels; 59-80 ms,
     # 8.6-12.8 KB RAM on 28x28 images): 4 blocks of 32 filters after a 16-filter stem, downsampled
-    # once by the stem or twice by the blocks. The first reached 0.888 on Fashion-MNIST by hand.
+    # once by the stem or twice by the blocks. On Fashion-MNIST's test split (accuracy benchmark,
+    # n=10,000): 0.883 and 0.879.
     starting_points = (
         {"first_filters": 16, "first_kernel": 3, "first_stride": 2, "blocks": 4, "block_filters": 32,
          "block_stride": 1},
