@@ -26,6 +26,16 @@ class DSCNN(SearchSpace):
         # below 2). A choice of strides rather than a count of strided blocks, so it is never 0.
         "block_stride": Choice((1, 2)),
     }
+    # The largest DS-CNNs of the space under 100 ms on the RP2040 (Cortex-M0+ kernels; 58-78 ms,
+    # 9.5-13.7 KB RAM on 28x28 images): 4 blocks of 32 filters after a 16-filter stem, downsampled
+    # once by the stem or twice by the blocks. On Fashion-MNIST's test split (accuracy benchmark,
+    # n=10,000): 0.883 and 0.879.
+    starting_points = (
+        {"first_filters": 16, "first_kernel": 3, "first_stride": 2, "blocks": 4, "block_filters": 32,
+         "block_stride": 1},
+        {"first_filters": 16, "first_kernel": 3, "first_stride": 1, "blocks": 4, "block_filters": 32,
+         "block_stride": 2},
+    )
 
     def sample(self, trial: optuna.Trial) -> dict[str, Any]:
         return {key: suggest(trial, key, spec) for key, spec in self.ranges.items()}

@@ -5,6 +5,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 
@@ -70,6 +71,22 @@ def test_starting_points_outside_the_space_are_left_out():
     inside = [p for p in family.starting_points if narrowed.contains(p)]
     assert inside and all(p["stem_stride"] in (4, 8) for p in inside) and len(inside) < len(family.starting_points)
     assert all(family({}).contains(p) for p in family.starting_points)
+
+
+def test_ds_cnn_starting_points_fit_the_fashion_mnist_limits():
+    """ds_cnn's starting points are the image experiment's candidates: inside the space, and on
+    28x28 images within its limits (flash, RAM, latency) before any training."""
+    from autotune.trial import int8_model, measure_costs, over_limits
+
+    experiment = load_experiment(Path("experiments/fashion_mnist.yaml"))
+    family = get_family("ds_cnn")
+    x = np.random.default_rng(0).random((16, 28, 28, 1), dtype=np.float32)
+    assert family.starting_points
+    for params in family.starting_points:
+        assert family({}).contains(params)
+        _, graph = int8_model(family({}).build(params, (28, 28, 1), 10), x, "start")
+        costs = measure_costs(graph, experiment.target)
+        assert not over_limits(costs, experiment) and costs.latency.value > 50  # large, yet within 100 ms
 
 
 def test_early_stopping_rule_never_stops_the_eventual_best(rule_run):
