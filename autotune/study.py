@@ -35,6 +35,7 @@ from autotune.report.outputs import model_path, write_outputs
 from autotune.report.records import (INTERRUPTED, OVER_BUDGET, OBJECTIVE_ATTRS, TrialRecord, hypervolume, pareto_front,
                                      read_records)
 from autotune.runner import LocalRunner, RayRunner, TrialFailure
+from autotune.starting_points import spanning_points
 from autotune.storage import Heartbeats, open_storage
 from autotune.early_stop import Rival
 from autotune.trial import Candidate, EarlyStopped, Rejected, TrialResult
@@ -219,10 +220,11 @@ def warm_start_points(run: Path, experiment: Experiment, space: SearchSpace) -> 
     return [p for p in points if space.contains(p)]
 
 
-def _enqueue_first(study: optuna.Study, experiment: Experiment, space: SearchSpace,
+def _enqueue_first(study: optuna.Study, experiment: Experiment, space: SearchSpace, dataset: Dataset,
                    warm: tuple[Path, list[dict]] | None) -> None:
     """A new study tries the warm start's points (`warm`: the run and its points), then the
-    family's starting points, before the sampler's own; a resumed one has them queued already."""
+    starting points (three spanning the space's cost range within the limits, then the family's
+    known-good ones), before the sampler's own; a resumed one has them queued already."""
     if study.get_trials(deepcopy=False):
         if warm is not None:
             print(f"--warm-start {warm[0]}: ignored, the study in {experiment.run_dir} has trials already "
@@ -231,7 +233,8 @@ def _enqueue_first(study: optuna.Study, experiment: Experiment, space: SearchSpa
     queued: list[dict] = []
     sources = [(warm[1], f"warm start from {warm[0]}")] if warm is not None else []
     if experiment.starting_points:
-        sources.append(([p for p in space.starting_points if space.contains(p)], "starting point"))
+        known_good = [p for p in space.starting_points if space.contains(p)]
+        sources.append((spanning_points(space, experiment, dataset) + known_good, "starting point"))
     for points, origin in sources:
         for params in points:
             if params not in queued:
@@ -458,7 +461,7 @@ def run_search(experiment: Experiment, workers: int | None = None, ray_address: 
     study = open_study(experiment, storage)  # refuses a study that started under other constraints
     _keep_experiment(experiment)  # only then: the copy must describe the study
     study.sampler = make_sampler(experiment)
-    _enqueue_first(study, experiment, space, warm)
+    _enqueue_first(study, experiment, space, dataset, warm)
     useful = min_accuracy(experiment, dataset)
     study.set_user_attr("min_accuracy", useful)
     study.set_user_attr("data", describe_data(dataset))

@@ -50,7 +50,8 @@ class SearchSpace(ABC):
     name: str
     signal_kinds: tuple[str, ...]  # which inputs it accepts: "1d" (1, L, C) and/or "2d" (H, W, C)
     defaults: Mapping[str, ParamSpec]
-    # Known-good points, tried first by a search (`search.starting_points`) where they lie in its space.
+    # Known-good points, tried first by a search (`search.starting_points`) where they lie in its space,
+    # after the points autotune.starting_points picks from the cost ladder.
     starting_points: tuple[Mapping[str, Any], ...] = ()
 
     def __init__(self, overrides: Mapping[str, ParamSpec] | None = None):
@@ -71,6 +72,12 @@ class SearchSpace(ABC):
     def weighted_layers(self, params: Mapping[str, Any]) -> int:
         """How many Conv2D, DepthwiseConv2D and Dense layers `build` makes: the layers the
         compression search gives choices of their own (without building the model)."""
+
+    def cost_ladder(self) -> list[dict[str, Any]]:
+        """The space's cheapest point, then one parameter one option costlier per step, costs
+        growing along it (autotune.starting_points picks the search's first points from it). A
+        family without one ([]) starts from its known-good points only."""
+        return []
 
     def contains(self, params: Mapping[str, Any]) -> bool:
         """Whether `params` is a point of this space: every value in its range, none missing or extra."""

@@ -27,7 +27,8 @@ class SpectralCNN(SearchSpace):
     }
     # From the front of the BasicMotions accuracy benchmark (validation accuracy 0.975-1.0, 0.9-2.5 ms
     # on the RP2040): small, strided, mostly separable. Not taken from the spaces the search
-    # efficiency benchmark measures (synthetic spectral, GunPoint).
+    # efficiency benchmark measures (synthetic spectral, GunPoint). A search tries them after the
+    # three points of the cost ladder below (autotune.starting_points).
     starting_points = (
         {"blocks": 2, "filters_0": 8, "filters_1": 8, "kernel": 11, "pool": 2, "separable": True, "dense": 8,
          "stem_stride": 8},
@@ -38,6 +39,37 @@ class SpectralCNN(SearchSpace):
         {"blocks": 3, "filters_0": 16, "filters_1": 8, "filters_2": 8, "kernel": 3, "pool": 4, "separable": False,
          "dense": 8, "stem_stride": 2},
     )
+
+    # Cost ladder: each parameter's options cheapest first, and the order in which the rungs make
+    # them costlier, one step each in turn: receptive field and width before depth, then the input
+    # resolution (less stride, less pooling), full convolutions last.
+    cheapest_first = {"kernel": False, "filters": False, "dense": False, "blocks": False, "stem_stride": True,
+                      "pool": True, "separable": True}  # True: a larger value is cheaper
+    ladder_order = ("kernel", "filters", "dense", "blocks", "stem_stride", "pool", "separable")
+
+    def cost_ladder(self) -> list[dict[str, Any]]:
+        options = {}
+        for key, larger_is_cheaper in self.cheapest_first.items():
+            spec = self.ranges[key]
+            values = list(range(spec.low, spec.high + 1, spec.step)) if isinstance(spec, IntRange) else \
+                sorted(spec.options)
+            options[key] = values[::-1] if larger_is_cheaper else values
+        step = dict.fromkeys(options, 0)
+        ladder = [self._rung(options, step)]
+        while any(step[k] < len(options[k]) - 1 for k in self.ladder_order):
+            for key in self.ladder_order:
+                if step[key] < len(options[key]) - 1:
+                    step[key] += 1
+                    ladder.append(self._rung(options, step))
+        return ladder
+
+    @staticmethod
+    def _rung(options: Mapping[str, list], step: Mapping[str, int]) -> dict[str, Any]:
+        value = {k: options[k][i] for k, i in step.items()}
+        p: dict[str, Any] = {"blocks": value["blocks"]}
+        p.update({f"filters_{i}": value["filters"] for i in range(value["blocks"])})
+        p.update({k: value[k] for k in ("kernel", "pool", "separable", "dense", "stem_stride")})
+        return p
 
     def sample(self, trial: optuna.Trial) -> dict[str, Any]:
         r = self.ranges
