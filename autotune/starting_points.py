@@ -41,14 +41,10 @@ def pick_spanning(ladder: list[dict[str, Any]], within: Callable[[dict[str, Any]
 
 
 def _within_limits(params: dict[str, Any], space: SearchSpace, experiment: Experiment, dataset: Dataset) -> bool:
-    from autotune.capture import import_tensorflow
-    from autotune.trial import int8_model, measure_costs, over_limits
+    from autotune.compress.search import layer_choices
+    from autotune.trial import over_limits, untrained_costs
 
-    import_tensorflow()
-    import tf_keras
-
-    tf_keras.backend.clear_session()
-    tf_keras.utils.set_random_seed(experiment.seed)
-    _, untrained = int8_model(space.build(params, dataset.input_shape, dataset.num_classes), dataset.x_train,
-                              "rung")
-    return not over_limits(measure_costs(untrained, experiment.target, experiment.placement), experiment)
+    specs, codecs = layer_choices(params, experiment.compression, space.weighted_layers(params))
+    costs = untrained_costs(lambda: space.build(params, dataset.input_shape, dataset.num_classes), dataset,
+                            experiment, experiment.seed, "rung", specs, codecs)
+    return not over_limits(costs, experiment)

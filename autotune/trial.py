@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -147,6 +147,18 @@ def measure_costs(graph, target: str, placement: str = "flash") -> CostReport:
                       latency=predicted.latency, params=features.params, macs=features.macs, predicted=predicted)
 
 
+def untrained_costs(build: Callable[[], Any], dataset: Dataset, experiment: Experiment, seed: int, name: str,
+                    specs: list[LayerCompression], codecs: list[str]) -> CostReport:
+    """The costs of the model `build` makes, before training (cost_before_training)."""
+    import_tensorflow()
+    use_one_cpu()  # before TensorFlow starts, wherever it starts
+    import tf_keras
+
+    tf_keras.backend.clear_session()
+    tf_keras.utils.set_random_seed(seed)
+    return cost_before_training(build(), specs, codecs, experiment, dataset.x_train, name, seed)
+
+
 def over_limits(costs: CostReport, experiment: Experiment) -> list[str]:
     """The hard limits the costs break, in words ("flash 120.3 KB > 100 KB")."""
     c = experiment.constraints
@@ -231,7 +243,6 @@ def _short_run(candidate: Candidate, experiment: Experiment, dataset: Dataset, r
 def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> TrialResult | Rejected | EarlyStopped:
     import_tensorflow()
     use_one_cpu()
-    import tf_keras
 
     seconds: dict[str, float] = {}
     name = f"trial_{candidate.number}"
@@ -244,9 +255,7 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
     specs, codecs = layer_choices(candidate.params, experiment.compression, space.weighted_layers(candidate.params))
 
     with _timed(seconds, "precost"):
-        tf_keras.backend.clear_session()
-        tf_keras.utils.set_random_seed(seed)
-        costs = cost_before_training(build(), specs, codecs, experiment, dataset.x_train, name, seed)
+        costs = untrained_costs(build, dataset, experiment, seed, name, specs, codecs)
     broken = over_limits(costs, experiment)
     if broken:
         return Rejected(candidate.number, "over the limits before training: " + ", ".join(broken), costs, seconds)

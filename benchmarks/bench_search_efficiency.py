@@ -2,22 +2,26 @@
 stopping) against random sampling, on two search spaces, several seeds, equal trial budgets.
 
 Spaces: the synthetic spectral experiment (experiments/spectral.yaml) and GunPoint (UCR, official
-50/150 split, experiments/gunpoint.yaml). To fit this shared 2-core machine every candidate trains
-with a shorter schedule than the shipped experiments (BENCH_TRAINING below, the same for every
-sampler); limits, objectives and data are the experiments' own.
+50/150 split, experiments/gunpoint.yaml): their model space, data source, target, limits and
+objectives. To fit this shared 2-core machine every candidate trains with a shorter schedule than
+the shipped experiments, pinned here with every training setting and compression off (BENCH_CHANGES,
+BENCH_TRAINING; the same for every sampler), so other changes to the experiments' training keys or
+the training defaults do not move these runs.
 
 Hypervolume: the feasible front's, each objective a loss scaled by its limit (1 - accuracy,
 flash / max_flash_kb, RAM / max_ram_kb, latency / max_latency_ms), reference point (1, 1, 1, 1):
 fixed per space, so runs compare (autotune.report.records.hypervolume). A 48-trial run gives its
 24-trial hypervolume from its first 24 trials that count against the budget. Minutes: the sum of
-the trial durations up to there (rejections and duplicate draws included).
+the trial durations up to there (rejections and duplicate draws included); they depend on what
+else the machine runs at the time.
 
-Every run is an ordinary resumable study under benchmarks/runs/search_efficiency/: an interrupted
-benchmark continues where it stopped when run again. Runs go seed by seed, and the default's
-trials 25-48 come last, so a partial benchmark still compares both samplers at 24 trials.
-Writes benchmarks/results/search_efficiency.json. `python benchmarks/bench_search_efficiency.py
-screen` runs only the sampler screen (NSGA-II and TPE without starting points or early stopping,
-spectral, first seed, 24 trials) beside the default and random runs of that seed.
+Every run is an ordinary resumable study under benchmarks/runs/search_efficiency/ and records the
+commit it started on: an interrupted benchmark continues where it stopped when run again, and
+`python benchmarks/bench_search_efficiency.py run SPACE SAMPLER SEED TRIALS` runs one (several
+may run at once, one per process); `... 24` then writes the results file from the finished studies
+without the default's trials 25-48. Writes benchmarks/results/search_efficiency.json. `... screen`
+adds the sampler screen (NSGA-II and TPE without starting points or early stopping, spectral,
+first seed, 24 trials).
 """
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ SEEDS = (1, 2, 3)
 BUDGETS = (24, 48)
 DEFAULT = SAMPLERS[0]
 # name -> Experiment fields. The default is what an experiment gets when it says nothing: its
-# sampler, the family's starting points, early stopping; the others search without either.
+# sampler, the starting points, early stopping; the others search without either.
 CONFIGS = {
     DEFAULT: {"sampler": DEFAULT, "starting_points": True, "early_stop": EarlyStop()},
     "random": {"sampler": "random", "starting_points": False, "early_stop": None},
@@ -50,7 +54,7 @@ CONFIGS = {
 }
 SCREEN = ("nsga2", "tpe-plain")
 # Cheaper trials than the shipped experiments (spectral: 400 examples a class, 20 epochs; GunPoint: 5
-# folds, 60 epochs), the same for every sampler: what this shared machine allows for 288 trials. Only
+# folds, 60 epochs), the same for every sampler: what this shared machine allows for 432 trials. Only
 # the model space, the data source, target, limits and objectives come from experiments/*.yaml; the
 # data subset, epochs and every training setting are pinned here, and compression is off, so a change
 # to the experiments' training or compression keys or to the training defaults leaves these runs as

@@ -15,8 +15,9 @@ from autotune.data import load_dataset
 from autotune.early_stop import Rival, dominating_rival
 from autotune.report.outputs import write_outputs
 from autotune.report.records import pareto_front, progress, read_records
+from autotune.starting_points import pick_spanning, spanning_points
 from autotune.study import _tell, min_accuracy, open_study, run_search
-from autotune.trial import Candidate, EarlyStopped, evaluate
+from autotune.trial import Candidate, EarlyStopped, evaluate, over_limits, untrained_costs
 from search_spaces import get_family
 from tiny import TINY, cli, tiny
 
@@ -53,6 +54,14 @@ def test_warm_start_tries_the_previous_front_first(tiny_run, tmp_path):
     assert trials[0].state == optuna.trial.TrialState.COMPLETE
     assert all(t.state == optuna.trial.TrialState.WAITING for t in trials[1:len(front)])
     assert all(t.user_attrs["origin"] == f"warm start from {previous}" for t in trials[:len(front)])
+    # then the starting points, the cost ladder's first (the known-good ones lie outside the tiny space)
+    experiment = load_run(tmp_path / "runs" / "warm")
+    spanning = spanning_points(get_family(experiment.family)(experiment.space), experiment,
+                               load_dataset(experiment.data, experiment.seed))
+    after = trials[len(front):]  # queued, not run: their points are the fixed parameters
+    assert spanning and [t.system_attrs["fixed_params"] for t in after] == \
+        [p for p in spanning if p not in [r.params for r in front]]
+    assert all(t.user_attrs["origin"] == "starting point" for t in after)
 
 
 def test_warm_start_from_another_family_is_one_clear_error(tmp_path):
@@ -87,6 +96,56 @@ def test_ds_cnn_starting_points_fit_the_fashion_mnist_limits():
         _, graph = int8_model(family({}).build(params, (28, 28, 1), 10), x, "start")
         costs = measure_costs(graph, experiment.target)
         assert not over_limits(costs, experiment) and costs.latency.value > 50  # large, yet within 100 ms
+
+
+def test_cost_ladder_starts_cheapest_and_makes_one_parameter_costlier_per_step():
+    space = get_family("spectral_cnn")(load_experiment(Path("experiments/spectral.yaml")).space)
+    ladder = space.cost_ladder()
+    assert ladder[0] == {"blocks": 2, "filters_0": 8, "filters_1": 8, "kernel": 3, "pool": 4, "separable": True,
+                         "dense": 8, "stem_stride": 8}
+    assert ladder[-1]["blocks"] == 4 and ladder[-1]["kernel"] == 11 and ladder[-1]["stem_stride"] == 4
+    assert all(space.contains(p) for p in ladder) and len({json.dumps(p, sort_keys=True) for p in ladder}) == len(ladder)
+    for a, b in zip(ladder, ladder[1:]):
+        changed = {k for k in ("blocks", "kernel", "pool", "separable", "dense", "stem_stride") if a[k] != b[k]}
+        changed |= {"filters"} if a["filters_0"] != b["filters_0"] else set()
+        assert len(changed) == 1, (a, b)
+
+
+def test_spanning_points_bisect_to_the_costliest_rung_within_the_limits():
+    ladder = [{"rung": i} for i in range(13)]
+    asked = []
+
+    def within(p):
+        asked.append(p["rung"])
+        return p["rung"] <= 8
+
+    assert pick_spanning(ladder, within) == [{"rung": 0}, {"rung": 4}, {"rung": 8}]
+    assert len(asked) <= 5  # bisection, not the whole ladder
+    assert pick_spanning(ladder, lambda p: False) == []
+    assert pick_spanning(ladder[:1], lambda p: True) == [{"rung": 0}]
+
+
+def test_spanning_points_lie_within_the_limits_by_the_cost_model(tmp_path):
+    """On the tiny space with a latency limit between the ladder's ends: the costliest point picked
+    is within the limits and the rung after it is not."""
+    experiment = load_experiment(tiny(tmp_path))
+    space = get_family(experiment.family)(experiment.space)
+    dataset = load_dataset(experiment.data, experiment.seed)
+
+    def latency(params):
+        return untrained_costs(lambda: space.build(params, dataset.input_shape, dataset.num_classes), dataset,
+                               experiment, 0, "t", [], [])
+
+    ladder = space.cost_ladder()
+    ends = [latency(p).latency.value for p in (ladder[0], ladder[-1])]
+    limit = (ends[0] + ends[1]) / 2
+    experiment = dataclasses.replace(experiment, constraints=dataclasses.replace(experiment.constraints,
+                                                                                max_latency_ms=limit))
+    picked = spanning_points(space, experiment, dataset)
+    assert picked[0] == ladder[0] and len(picked) == 3
+    assert ladder.index(picked[0]) < ladder.index(picked[1]) < ladder.index(picked[2])
+    assert not over_limits(latency(picked[-1]), experiment)
+    assert over_limits(latency(ladder[ladder.index(picked[-1]) + 1]), experiment)
 
 
 def test_early_stopping_rule_never_stops_the_eventual_best(rule_run):
