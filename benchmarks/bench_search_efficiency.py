@@ -81,17 +81,21 @@ def experiment_for(space: str, config: str, seed: int, trials: int):
         training=dataclasses.replace(BENCH_TRAINING, **changes["training"]))
 
 
+def curve_of(experiment) -> list[list[float]]:
+    """The run's [hypervolume, minutes] after each trial that counts, from its study."""
+    return [[round(p.hypervolume, 4), round(p.minutes, 2)]
+            for p in progress(read_records(open_study(experiment)), experiment)]
+
+
 def run(space: str, config: str, seed: int, trials: int) -> tuple[list[list[float]], int]:
-    """The run's [hypervolume, minutes] after each trial that counts (resumed if stored), and the
-    signal that interrupted it (0 if none)."""
+    """The run's curve (resumed if stored) and the signal that interrupted it (0 if none)."""
     experiment = experiment_for(space, config, seed, trials)
     started = RUNS / f"{experiment.name}.commit"  # the code a run started on (it may resume on later code)
     if not started.exists():
         RUNS.mkdir(parents=True, exist_ok=True)
         started.write_text(commit() + "\n")
     summary = run_search(experiment, progress=False)
-    return [[round(p.hypervolume, 4), round(p.minutes, 2)]
-            for p in progress(read_records(open_study(experiment)), experiment)], summary.interrupted
+    return curve_of(experiment), summary.interrupted
 
 
 def entries(space: str, config: str, seed: int, curve: list) -> list[dict]:
@@ -124,7 +128,8 @@ def commit() -> str:
 def main(mode: str = "all", *run_args: str) -> dict:
     """mode "all": every run of the plan, then the default's trials 25-48; "24": the plan without
     them; "screen": the sampler screen too; "run SPACE CONFIG SEED TRIALS": one run, no results file
-    (a later "all" or "24" reads it back from its study)."""
+    (a later "all" or "24" reads it back from its study); "collect": the results file from the
+    plan's studies as they stand, running nothing (an unfinished run gives its curve so far)."""
     write_all(ROOT / "experiments" / "data")
     if mode == "run":
         space, config, seed, trials = run_args
@@ -135,12 +140,16 @@ def main(mode: str = "all", *run_args: str) -> dict:
     plan = [(space, c, s, t) for s in SEEDS for space in SPACES for c, t in ((DEFAULT, 24), ("random", 48))]
     if mode == "screen":
         plan += [("spectral", c, SEEDS[0], 24) for c in SCREEN]
-    if mode != "24":
+    if mode not in ("24", "collect"):
         plan += [(space, DEFAULT, s, 48) for s in SEEDS for space in SPACES]
-    curves, code, result = {}, commit(), {}  # every curve from a study this process resumed or ran
+    curves, code, result, budgets = {}, commit(), {}, {}  # every curve from a study resumed, ran or read
+    if mode == "collect":
+        plan = [p for p in plan if (RUNS / f"{p[0]}-{p[1]}-s{p[2]}" / "study.db").exists()]
     for space, config, seed, trials in plan:
-        curve, interrupted = run(space, config, seed, trials)
+        curve, interrupted = (curve_of(experiment_for(space, config, seed, trials)), 0) if mode == "collect" \
+            else run(space, config, seed, trials)
         curves[f"{space}|{config}|{seed}"] = curve
+        budgets[f"{space}|{config}|{seed}"] = trials
         result = {
             "runs": [e for k, c in sorted(curves.items()) for e in entries(*_split(k), c)],
             "default": DEFAULT,
@@ -156,6 +165,8 @@ def main(mode: str = "all", *run_args: str) -> dict:
             "commit": code,  # the code that wrote this file; run_commits: the code each run started on
             "run_commits": {k: (RUNS / f"{_split(k)[0]}-{_split(k)[1]}-s{_split(k)[2]}.commit").read_text().strip()
                             for k in sorted(curves)},
+            "unfinished": {k: f"{len(c)} of {budgets[k]} trials" for k, c in sorted(curves.items())
+                           if len(c) < budgets[k]},
             "curves": dict(sorted(curves.items())),  # space|sampler|seed -> [hypervolume, minutes] per trial
         }
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
