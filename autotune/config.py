@@ -128,7 +128,7 @@ class Experiment:
     training: Training = field(default_factory=Training)
     sampler: str = SAMPLERS[0]
     population: int = 10  # NSGA-II population size
-    starting_points: bool = True  # the family's known-good points are tried first
+    starting_points: bool = True  # points spanning the space's cost range, then the family's known-good ones, tried first
     early_stop: EarlyStop | None = field(default_factory=EarlyStop)  # None: every candidate trains fully
     heartbeat_seconds: int = 10  # a process records a heartbeat for its running trials this often
     grace_seconds: int = 60  # a running trial without a heartbeat for this long is failed

@@ -42,9 +42,12 @@ def pick_spanning(ladder: list[dict[str, Any]], within: Callable[[dict[str, Any]
 
 def _within_limits(params: dict[str, Any], space: SearchSpace, experiment: Experiment, dataset: Dataset) -> bool:
     from autotune.compress.search import layer_choices
-    from autotune.trial import over_limits, untrained_costs
+    from autotune.trial import DoesNotFit, over_limits, untrained_costs
 
     specs, codecs = layer_choices(params, experiment.compression, space.weighted_layers(params))
-    costs = untrained_costs(lambda: space.build(params, dataset.input_shape, dataset.num_classes), dataset,
-                            experiment, experiment.seed, "rung", specs, codecs)
+    try:
+        costs = untrained_costs(lambda: space.build(params, dataset.input_shape, dataset.num_classes), dataset,
+                                experiment, experiment.seed, "rung", specs, codecs)
+    except DoesNotFit:  # over the target's memories at all: beyond any limit
+        return False
     return not over_limits(costs, experiment)
