@@ -14,24 +14,9 @@
 
 void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
-    const at_window_t *win = &p->win;
-    const int32_t step = win->stride_w * win->in_c; /* from one in-place window to the next */
     at_m0_channels_t rq;
-    int32_t b, oy, ox;
     at_m0_channels_init(&rq, p->channels, p->out_c, 1);
-    for (b = 0; b < p->batches; ++b) {
-        const int8_t *in_b = input + b * win->in_h * win->in_w * win->in_c;
-        for (oy = 0; oy < p->out_h; ++oy) {
-            const int32_t inside = win->in_place && oy >= win->inside_y[0] && oy < win->inside_y[1];
-            for (ox = 0; ox < p->out_w;) {
-                const int32_t run = inside && ox >= win->inside_x[0] && ox < win->inside_x[1];
-                const int32_t count = run ? win->inside_x[1] - ox : 1;
-                output = at_m0_conv_pixels(p, &rq, at_window_s8(win, in_b, oy, ox, scratch), run ? step : 0,
-                                           count, output);
-                ox += count;
-            }
-        }
-    }
+    AT_M0_PIXEL_RUNS(p, &rq, input, output, scratch, at_m0_conv_pixels);
 }
 
 int32_t at_conv_s8_get_buffer_size(const at_conv_params_t *p)

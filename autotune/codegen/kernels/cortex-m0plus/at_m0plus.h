@@ -157,4 +157,28 @@ int8_t *at_m0_conv_pixels(const at_conv_params_t *p, at_m0_channels_t *rq, const
 void at_m0_max_taps(const int8_t *x, int8_t *out, int32_t count, int32_t step, int32_t taps,
                     const int32_t act[3]);
 
+/* Forward pass of a windowed kernel (conv, depthwise) over every output pixel: in-place windows
+ * of a row go to `pixels` as one run (consecutive windows `step` bytes apart), every other window
+ * one at a time through at_window_s8. A macro, not a callback, so each kernel keeps its direct
+ * call; `pixels(p, rq, x, step, count, output)` returns the output after the pixels it wrote. */
+#define AT_M0_PIXEL_RUNS(p, rq, input, output, scratch, pixels)                                       \
+    do {                                                                                            \
+        const at_window_t *win_ = &(p)->win;                                                        \
+        const int32_t step_ = win_->stride_w * win_->in_c; /* from one in-place window to the next */ \
+        int32_t b_, oy_, ox_;                                                                       \
+        for (b_ = 0; b_ < (p)->batches; ++b_) {                                                     \
+            const int8_t *in_b_ = (input) + b_ * win_->in_h * win_->in_w * win_->in_c;              \
+            for (oy_ = 0; oy_ < (p)->out_h; ++oy_) {                                                \
+                const int32_t inside_ = win_->in_place && oy_ >= win_->inside_y[0] && oy_ < win_->inside_y[1]; \
+                for (ox_ = 0; ox_ < (p)->out_w;) {                                                  \
+                    const int32_t run_ = inside_ && ox_ >= win_->inside_x[0] && ox_ < win_->inside_x[1]; \
+                    const int32_t count_ = run_ ? win_->inside_x[1] - ox_ : 1;                      \
+                    (output) = pixels((p), (rq), at_window_s8(win_, in_b_, oy_, ox_, (scratch)),    \
+                                      run_ ? step_ : 0, count_, (output));                          \
+                    ox_ += count_;                                                                  \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+    } while (0)
+
 #endif /* AT_M0PLUS_H */
