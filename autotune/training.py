@@ -261,7 +261,15 @@ def quantization_aware_finetune(model, x: np.ndarray, y: np.ndarray, training: T
     float one. This is the step lower bit widths will take too."""
     import tensorflow_model_optimization as tfmot
 
-    qat = tfmot.quantization.keras.quantize_model(model)
-    Trainer(lambda: qat, training, len(y), training.qat_epochs, num_classes, peak_lr=training.learning_rate / 10,
-            min_steps=0, fine_tune=True).fit(x, y, None, seed)
-    return qat
+    return fine_tune(tfmot.quantization.keras.quantize_model(model), x, y, training, num_classes,
+                     training.qat_epochs, seed)
+
+
+def fine_tune(model, x: np.ndarray, y: np.ndarray, training: Training, num_classes: int, epochs: int, seed: int,
+              min_steps: int = 0):
+    """Train `model` further from its weights with the recipe (augmentation, mixup, label
+    smoothing, class weights, AdamW) for `epochs` passes (at least `min_steps` steps), no
+    warm-up, cosine decay from a tenth of the peak learning rate. Returns the model."""
+    Trainer(lambda: model, training, len(y), epochs, num_classes, peak_lr=training.learning_rate / 10,
+            min_steps=min_steps, fine_tune=True).fit(x, y, None, seed)
+    return model
