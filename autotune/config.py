@@ -89,7 +89,9 @@ class Compression:
     """Per weighted layer, the choices the search may make (one choice: fixed, not searched).
 
     Bit widths 8/4/2, clusters (0: none) and sparsity are trained in (autotune.compress.finetune,
-    `finetune_epochs` when any layer is compressed); `codecs` are the storages a weight tensor may
+    `finetune_epochs` when any layer is compressed). `channel_keep` is the fraction of a layer's
+    output channels kept by structured pruning (autotune.compress.channels: whole filters
+    removed, the smaller model fine-tuned for `finetune_epochs`). `codecs` are the storages a weight tensor may
     take: "none" (the plain array), "auto" (the smallest storage whose predicted decode cycles
     per inference fit `decode_budget_cycles`) or a storage of autotune.codecs by name.
     """
@@ -97,18 +99,19 @@ class Compression:
     sparsity: tuple[float, ...] = (0.0,)
     bitwidths: tuple[int, ...] = (8,)
     clusters: tuple[int, ...] = (0,)
+    channel_keep: tuple[float, ...] = (1.0,)
     codecs: tuple[str, ...] = ("none",)
     decode_budget_cycles: float | None = None  # None: no limit
     finetune_epochs: int = 5
 
     @property
     def searched(self) -> bool:
-        return any(len(c) > 1 for c in (self.sparsity, self.bitwidths, self.clusters, self.codecs))
+        return any(len(c) > 1 for c in (self.sparsity, self.bitwidths, self.clusters, self.channel_keep, self.codecs))
 
     @property
     def trains(self) -> bool:
         """Whether any choice changes the weights (not only how they are stored)."""
-        return self.sparsity != (0.0,) or self.bitwidths != (8,) or self.clusters != (0,)
+        return self.sparsity != (0.0,) or self.bitwidths != (8,) or self.clusters != (0,) or self.channel_keep != (1.0,)
 
 
 @dataclass(frozen=True)
@@ -540,7 +543,7 @@ class _Reader:
     def compression(self, node) -> Compression:
         from autotune.codecs import STORAGES  # (a registry of names: no TensorFlow)
 
-        c = self.mapping(node, "compression", ("sparsity", "bitwidths", "clusters", "codecs",
+        c = self.mapping(node, "compression", ("sparsity", "bitwidths", "clusters", "channel_keep", "codecs",
                                                "decode_budget_cycles", "finetune_epochs"))
         kw: dict[str, Any] = {}
 
@@ -559,6 +562,7 @@ class _Reader:
         choices("clusters", lambda n, k: self.number(n, k, int, low=0, high=64))
         if any(0 < k < 2 for k in kw.get("clusters", ())):
             self.fail("compression.clusters", c["clusters"], "expected 0 (none) or 2 to 64 clusters")
+        choices("channel_keep", lambda n, k: self.number(n, k, float, above=0.0, high=1.0))
         names = ("none", "auto", *sorted(set(STORAGES) - {"dense"}))
         choices("codecs", lambda n, k: self.string(n, k, choices=names))
         if "decode_budget_cycles" in c:

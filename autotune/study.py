@@ -488,7 +488,8 @@ def run_search(experiment: Experiment, workers: int | None = None, ray_address: 
                         in_flight[trial.number] = trial
                     params = space.sample(trial)
                     if experiment.compression.searched:
-                        params |= sample_compression(trial, experiment.compression, space.weighted_layers(params))
+                        params |= sample_compression(trial, experiment.compression, space.weighted_layers(params),
+                                                     space.channel_layers(params))
                     original = _duplicate_of(study, trial, params)
                     if original is not None:  # re-sampled: a duplicate does not use the budget
                         with interrupt.deferred():

@@ -266,10 +266,11 @@ def quantization_aware_finetune(model, x: np.ndarray, y: np.ndarray, training: T
 
 
 def fine_tune(model, x: np.ndarray, y: np.ndarray, training: Training, num_classes: int, epochs: int, seed: int,
-              min_steps: int = 0):
+              min_steps: int = 0, peak_lr: float | None = None):
     """Train `model` further from its weights with the recipe (augmentation, mixup, label
     smoothing, class weights, AdamW) for `epochs` passes (at least `min_steps` steps), no
-    warm-up, cosine decay from a tenth of the peak learning rate. Returns the model."""
-    Trainer(lambda: model, training, len(y), epochs, num_classes, peak_lr=training.learning_rate / 10,
+    warm-up, cosine decay from `peak_lr` (default a tenth of the training's). Returns the model."""
+    Trainer(lambda: model, training, len(y), epochs, num_classes,
+            peak_lr=training.learning_rate / 10 if peak_lr is None else peak_lr,
             min_steps=min_steps, fine_tune=True).fit(x, y, None, seed)
     return model

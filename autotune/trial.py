@@ -1,6 +1,6 @@
 """One trial: candidate -> costs of the untrained model (rejected here when over a hard limit)
--> trained float model -> quantization-aware fine-tuning -> int8 .tflite -> IR -> accuracy and
-costs.
+-> trained float model -> channels pruned and fine-tuned (when chosen) -> quantization-aware or
+compression fine-tuning -> int8 .tflite -> IR -> accuracy and costs.
 
 `evaluate` is the narrow waist between the search and everything else: the study loop never
 knows how a candidate is trained, compiled or costed. The accuracy the search optimises is the
@@ -20,6 +20,7 @@ import numpy as np
 from autotune import executor
 from autotune.capture import import_tensorflow
 from autotune.codegen import generate_c
+from autotune.compress.channels import prune_and_finetune, prune_channels
 from autotune.compress.finetune import LayerCompression, compress_finetune, project_untrained
 from autotune.compress.search import layer_choices
 from autotune.compress.storage import store
@@ -173,10 +174,13 @@ def over_limits(costs: CostReport, experiment: Experiment) -> list[str]:
 def cost_before_training(untrained, specs: list[LayerCompression], codecs: list[str], experiment: Experiment,
                          x: np.ndarray, name: str, seed: int) -> CostReport:
     """The costs of an untrained model (weights do not change code, arena or kernel cycles), its
-    weights compressed and stored as the candidate's choices say: projected onto their levels
-    with their sparsity (project_untrained), then each tensor in its storage. A storage whose
-    size follows from the level count (bitpack, palette) costs what it will after training; an
-    entropy coder's (rANS, LZ4, ...) is priced on the untrained values, an estimate."""
+    weights compressed and stored as the candidate's choices say: its channels pruned to the
+    shapes the trained model will have (prune_channels), projected onto their levels with their
+    sparsity (project_untrained), then each tensor in its storage. A storage whose size follows
+    from the level count (bitpack, palette) costs what it will after training; an entropy
+    coder's (rANS, LZ4, ...) is priced on the untrained values, an estimate."""
+    if any(s.keep < 1 for s in specs):
+        untrained = prune_channels(untrained, [s.keep for s in specs])
     if any(not s.plain for s in specs):
         untrained = project_untrained(untrained, list(specs), seed)
     _, graph = int8_model(untrained, x, name)
@@ -204,13 +208,17 @@ def trainer_for(build, dataset: Dataset, experiment: Experiment) -> Trainer:
 def train_candidate(trainer: Trainer, x: np.ndarray, y: np.ndarray, val, experiment: Experiment,
                     seed: int, specs: list[LayerCompression] = (), short: ShortRun | None = None
                     ) -> tuple[object, TrainStats]:
-    """The float recipe (`short`: the early-stopping check), then, with a layer compressed (`specs`,
-    one per weighted layer), the compression's fine-tuning with its weights projected; else
-    quantization-aware fine-tuning (unless `training.qat_epochs` is 0). Neither when the short run
-    stopped the training."""
+    """The float recipe (`short`: the early-stopping check); with channels pruned (`specs`, one
+    per weighted layer), the smaller model fine-tuned; then, with a layer's weights compressed,
+    the compression's fine-tuning with its weights projected; else quantization-aware
+    fine-tuning (unless `training.qat_epochs` is 0). None of these when the short run stopped the
+    training."""
     model, stats = trainer.fit(x, y, val, seed, short)
     if stats.stopped:
         return model, stats
+    if any(s.keep < 1 for s in specs):
+        model = prune_and_finetune(model, [s.keep for s in specs], x, y, experiment.training, trainer.num_classes,
+                                   experiment.compression.finetune_epochs, seed)
     if any(not s.plain for s in specs):
         model = compress_finetune(model, list(specs), x, y, experiment.training, trainer.num_classes,
                                   experiment.compression.finetune_epochs, seed)

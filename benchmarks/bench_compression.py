@@ -13,6 +13,10 @@
             float32 weights against the compressed int8 model's stored weights, accuracy against
             the float model's.
 
+  channels  structured channel pruning of a mid-size spectral_cnn point (MID), trained as the
+            search trains it: unpruned, keep 0.75 and keep 0.5 on every free layer, fine-tuned;
+            test accuracy, weight bytes, flash and RAM (rp2040 ELF), cycles on rp2040-sim.
+
   per_filter  the test zoo's MLP with palette-stored dense weights: arena, RAM and cycles with
             each tensor decoded whole against one unit's row at a time (rp2040 ELF, rp2040-sim).
 
@@ -372,7 +376,58 @@ def run_per_filter() -> dict:
                         "cycles": "measured:rp2040-sim (XIP cache model, one inference, output equal to the executor's)"}}
 
 
-PARTS = {"spectral": run_spectral, "knee": run_knee, "lenet5": run_lenet5, "per_filter": run_per_filter}
+# A mid-size point of the spectral space (4 KB of int8 weights): separable, 16/32/32 filters.
+MID = {"blocks": 3, "filters_0": 16, "filters_1": 32, "filters_2": 32, "kernel": 7, "pool": 4, "separable": True,
+       "dense": 32, "stem_stride": 4}
+
+
+def run_channels() -> dict:
+    """Structured channel pruning of MID on the spectral task: the trial (autotune.trial.evaluate,
+    same seed, so the same float training) unpruned, and with every free layer (stem, pointwise
+    convolutions, hidden dense) keeping 0.75 and 0.5 of its channels, then fine-tuned for the
+    compression's epochs (at least the training's step floor); test accuracy on the integer
+    path, weights, flash and RAM of the rp2040 ELF, cycles on rp2040-sim for one inference. For
+    comparison, the architecture of each pruned width trained from scratch the same way."""
+    from autotune.trial import Candidate, TrialResult, evaluate
+    from search_spaces import get_family
+
+    experiment, data = spectral_data()
+    experiment = replace(experiment, constraints=replace(experiment.constraints, max_latency_ms=None), early_stop=None,
+                         compression=Compression(channel_keep=(1.0, 0.75, 0.5), finetune_epochs=10))
+    free = get_family("spectral_cnn")(experiment.space).channel_layers(MID)
+
+    def narrower(keep: float) -> dict:  # MID with each free layer's width times keep, unpruned
+        return {k: round(v * keep) if k.startswith(("filters_", "dense")) else v for k, v in MID.items()}
+
+    variants = {str(keep): {**MID, **{f"keep_{i}": keep for i in free}} for keep in (1.0, 0.75, 0.5)}
+    variants |= {f"scratch_{keep}": narrower(keep) for keep in (0.75, 0.5)}
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, params in variants.items():
+            start = time.monotonic()
+            out = evaluate(Candidate(0, params), experiment, data)
+            assert isinstance(out, TrialResult), out
+            graph = import_tflite(out.tflite, "bench")
+            core = integer_core(graph)
+            x = executor.quantize_input(graph, data.x_test[:1])[0]
+            run = firmware_costs(core, Path(tmp), name, x)
+            rows[name] = {
+                "test_accuracy": out.test_accuracy.value, "test_n": out.test_accuracy.n,
+                "val_accuracy": out.val_accuracy.value, "params": out.costs.params, "macs": out.costs.macs,
+                "weight_bytes": weight_bytes(core), "flash_bytes": run["flash_bytes"], "ram_bytes": run["ram_bytes"],
+                "cycles": run["cycles"], "latency_ms_analytic": round(out.costs.latency.value, 3),
+                "minutes": round((time.monotonic() - start) / 60, 1)}
+            print(f"  {name}: {rows[name]}", flush=True)
+    return {"architecture": MID, "free_layers": free, "finetune_epochs": experiment.compression.finetune_epochs,
+            "variants": rows,
+            "sources": {"test_accuracy": "measured:reference-executor, the spectral test split",
+                        "flash_bytes": "measured:elf-rp2040", "ram_bytes": "measured:elf-rp2040",
+                        "cycles": "measured:rp2040-sim (XIP cache model, one inference, output equal to the executor's)",
+                        "latency_ms_analytic": "predicted:analytic-rp2040"}}
+
+
+PARTS = {"spectral": run_spectral, "knee": run_knee, "lenet5": run_lenet5, "per_filter": run_per_filter,
+         "channels": run_channels}
 
 
 def main(parts=None) -> None:

@@ -73,6 +73,12 @@ class SearchSpace(ABC):
         """How many Conv2D, DepthwiseConv2D and Dense layers `build` makes: the layers the
         compression search gives choices of their own (without building the model)."""
 
+    def channel_layers(self, params: Mapping[str, Any]) -> list[int]:
+        """The indices (among the `weighted_layers`) of the layers whose output channels structured
+        pruning may choose: not a depthwise convolution (its channels follow its input) nor the
+        output layer (the last). This default: every layer but the last."""
+        return list(range(self.weighted_layers(params) - 1))
+
     def cost_ladder(self) -> list[dict[str, Any]]:
         """The space's cheapest point, then one parameter one option costlier per step, costs
         growing along it (autotune.starting_points picks the search's first points from it). A

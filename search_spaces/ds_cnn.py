@@ -43,6 +43,9 @@ class DSCNN(SearchSpace):
     def weighted_layers(self, params: Mapping[str, Any]) -> int:
         return 2 * int(params["blocks"]) + 2
 
+    def channel_layers(self, params: Mapping[str, Any]) -> list[int]:
+        return [0] + [2 * i + 2 for i in range(int(params["blocks"]))]  # the stem and each pointwise
+
     def build(self, params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int):
         import tf_keras as keras
         from tf_keras import layers

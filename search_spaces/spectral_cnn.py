@@ -84,6 +84,10 @@ class SpectralCNN(SearchSpace):
         blocks = int(params["blocks"])
         return blocks + (blocks - 1 if params["separable"] else 0) + 2  # a separable block is two
 
+    def channel_layers(self, params: Mapping[str, Any]) -> list[int]:
+        depthwise = set(range(1, 2 * int(params["blocks"]) - 1, 2)) if params["separable"] else set()
+        return [i for i in range(self.weighted_layers(params) - 1) if i not in depthwise]
+
     def build(self, params: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int):
         import tf_keras as keras
         from tf_keras import layers

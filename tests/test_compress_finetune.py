@@ -93,12 +93,21 @@ def test_each_layer_gets_the_open_choices():
     compression = Compression(sparsity=(0.0, 0.5), bitwidths=(8, 4, 2), clusters=(0,), codecs=("auto", "none"))
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     trial = study.ask()
-    params = sample_compression(trial, compression, 3)
+    params = sample_compression(trial, compression, 3, [0, 1])
     assert sorted(params) == sorted(f"{k}_{i}" for i in range(3) for k in ("bits", "sparsity", "codec"))
     specs, codecs = layer_choices(params, compression, 3)
     assert [s.bits for s in specs] == [params[f"bits_{i}"] for i in range(3)]
     assert all(s.clusters == 0 for s in specs) and codecs == [params[f"codec_{i}"] for i in range(3)]
-    assert sample_compression(trial, Compression(), 3) == {}
+    assert sample_compression(trial, Compression(), 3, [0, 1]) == {}
+
+
+def test_channel_keep_is_sampled_for_the_free_layers_only():
+    compression = Compression(channel_keep=(1.0, 0.75, 0.5))
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1)).ask()
+    params = sample_compression(trial, compression, 4, [0, 2])  # 1: a depthwise, 3: the output layer
+    assert sorted(params) == ["keep_0", "keep_2"]
+    specs, _ = layer_choices(params, compression, 4)
+    assert [s.keep for s in specs] == [params["keep_0"], 1.0, params["keep_2"], 1.0] and all(s.plain for s in specs)
 
 
 @pytest.mark.slow

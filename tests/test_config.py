@@ -59,6 +59,8 @@ MALFORMED = [
     ("name: a\ncompression:\n  codecs: [auto, zip]\n", ":3: compression.codecs: expected one of none, auto, "),
     ("name: a\ncompression:\n  sparsity: [0.0, 1.5]\n", ":3: compression.sparsity: expected a number in [0, 0.99], got 1.5"),
     ("name: a\ncompression:\n  clusters: [0, 1]\n", ":3: compression.clusters: expected 0 (none) or 2 to 64 clusters"),
+    ("name: a\ncompression:\n  channel_keep: [1.0, 0]\n", ":3: compression.channel_keep: expected a number in (0, 1], got 0"),
+    ("name: a\ncompression:\n  channel_keep: [0.5, 0.5]\n", ":3: compression.channel_keep: a choice is listed twice"),
     ("name: a\ncompression:\n  ratio: 4\n", ":3: compression.ratio: unknown key"),
     ("name: a\nobjectives: [accuracy, accuracy]\n", ":2: objectives: each objective may appear once"),
     ("name: a\nworkers: 0\n", ":2: workers: expected an integer in [1, 1024], got 0"),

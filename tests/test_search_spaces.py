@@ -69,6 +69,8 @@ def test_sample_build_shapes_and_qat(name):
             assert model.input_shape == (None, *shape)
             assert model.output_shape == (None, CLASSES)
             assert space.weighted_layers(params) == len(weighted_layers(model)), params
+            free = [j for j, layer in enumerate(weighted_layers(model)[:-1]) if type(layer).__name__ != "DepthwiseConv2D"]
+            assert space.channel_layers(params) == free, params  # the layers channel pruning may choose
             if i < 2:  # QAT wrapping costs about a second per model: two points per shape suffice
                 tfmot.quantization.keras.quantize_model(model)
 

@@ -33,9 +33,12 @@ class LayerCompression:
     bits: int = 8  # 8, 4 or 2 (2^b - 1 symmetric levels)
     clusters: int = 0  # k centroids (0: none)
     sparsity: float = 0.0  # fraction of the weights pruned to zero
+    keep: float = 1.0  # fraction of the output channels kept (autotune.compress.channels)
 
     @property
     def plain(self) -> bool:
+        """Whether the weights keep the converter's int8 values (no levels, no sparsity); the
+        channels kept do not matter here: a pruned model is an ordinary smaller one."""
         return self.bits == 8 and not self.clusters and not self.sparsity
 
 

@@ -1,9 +1,11 @@
-"""The compression search's dimensions: per weighted layer i, `bits_i`, `clusters_i`, `sparsity_i`
-and `codec_i`, each an Optuna dimension where the experiment's `compression:` section lists more
-than one choice (a single choice is fixed and not sampled)."""
+"""The compression search's dimensions: per weighted layer i, `bits_i`, `clusters_i`, `sparsity_i`,
+`keep_i` and `codec_i`, each an Optuna dimension where the experiment's `compression:` section
+lists more than one choice (a single choice is fixed and not sampled). `keep_i` (channel_keep)
+only for the layers whose output channels are free to prune (the family's `channel_layers`:
+not a depthwise convolution, whose channels follow its input, nor the output layer)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import optuna
@@ -11,16 +13,19 @@ import optuna
 from autotune.compress.finetune import LayerCompression
 from autotune.config import Compression
 
-DIMENSIONS = (("bits", "bitwidths"), ("clusters", "clusters"), ("sparsity", "sparsity"), ("codec", "codecs"))
+DIMENSIONS = (("bits", "bitwidths"), ("clusters", "clusters"), ("sparsity", "sparsity"), ("keep", "channel_keep"),
+              ("codec", "codecs"))
 
 
-def sample_compression(trial: optuna.Trial, compression: Compression, layers: int) -> dict[str, Any]:
-    """The open choices of `layers` weighted layers, as trial parameters."""
+def sample_compression(trial: optuna.Trial, compression: Compression, layers: int,
+                       channel_layers: Collection[int]) -> dict[str, Any]:
+    """The open choices of `layers` weighted layers, as trial parameters; a channel keep only for
+    the `channel_layers`."""
     params: dict[str, Any] = {}
     for i in range(layers):
         for key, field in DIMENSIONS:
             options = getattr(compression, field)
-            if len(options) > 1:
+            if len(options) > 1 and (key != "keep" or i in channel_layers):
                 params[f"{key}_{i}"] = trial.suggest_categorical(f"{key}_{i}", list(options))
     return params
 
@@ -32,5 +37,6 @@ def layer_choices(params: Mapping[str, Any], compression: Compression,
         return params.get(f"{key}_{i}", getattr(compression, field)[0])
 
     specs = [LayerCompression(int(value("bits", "bitwidths", i)), int(value("clusters", "clusters", i)),
-                              float(value("sparsity", "sparsity", i))) for i in range(layers)]
+                              float(value("sparsity", "sparsity", i)), float(value("keep", "channel_keep", i)))
+             for i in range(layers)]
     return specs, [str(value("codec", "codecs", i)) for i in range(layers)]
