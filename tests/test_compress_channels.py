@@ -29,6 +29,7 @@ from device_runners.build import build_host
 from search_spaces import get_family
 from test_codegen import N_INPUTS, _assert_same, _run_host, _tflm
 from test_compress_finetune import _gunpoint
+from test_search_spaces import sample_points
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
@@ -153,6 +154,27 @@ def test_finetuned_pruned_int8_c_is_bit_exact(trained, tmp_path):
     want = executor.run(core, inputs.reshape((N_INPUTS,) + core.tensor(core.inputs[0]).shape[1:]))
     _assert_same("pruned", got, want.reshape(N_INPUTS, -1), "the reference executor")
     _assert_same("pruned", got, tflm_out, "TFLite Micro")
+
+
+@pytest.mark.parametrize("name", ["spectral_cnn", "ds_cnn", "mlp"])
+def test_every_family_prunes_its_free_layers(name):
+    """Each family's points, half the channels of its `channel_layers` kept: those layers have
+    half their filters, the others (depthwise, output) the channels of their input or all."""
+    space = get_family(name)()
+    shape = (1, 64, 2) if "1d" in space.signal_kinds else (16, 16, 1)
+    for params in sample_points(space, n=3):
+        model = space.build(params, shape, 3)
+        free = space.channel_layers(params)
+        pruned = prune_channels(model, [0.5] * space.weighted_layers(params))
+        assert pruned.output_shape == model.output_shape
+        widths = [(a.get_weights()[0].shape[-1], b.get_weights()[0].shape[-1])
+                  for a, b in zip(weighted_layers(model), weighted_layers(pruned))]
+        for i, (before, after) in enumerate(widths):
+            if i in free:
+                assert after == round(before / 2), (params, i, widths)
+            elif i == len(widths) - 1:
+                assert after == before == 3
+        assert pruned.count_params() < model.count_params()
 
 
 def test_an_op_it_cannot_follow_is_named():

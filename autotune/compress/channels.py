@@ -94,10 +94,8 @@ def _filter_norms(layer) -> np.ndarray:
 
 
 def plan_channels(model, keep: list[float]) -> dict[str, np.ndarray]:
-    """The kept channels of every layer output, as boolean masks over the last axis (tiled for a
-    Flatten), by layer name; a layer missing from the map keeps all its channels."""
-    import tf_keras
-
+    """The kept channels of every layer's output, as boolean masks over its last axis (tiled for
+    a Flatten), by layer name."""
     weighted = weighted_layers(model)
     if len(keep) != len(weighted):
         raise ValueError(f"{len(keep)} channel keep fractions for {len(weighted)} weighted layers")
@@ -114,7 +112,9 @@ def plan_channels(model, keep: list[float]) -> dict[str, np.ndarray]:
             tensors[layer.name] = _Tensor([(g, groups.size[g])])
             continue
         inputs = [tensors[i.name] for i in _inbound(layer)]
-        if isinstance(layer, tf_keras.layers.DepthwiseConv2D):
+        if getattr(layer, "data_format", "channels_last") != "channels_last":
+            raise ChannelPruningError(f"layer {layer.name}: {layer.data_format}, not channels_last")
+        if kind == "DepthwiseConv2D":
             if layer.depth_multiplier != 1:
                 raise ChannelPruningError(f"layer {layer.name}: depthwise multiplier {layer.depth_multiplier}, not 1")
             tensors[layer.name] = inputs[0]
