@@ -387,14 +387,17 @@ def run_channels() -> dict:
     convolutions, hidden dense) keeping 0.75 and 0.5 of its channels, then fine-tuned for the
     compression's epochs (at least the training's step floor); test accuracy on the integer
     path, weights, flash and RAM of the rp2040 ELF, cycles on rp2040-sim for one inference. For
-    comparison, the architecture of each pruned width trained from scratch the same way."""
-    from autotune.trial import Candidate, TrialResult, evaluate
+    comparison, the architecture of each pruned width trained from scratch the same way, and the
+    unpruned model fine-tuned as long as the pruned ones (`1.0_finetuned`)."""
+    from autotune.compress.channels import prune_and_finetune
+    from autotune.trial import Candidate, TrialResult, evaluate, int8_model, predict_labels, trainer_for
     from search_spaces import get_family
 
     experiment, data = spectral_data()
     experiment = replace(experiment, constraints=replace(experiment.constraints, max_latency_ms=None), early_stop=None,
                          compression=Compression(channel_keep=(1.0, 0.75, 0.5), finetune_epochs=10))
-    free = get_family("spectral_cnn")(experiment.space).channel_layers(MID)
+    space = get_family("spectral_cnn")(experiment.space)
+    free = space.channel_layers(MID)
 
     def narrower(keep: float) -> dict:  # MID with each free layer's width times keep, unpruned
         return {k: round(v * keep) if k.startswith(("filters_", "dense")) else v for k, v in MID.items()}
@@ -418,6 +421,16 @@ def run_channels() -> dict:
                 "cycles": run["cycles"], "latency_ms_analytic": round(out.costs.latency.value, 3),
                 "minutes": round((time.monotonic() - start) / 60, 1)}
             print(f"  {name}: {rows[name]}", flush=True)
+    # Control: the unpruned model fine-tuned as the pruned ones are (the same extra steps).
+    model, _ = trainer_for(lambda: space.build(MID, data.input_shape, data.num_classes), data, experiment).fit(
+        data.x_train, data.y_train, (data.x_val, data.y_val), experiment.seed)
+    model = prune_and_finetune(model, [1.0] * space.weighted_layers(MID), data.x_train, data.y_train,
+                               experiment.training, data.num_classes, experiment.compression.finetune_epochs,
+                               experiment.seed)
+    _, graph = int8_model(model, data.x_train, "control")
+    rows["1.0_finetuned"] = {"test_accuracy": float(np.mean(predict_labels(graph, data.x_test) == data.y_test)),
+                             "test_n": len(data.y_test)}
+    print(f"  1.0_finetuned: {rows['1.0_finetuned']}", flush=True)
     return {"architecture": MID, "free_layers": free, "finetune_epochs": experiment.compression.finetune_epochs,
             "variants": rows,
             "sources": {"test_accuracy": "measured:reference-executor, the spectral test split",
