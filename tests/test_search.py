@@ -148,6 +148,28 @@ def test_spanning_points_lie_within_the_limits_by_the_cost_model(tmp_path):
     assert over_limits(latency(ladder[ladder.index(picked[-1]) + 1]), experiment)
 
 
+def test_untrained_pricing_keeps_the_biases_a_trained_model_has(tmp_path):
+    """The converter drops an all-zero bias, and untrained biases and batch-norm offsets are zero:
+    priced before training, a conv + batch norm + dense model still has every bias a trained one
+    has (conv: its folded batch norm), so its parameter count is the trained graph's."""
+    import tf_keras
+
+    experiment = load_experiment(tiny(tmp_path))
+    dataset = load_dataset(experiment.data, experiment.seed)
+    (height, length, channels), classes = dataset.input_shape, dataset.num_classes
+
+    def build():
+        layers = tf_keras.layers
+        return tf_keras.Sequential([layers.Input(dataset.input_shape),
+                                    layers.Conv2D(4, (1, 5), strides=(1, 4), use_bias=False), layers.BatchNormalization(),
+                                    layers.ReLU(), layers.Flatten(), layers.Dense(8, activation="relu"),
+                                    layers.Dense(classes)])
+
+    costs = untrained_costs(build, dataset, experiment, 0, "t", [], [])
+    steps = (length - 5) // 4 + 1
+    assert height == 1 and costs.params == (5 * channels * 4 + 4) + (steps * 4 * 8 + 8) + (8 * classes + classes)
+
+
 def test_early_stopping_rule_never_stops_the_eventual_best(rule_run):
     """Replayed in trial order with the default margin over the recorded short-run accuracies,
     the rule stops neither the most accurate candidate nor any point of the front."""
