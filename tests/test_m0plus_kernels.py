@@ -3,8 +3,8 @@
 rp2040 lists the library, so its builds compile the variants in place of the generic files; the
 host build compiles them too when asked (`build_host(libraries=...)`, their portable C where a
 variant has ARMv6-M assembly). Single-op graphs reach each path of each variant (blocks of four
-channels and the channels left over, chunks of sums past 16 channels and channel records prepared
-chunk by chunk past 32, windows read in place and gathered, strides, dilation, depth multiplier,
+channels and the channels left over, chunks of sums past 16 channels, several pixels a
+requantization up to 16 channels, windows read in place and gathered, strides, dilation, depth multiplier,
 batches of dense rows, 1-D and 2-D pools), and conv + max pool pairs the fused kernel (pooling the
 largest sums, or requantized pixels past 32 channels), 200 inputs each, bit-exact on the
 host under AddressSanitizer and UBSan and on rp2040-sim; the requantization is checked against
@@ -57,7 +57,7 @@ def graphs():
         ops.conv(rng, 1, 40, 8, 0, 1, 5, depthwise=True, act="RELU"),
         ops.conv(rng, 6, 6, 6, 0, 3, 3, stride=2, depthwise=True, dm=2),
         ops.conv(rng, 1, 20, 3, 0, 1, 3, depthwise=True),
-        # past 16 channels (chunks of sums), past 32 (records prepared chunk by chunk)
+        # past 16 channels (chunks of sums), past 32
         ops.conv(rng, 1, 12, 4, 20, 1, 3, act="RELU"),
         ops.conv(rng, 1, 9, 3, 40, 1, 3),
         ops.conv(rng, 1, 10, 20, 0, 1, 3, depthwise=True),
@@ -88,7 +88,7 @@ def test_variants_replace_generic_files_one_for_one():
 
 
 def test_requantization_matches_the_generic_one(tmp_path):
-    """at_m0_requantize (the variants' requantization from at_m0_prepare's records: its short
+    """at_m0_requantize (the variants' requantization from the channels' at_channel_t: its short
     path for accumulators in [0, 2^16) and the 16-bit-piece multiply of the whole way) in its portable form against
     at_output_s8, for accumulators at the int32 edges and at random, every shift TFLM uses,
     ReLU or not; the assembly form runs in the test below on rp2040-sim."""
@@ -103,7 +103,6 @@ def test_requantization_matches_the_generic_one(tmp_path):
                     "    long bad = 0, i;\n"
                     "    for (i = 0; i < 2000000; ++i) {\n"
                     "        at_channel_t ch;\n"
-                    "        at_m0_channel_t record;\n"
                     "        at_output_t q;\n"
                     "        int8_t got;\n"
                     "        const int32_t sum = i < 11 * 64 ? edges[i % 11] : (int32_t)next() >> (next() % 31);\n"
@@ -113,8 +112,7 @@ def test_requantization_matches_the_generic_one(tmp_path):
                     "        ch.acc_init = (int32_t)(next() % 4001) - 2000;\n"
                     "        ch.multiplier = i % 97 == 0 ? 0 : (int32_t)((1u << 30) | (next() >> 2));\n"
                     "        ch.shift = (int32_t)(next() % 40) - 31;\n"
-                    "        at_m0_prepare(&ch, 1, &record);\n"
-                    "        at_m0_requantize(&sum, &record, &q, &got, 1);\n"
+                    "        at_m0_requantize(&sum, &ch, &q, &got, 1, 1);\n"
                     "        if (got != at_output_s8(at_add_wrap(ch.acc_init, sum), ch.multiplier, ch.shift, q.offset,\n"
                     "                                q.min, q.max)) {\n"
                     "            if (bad++ < 5) printf(\"sum %ld init %ld m %ld shift %ld\\n\", (long)sum,\n"

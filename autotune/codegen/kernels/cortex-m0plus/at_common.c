@@ -201,34 +201,45 @@ void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t
     }
 }
 
-/* at_m0_requantize. Registers: r0 sums, r1 the records, r2 out, r12 out + count; r8 the output
- * zero point, r9 act_min, r10 act_max; per output r4 the accumulator, r5 the limit, r6 ml (the
- * multiplier on the whole way), r7 mh (then the shift, lr once it is <= 0), on the whole way
- * r11 the sign (0 or -1); r3 scratch. The whole way follows at_m0_output (at_m0plus.h) step by
- * step. */
+/* at_m0_requantize. Registers: r0 sums, r1 the channels, r2 out, r12 the end of the pixel's
+ * outputs; r8 the output zero point, r9 act_min, r10 act_max, r11 2^14 (on the whole way the
+ * sign, 0 or -1, then 2^14 again); per output r4 the accumulator, r3 acc_init then scratch,
+ * r6 the multiplier, r7 the shift (lr once it is <= 0 on the whole way), r5 r - 1 then scratch.
+ * [sp] the channels, [sp, #4] count; count and pixels (counted down) above the 44 bytes pushed.
+ * The whole way follows at_m0_output (at_m0plus.h) step by step. */
 __asm__(AT_M0_FUNCTION("at_m0_requantize") AT_M0_SAVE
         "ldr r4, [sp, #36]\n\t" /* count: the fifth argument, above the 36 bytes pushed */
+        "push {r1, r4}\n\t"
         "adds r4, r3, r4\n\t"
         "mov r12, r4\n\t"
         "ldm r2!, {r4, r5, r6}\n\t" /* at_output_t: offset, min, max */
         "mov r8, r4\n\t"
         "mov r9, r5\n\t"
         "mov r10, r6\n\t"
-        "movs r2, r3\n"
+        "movs r2, r3\n\t"
+        "movs r4, #1\n\t"
+        "lsls r4, r4, #14\n\t"
+        "mov r11, r4\n"
         "0:\n\t"
         "ldm r0!, {r4}\n\t"
-        "ldm r1!, {r3, r5, r6, r7}\n\t" /* at_m0_channel_t: acc_init, limit, ml, mh */
+        "ldm r1!, {r3, r6, r7}\n\t" /* at_channel_t: acc_init, multiplier, shift */
         "adds r4, r4, r3\n\t"
         "bmi 6f\n\t"
-        "cmp r4, r5\n\t"
-        "bhs 8f\n\t"
-        "ldm r1!, {r3, r5}\n\t"    /* the short path: round, s */
-        "muls r6, r4, r6\n\t"
-        "lsrs r6, r6, #16\n\t"
-        "muls r4, r7, r4\n\t"
-        "adds r4, r4, r6\n\t"
-        "adds r4, r4, r3\n\t"
+        "lsrs r5, r4, #16\n\t"
+        "bne 8f\n\t"
+        "mvns r5, r7\n\t"          /* r - 1 */
+        "bmi 8f\n\t"
+        "uxth r3, r6\n\t"          /* the short path: ml */
+        "muls r3, r4, r3\n\t"
+        "lsrs r3, r3, #16\n\t"
+        "lsrs r6, r6, #16\n\t"     /* mh */
+        "muls r4, r6, r4\n\t"
+        "adds r4, r4, r3\n\t"      /* w */
+        "add r4, r11\n\t"
+        "lsrs r4, r4, #15\n\t"
         "lsrs r4, r4, r5\n\t"
+        "adds r4, #1\n\t"
+        "lsrs r4, r4, #1\n\t"
         "add r4, r8\n"
         "12:\n\t"
         "cmp r4, r9\n\t"
@@ -241,21 +252,26 @@ __asm__(AT_M0_FUNCTION("at_m0_requantize") AT_M0_SAVE
         "adds r2, #1\n\t"
         "cmp r2, r12\n\t"
         "bne 0b\n\t"
+        "ldr r4, [sp, #48]\n\t"    /* the next pixel: the same channels */
+        "subs r4, #1\n\t"
+        "beq 13f\n\t"
+        "str r4, [sp, #48]\n\t"
+        "ldr r1, [sp]\n\t"
+        "ldr r4, [sp, #4]\n\t"
+        "add r12, r4\n\t"
+        "b 0b\n"
+        "13:\n\t"
+        "add sp, #8\n\t"
         AT_M0_RESTORE
-        "6:\n\t"                   /* below zero, shift < 0 (limit != 0), under a ReLU: act_min */
-        "cmp r5, #0\n\t"
-        "beq 8f\n\t"
+        "6:\n\t"                   /* below zero, shift <= 0, under a ReLU: act_min */
+        "cmp r7, #0\n\t"
+        "bgt 8f\n\t"
         "cmp r9, r8\n\t"
-        "blt 8f\n\t"
-        "adds r1, #8\n\t"          /* past the record's round and s */
+        "blt 8f\n"
+        "7:\n\t"
         "mov r4, r9\n\t"
         "b 4b\n"
-        "8:\n\t"                   /* the whole way: multiplier and shift from the record */
-        "ldm r1!, {r3, r5}\n\t"
-        "lsls r7, r7, #16\n\t"
-        "orrs r6, r7\n\t"
-        "movs r7, #15\n\t"
-        "subs r7, r7, r5\n\t"
+        "8:\n\t"                   /* the whole way */
         "cmp r7, #0\n\t"
         "bgt 5f\n"
         "1:\n\t"
@@ -302,6 +318,9 @@ __asm__(AT_M0_FUNCTION("at_m0_requantize") AT_M0_SAVE
         "eors r4, r7\n\t"
         "subs r4, r4, r7\n\t"
         "add r4, r8\n\t"
+        "movs r7, #1\n\t"
+        "lsls r7, r7, #14\n\t"
+        "mov r11, r7\n\t"
         "b 12b\n"
         "5:\n\t"                   /* left shift: TFLM's x * (1 << shift), wrapping */
         "lsls r4, r4, r7\n\t"
@@ -309,10 +328,8 @@ __asm__(AT_M0_FUNCTION("at_m0_requantize") AT_M0_SAVE
         "b 1b\n"
         "11:\n\t"                  /* below zero: act_min under a ReLU, else the whole way */
         "cmp r9, r8\n\t"
-        "blt 2b\n"
-        "7:\n\t"
-        "mov r4, r9\n\t"
-        "b 4b\n\t"
+        "blt 2b\n\t"
+        "b 7b\n\t"
         AT_M0_END("at_m0_requantize"));
 
 #else
@@ -357,90 +374,77 @@ void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t
     }
 }
 
-void at_m0_requantize(const int32_t *sums, const at_m0_channel_t *ch, const at_output_t *q, int8_t *out,
-                      int32_t count)
+void at_m0_requantize(const int32_t *sums, const at_channel_t *ch, const at_output_t *q, int8_t *out,
+                      int32_t count, int32_t pixels)
 {
-    const int8_t *const end = out + count;
-    do {
-        const int32_t acc = at_add_wrap(ch->acc_init, *sums);
-        if ((uint32_t)acc < ch->limit) { /* the short path, as the assembly's */
-            const uint32_t a = (uint32_t)acc;
-            const int32_t y = (int32_t)((a * ch->mh + ((a * ch->ml) >> 16) + ch->round) >> ch->s) + q->offset;
-            *out++ = (int8_t)(y < q->min ? q->min : y > q->max ? q->max : y);
-        } else {
-            *out++ = at_m0_output(acc, (int32_t)(ch->mh << 16 | ch->ml), 15 - (int32_t)ch->s, q);
+    for (; pixels > 0; --pixels) {
+        int32_t k;
+        for (k = 0; k < count; ++k) {
+            const int32_t acc = at_add_wrap(ch[k].acc_init, *sums++);
+            const uint32_t a = (uint32_t)acc, m = (uint32_t)ch[k].multiplier;
+            if (a < 65536u && ch[k].shift < 0) { /* the short path, as the assembly's */
+                const uint32_t w = a * (m >> 16) + ((a * (m & 0xFFFFu)) >> 16);
+                const int32_t y = (int32_t)(((((w + (1u << 14)) >> 15) >> (-ch[k].shift - 1)) + 1u) >> 1) + q->offset;
+                *out++ = (int8_t)(y < q->min ? q->min : y > q->max ? q->max : y);
+            } else {
+                *out++ = at_m0_output(acc, ch[k].multiplier, ch[k].shift, q);
+            }
         }
-        ++sums;
-        ++ch;
-    } while (out < end);
+    }
 }
 
 #endif
 
-void at_m0_prepare(const at_channel_t *ch, int32_t count, at_m0_channel_t *out)
+int8_t *at_m0_pixels(const at_m0_layer_t *l, const int8_t *x, int32_t step, int32_t count, int8_t *out)
 {
-    for (; count > 0; --count, ++ch, ++out) {
-        const int32_t r = -ch->shift;
-        const uint32_t m = (uint32_t)ch->multiplier;
-        const int32_t short_path = r >= 1 && r <= 16;
-        out->acc_init = ch->acc_init;
-        out->limit = short_path ? 65536u : 0u;
-        out->ml = m & 0xFFFFu;
-        out->mh = m >> 16;
-        out->round = short_path ? (1u << 14) + (1u << (14 + r)) : 0u;
-        out->s = (uint32_t)(15 + r);
-    }
-}
-
-void at_m0_channels_init(at_m0_channels_t *rq, const at_channel_t *ch, int32_t count, int32_t by_pixels)
-{
-    int32_t k;
-    rq->from = count <= AT_M0_CHANNELS ? 0 : ch;
-    for (k = 2 * count, rq->pixels = 1; by_pixels && count <= AT_M0_CHUNK && k <= AT_M0_CHANNELS; k += count) {
-        ++rq->pixels; /* AT_M0_CHANNELS / count, without a division call */
-    }
-    if (rq->from == 0) {
-        at_m0_prepare(ch, count, rq->ch);
-    }
-    for (k = count; k < rq->pixels * count; ++k) {
-        rq->ch[k] = rq->ch[k - count];
-    }
-}
-
-/* `count` output pixels, all channels each, their windows `step` bytes apart from x: the sums
- * of rq->pixels pixels then their requantization in one call where the channels are few; else per
- * chunk of channels the sums, then their requantization. */
-int8_t *at_m0_conv_pixels(const at_conv_params_t *p, at_m0_channels_t *rq, const int8_t *x, int32_t step,
-                          int32_t count, int8_t *out)
-{
-    const at_output_t q = p->output_quant; /* a copy: the stores to out could alias p's */
-    const int32_t n = p->win.filter_h * p->win.filter_w * p->win.in_c;
+    const int32_t out_c = l->out_c;
+    const int32_t taps = l->win->filter_h * l->win->filter_w; /* depthwise */
     int32_t sums[AT_M0_CHANNELS];
+    int32_t per = 1, k;
+    for (k = 2 * out_c; out_c <= AT_M0_CHUNK && k <= AT_M0_CHANNELS; k += out_c) {
+        ++per; /* AT_M0_CHANNELS / out_c pixels a requantization, without a division call */
+    }
     while (count > 0) {
+        const int32_t pixels = count < per ? count : per;
         int32_t c, chunk;
-        if (rq->pixels > 1) {
-            const int32_t pixels = count < rq->pixels ? count : rq->pixels;
-            for (c = 0; c < pixels; ++c, x += step) {
-                at_m0_dot_rows(x, p->filter, n, p->out_c, sums + c * p->out_c);
+        for (c = 0; c < out_c; c += chunk) {
+            chunk = out_c - c < AT_M0_CHUNK ? out_c - c : AT_M0_CHUNK;
+            if (l->n == 0 && (chunk & 1) == 0) {
+                at_m0_dot2_step(x + c, l->filter + c, (taps - 1) * out_c, out_c, chunk >> 1, sums, pixels, step);
             }
-            at_m0_requantize(sums, rq->ch, &q, out, pixels * p->out_c);
-            out += pixels * p->out_c;
-            count -= pixels;
-            continue;
-        }
-        for (c = 0; c < p->out_c; c += chunk, out += chunk) {
-            chunk = p->out_c - c < AT_M0_CHUNK ? p->out_c - c : AT_M0_CHUNK;
-            if ((chunk & 3) == 0) {
-                at_m0_dot4_blocks(x, p->filter + c * n, n, chunk >> 2, sums);
-            } else {
-                at_m0_dot_rows(x, p->filter + c * n, n, chunk, sums);
+            for (k = 0; k < pixels; ++k) {
+                if (l->n != 0) {
+                    at_m0_dot_rows(x + k * step, l->filter + c * l->n, l->n, chunk, sums + k * chunk);
+                } else if (chunk & 1) {
+                    at_m0_dot_step_rows(x + k * step + c, l->filter + c, taps, out_c, chunk, sums + k * chunk);
+                }
             }
-            at_m0_requantize(sums, at_m0_chunk(rq, c, chunk), &q, out, chunk);
+            at_m0_requantize(sums, l->channels + c, &l->q, out + c, chunk, pixels);
         }
-        --count;
-        x += step;
+        out += pixels * out_c;
+        x += pixels * step;
+        count -= pixels;
     }
     return out;
+}
+
+void at_m0_windows(const at_m0_layer_t *l, const int8_t *input, int8_t *output, int8_t *scratch)
+{
+    const at_window_t *win = l->win;
+    const int32_t step = win->stride_w * win->in_c; /* from one in-place window to the next */
+    int32_t b, oy, ox;
+    for (b = 0; b < l->batches; ++b) {
+        const int8_t *in_b = input + b * win->in_h * win->in_w * win->in_c;
+        for (oy = 0; oy < l->out_h; ++oy) {
+            const int32_t inside = win->in_place && oy >= win->inside_y[0] && oy < win->inside_y[1];
+            for (ox = 0; ox < l->out_w;) {
+                const int32_t run = inside && ox >= win->inside_x[0] && ox < win->inside_x[1];
+                const int32_t count = run ? win->inside_x[1] - ox : 1;
+                output = at_m0_pixels(l, at_window_s8(win, in_b, oy, ox, scratch), step, count, output);
+                ox += count;
+            }
+        }
+    }
 }
 
 #if defined(__ARM_ARCH_6M__)

@@ -7,7 +7,7 @@
  * AT_M0_CHANNELS channels; at_m0_dot4_max keeps them as it sums, a run of windows a call) and
  * requantizes once per pool output, clamped to both ranges. The
  * other calls run the conv pixels of one pool window through the Cortex-M0+ conv's pixel loop
- * (at_m0_conv_pixels) into scratch and pool them there (at_m0_max_taps). Either way a row of
+ * (at_m0_pixels) into scratch and pool them there (at_m0_max_taps). Either way a row of
  * windows inside the input is read in place; output pixels in row-major order.
  */
 #include "at_common.h"
@@ -43,7 +43,7 @@ static void max_sums(const at_conv_params_t *conv, int32_t n, const int8_t *x, i
     if (blocks > 0) {
         at_m0_dot4_max(x, conv->filter, n, blocks, best, count, step);
     }
-    for (; count > 0; --count, x += step) {
+    for (; 4 * blocks < conv->out_c && count > 0; --count, x += step) {
         for (c = 4 * blocks; c < conv->out_c; ++c) {
             const int32_t sum = at_dot_s8(x, conv->filter + c * n, n);
             best[c] = sum > best[c] ? sum : best[c];
@@ -65,19 +65,19 @@ void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input
     const int32_t act[3] = {pool->act_min, pool->act_max, 0};
     at_output_t q = conv->output_quant; /* both clamps in one where the ranges meet */
     const int32_t by_sums = monotonic(conv, n) && q.min <= pool->act_max && pool->act_min <= q.max;
+    const at_m0_layer_t l = AT_M0_LAYER(conv, n);
     int32_t best[AT_M0_CHANNELS];
-    at_m0_channels_t rq;
     int32_t py, px, fy, fx;
-    at_m0_channels_init(&rq, conv->channels, out_c, 0);
     q.min = q.min > pool->act_min ? q.min : pool->act_min;
     q.max = q.max < pool->act_max ? q.max : pool->act_max;
     for (py = 0; py < pool->out_h; ++py) {
         for (px = 0; px < pool->out_w; ++px, output += out_c) {
             int8_t *pixel = scratch;
-            int32_t c;
-            for (c = 0; by_sums && c < out_c; ++c) {
-                best[c] = INT32_MIN; /* below every sum */
-            }
+            int32_t *b = best;
+            do { /* below every sum; four at a time (best has room for out_c rounded up to 4) */
+                b[0] = b[1] = b[2] = b[3] = INT32_MIN;
+                b += 4;
+            } while (by_sums && b < best + out_c);
             for (fy = 0; fy < pool->filter_h; ++fy) {
                 const int32_t oy = py * pool->stride_h + fy, ox = px * pool->stride_w;
                 const int32_t run = in_place && oy >= win->inside_y[0] && oy < win->inside_y[1]
@@ -88,12 +88,12 @@ void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input
                     if (by_sums) {
                         max_sums(conv, n, x, step, count, best);
                     } else {
-                        pixel = at_m0_conv_pixels(conv, &rq, x, step, count, pixel);
+                        pixel = at_m0_pixels(&l, x, step, count, pixel);
                     }
                 }
             }
             if (by_sums) {
-                at_m0_requantize(best, rq.ch, &q, output, out_c);
+                at_m0_requantize(best, conv->channels, &q, output, out_c, 1);
             } else {
                 at_m0_max_taps(scratch, output, out_c, out_c, taps, act);
             }

@@ -1,7 +1,7 @@
 /* FULLY_CONNECTED, int8 (TFLM reference_integer_ops::FullyConnected and FullyConnectedPerChannel),
  * for the Cortex-M0+: the sums of the generic kernel (../at_fully_connected_s8.c) by chunks of
- * output rows, summed (at_m0_dot_rows) then requantized (at_m0_requantize, from the chunk's
- * records). */
+ * output rows, summed (at_m0_dot_rows) then requantized (at_m0_requantize, from the rows'
+ * at_channel_t as they are: a row requantizes once per batch). */
 #include "at_common.h"
 #include "at_kernels.h"
 #include "at_m0plus.h"
@@ -11,7 +11,6 @@ void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *i
     const at_output_t q = p->output_quant; /* a copy: the stores to output could alias p's */
     const int32_t depth = p->accum_depth;
     int32_t sums[AT_M0_CHUNK];
-    at_m0_channel_t rq[AT_M0_CHUNK]; /* a chunk's: each row of a batch requantizes once */
     int32_t b, c, k, chunk;
     for (b = 0; b < p->batches; ++b, input += depth) {
         int32_t input_term = 0; /* filter_offset * sum(x + input_offset); int8 filters have 0 */
@@ -24,8 +23,7 @@ void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *i
             for (k = 0; input_term != 0 && k < chunk; ++k) {
                 sums[k] = at_add_wrap(sums[k], input_term);
             }
-            at_m0_prepare(p->channels + c, chunk, rq);
-            at_m0_requantize(sums, rq, &q, output, chunk);
+            at_m0_requantize(sums, p->channels + c, &q, output, chunk, 1);
         }
     }
 }

@@ -101,84 +101,52 @@ AT_INLINE int8_t at_m0_output(int32_t acc, int32_t multiplier, int32_t shift, co
     return (int8_t)(out < q->min ? q->min : out > q->max ? q->max : out);
 }
 
-/* One output channel's requantization as at_m0_requantize reads it (at_m0_prepare makes it
- * from the channel's at_channel_t). With 1 <= r = -shift <= 16 the two roundings of
- * MultiplyByQuantizedMultiplier are one: floor((floor((a m + 2^30) / 2^31) + 2^(r-1)) / 2^r) =
- * floor((a m + 2^30 + 2^(30+r)) / 2^(31+r)) for an accumulator a >= 0, and for a < 2^16 that is
- * (a mh + (a ml >> 16) + 2^14 + 2^(14+r)) >> (15 + r), m = mh 2^16 + ml: two 16 x 16 products
- * in 32 bits, the short path (about 32 cycles an output; below zero under a ReLU about 24).
- * The other accumulators go the whole way, multiplier and shift rebuilt from the record. */
-typedef struct {
-    int32_t acc_init;
-    uint32_t limit; /* the short path for 0 <= acc < limit: 2^16 with r in [1, 16], else 0 */
-    uint32_t ml, mh;
-    uint32_t round; /* 2^14 + 2^(14+r) */
-    uint32_t s;     /* 15 - shift */
-} at_m0_channel_t;
+/* out[j count + k] = at_output_s8 of acc_init + sums[j count + k] for channel k < count (>= 1)
+ * of ch, pixel j < pixels (>= 1): the channels' own at_channel_t, read as they are (no per-call
+ * records). With 1 <= r = -shift the two roundings of MultiplyByQuantizedMultiplier are one:
+ * floor((floor((a m + 2^30) / 2^31) + 2^(r-1)) / 2^r) = floor((a m + 2^30 + 2^(30+r)) / 2^(31+r))
+ * for an accumulator a >= 0, and for a < 2^16, m = mh 2^16 + ml, w = a mh + (a ml >> 16) < 2^32,
+ * that is ((((w + 2^14) >> 15) >> (r - 1)) + 1) >> 1 (floors of floors): two 16 x 16 products
+ * in 32 bits, the short path (about 34 cycles an output; below zero under a ReLU about 24).
+ * The other accumulators go the whole way (at_m0_output). */
+void at_m0_requantize(const int32_t *sums, const at_channel_t *ch, const at_output_t *q, int8_t *out,
+                      int32_t count, int32_t pixels);
 
-void at_m0_prepare(const at_channel_t *ch, int32_t count, at_m0_channel_t *out);
-
-/* out[k] = at_output_s8 of acc_init + sums[k] for channel k < count (>= 1), from its record. */
-void at_m0_requantize(const int32_t *sums, const at_m0_channel_t *ch, const at_output_t *q, int8_t *out,
-                      int32_t count);
-
-/* The records of a kernel call's output channels, on its stack: all of them, prepared once,
- * when there are at most AT_M0_CHANNELS; else each chunk's when its turn comes. Up to 16
- * channels they repeat to fill the array, so that one at_m0_requantize covers `pixels` pixels. */
+/* Sums kept on a kernel's stack: the pixels of up to AT_M0_CHANNELS outputs go to one
+ * at_m0_requantize where a pixel has at most AT_M0_CHUNK channels. */
 #define AT_M0_CHANNELS 32
+
+/* What the pixel loop of conv and depthwise reads of their parameters (the same fields in both
+ * structs): one loop for both kernels, so an image with both carries it once. */
 typedef struct {
-    at_m0_channel_t ch[AT_M0_CHANNELS];
-    const at_channel_t *from; /* the channels to prepare chunk by chunk; NULL: all prepared */
-    int32_t pixels;           /* whole pixels of records in ch: 1 unless the channels repeat */
-} at_m0_channels_t;
+    const at_window_t *win;
+    at_output_t q;
+    const int8_t *filter;
+    const at_channel_t *channels;
+    int32_t batches, out_h, out_w, out_c;
+    int32_t n; /* conv: a filter row's length; depthwise: 0 (its taps are the window's) */
+} at_m0_layer_t;
 
-/* by_pixels: repeat the records (up to 16 channels) for at_m0_requantize over whole pixels. */
-void at_m0_channels_init(at_m0_channels_t *rq, const at_channel_t *ch, int32_t count, int32_t by_pixels);
+/* The layer of a conv or depthwise parameter struct P; n as above. */
+#define AT_M0_LAYER(P, N)                                                                           \
+    {&(P)->win, (P)->output_quant, (P)->filter, (P)->channels, (P)->batches, (P)->out_h, (P)->out_w, \
+     (P)->out_c, (N)}
 
-/* The records of channels [c, c + count), count <= AT_M0_CHUNK. */
-AT_INLINE const at_m0_channel_t *at_m0_chunk(at_m0_channels_t *rq, int32_t c, int32_t count)
-{
-    if (rq->from == 0) {
-        return rq->ch + c;
-    }
-    at_m0_prepare(rq->from + c, count, rq->ch);
-    return rq->ch;
-}
+/* `count` output pixels (all channels of each), their windows `step` bytes apart from x,
+ * written from out; returns the end of what it wrote. By chunks of up to AT_M0_CHUNK channels
+ * summed then requantized; with at most AT_M0_CHUNK channels the sums of several pixels go to
+ * one requantization. */
+int8_t *at_m0_pixels(const at_m0_layer_t *l, const int8_t *x, int32_t step, int32_t count, int8_t *out);
 
-/* `count` conv output pixels (all channels of each, requantized by rq: p's channels), their
- * windows `step` bytes apart from x, written from out; returns the end of what it wrote
- * (at_conv_s8 and the fused conv + max pool). */
-int8_t *at_m0_conv_pixels(const at_conv_params_t *p, at_m0_channels_t *rq, const int8_t *x, int32_t step,
-                          int32_t count, int8_t *out);
+/* The forward pass over every output pixel: in-place windows of a row go to at_m0_pixels as one
+ * run (consecutive windows win->stride_w * in_c bytes apart), every other window one at a
+ * time through at_window_s8. */
+void at_m0_windows(const at_m0_layer_t *l, const int8_t *input, int8_t *output, int8_t *scratch);
 
 /* out[c] = the maximum over taps t of x[c + t * step] (one row of a window) and, with act[2]
  * nonzero, of out[c] (the rows before), clamped to [act_min, act_max] = act[0..1], c < count.
  * Clamping is monotonic, so clamping each row's maximum clamps the window's. */
 void at_m0_max_taps(const int8_t *x, int8_t *out, int32_t count, int32_t step, int32_t taps,
                     const int32_t act[3]);
-
-/* Forward pass of a windowed kernel (conv, depthwise) over every output pixel: in-place windows
- * of a row go to `pixels` as one run (consecutive windows `step` bytes apart), every other window
- * one at a time through at_window_s8. A macro, not a callback, so each kernel keeps its direct
- * call; `pixels(p, rq, x, step, count, output)` returns the output after the pixels it wrote. */
-#define AT_M0_PIXEL_RUNS(p, rq, input, output, scratch, pixels)                                       \
-    do {                                                                                            \
-        const at_window_t *win_ = &(p)->win;                                                        \
-        const int32_t step_ = win_->stride_w * win_->in_c; /* from one in-place window to the next */ \
-        int32_t b_, oy_, ox_;                                                                       \
-        for (b_ = 0; b_ < (p)->batches; ++b_) {                                                     \
-            const int8_t *in_b_ = (input) + b_ * win_->in_h * win_->in_w * win_->in_c;              \
-            for (oy_ = 0; oy_ < (p)->out_h; ++oy_) {                                                \
-                const int32_t inside_ = win_->in_place && oy_ >= win_->inside_y[0] && oy_ < win_->inside_y[1]; \
-                for (ox_ = 0; ox_ < (p)->out_w;) {                                                  \
-                    const int32_t run_ = inside_ && ox_ >= win_->inside_x[0] && ox_ < win_->inside_x[1]; \
-                    const int32_t count_ = run_ ? win_->inside_x[1] - ox_ : 1;                      \
-                    (output) = pixels((p), (rq), at_window_s8(win_, in_b_, oy_, ox_, (scratch)),    \
-                                      run_ ? step_ : 0, count_, (output));                          \
-                    ox_ += count_;                                                                  \
-                }                                                                                   \
-            }                                                                                       \
-        }                                                                                           \
-    } while (0)
 
 #endif /* AT_M0PLUS_H */
