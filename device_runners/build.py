@@ -430,8 +430,8 @@ def _worst_stack(ci_files: list[Path], library: _LibraryFrames, root: str = ROOT
     for ci in ci_files:
         text = ci.read_text()
         for title, label in _NODE.findall(text):
-            if m := _FRAME.search(label):
-                frames[title] = (int(m.group(1)), m.group(2))
+            if m := _FRAME.search(label):  # a weak default and its override: the larger frame
+                frames[title] = max(frames.get(title, (0, "")), (int(m.group(1)), m.group(2)))
         for caller, callee in _EDGE.findall(text):
             calls.setdefault(caller, []).append(callee)
 

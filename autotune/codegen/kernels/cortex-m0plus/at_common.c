@@ -189,18 +189,6 @@ __asm__(AT_M0_FUNCTION("at_m0_dot2_step") AT_M0_SAVE
         AT_M0_RESTORE
         AT_M0_END("at_m0_dot2_step"));
 
-void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t step, int32_t count,
-                         int32_t *sums)
-{
-    const int32_t pairs = count >> 1;
-    if (pairs > 0) {
-        at_m0_dot2_step(x, w, (taps - 1) * step, step, pairs, sums, 1, 0);
-    }
-    if (count & 1) {
-        sums[count - 1] = at_dot_step_s8(x + count - 1, w + count - 1, taps, step);
-    }
-}
-
 /* at_m0_requantize. Registers: r0 sums, r1 the channels, r2 out, r12 the end of the pixel's
  * outputs; r8 the output zero point, r9 act_min, r10 act_max, r11 2^14 (on the whole way the
  * sign, 0 or -1, then 2^14 again); per output r4 the accumulator, r3 acc_init then scratch,
@@ -342,8 +330,11 @@ void at_m0_dot4_blocks(const int8_t *x, const int8_t *w, int32_t n, int32_t bloc
 void at_m0_dot2_step(const int8_t *x, const int8_t *w, int32_t last, int32_t step, int32_t pairs,
                      int32_t *sums, int32_t pixels, int32_t pixel_step)
 {
-    for (; pixels > 0; --pixels, x += pixel_step, sums += 2 * pairs) {
-        at_m0_dot_step_rows(x, w, last / step + 1, step, 2 * pairs, sums);
+    for (; pixels > 0; --pixels, x += pixel_step) {
+        int32_t k;
+        for (k = 0; k < 2 * pairs; ++k) {
+            *sums++ = at_dot_step_s8(x + k, w + k, last / step + 1, step);
+        }
     }
 }
 
@@ -363,14 +354,6 @@ void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, 
 {
     for (; count > 0; --count, w += n) {
         *sums++ = at_dot_s8(x, w, n);
-    }
-}
-
-void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t step, int32_t count,
-                         int32_t *sums)
-{
-    for (; count > 0; --count, ++x, ++w) {
-        *sums++ = at_dot_step_s8(x, w, taps, step);
     }
 }
 
@@ -395,10 +378,18 @@ void at_m0_requantize(const int32_t *sums, const at_channel_t *ch, const at_outp
 
 #endif
 
+/* Where the image has no depthwise call, its sums never run: this stub stands in for them and
+ * the depthwise kernel's file, when the model has one, replaces it (so conv-only images carry no
+ * depthwise code). */
+__attribute__((weak)) void at_m0_depthwise_sums(const at_m0_layer_t *l, const int8_t *x, int32_t c, int32_t chunk,
+                                                int32_t *sums, int32_t pixels, int32_t step)
+{
+    (void)l, (void)x, (void)c, (void)chunk, (void)sums, (void)pixels, (void)step;
+}
+
 int8_t *at_m0_pixels(const at_m0_layer_t *l, const int8_t *x, int32_t step, int32_t count, int8_t *out)
 {
     const int32_t out_c = l->out_c;
-    const int32_t taps = l->win->filter_h * l->win->filter_w; /* depthwise */
     int32_t sums[AT_M0_CHANNELS];
     int32_t per = 1, k;
     for (k = 2 * out_c; out_c <= AT_M0_CHUNK && k <= AT_M0_CHANNELS; k += out_c) {
@@ -409,15 +400,11 @@ int8_t *at_m0_pixels(const at_m0_layer_t *l, const int8_t *x, int32_t step, int3
         int32_t c, chunk;
         for (c = 0; c < out_c; c += chunk) {
             chunk = out_c - c < AT_M0_CHUNK ? out_c - c : AT_M0_CHUNK;
-            if (l->n == 0 && (chunk & 1) == 0) {
-                at_m0_dot2_step(x + c, l->filter + c, (taps - 1) * out_c, out_c, chunk >> 1, sums, pixels, step);
+            for (k = 0; l->n != 0 && k < pixels; ++k) {
+                at_m0_dot_rows(x + k * step, l->filter + c * l->n, l->n, chunk, sums + k * chunk);
             }
-            for (k = 0; k < pixels; ++k) {
-                if (l->n != 0) {
-                    at_m0_dot_rows(x + k * step, l->filter + c * l->n, l->n, chunk, sums + k * chunk);
-                } else if (chunk & 1) {
-                    at_m0_dot_step_rows(x + k * step + c, l->filter + c, taps, out_c, chunk, sums + k * chunk);
-                }
+            if (l->n == 0) {
+                at_m0_depthwise_sums(l, x + c, c, chunk, sums, pixels, step);
             }
             at_m0_requantize(sums, l->channels + c, &l->q, out + c, chunk, pixels);
         }

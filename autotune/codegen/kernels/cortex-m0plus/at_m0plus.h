@@ -56,14 +56,10 @@ void at_m0_dot4_blocks(const int8_t *x, const int8_t *w, int32_t n, int32_t bloc
 void at_m0_dot4_max(const int8_t *x, const int8_t *w, int32_t n, int32_t blocks, int32_t *best, int32_t pixels,
                     int32_t step);
 
-/* sums[k] = sum over taps t < taps of x[k + t * step] * w[k + t * step], k < count: depthwise
- * channels, two at a time (one index and one loop for both: 7.5 cycles per MAC). */
-void at_m0_dot_step_rows(const int8_t *x, const int8_t *w, int32_t taps, int32_t step, int32_t count,
-                         int32_t *sums);
-
-/* at_m0_dot_step_rows of 2 pairs channels, pairs >= 1, the last tap at offset `last`, for each
- * of `pixels` (>= 1) windows pixel_step bytes apart from x, their sums one pixel after another:
- * the assembly it calls. */
+/* sums[k] = sum over taps t of x[k + t * step] * w[k + t * step] (the last tap at offset `last`)
+ * for the 2 pairs (>= 1) adjacent depthwise channels k, for each of `pixels` (>= 1) windows
+ * pixel_step bytes apart from x, their sums one pixel after another: two channels a pass on one
+ * index and one loop (7.5 cycles per MAC). */
 void at_m0_dot2_step(const int8_t *x, const int8_t *w, int32_t last, int32_t step, int32_t pairs,
                      int32_t *sums, int32_t pixels, int32_t pixel_step);
 
@@ -137,6 +133,11 @@ typedef struct {
  * summed then requantized; with at most AT_M0_CHUNK channels the sums of several pixels go to
  * one requantization. */
 int8_t *at_m0_pixels(const at_m0_layer_t *l, const int8_t *x, int32_t step, int32_t count, int8_t *out);
+
+/* The sums of depthwise channels [c, c + chunk) of `pixels` windows `step` bytes apart from
+ * x (channel c's first tap), one pixel after another (at_depthwise_conv_s8.c). */
+void at_m0_depthwise_sums(const at_m0_layer_t *l, const int8_t *x, int32_t c, int32_t chunk, int32_t *sums,
+                          int32_t pixels, int32_t step);
 
 /* The forward pass over every output pixel: in-place windows of a row go to at_m0_pixels as one
  * run (consecutive windows win->stride_w * in_c bytes apart), every other window one at a
