@@ -4,10 +4,12 @@ For every model of the test zoo (tests/model_zoo.py), with the input and output 
 default) and in the caller's buffers (generate_c's `io`): our activation RAM (the planned arena
 plus any input and output buffers the caller keeps outside it), our worst-case stack, the
 firmware's flash on the Cortex-M0+ (the whole rp2040 image: code and weights) and its RAM as the
-ELF measures it, against the arena TFLite Micro allocates for the same .tflite model: its head
-(the non-persistent part: planned activations, input and output included, and kernel scratch;
-what our activation RAM compares with) and total (head plus its persistent structs). Then the
-ratio ours / TFLM head per model, its geometric mean and maximum.
+ELF measures it, and the same image's flash and stack built with the generic kernels in place of
+the cortex-m0plus library (the baseline of issue 10's flash goal), against the arena TFLite Micro
+allocates for the same .tflite model: its head (the non-persistent part: planned activations,
+input and output included, and kernel scratch; what our activation RAM compares with) and total
+(head plus its persistent structs). Then the ratio ours / TFLM head per model, its geometric mean
+and maximum, and the models whose flash exceeds the generic kernels' image.
 
 For each Pareto point of `runs/spectral`, if that run exists: the same figures and the time to
 generate and build the C without cache (`make run` makes the run; this benchmark does not).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import statistics
 import sys
 import tempfile
@@ -36,11 +39,13 @@ from autotune.report.records import pareto_front, read_records  # noqa: E402
 from autotune.study import open_study  # noqa: E402
 from autotune.tflm import tflm_arena  # noqa: E402
 from device_runners.build import build  # noqa: E402
+from device_runners.targets import get_target  # noqa: E402
 
 SOURCE = {"activation_bytes": "predicted:memory plan (arena + the caller's input and output buffers, if outside)",
           "stack_bytes": "measured:elf-rp2040 (deepest call chain from Reset_Handler)",
           "ram_bytes_elf": "measured:elf-rp2040 (.data + .bss + stack)",
           "flash_bytes_m0plus": "measured:elf-rp2040 (whole image)",
+          "generic_kernels": "measured:elf-rp2040 (whole image, the generic kernels in place of the cortex-m0plus library)",
           "tflm": "measured:TFLM host interpreter, print_allocations (arena head, total)"}
 
 
@@ -55,10 +60,16 @@ def measure(tflite: bytes, name: str, scratch: Path) -> dict:
         generated = generate_c(graph, scratch / io / "src", io=io)
         firmware = build(scratch / io / "src", "rp2040", cache_dir=scratch / "cache")
         seconds = time.perf_counter() - start
+        generic = scratch / io / "generic"
+        shutil.copytree(scratch / io / "src", generic)
+        for library in get_target("rp2040").kernel_libraries:
+            shutil.rmtree(generic / library)
+        baseline = build(generic, "rp2040", cache_dir=scratch / "cache")
         ours = generated.activation_bytes
         row[io] = {"arena_bytes": generated.arena_bytes, "caller_buffer_bytes": ours - generated.arena_bytes,
                    "activation_bytes": ours, "stack_bytes": firmware.stack_bytes,
                    "ram_bytes_elf": firmware.ram_bytes, "flash_bytes_m0plus": firmware.flash_bytes,
+                   "generic_kernels": {"flash_bytes_m0plus": baseline.flash_bytes, "stack_bytes": baseline.stack_bytes},
                    "ratio_to_tflm_head": round(ours / tflm.head, 3), "build_seconds": round(seconds, 3)}
     return row
 
@@ -74,7 +85,12 @@ def summary(rows: list[dict]) -> dict:
         result[io] = {"geomean_ratio_to_tflm_head": round(geometric_mean(ratios), 3),
                       "max_ratio_to_tflm_head": max(ratios),
                       "models_above_0.85": [r["name"] for r in rows if r[io]["ratio_to_tflm_head"] > 0.85],
-                      "total_flash_bytes_m0plus": sum(r[io]["flash_bytes_m0plus"] for r in rows)}
+                      "total_flash_bytes_m0plus": sum(r[io]["flash_bytes_m0plus"] for r in rows),
+                      "total_flash_bytes_m0plus_generic_kernels":
+                          sum(r[io]["generic_kernels"]["flash_bytes_m0plus"] for r in rows),
+                      "models_flash_above_generic_kernels":
+                          [r["name"] for r in rows
+                           if r[io]["flash_bytes_m0plus"] > r[io]["generic_kernels"]["flash_bytes_m0plus"]]}
     return result
 
 
@@ -110,7 +126,8 @@ def main(run: Path = ROOT / "runs" / "spectral", zoo_dir: Path | None = None) ->
     for r in models + result.get("front", {}).get("points", []):
         a, c = r["arena"], r["caller"]
         print(f"{r['name']:<19} TFLM head {r['tflm_arena_head_bytes']:>6}; I/O in arena {a['activation_bytes']:>6} "
-              f"{a['ratio_to_tflm_head']:.3f}x flash {a['flash_bytes_m0plus']:>5} stack {a['stack_bytes']}; caller's "
+              f"{a['ratio_to_tflm_head']:.3f}x flash {a['flash_bytes_m0plus']:>5} "
+              f"(generic {a['generic_kernels']['flash_bytes_m0plus']:>5}) stack {a['stack_bytes']}; caller's "
               f"{c['activation_bytes']:>6} {c['ratio_to_tflm_head']:.3f}x flash {c['flash_bytes_m0plus']:>5} "
               f"stack {c['stack_bytes']}")
     print(json.dumps(result["zoo_summary"]))

@@ -21,7 +21,7 @@ import pytest
 
 from autotune import executor
 from autotune.codegen import generate_c
-from autotune.codegen.kernel_library import KERNEL_DIR
+from autotune.codegen.kernel_library import KERNEL_DIR, copy_kernels
 from autotune.ir.graph import Graph, Op, Tensor
 from device_runners.build import build, build_host
 from device_runners.rp2040_sim import Rp2040Sim
@@ -87,46 +87,67 @@ def test_variants_replace_generic_files_one_for_one():
     assert variants - generic == {"at_m0plus.h"}  # its own helpers; every .c replaces a generic one
 
 
+# check(cases): how many of `cases` requantizations at_m0_requantize gets other than at_output_s8,
+# for accumulators at the int32 edges and at random magnitudes, every shift TFLM uses (and left
+# shifts), zero and random multipliers, ReLU or not.
+REQUANTIZE_CHECK = (
+    "static uint32_t state = 12345u;\n"
+    "static uint32_t next(void) { state ^= state << 13; state ^= state >> 17; state ^= state << 5; return state; }\n"
+    "static long check(long cases) {\n"
+    "    static const int32_t edges[] = {INT32_MIN, INT32_MIN + 1, -65537, -65536, -1, 0, 1,\n"
+    "                                    65535, 65536, INT32_MAX - 1, INT32_MAX};\n"
+    "    long bad = 0, i;\n"
+    "    for (i = 0; i < cases; ++i) {\n"
+    "        at_channel_t ch;\n"
+    "        at_output_t q;\n"
+    "        int8_t got;\n"
+    "        const int32_t sum = i < 11 * 64 ? edges[i % 11] : (int32_t)next() >> (next() % 31);\n"
+    "        q.offset = (int32_t)(next() % 256) - 128;\n"
+    "        q.min = (next() & 1) ? q.offset : -128;\n"
+    "        q.max = 127;\n"
+    "        ch.acc_init = (int32_t)(next() % 4001) - 2000;\n"
+    "        ch.multiplier = i % 97 == 0 ? 0 : (int32_t)((1u << 30) | (next() >> 2));\n"
+    "        ch.shift = (int32_t)(next() % 40) - 31;\n"
+    "        at_m0_requantize(&sum, &ch, &q, &got, 1, 1);\n"
+    "        bad += got != at_output_s8(at_add_wrap(ch.acc_init, sum), ch.multiplier, ch.shift, q.offset, q.min,\n"
+    "                                   q.max);\n"
+    "    }\n"
+    "    return bad;\n"
+    "}\n")
+
+
 def test_requantization_matches_the_generic_one(tmp_path):
     """at_m0_requantize (the variants' requantization from the channels' at_channel_t: its short
-    path for accumulators in [0, 2^16) and the 16-bit-piece multiply of the whole way) in its portable form against
-    at_output_s8, for accumulators at the int32 edges and at random, every shift TFLM uses,
-    ReLU or not; the assembly form runs in the test below on rp2040-sim."""
+    path for accumulators in [0, 2^16) and the 16-bit-piece multiply of the whole way) in its
+    portable form against at_output_s8 on 2,000,000 cases; the assembly below."""
     main = tmp_path / "main.c"
-    main.write_text('#include <stdio.h>\n#include "at_m0plus.h"\n'
-                    "static uint32_t state = 12345u;\n"
-                    "static uint32_t next(void) { state ^= state << 13; state ^= state >> 17; "
-                    "state ^= state << 5; return state; }\n"
-                    "int main(void) {\n"
-                    "    static const int32_t edges[] = {INT32_MIN, INT32_MIN + 1, -65537, -65536, -1, 0, 1,\n"
-                    "                                    65535, 65536, INT32_MAX - 1, INT32_MAX};\n"
-                    "    long bad = 0, i;\n"
-                    "    for (i = 0; i < 2000000; ++i) {\n"
-                    "        at_channel_t ch;\n"
-                    "        at_output_t q;\n"
-                    "        int8_t got;\n"
-                    "        const int32_t sum = i < 11 * 64 ? edges[i % 11] : (int32_t)next() >> (next() % 31);\n"
-                    "        q.offset = (int32_t)(next() % 256) - 128;\n"
-                    "        q.min = (next() & 1) ? q.offset : -128;\n"
-                    "        q.max = 127;\n"
-                    "        ch.acc_init = (int32_t)(next() % 4001) - 2000;\n"
-                    "        ch.multiplier = i % 97 == 0 ? 0 : (int32_t)((1u << 30) | (next() >> 2));\n"
-                    "        ch.shift = (int32_t)(next() % 40) - 31;\n"
-                    "        at_m0_requantize(&sum, &ch, &q, &got, 1, 1);\n"
-                    "        if (got != at_output_s8(at_add_wrap(ch.acc_init, sum), ch.multiplier, ch.shift, q.offset,\n"
-                    "                                q.min, q.max)) {\n"
-                    "            if (bad++ < 5) printf(\"sum %ld init %ld m %ld shift %ld\\n\", (long)sum,\n"
-                    "                                  (long)ch.acc_init, (long)ch.multiplier, (long)ch.shift);\n"
-                    "        }\n"
-                    "    }\n"
-                    '    printf("%ld\\n", bad);\n'
-                    "    return bad != 0;\n}\n")
+    main.write_text(f'#include <stdio.h>\n#include "at_m0plus.h"\n{REQUANTIZE_CHECK}int main(void) {{\n'
+                    '    const long bad = check(2000000);\n    printf("%ld\\n", bad);\n    return bad != 0;\n}\n')
     exe = tmp_path / "requantize"
     subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-fsanitize=undefined",
                     "-fno-sanitize-recover=all", "-I", str(KERNEL_DIR), "-I", str(KERNEL_DIR / LIBRARY), str(main),
                     str(KERNEL_DIR / LIBRARY / "at_common.c"), "-o", str(exe)], check=True)
     proc = subprocess.run([str(exe)], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == "0", proc.stdout[-1000:]
+
+
+@pytest.mark.slow
+def test_requantization_assembly_matches_the_generic_one(tmp_path):
+    """The same check on rp2040-sim, where at_m0_requantize is the ARMv6-M assembly: 100,000 cases
+    in a firmware whose entry runs check() and returns the count of mismatches as its output."""
+    src = tmp_path / "src"
+    copy_kernels(["at_common.h", "at_common.c", "at_kernels.h"], src)
+    (src / "model.h").write_text("#define MODEL_INPUT_SIZE 1\n#define MODEL_OUTPUT_SIZE 4\n")
+    (src / "model.c").write_text(f'#include "{LIBRARY}/at_m0plus.h"\n#include "model.h"\n{REQUANTIZE_CHECK}'
+                                 "int model_invoke(const int8_t *input, int8_t *output) {\n"
+                                 "    const long bad = check(100000);\n    (void)input;\n"
+                                 "    output[0] = (int8_t)bad, output[1] = (int8_t)(bad >> 8);\n"
+                                 "    output[2] = (int8_t)(bad >> 16), output[3] = (int8_t)(bad >> 24);\n"
+                                 "    return 0;\n}\n")
+    firmware = build(src, "rp2040", cache_dir=tmp_path / "cache")
+    assert "at_m0_requantize" in firmware.symbols
+    result = Rp2040Sim(firmware.elf_path, xip=False).run(np.zeros(1, np.int8))
+    assert result.output.view("<i4")[0] == 0
 
 
 @pytest.mark.slow
