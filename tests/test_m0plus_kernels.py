@@ -4,11 +4,12 @@ rp2040 lists the library, so its builds compile the variants in place of the gen
 host build compiles them too when asked (`build_host(libraries=...)`, their portable C where a
 variant has ARMv6-M assembly). Single-op graphs reach each path of each variant (blocks of four
 channels and the channels left over, chunks of sums past 16 channels, several pixels a
-requantization up to 16 channels, windows read in place and gathered, strides, dilation, depth multiplier,
-batches of dense rows, 1-D and 2-D pools), and conv + max pool pairs the fused kernel (pooling the
-largest sums, or requantized pixels past 32 channels), 200 inputs each, bit-exact on the
-host under AddressSanitizer and UBSan and on rp2040-sim; the requantization is checked against
-the generic at_output_s8 on edge and random values.
+requantization up to 16 channels, windows read in place and gathered, strides, dilation, depth
+multiplier, batches of dense rows, 1-D and 2-D pools), and conv + max pool pairs the fused kernel
+(pooling the largest sums, or requantized pixels where the channels are not in blocks of four or
+past 32), 200 inputs each, bit-exact on the host under AddressSanitizer and UBSan and on
+rp2040-sim; the requantization, portable and assembly, is checked against the generic
+at_output_s8 on edge and random values.
 """
 from __future__ import annotations
 
@@ -68,9 +69,10 @@ def graphs():
         ops.pool(rng, "MAX_POOL_2D", 1, 64, 8, 1, 4, 4, "VALID"),
         ops.pool(rng, "MAX_POOL_2D", 5, 7, 3, 3, 3, 2, "SAME"),
         ops.pool(rng, "AVERAGE_POOL_2D", 5, 5, 4, 2, 2, 2, "VALID"),
-        # fused: pooled by the largest sums (rows in blocks of four and left over, no ReLU, 2-D
-        # with gathered windows), and past 32 channels by requantized pixels
+        # fused: pooled by the largest sums (blocks of four rows, no ReLU, 2-D with gathered
+        # windows), and by requantized pixels where the channels are not in blocks of four or past 32
         conv_max_pool(rng, 1, 64, 1, 8, 1, 7, 4),
+        conv_max_pool(rng, 1, 64, 2, 12, 1, 3, 4, act="NONE"),
         conv_max_pool(rng, 1, 64, 2, 6, 1, 3, 4, act="NONE"),
         conv_max_pool(rng, 6, 6, 3, 8, 3, 3, 2),
         conv_max_pool(rng, 1, 16, 4, 36, 1, 3, 2),

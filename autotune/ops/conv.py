@@ -98,12 +98,12 @@ M0_POOLED_CHANNELS = 32  # cortex-m0plus/at_m0plus.h AT_M0_CHANNELS
 
 def m0_pools_sums(graph: Graph, conv: KernelCall, pool) -> bool:
     """Whether the Cortex-M0+ fused conv + max pool (cortex-m0plus/at_conv_max_pool_s8.c) pools
-    each window's largest sums and requantizes once per pool output: at most 32 channels, no left
-    shift, no negative multiplier, no sum that can wrap acc_init + sum (|x w| <= 2^14), and the
+    each window's largest sums and requantizes once per pool output: at most 32 channels in blocks
+    of four, no left shift, no negative multiplier, no sum that can wrap acc_init + sum (|x w| <= 2^14), and the
     conv's and pool's clamp ranges meeting. Its work terms m0_pool_* count that path."""
     p, op, d = conv.params, graph.ops[conv.op], conv.dims
     out_c, n = d["out_c"], d["filter_h"] * d["filter_w"] * d["in_c"]
-    if out_c > M0_POOLED_CHANNELS or n >= 2**17 or p.act_min > pool.act_max or pool.act_min > p.act_max:
+    if out_c > M0_POOLED_CHANNELS or out_c % 4 or n >= 2**17 or p.act_min > pool.act_max or pool.act_min > p.act_max:
         return False
     if np.any(p.shift > 0) or np.any(p.multiplier < 0):
         return False

@@ -3,10 +3,10 @@
  * Requantization is monotonic in the accumulator where no sum can wrap acc_init + sum and no
  * left shift can wrap the accumulator (shift <= 0, multiplier >= 0), and so is the clamp: the
  * maximum of the requantized conv outputs of a pool window is then the requantization of the
- * largest sum. Such a call keeps each channel's largest sum over the window (at most
- * AT_M0_CHANNELS channels; at_m0_dot4_max keeps them as it sums, a run of windows a call) and
- * requantizes once per pool output, clamped to both ranges. The
- * other calls run the conv pixels of one pool window through the Cortex-M0+ conv's pixel loop
+ * largest sum. Such a call with its channels in blocks of four (at most AT_M0_CHANNELS) keeps
+ * each channel's largest sum over the window (at_m0_dot4_max keeps them as it sums, a run of
+ * windows a call) and requantizes once per pool output, clamped to both ranges. The other calls
+ * run the conv pixels of one pool window through the Cortex-M0+ conv's pixel loop
  * (at_m0_pixels) into scratch and pool them there (at_m0_max_taps). Either way a row of
  * windows inside the input is read in place; output pixels in row-major order.
  */
@@ -15,12 +15,13 @@
 #include "at_m0plus.h"
 
 /* Whether the largest sum of a window gives its largest output (see above) for every channel:
- * |x w| <= 2^14, so every sum of n products lies within n 2^14 of zero. */
+ * |x w| <= 2^14, so every sum of n products lies within n 2^14 of zero. And whether the channels
+ * come in blocks of four, at_m0_dot4_max's. */
 static int32_t monotonic(const at_conv_params_t *conv, int32_t n)
 {
     const at_channel_t *ch = conv->channels;
     int32_t c, bound;
-    if (conv->out_c > AT_M0_CHANNELS || n >= (1 << 17)) {
+    if (conv->out_c > AT_M0_CHANNELS || (conv->out_c & 3) != 0 || n >= (1 << 17)) {
         return 0;
     }
     bound = n << 14;
@@ -31,24 +32,6 @@ static int32_t monotonic(const at_conv_params_t *conv, int32_t n)
         }
     }
     return 1;
-}
-
-/* best[c] = max(best[c], the sums of channel c over `count` windows `step` bytes apart from x):
- * blocks of four channels by at_m0_dot4_max, the channels left over one by one. */
-static void max_sums(const at_conv_params_t *conv, int32_t n, const int8_t *x, int32_t step, int32_t count,
-                     int32_t *best)
-{
-    const int32_t blocks = conv->out_c >> 2;
-    int32_t c;
-    if (blocks > 0) {
-        at_m0_dot4_max(x, conv->filter, n, blocks, best, count, step);
-    }
-    for (; 4 * blocks < conv->out_c && count > 0; --count, x += step) {
-        for (c = 4 * blocks; c < conv->out_c; ++c) {
-            const int32_t sum = at_dot_s8(x, conv->filter + c * n, n);
-            best[c] = sum > best[c] ? sum : best[c];
-        }
-    }
 }
 
 void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input, int8_t *output,
@@ -86,7 +69,7 @@ void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input
                     const int8_t *x = at_window_s8(win, input, oy, ox + fx, window);
                     const int32_t count = run ? pool->filter_w : 1; /* the row's windows in one run */
                     if (by_sums) {
-                        max_sums(conv, n, x, step, count, best);
+                        at_m0_dot4_max(x, conv->filter, n, out_c >> 2, best, count, step);
                     } else {
                         pixel = at_m0_pixels(&l, x, step, count, pixel);
                     }
