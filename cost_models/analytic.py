@@ -135,20 +135,23 @@ CORTEX_M0PLUS = CoreTable(
     runtime_flash=300,
     board_flash=1460,  # boot2 (256 B), clocks, UART0, the request loop and the cycle counter
     flash_cache=RP2040_XIP,
-    # the cortex-m0plus variants of conv, depthwise, dense and pools with the assembly helpers
-    # they use (cortex-m0plus/at_common.c: the MAC loops and the requantization)
-    kernel_flash={"at_conv_s8.c": 1470, "at_depthwise_conv_s8.c": 1550, "at_fully_connected_s8.c": 614,
+    # the cortex-m0plus variants of conv, dense and pools with the assembly helpers they use
+    # (cortex-m0plus/at_common.c: the MAC loops, the requantization, the pixel loop and window
+    # walker conv and depthwise share); depthwise: its own file's code beyond the conv's helpers,
+    # which every zoo model with a depthwise call also links (measured, rp2040 ELF, -Os; the
+    # others: fitted)
+    kernel_flash={"at_conv_s8.c": 1314, "at_depthwise_conv_s8.c": 800, "at_fully_connected_s8.c": 724,
                   "at_mean_s8.c": 400, "at_softmax_s8.c": 772, "at_pool_s8.c": 1230, "at_add_s8.c": 804,
                   "at_pad_s8.c": 198, "at_concat_s8.c": 66, "at_requantize_s8.c": 176, "at_lut_s8.c": 32,
                   "at_mul_s8.c": 482, "at_gather_s8.c": 102,
-                  # the fused kernel: its object, at_m0_dot4_max and, for its fallback path, the conv's
-                  # pixel loop and the max pool's assembly (-Os; the others: fitted)
-                  "at_conv_max_pool_s8.c": 1500},
+                  # the fused kernel: its object, at_m0_dot4_max and, for its fallback path, the
+                  # shared pixel loop and the max pool's assembly
+                  "at_conv_max_pool_s8.c": 1200},
     stack_ram=220,  # the deepest path runs from the board's request loop
-    # the variants' frames (measured, rp2040 ELF): the call's channel records (at_m0_channels_t,
-    # 776 B; dense: a chunk's, 384 B), the sums, the assembly's saved registers
-    kernel_stack={"at_conv_s8": 990, "at_conv_reverse_s8": 990, "at_depthwise_conv_s8": 1010,
-                  "at_fully_connected_s8": 452, "at_conv_max_pool_s8": 1204},
+    # the variants' frames above it (measured, rp2040 ELF: the zoo's deepest path less stack_ram):
+    # the sums (up to 32), the fused kernel's largest sums (32), the assembly's saved registers
+    kernel_stack={"at_conv_s8": 284, "at_conv_reverse_s8": 244, "at_depthwise_conv_s8": 284,
+                  "at_fully_connected_s8": 68, "at_conv_max_pool_s8": 468},
     # the fused conv + max pool pools each window over scratch with one call of the pool's
     # assembly, not one per input row: least squares through the origin on the zoo's eight fused
     # calls on rp2040-sim
