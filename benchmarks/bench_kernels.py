@@ -469,9 +469,17 @@ def measure_sweep(target: str, graphs: list[Graph], rng, m4: dict | None = None)
     return samples, entry
 
 
+def macs_per_output(call) -> int:
+    """MACs per output value of a conv, depthwise or dense call (a fused call's: per conv output)."""
+    d = call.dims
+    outputs = d["batches"] * (d["out_depth"] if "out_depth" in d else d["out_h"] * d["out_w"] * d["out_c"])
+    return call.macs // outputs
+
+
 def measure_models(target: str, names: list[str], rng, zoo_dir: Path) -> list[tuple]:
     """(name, features, simulation, layers) of each model on the target's simulator; layers: per
-    kernel call its symbol, MACs (conv, depthwise and dense only) and zero-wait cycles."""
+    kernel call its symbol, MACs (conv, depthwise and dense only), zero-wait cycles and, with
+    MACs, cycles per MAC and MACs per output."""
     runs = []
     for name in names:
         with tempfile.TemporaryDirectory() as scratch:
@@ -479,7 +487,8 @@ def measure_models(target: str, names: list[str], rng, zoo_dir: Path) -> list[tu
             generated, result, profile = SIMULATE[target](graph, Path(scratch), rng)
         features = extract_features(generated.kernel_plan, activation_bytes=0)
         layers = [{"symbol": r.symbol, "macs": features.calls[r.call].macs, "cycles": _fitted_cycles(r),
-                   **({"cycles_per_mac": round(_fitted_cycles(r) / features.calls[r.call].macs, 2)}
+                   **({"cycles_per_mac": round(_fitted_cycles(r) / features.calls[r.call].macs, 2),
+                       "macs_per_output": macs_per_output(generated.kernel_plan.calls[r.call])}
                       if features.calls[r.call].macs else {})} for r in profile]
         runs.append((name, features, result, layers))
     return runs
