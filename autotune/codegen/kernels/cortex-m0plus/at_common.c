@@ -131,7 +131,7 @@ void at_m0_dot_rows(const int8_t *x, const int8_t *w, int32_t n, int32_t count, 
     }
 }
 
-/* sums[2 j], sums[2 j + 1] for each pair j < pairs of adjacent channels (at_m0_dot_step_rows),
+/* sums[2 j], sums[2 j + 1] for each pair j < pairs of adjacent channels (at_m0_dot2_step),
  * for each of `pixels` windows pixel_step bytes apart, the sums one pixel after another.
  * Tap loop: r0, r2 the two channels' inputs + last, r1, r4 their filters + last, r5 = i from
  * -last up to 0 by r3 = step, r6 an input byte, r7 a weight and product, r8 r9 the sums.

@@ -103,7 +103,8 @@ AT_INLINE int8_t at_m0_output(int32_t acc, int32_t multiplier, int32_t shift, co
  * floor((floor((a m + 2^30) / 2^31) + 2^(r-1)) / 2^r) = floor((a m + 2^30 + 2^(30+r)) / 2^(31+r))
  * for an accumulator a >= 0, and for a < 2^16, m = mh 2^16 + ml, w = a mh + (a ml >> 16) < 2^32,
  * that is ((((w + 2^14) >> 15) >> (r - 1)) + 1) >> 1 (floors of floors): two 16 x 16 products
- * in 32 bits, the short path (about 34 cycles an output; below zero under a ReLU about 24).
+ * in 32 bits, the short path (about 35 cycles an output with its clamp and store; below zero
+ * under a ReLU about 24).
  * The other accumulators go the whole way (at_m0_output). */
 void at_m0_requantize(const int32_t *sums, const at_channel_t *ch, const at_output_t *q, int8_t *out,
                       int32_t count, int32_t pixels);
