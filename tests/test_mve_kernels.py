@@ -96,10 +96,11 @@ def test_helium_mean_sums_at_the_int16_limit(positions, tmp_path, sim_cache):
 def _conv_pools_and_dense() -> Graph:
     """Two convolutions each fused with the 2x2 max pool after it, into two dense layers: a 3x3
     conv of 18-byte windows (two-pixel blocks, windows copied, the padding's at a border, pool
-    rows accumulated), a 1x1 conv of 8-byte windows (two-pixel blocks of one chunk, read in
-    place), dense 64 -> 16 (at_mve_long_run) and 16 -> 8 (at_mve_short_run, 16-byte rows)."""
+    rows accumulated), a 1x1 conv of 8-byte windows (read in place: four-pixel blocks of two pool
+    windows, the odd last window a two-pixel block), dense 80 -> 16 (at_mve_long_run) and 16 -> 8
+    (at_mve_short_run, 16-byte rows)."""
     rng = np.random.default_rng(7)
-    tensors, ops = [Tensor("x", (1, 4, 16, 2), "int8", Quant((0.05,), (-3,)))], []
+    tensors, ops = [Tensor("x", (1, 4, 20, 2), "int8", Quant((0.05,), (-3,)))], []
 
     def layer(kind: str, weights: tuple[int, ...], out: tuple[int, ...], options: dict, zero_point: int) -> None:
         units, taps = weights[0], int(np.prod(weights[1:]))
@@ -119,12 +120,12 @@ def _conv_pools_and_dense() -> Graph:
                       dict(filter_h=2, filter_w=2, stride_h=2, stride_w=2, padding="VALID", activation="NONE")))
 
     conv = dict(stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, padding="SAME", depth_multiplier=1)
-    layer("CONV_2D", (8, 3, 3, 2), (1, 4, 16, 8), {**conv, "activation": "RELU"}, -128)
-    max_pool((1, 2, 8, 8))
-    layer("CONV_2D", (16, 1, 1, 8), (1, 2, 8, 16), {**conv, "activation": "NONE"}, 5)
-    max_pool((1, 1, 4, 16))
+    layer("CONV_2D", (8, 3, 3, 2), (1, 4, 20, 8), {**conv, "activation": "RELU"}, -128)
+    max_pool((1, 2, 10, 8))
+    layer("CONV_2D", (16, 1, 1, 8), (1, 2, 10, 16), {**conv, "activation": "NONE"}, 5)
+    max_pool((1, 1, 5, 16))
     dense = dict(keep_num_dims=False)
-    layer("FULLY_CONNECTED", (16, 64), (1, 16), {**dense, "activation": "NONE"}, -2)
+    layer("FULLY_CONNECTED", (16, 80), (1, 16), {**dense, "activation": "NONE"}, -2)
     layer("FULLY_CONNECTED", (8, 16), (1, 8), {**dense, "activation": "RELU"}, -128)
     return Graph("conv_pools_and_dense", tensors, ops, [0], [len(tensors) - 1])
 
@@ -135,10 +136,37 @@ def test_helium_fused_pools_and_dense_paths_match_the_executor(tmp_path, sim_cac
     calls = [c for c in generated.kernel_plan.calls if c.symbol]
     assert [c.symbol for c in calls] == ["at_conv_max_pool_s8"] * 2 + ["at_fully_connected_s8"] * 2
     assert calls[0].work["mve_border_windows"] > 0 and calls[0].work["mve_window_copies"] > 0
-    assert calls[1].work["mve_run_blocks"] > 0 and not calls[1].work["mve_window_copies"]
+    assert calls[1].work["mve_pair_blocks"] > 0 and calls[1].work["mve_run_blocks"] > 0
+    assert not calls[1].work["mve_window_copies"]
     assert calls[2].work["mve_long_groups"] == 4 and calls[3].work["mve_short_groups"] == 2
     sim = Apollo5Sim(sim_image(generated.out_dir, tmp_path).elf_path, cache_dir=sim_cache)
     check_outputs(sim, graph, graph.name)
+
+
+def test_helium_dense_with_left_shifts_matches_the_executor(tmp_path, sim_cache):
+    """Dense 24 -> 8 whose scales exceed 1 (shifts above 0): at_mve_short_run finds them as it
+    goes and does the layer again in mode AT_MVE_ANY. Sparse weights of -1, 0 and 1 and a small
+    bias keep most outputs off the clamp, where a left shift done after the multiply would round
+    differently."""
+    rng = np.random.default_rng(3)
+    units, depth = 8, 24
+    scales = rng.uniform(0.01, 0.02, units)
+    tensors = [Tensor("x", (1, depth), "int8", Quant((0.05,), (0,))),
+               Tensor("w", (units, depth), "int8", Quant(tuple(scales), (0,) * units, 0),
+                      rng.choice([-1, 0, 1], (units, depth), p=[0.03, 0.94, 0.03]).astype(np.int8)),
+               Tensor("b", (units,), "int32", Quant(tuple(scales * 0.05), (0,) * units),
+                      rng.integers(-40, 40, units).astype(np.int32)),
+               Tensor("y", (1, units), "int8", Quant((0.05 * scales.min() / 1.1,), (4,)))]
+    graph = Graph("dense_left_shifts", tensors, [Op("FULLY_CONNECTED", (0, 1, 2), (3,),
+                                                    dict(keep_num_dims=False, activation="NONE"))], [0], [3])
+    generated = generate_c(graph, tmp_path / "src")
+    call = next(c for c in generated.kernel_plan.calls if c.symbol)
+    assert call.work["mve_short_groups"] == 2 and min(call.params.shift) > 0
+    x = np.random.default_rng(1).integers(-128, 128, (50, depth)).astype(np.int8)
+    y = executor.run(graph, x)
+    assert np.mean((y > -128) & (y < 127)) > 0.5  # most outputs off the clamp
+    check_outputs(Apollo5Sim(sim_image(generated.out_dir, tmp_path).elf_path, cache_dir=sim_cache), graph,
+                  graph.name)
 
 
 def test_mac_kernels_hold_mve_instructions(zoo_dir, tmp_path):

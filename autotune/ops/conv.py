@@ -250,13 +250,17 @@ def mve_conv_pool_work(win: dict, pool, out_h: int, out_w: int, out_c: int, mode
     conv windows are read in place in one run, each other one a run of its own on its conv
     windows copied side by side (inside the input: `mve_window_copies`, pieces of a row
     `mve_copy_pieces`; at a border: `mve_border_windows`); per block and output channel one dot
-    product, requantization and maximum (mve_run_blocks, as the conv's). Otherwise each conv pixel
+    product, requantization and maximum (mve_run_blocks, as the conv's; pool windows of two
+    pixels, two apart, of windows up to 16 bytes read in place: two a block of four pixels,
+    mve_pair_blocks, an odd last one a block of its own). Otherwise each conv pixel
     through at_mve_rows and each pool window's maximum in 16 lanes (`mve_pool_pixels`)."""
     fh, fw, c = win["filter_h"], win["filter_w"], win["in_c"]
     n = fh * fw * c
     pixels = 4 if n <= 16 and pool.filter_w % 4 == 0 else 2 if n <= 32 and pool.filter_w % 2 == 0 else 0
-    work = dict(mve_runs=0, mve_run_blocks=0, mve_pool_rows=0, mve_window_copies=0, mve_copy_pieces=0,
-                mve_border_windows=0, mve_groups=0, mve_group_chunks=0, mve_pool_pixels=0)
+    # pool windows of two pixels, two apart, windows up to 16 bytes: two a block of four pixels in place
+    paired = pixels == 2 and n <= 16 and pool.filter_w == 2 and pool.stride_w == 2
+    work = dict(mve_runs=0, mve_run_blocks=0, mve_pair_blocks=0, mve_pool_rows=0, mve_window_copies=0,
+                mve_copy_pieces=0, mve_border_windows=0, mve_groups=0, mve_group_chunks=0, mve_pool_pixels=0)
     if mode == "any" or not pixels:
         work.update(mve_rows_work(out_h * out_w * pool.filter_h * pool.filter_w, n, out_c),
                     mve_pool_pixels=out_h * out_w)
@@ -273,8 +277,10 @@ def mve_conv_pool_work(win: dict, pool, out_h: int, out_w: int, out_c: int, mode
                 row_inside = y0 <= oy < y1
                 in_place = end - begin if contiguous and fh == 1 and row_inside and begin < end else 0
                 for fx in range(0, pool.filter_w, pixels):  # a block of each pool window's row
-                    work["mve_runs"] += (in_place > 0) + out_w - in_place
-                    work["mve_run_blocks"] += out_c * out_w
+                    pairs = in_place // 2 if paired else 0  # four-pixel blocks of two windows
+                    work["mve_runs"] += (pairs > 0) + (in_place - 2 * pairs > 0) + out_w - in_place
+                    work["mve_pair_blocks"] += out_c * pairs
+                    work["mve_run_blocks"] += out_c * (out_w - 2 * pairs)
                     for px in (p for p in range(out_w) if not (in_place and begin <= p < end)):
                         for ox in range(px * pool.stride_w + fx, px * pool.stride_w + fx + pixels):
                             if row_inside and x0 <= ox < x1:
@@ -282,7 +288,7 @@ def mve_conv_pool_work(win: dict, pool, out_h: int, out_w: int, out_c: int, mode
                                 work["mve_copy_pieces"] += fh * pieces
                             else:
                                 work["mve_border_windows"] += 1
-    requantizations = work["mve_run_blocks"] + work["mve_groups"]
+    requantizations = work["mve_run_blocks"] + work["mve_pair_blocks"] + work["mve_groups"]
     work["mve_fixups"] = 0 if mode == "relu" else requantizations
     return work
 

@@ -5,8 +5,11 @@
  * pixels of each pool window row go through conv_run in blocks, which keep the largest lane of
  * each channel instead of storing the four: the pool is done in registers and no conv output is
  * stored. A run covers the pool windows of a row whose conv windows are read in place; the
- * others' conv windows are copied side by side first. The blocks of a pool window after its
- * first take the maximum with the output written by the blocks before. Any other layer: each conv pixel
+ * others' conv windows are copied side by side first. Pool windows of two pixels, two apart, of
+ * windows up to 16 bytes: the run takes two of them a block of four pixels, which shares each
+ * filter load among four pixels as the conv does (an odd last window a block of its own). The
+ * blocks of a pool window after its first take the maximum with the output written by the
+ * blocks before. Any other layer: each conv pixel
  * through at_mve_rows into scratch (four output channels per load of its window), pooled there
  * in 16 lanes.
  */
@@ -45,6 +48,17 @@ AT_INLINE int32_t clamp(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* `count` > 0 bytes `v` at out: a tail-predicated loop (DLSTP/LETP), one store of 16 bytes an
+ * iteration (GCC 12 builds each predicate anew, through VMRS and VMSR). */
+AT_INLINE void fill(int8_t *out, int8x16_t v, int32_t count)
+{
+    __asm__ volatile("dlstp.8 lr, %[count]\n"
+                     "1:\n\t"
+                     "vstrb.8 %q[v], [%[out]], #16\n\t"
+                     "letp lr, 1b"
+                     : [out] "+r"(out) : [v] "w"(v), [count] "r"(count) : "lr", "memory");
+}
+
 /* The pool windows' rows as blocks of conv_run of `pixels` conv pixels each (filter_w of them a
  * row), windows of n bytes. */
 static AT_NOINLINE void pooled_runs(const at_conv_max_pool_params_t *p, const int8_t *input, int8_t *output,
@@ -66,6 +80,10 @@ static AT_NOINLINE void pooled_runs(const at_conv_max_pool_params_t *p, const in
     const uint32_t first = vctp8q((uint32_t)(n < 16 ? n : 16));
     const run_t in_place = {step, pool->stride_w * step, out_c, 0, conv->filter, conv->channels, NULL, 0, 0, first};
     const run_t copied = {n, 0, out_c, 0, conv->filter, conv->channels, NULL, 0, 0, first};
+    /* two pool windows a block of four pixels (pool 2 of conv_run): the lanes' outputs */
+    const int32_t paired = pixels == 2 && n <= 16 && pool->filter_w == 2 && pool->stride_w == 2;
+    const run_t pairs = {step, 4 * step, out_c, out_c, conv->filter, conv->channels, NULL, 0, 0, first};
+    const uint32x4_t at_pairs = vmulq_n_u32(vshrq_n_u32(vidupq_n_u32(0u, 1), 1), (uint32_t)out_c);
     const uint32x4_t unused = vdupq_n_u32(0u);
     const int32_t row_bytes = pool->out_w * out_c;
     /* pool windows [begin, end) of a row: conv windows all inside the input, read in place */
@@ -76,9 +94,7 @@ static AT_NOINLINE void pooled_runs(const at_conv_max_pool_params_t *p, const in
     int32_t py, fy, fx, px, k;
     gathered_init(&g, win);
     for (py = 0; py < pool->out_h; ++py, output += row_bytes) {
-        for (k = 0; k < row_bytes; k += 16) {
-            vstrbq_p_s8(output + k, vdupq_n_s8((int8_t)lo), vctp8q((uint32_t)(row_bytes - k)));
-        }
+        fill(output, vdupq_n_s8((int8_t)lo), row_bytes);
         for (fy = 0; fy < pool->filter_h; ++fy) {
             const int32_t oy = py * pool->stride_h + fy;
             const int32_t inside = contiguous && win->filter_h == 1 && oy >= win->inside_y[0] && oy < win->inside_y[1];
@@ -87,8 +103,20 @@ static AT_NOINLINE void pooled_runs(const at_conv_max_pool_params_t *p, const in
                     if (inside && px == begin && begin < end) {
                         const int32_t iy = oy * win->stride_h - win->pad_h;
                         const int32_t ix = (begin * pool->stride_w + fx) * win->stride_w - win->pad_w;
-                        conv_run(&in_place, pixels, input + iy * row + ix * col, end - begin, n, pl,
-                                 output + begin * out_c, unused, conv->output_quant.offset, hi, hi, mode, 1);
+                        const int8_t *x = input + iy * row + ix * col;
+                        int8_t *out = output + begin * out_c;
+                        int32_t count = end - begin;
+                        if (paired && count >= 2) {
+                            conv_run(&pairs, 4, x, count >> 1, n, vctp8q((uint32_t)n), out, at_pairs,
+                                     conv->output_quant.offset, hi, hi, mode, 2);
+                            x += (count & ~1) * pool->stride_w * step;
+                            out += (count & ~1) * out_c;
+                            count &= 1;
+                        }
+                        if (count) {
+                            conv_run(&in_place, pixels, x, count, n, pl, out, unused, conv->output_quant.offset,
+                                     hi, hi, mode, 1);
+                        }
                         px = end - 1;
                         continue;
                     }

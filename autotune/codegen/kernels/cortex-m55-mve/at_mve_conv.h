@@ -46,9 +46,12 @@ typedef char at_run_fields_at[offsetof(run_t, channels) == 20 && offsetof(run_t,
  * bytes past len, which belong to the next rows or, for the last, are the zeros after the filter
  * array, AT_WEIGHT_TAIL), VMLADAVA per pixel and chunk, the sums into the four
  * lanes (two pixels: each twice, stored twice to one place), acc_init, multiplier and shift by
- * one LDM, requantized and stored by one scatter to out + at[k], or with `pool` (the block's
+ * one LDM, requantized and stored by one scatter to out + at[k], or with `pool` 1 (the block's
  * pixels one max pool window's row; hi less the zero point, lo unused) the largest lane and the
- * byte already at out (the window's rows before, at least lo) to out. The Cortex-M55 issues another
+ * byte already at out (the window's rows before, at least lo) to out, or with `pool` 2 (four
+ * pixels, the rows of two pool windows of two pixels each; at {0, 0, out_c, out_c}; lo a scratch)
+ * each lane first with the byte already at its window's output (gathered), then with its pair's
+ * lane (VREV64), scattered. The Cortex-M55 issues another
  * instruction in the shadow of each two-cycle VMLADAV, so the pointer steps and the LDM sit
  * between them (out runs one byte behind, stepped before the store). Modes AT_MVE_RELU and
  * AT_MVE_RIGHT (whose fix-up, a saturating -1 on negative lanes, takes the predicate register,
@@ -85,9 +88,9 @@ static AT_NOINLINE __attribute__((unused)) void conv_run(const run_t *run, int32
                      "str r0, [%[r], #" AT_RUN_BLOCKS "]\n\t"                                      \
                      "bne 2b"                                                                       \
                      : [t] "=&w"(t), [x0] "=&w"(x0), [x1] "=&w"(x1), [x2] "=&w"(x2), [x3] "=&w"(x3), \
-                       [out] "+r"(out), [w] "=&r"(w), [ch] "=&r"(ch)                                \
+                       [out] "+r"(out), [w] "=&r"(w), [ch] "=&r"(ch), [lo] "+w"(lo)                 \
                      : [r] "r"(&state), [len] "r"(len), [at] "w"(at), [offset] "r"(offset),         \
-                       [lo] "w"(lo), [hi] "w"(hi)                                                   \
+                       [hi] "w"(hi)                                                                 \
                      : "r0", "r1", "r2", "r3", "r4", "r6", "r12", "lr", "cc", "memory")
 /* the windows of four pixels from r1, step apart */
 #define AT_FOUR_BLOCK "ldr r0, [%[r], #" AT_RUN_STEP "]\n\t" \
@@ -159,6 +162,15 @@ static AT_NOINLINE __attribute__((unused)) void conv_run(const run_t *run, int32
     "strb r1, [%[out]]\n\t"
 #define AT_POOL_STORE_LOAD "ldrsb r1, [%[out]]\n\t"
 #define AT_POOL_STORE_PRIOR "sub r1, %[offset]\n\t"
+/* (the gather of the bytes already there issued early, as its result comes late) */
+#define AT_PAIR_STORE "vmin.s32 %q[t], %q[t], %q[hi]\n\t" \
+    "vadd.i32 %q[t], %q[t], %[offset]\n\t" \
+    "vmax.s32 %q[t], %q[t], %q[lo]\n\t" \
+    "vrev64.32 %q[lo], %q[t]\n\t" \
+    "vmax.s32 %q[t], %q[t], %q[lo]\n\t" \
+    "vstrb.32 %q[t], [%[out], %q[at]]\n\t"
+#define AT_PAIR_STORE_LOAD "vldrb.s32 %q[lo], [%[out], %q[at]]\n\t"
+#define AT_PAIR_STORE_PRIOR ""
     run_t state = *run;
     int32x4_t t, x0, x1, x2, x3;
     const int8_t *w;
@@ -166,7 +178,13 @@ static AT_NOINLINE __attribute__((unused)) void conv_run(const run_t *run, int32
     state.x = x;
     state.blocks = blocks;
     state.pl = (uint32_t)pl;
-    if (pixels == 4 && mode == AT_MVE_RELU) {
+    if (pixels == 4 && pool == 2) {
+        if (mode == AT_MVE_RELU) {
+            AT_CONV_RUN(AT_FOUR_BLOCK, AT_FOUR_BODY, "", AT_PAIR_STORE);
+        } else {
+            AT_CONV_RUN(AT_FOUR_BLOCK, AT_FOUR_BODY, AT_FIXUP, AT_PAIR_STORE);
+        }
+    } else if (pixels == 4 && mode == AT_MVE_RELU) {
         if (pool) {
             AT_CONV_RUN(AT_FOUR_BLOCK, AT_FOUR_BODY, "", AT_POOL_STORE);
         } else {
@@ -208,6 +226,9 @@ static AT_NOINLINE __attribute__((unused)) void conv_run(const run_t *run, int32
 #undef AT_POOL_STORE
 #undef AT_POOL_STORE_LOAD
 #undef AT_POOL_STORE_PRIOR
+#undef AT_PAIR_STORE
+#undef AT_PAIR_STORE_LOAD
+#undef AT_PAIR_STORE_PRIOR
 }
 
 /* Windows copied side by side for conv_run: those not read in place (2D, dilated, at a border),
