@@ -1,10 +1,10 @@
 /* FULLY_CONNECTED, int8 (TFLM reference_integer_ops::FullyConnected and
  * FullyConnectedPerChannel), Helium: four output units at a time, an input row of at most 32
- * bytes held in registers against the filter rows one after another (at_mve_short_run), a longer
- * one sharing each 16-byte load among the four rows (VMLADAVA, at_mve_long_run, at_mve_rows). The
- * sums are those of ../at_fully_connected_s8.c; at_mve_short_run requantizes in mode
- * AT_MVE_RIGHT unless a shift is above 0, the others in mode AT_MVE_ANY: on these short layers a
- * scan of the shifts for a cheaper mode costs more than it saves. */
+ * bytes held in registers against the filter rows one after another (short_layer), a longer one
+ * sharing each 16-byte load among the four rows (VMLADAVA, at_mve_long_run, at_mve_rows). The
+ * sums are those of ../at_fully_connected_s8.c. short_layer requantizes in mode AT_MVE_RIGHT
+ * unless a shift is above 0, the others in mode AT_MVE_ANY: on these short layers a scan of the
+ * shifts for a cheaper mode costs more than it saves. */
 #include "at_common.h"
 #include "at_kernels.h"
 #include "at_mve.h"
@@ -15,96 +15,6 @@ static AT_NOINLINE int8_t *rows(const int8_t *x, const int8_t *filter, int32_t n
                                 int32_t mode)
 {
     return at_mve_rows(x, filter, n, count, ch, extra, q, out, mode);
-}
-
-/* Groups of four consecutive filter rows of n <= 32 bytes (FULLY_CONNECTED's short layers, filter
- * zero point 0), out[c] = requantized(acc_init[c] + x . w[c]), four a group. The input is held in
- * x0 and x1 (bytes 16-31), zero past n: per row one or two 16-byte loads walking the filter (the
- * input's zero lanes cancel the bytes past the row, which belong to the next row or are the zeros
- * after the filter array, AT_WEIGHT_TAIL) and VMLADAV(A), rows of exactly 16 or 32 bytes by
- * post-incremented loads; per group the four sums requantized in four lanes (the channels'
- * constants gathered from their records, the records vector stepped 48 bytes a group by the
- * gather of acc_init, the gathers of acc_init and shift issued before the dot products, as their
- * results come late) and stored whole, post-incremented. Requantized as mode AT_MVE_RIGHT, with
- * no VPT, which would end QEMU's translation blocks and, on the core, costs an instruction: the
- * rounding fix-up (a saturating -1 on negative lanes) is exact whatever the clamp, as long as no
- * shift is above 0; the largest shift is kept as the groups go (VMAXV): above 0, the outputs are
- * wrong and are done again by at_mve_rows in mode AT_MVE_ANY. With no input pointer, chunk
- * loop or row pointers to keep, LLVM's Cortex-M55 model issues about one instruction a cycle.
- * In assembly (GCC 12 spills, and builds each predicate anew through VMRS and VMSR); VPR is
- * written: out of line, the call clobbers it. */
-static AT_NOINLINE void at_mve_short_run(const at_fully_connected_params_t *p, const int8_t *input, int8_t *out,
-                                         int32_t groups)
-{
-    const int32_t n = p->accum_depth, offset = p->output_quant.offset;
-    const int8_t *w = p->filter;
-    const int32x4_t lo = vdupq_n_s32(p->output_quant.min), hi = vdupq_n_s32(p->output_quant.max);
-    uint32x4_t records = vsubq_n_u32(at_mve_records(p->channels), 48u);
-    int32_t top = 0;
-#define AT_ROW_16(SUM) "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                             \
-    "vmladav.s8 " SUM ", %q[x0], %q[w]\n\t"
-#define AT_ROW_32(SUM) "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                             \
-    "vmladav.s8 " SUM ", %q[x0], %q[w]\n\t"                                                      \
-    "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
-    "vmladava.s8 " SUM ", %q[x1], %q[w]\n\t"
-#define AT_SHORT_ROW(SUM) "vldrb.u8 %q[w], [%[wp]]\n\t"                                               \
-    "add %[wp], %[n]\n\t"                                                                        \
-    "vmladav.s8 " SUM ", %q[x0], %q[w]\n\t"
-#define AT_LONG_ROW(SUM) "vldrb.u8 %q[w], [%[wp]]\n\t"                                                \
-    "vmladav.s8 " SUM ", %q[x0], %q[w]\n\t"                                                      \
-    "vldrb.u8 %q[w], [%[wp], #16]\n\t"                                                          \
-    "vmladava.s8 " SUM ", %q[x1], %q[w]\n\t"                                                     \
-    "add %[wp], %[n]\n\t"
-/* the input: x0, and x1 for rows above 16 bytes */
-#define AT_X0 "vctp.8 %[n]\n\tvpst\n\tvldrbt.u8 %q[x0], [%[in]]\n\t"
-#define AT_X1 AT_X0 "subs %[top], %[n], #16\n\tvctp.8 %[top]\n\tvpst\n\tvldrbt.u8 %q[x1], [%[in], #16]\n\tmovs %[top], #0\n\t"
-#define AT_SHORT(X, ROW)                                                                         \
-    __asm__ volatile(X "dls lr, %[groups]\n"                                                     \
-                     "2:\n\t"                                                                    \
-                     "vldrw.u32 %q[s], [%q[q], #56]\n\t"                                         \
-                     "vldrw.u32 %q[a], [%q[q], #48]!\n\t"                                        \
-                     ROW("r0") ROW("r2") ROW("r4") ROW("r6")                                      \
-                     "vmov %q[w][2], %q[w][0], r0, r4\n\t"                                       \
-                     "vmov %q[w][3], %q[w][1], r2, r6\n\t"                                       \
-                     "vadd.i32 %q[a], %q[a], %q[w]\n\t"                                          \
-                     "vldrw.u32 %q[w], [%q[q], #4]\n\t"                                          \
-                     "vmaxv.s32 %[top], %q[s]\n\t"                                               \
-                     "vqrdmulh.s32 %q[a], %q[a], %q[w]\n\t"                                      \
-                     "vshr.s32 %q[w], %q[a], #31\n\t"                                            \
-                     "vqadd.s32 %q[a], %q[a], %q[w]\n\t"                                         \
-                     "vrshl.s32 %q[a], %q[a], %q[s]\n\t"                                         \
-                     "vadd.i32 %q[a], %q[a], %[offset]\n\t"                                      \
-                     "vmax.s32 %q[a], %q[a], %q[lo]\n\t"                                         \
-                     "vmin.s32 %q[a], %q[a], %q[hi]\n\t"                                         \
-                     "vstrb.32 %q[a], [%[out]], #4\n\t"                                          \
-                     "le lr, 2b"                                                                  \
-                     : [w] "=&w"(wv), [a] "=&w"(a), [s] "=&w"(sv), [x0] "=&w"(x0), [x1] "=&w"(x1),   \
-                       [q] "+w"(records), [wp] "+r"(w), [out] "+l"(out), [top] "+r"(top)           \
-                     : [n] "r"(n), [in] "r"(input), [groups] "r"(groups), [offset] "r"(offset),     \
-                       [lo] "w"(lo), [hi] "w"(hi)                                                   \
-                     : "r0", "r2", "r4", "r6", "lr", "cc", "memory")
-    int32x4_t wv, a, sv, x0, x1;
-    if (n > 16) { /* two tests on every path: a taken branch costs the core two cycles more */
-        if (n == 32) {
-            AT_SHORT(AT_X1, AT_ROW_32);
-        } else {
-            AT_SHORT(AT_X1, AT_LONG_ROW);
-        }
-    } else if (n == 16) {
-        AT_SHORT(AT_X0, AT_ROW_16);
-    } else {
-        AT_SHORT(AT_X0, AT_SHORT_ROW);
-    }
-#undef AT_ROW_16
-#undef AT_ROW_32
-#undef AT_SHORT_ROW
-#undef AT_LONG_ROW
-#undef AT_X0
-#undef AT_X1
-#undef AT_SHORT
-    if (top > 0) {
-        rows(input, p->filter, n, 4 * groups, p->channels, 0, &p->output_quant, out - 4 * groups, AT_MVE_ANY);
-    }
 }
 
 /* Groups of four consecutive filter rows of n bytes, n a multiple of 16 above 32 (filter zero
@@ -176,21 +86,126 @@ static AT_NOINLINE void at_mve_long_run(const at_fully_connected_params_t *p, co
                      : "r0", "r2", "r4", "r6", "lr", "cc", "memory");
 }
 
-/* Any layer: per input row, whole groups of four units through at_mve_short_run where they
- * take it, the other units through at_mve_rows. */
-static AT_NOINLINE void batched(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output,
-                                int32_t whole)
+/* The common short layer: one input row of n <= 32 bytes, units in whole groups of four, filter
+ * zero point 0; out[c] = requantized(acc_init[c] + x . w[c]), four a group. The input is held in
+ * x0 and x1 (bytes 16-31), zero past n: per row one or two 16-byte loads walking the filter (the
+ * input's zero lanes cancel the bytes past the row, which belong to the next row or are the zeros
+ * after the filter array, AT_WEIGHT_TAIL) and VMLADAV(A), rows of exactly 16 or 32 bytes by
+ * post-incremented loads; per group the four sums requantized in four lanes (the channels'
+ * constants gathered from their records, the records vector stepped 48 bytes a group by the
+ * gather of acc_init, the gathers of acc_init and shift issued before the dot products, as their
+ * results come late) and stored whole, post-incremented. Requantized as mode AT_MVE_RIGHT, with
+ * no VPT, which would end QEMU's translation blocks and, on the core, costs an instruction: the
+ * rounding fix-up (a saturating -1 on negative lanes) is exact whatever the clamp, as long as no
+ * shift is above 0; the largest shift is kept as the groups go (VMAXV): above 0, the outputs are
+ * wrong and are done again by at_mve_rows in mode AT_MVE_ANY. With no input pointer, chunk
+ * loop or row pointers to keep, LLVM's Cortex-M55 model issues about one instruction a cycle.
+ * In assembly (GCC 12 spills, and builds each predicate anew through VMRS and VMSR); VPR is
+ * written: out of line, the call clobbers it. */
+static AT_NOINLINE void short_layer(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output)
+{
+    const int32_t n = p->accum_depth, offset = p->output_quant.offset, groups = p->out_depth >> 2;
+    const int8_t *w = p->filter;
+    int32x4_t lo, hi, wv, a, sv, x0, x1;
+    uint32x4_t records;
+    int8_t *out;
+    int32_t top = 0;
+    out = output;
+    lo = vdupq_n_s32(p->output_quant.min);
+    hi = vdupq_n_s32(p->output_quant.max);
+    records = vsubq_n_u32(at_mve_records(p->channels), 48u);
+#define AT_ROW_16(SUM) "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                             \
+    "vmladav.s8 " SUM ", %q[x0], %q[w]\n\t"
+#define AT_ROW_32(SUM) "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                             \
+    "vmladav.s8 " SUM ", %q[x0], %q[w]\n\t"                                                      \
+    "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
+    "vmladava.s8 " SUM ", %q[x1], %q[w]\n\t"
+#define AT_SHORT_ROW(SUM) "vldrb.u8 %q[w], [%[wp]]\n\t"                                               \
+    "add %[wp], %[n]\n\t"                                                                        \
+    "vmladav.s8 " SUM ", %q[x0], %q[w]\n\t"
+#define AT_LONG_ROW(SUM) "vldrb.u8 %q[w], [%[wp]]\n\t"                                                \
+    "vmladav.s8 " SUM ", %q[x0], %q[w]\n\t"                                                      \
+    "vldrb.u8 %q[w], [%[wp], #16]\n\t"                                                          \
+    "vmladava.s8 " SUM ", %q[x1], %q[w]\n\t"                                                     \
+    "add %[wp], %[n]\n\t"
+/* the input: x0, and x1 for rows above 16 bytes (`top` a scratch until it starts at 0) */
+#define AT_X0 "vctp.8 %[n]\n\tvpst\n\tvldrbt.u8 %q[x0], [%[in]]\n\t"
+#define AT_X1 AT_X0 "subs %[top], %[n], #16\n\tvctp.8 %[top]\n\tvpst\n\t"                         \
+    "vldrbt.u8 %q[x1], [%[in], #16]\n\tmovs %[top], #0\n\t"
+#define AT_SHORT(X, ROW)                                                                         \
+    __asm__ volatile(X "dls lr, %[groups]\n"                                                     \
+                     "2:\n\t"                                                                    \
+                     "vldrw.u32 %q[s], [%q[q], #56]\n\t"                                         \
+                     "vldrw.u32 %q[a], [%q[q], #48]!\n\t"                                        \
+                     ROW("r0") ROW("r2") ROW("r4") ROW("r6")                                      \
+                     "vmov %q[w][2], %q[w][0], r0, r4\n\t"                                       \
+                     "vmov %q[w][3], %q[w][1], r2, r6\n\t"                                       \
+                     "vadd.i32 %q[a], %q[a], %q[w]\n\t"                                          \
+                     "vldrw.u32 %q[w], [%q[q], #4]\n\t"                                          \
+                     "vmaxv.s32 %[top], %q[s]\n\t"                                               \
+                     "vqrdmulh.s32 %q[a], %q[a], %q[w]\n\t"                                      \
+                     "vshr.s32 %q[w], %q[a], #31\n\t"                                            \
+                     "vqadd.s32 %q[a], %q[a], %q[w]\n\t"                                         \
+                     "vrshl.s32 %q[a], %q[a], %q[s]\n\t"                                         \
+                     "vadd.i32 %q[a], %q[a], %[offset]\n\t"                                      \
+                     "vmax.s32 %q[a], %q[a], %q[lo]\n\t"                                         \
+                     "vmin.s32 %q[a], %q[a], %q[hi]\n\t"                                         \
+                     "vstrb.32 %q[a], [%[out]], #4\n\t"                                          \
+                     "le lr, 2b"                                                                  \
+                     : [w] "=&w"(wv), [a] "=&w"(a), [s] "=&w"(sv), [x0] "=&w"(x0), [x1] "=&w"(x1),   \
+                       [q] "+w"(records), [wp] "+r"(w), [out] "+l"(out), [top] "+r"(top)           \
+                     : [n] "r"(n), [in] "r"(input), [groups] "r"(groups), [offset] "r"(offset),     \
+                       [lo] "w"(lo), [hi] "w"(hi)                                                   \
+                     : "r0", "r2", "r4", "r6", "lr", "cc", "memory")
+    if (n > 16) { /* two tests on every path: a taken branch costs the core two cycles more */
+        if (n == 32) {
+            AT_SHORT(AT_X1, AT_ROW_32);
+        } else {
+            AT_SHORT(AT_X1, AT_LONG_ROW);
+        }
+    } else if (n == 16) {
+        AT_SHORT(AT_X0, AT_ROW_16);
+    } else {
+        AT_SHORT(AT_X0, AT_SHORT_ROW);
+    }
+#undef AT_ROW_16
+#undef AT_ROW_32
+#undef AT_SHORT_ROW
+#undef AT_LONG_ROW
+#undef AT_X0
+#undef AT_X1
+#undef AT_SHORT
+    if (top > 0) {
+        rows(input, p->filter, n, 4 * groups, p->channels, 0, &p->output_quant, out - 4 * groups, AT_MVE_ANY);
+    }
+}
+
+/* Any layer but the common short one: one input row of a multiple of 16 bytes above 32 and whole
+ * groups through at_mve_long_run; else per input row, whole groups of four units as the short
+ * layer where they take it (short_layer on that row and those units), the other units through
+ * at_mve_rows. */
+static AT_NOINLINE void other(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t depth = p->accum_depth, units = p->out_depth;
+    /* units taken four at a time as the short layer (filters of zero point 0): not for one group
+     * and a rest (two calls cost more) */
+    const int32_t whole = depth <= 32 && p->filter_offset == 0 && (units % 4 == 0 || units >= 8) ? units & ~3 : 0;
     const at_output_t q = p->output_quant; /* a copy: the stores to output could alias p's */
+    at_fully_connected_params_t groups = *p;
     int32_t b;
+    groups.batches = 1;
+    groups.out_depth = whole;
+    if (p->batches == 1 && depth % 16 == 0 && p->filter_offset == 0 && units % 4 == 0 && !whole) {
+        at_mve_long_run(p, input, output, units >> 2);
+        return;
+    }
     for (b = 0; b < p->batches; ++b, input += depth, output += units) {
         int32_t input_term = 0; /* filter_offset * sum(x + input_offset); int8 filters have 0 */
         if (p->filter_offset != 0) {
             input_term = p->filter_offset * (at_sum_s8(input, depth) + depth * p->input_offset);
         }
         if (whole) {
-            at_mve_short_run(p, input, output, whole >> 2);
+            short_layer(&groups, input, output);
         }
         if (whole < units) {
             rows(input, p->filter + whole * depth, depth, units - whole, p->channels + whole, input_term, &q,
@@ -199,21 +214,15 @@ static AT_NOINLINE void batched(const at_fully_connected_params_t *p, const int8
     }
 }
 
+
 void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *input,
                            int8_t *output)
 {
-    const int32_t depth = p->accum_depth, units = p->out_depth;
-    /* units taken four at a time by at_mve_short_run (filters of zero point 0): not for one group
-     * and a rest (two calls cost more) */
-    const int32_t whole = depth <= 32 && p->filter_offset == 0 && (units % 4 == 0 || units >= 8) ? units & ~3 : 0;
-    /* the common short layer first, tested without branches, then a tail call */
-    if (((p->batches - 1) | p->filter_offset | (units & 3) | ((32 - depth) >> 31)) == 0) {
-        at_mve_short_run(p, input, output, units >> 2);
+    /* the common short layer (one row of at most 32 bytes, whole groups of four units, filters of
+     * zero point 0) tested first, without branches, then a tail call with the same arguments */
+    if (((p->batches - 1) | p->filter_offset | (p->out_depth & 3) | ((32 - p->accum_depth) >> 31)) == 0) {
+        short_layer(p, input, output);
         return;
     }
-    if (p->batches == 1 && depth % 16 == 0 && p->filter_offset == 0 && units % 4 == 0) {
-        at_mve_long_run(p, input, output, units >> 2); /* (depth > 32) */
-        return;
-    }
-    batched(p, input, output, whole);
+    other(p, input, output);
 }
