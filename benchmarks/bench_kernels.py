@@ -294,7 +294,8 @@ def sweep_helium(rng) -> list[Graph]:
                                (3, 3, 16, 3, 1, "RELU")]:
         graphs.append(conv(rng, h, w, c, c, 1 if h == 1 else k, k, s, depthwise=True, act=act))
     # conv + max pool, fused: pool windows of four and two conv pixels as conv_run blocks (in place,
-    # copied, at a border, 2-D windows and pools, windows of one chunk or two), and the others
+    # copied, at a border, 2-D windows and pools, windows of one chunk or two, pairs of two-pixel
+    # windows in a four-pixel block, an odd one left), and the others
     # through at_mve_rows (short windows and long)
     fused = [(1, 256, 1, 8, 7, 1, 4, 1, "SAME"), (1, 128, 8, 32, 1, 1, 4, 1, "VALID"), (1, 96, 4, 12, 3, 1, 4, 1, "SAME"),
              (1, 64, 6, 24, 3, 1, 2, 1, "SAME"), (1, 80, 8, 24, 3, 1, 2, 1, "VALID"), (1, 40, 2, 4, 3, 1, 4, 1, "VALID"),
@@ -302,7 +303,8 @@ def sweep_helium(rng) -> list[Graph]:
              (4, 16, 2, 16, 3, 2, 2, 1, "SAME"), (1, 48, 4, 8, 3, 1, 3, 1, "SAME"), (6, 6, 4, 16, 3, 2, 2, 1, "SAME"),
              (1, 64, 4, 16, 3, 1, 2, 1, "SAME"), (1, 96, 8, 16, 3, 1, 4, 1, "SAME"),
              (1, 64, 6, 12, 5, 1, 4, 1, "VALID"), (1, 120, 2, 8, 5, 1, 3, 1, "SAME"),
-             (1, 64, 16, 32, 3, 1, 4, 1, "SAME"), (1, 48, 32, 64, 3, 1, 4, 1, "SAME")]
+             (1, 64, 16, 32, 3, 1, 4, 1, "SAME"), (1, 48, 32, 64, 3, 1, 4, 1, "SAME"),
+             (1, 128, 16, 32, 1, 1, 2, 1, "VALID"), (1, 38, 8, 16, 1, 1, 2, 1, "VALID")]
     for h, w, cin, cout, k, ph, pw, s, pad_ in fused:
         for act in ("RELU", "NONE"):
             graphs.append(conv_max_pool(rng, h, w, cin, cout, k, ph, pw, s, pad_, act))

@@ -86,7 +86,7 @@ static AT_NOINLINE void at_mve_long_run(const at_fully_connected_params_t *p, co
                      : "r0", "r2", "r4", "r6", "lr", "cc", "memory");
 }
 
-/* The common short layer: one input row of n <= 32 bytes, units in whole groups of four, filter
+/* The common short layer: one input row of n <= 32 bytes, `groups` groups of four units, filter
  * zero point 0; out[c] = requantized(acc_init[c] + x . w[c]), four a group. The input is held in
  * x0 and x1 (bytes 16-31), zero past n: per row one or two 16-byte loads walking the filter (the
  * input's zero lanes cancel the bytes past the row, which belong to the next row or are the zeros
@@ -102,9 +102,10 @@ static AT_NOINLINE void at_mve_long_run(const at_fully_connected_params_t *p, co
  * loop or row pointers to keep, LLVM's Cortex-M55 model issues about one instruction a cycle.
  * In assembly (GCC 12 spills, and builds each predicate anew through VMRS and VMSR); VPR is
  * written: out of line, the call clobbers it. */
-static AT_NOINLINE void short_layer(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output)
+static AT_NOINLINE void short_layer(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output,
+                                    int32_t groups)
 {
-    const int32_t n = p->accum_depth, offset = p->output_quant.offset, groups = p->out_depth >> 2;
+    const int32_t n = p->accum_depth, offset = p->output_quant.offset;
     const int8_t *w = p->filter;
     int32x4_t lo, hi, wv, a, sv, x0, x1;
     uint32x4_t records;
@@ -180,10 +181,8 @@ static AT_NOINLINE void short_layer(const at_fully_connected_params_t *p, const 
     }
 }
 
-/* Any layer but the common short one: one input row of a multiple of 16 bytes above 32 and whole
- * groups through at_mve_long_run; else per input row, whole groups of four units as the short
- * layer where they take it (short_layer on that row and those units), the other units through
- * at_mve_rows. */
+/* Any layer but a short or long one: per input row, whole groups of four units as the short
+ * layer where they take it, the other units through at_mve_rows. */
 static AT_NOINLINE void other(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t depth = p->accum_depth, units = p->out_depth;
@@ -191,21 +190,14 @@ static AT_NOINLINE void other(const at_fully_connected_params_t *p, const int8_t
      * and a rest (two calls cost more) */
     const int32_t whole = depth <= 32 && p->filter_offset == 0 && (units % 4 == 0 || units >= 8) ? units & ~3 : 0;
     const at_output_t q = p->output_quant; /* a copy: the stores to output could alias p's */
-    at_fully_connected_params_t groups = *p;
     int32_t b;
-    groups.batches = 1;
-    groups.out_depth = whole;
-    if (p->batches == 1 && depth % 16 == 0 && p->filter_offset == 0 && units % 4 == 0 && !whole) {
-        at_mve_long_run(p, input, output, units >> 2);
-        return;
-    }
     for (b = 0; b < p->batches; ++b, input += depth, output += units) {
         int32_t input_term = 0; /* filter_offset * sum(x + input_offset); int8 filters have 0 */
         if (p->filter_offset != 0) {
             input_term = p->filter_offset * (at_sum_s8(input, depth) + depth * p->input_offset);
         }
         if (whole) {
-            short_layer(&groups, input, output);
+            short_layer(p, input, output, whole >> 2);
         }
         if (whole < units) {
             rows(input, p->filter + whole * depth, depth, units - whole, p->channels + whole, input_term, &q,
@@ -218,10 +210,15 @@ static AT_NOINLINE void other(const at_fully_connected_params_t *p, const int8_t
 void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *input,
                            int8_t *output)
 {
-    /* the common short layer (one row of at most 32 bytes, whole groups of four units, filters of
-     * zero point 0) tested first, without branches, then a tail call with the same arguments */
-    if (((p->batches - 1) | p->filter_offset | (p->out_depth & 3) | ((32 - p->accum_depth) >> 31)) == 0) {
-        short_layer(p, input, output);
+    /* one input row, whole groups of four units, filters of zero point 0: the short layer (rows of
+     * at most 32 bytes) and the long one (a multiple of 16 bytes), tested first and tail-called */
+    const int32_t groups = ((p->batches - 1) | p->filter_offset | (p->out_depth & 3)) == 0;
+    if (groups && p->accum_depth <= 32) {
+        short_layer(p, input, output, p->out_depth >> 2);
+        return;
+    }
+    if (groups && p->accum_depth % 16 == 0) {
+        at_mve_long_run(p, input, output, p->out_depth >> 2);
         return;
     }
     other(p, input, output);

@@ -53,7 +53,9 @@ typedef char at_run_fields_at[offsetof(run_t, channels) == 20 && offsetof(run_t,
  * each lane first with the byte already at its window's output (gathered), then with its pair's
  * lane (VREV64), scattered. The Cortex-M55 issues another
  * instruction in the shadow of each two-cycle VMLADAV, so the pointer steps and the LDM sit
- * between them (out runs one byte behind, stepped before the store). Modes AT_MVE_RELU and
+ * between them (out runs one byte behind, stepped before the store, by a 32-bit ADD: in LLVM's
+ * M55 model the 16-bit ADDS, which GCC's choice of a low register would give, issues a cycle late
+ * after a VMLADAV). Modes AT_MVE_RELU and
  * AT_MVE_RIGHT (whose fix-up, a saturating -1 on negative lanes, takes the predicate register,
  * so pl is set again per block). VPR is written, which GCC 12 cannot name as clobbered: out of
  * line, the call clobbers it (the Armv8.1-M procedure call standard does not preserve VPR). */
@@ -110,7 +112,7 @@ static AT_NOINLINE __attribute__((unused)) void conv_run(const run_t *run, int32
     "vmladav.s8 r2, %q[x1], %q[t]\n\t" \
     "ldm %[ch]!, {r1, r3, r12}\n\t" \
     "vmladav.s8 r4, %q[x2], %q[t]\n\t" \
-    "adds %[out], #1\n\t" \
+    "add.w %[out], %[out], #1\n\t" \
     "vmladav.s8 r6, %q[x3], %q[t]\n\t"
 /* the windows of two pixels from r1, step apart, each two chunks */
 #define AT_TWO_BLOCK "ldr r0, [%[r], #" AT_RUN_STEP "]\n\t" \
@@ -127,7 +129,7 @@ static AT_NOINLINE __attribute__((unused)) void conv_run(const run_t *run, int32
     "vldrbt.u8 %q[x3], [r2, #16]\n\t"
 #define AT_TWO_BODY "vldrb.u8 %q[t], [%[w]]\n\t" \
     "vmladav.s8 r0, %q[x0], %q[t]\n\t" \
-    "adds %[out], #1\n\t" \
+    "add.w %[out], %[out], #1\n\t" \
     "vmladav.s8 r2, %q[x2], %q[t]\n\t" \
     "vldrb.u8 %q[t], [%[w], #16]\n\t" \
     "vmladava.s8 r0, %q[x1], %q[t]\n\t" \
@@ -139,7 +141,7 @@ static AT_NOINLINE __attribute__((unused)) void conv_run(const run_t *run, int32
 /* two pixels whose windows are one chunk (the pool's blocks only) */
 #define AT_TWO_SHORT_BODY "vldrb.u8 %q[t], [%[w]]\n\t" \
     "vmladav.s8 r0, %q[x0], %q[t]\n\t" \
-    "adds %[out], #1\n\t" \
+    "add.w %[out], %[out], #1\n\t" \
     "vmladav.s8 r2, %q[x2], %q[t]\n\t" \
     "add %[w], %[len]\n\t" \
     "ldm %[ch]!, {r1, r3, r12}\n\t" \
