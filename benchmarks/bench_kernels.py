@@ -228,7 +228,8 @@ def sweep(rng) -> list[Graph]:
         graphs.append(conv(rng, h, w, c, c * dm, kh, k, s, d, pad_, depthwise=True, dm=dm,
                            act="RELU6" if c % 2 else "NONE"))
     for rows, depth, units in [(1, 16, 6), (1, 32, 16), (1, 128, 64), (1, 512, 32), (1, 64, 10), (4, 24, 8),
-                               (16, 8, 4), (1, 7, 3), (2, 200, 20), (1, 1024, 6), (1, 48, 32), (3, 33, 17)]:
+                               (16, 8, 4), (1, 7, 3), (2, 200, 20), (1, 1024, 6), (1, 48, 32), (3, 33, 17),
+                               (1, 24, 12), (1, 12, 8), (1, 28, 4)]:
         graphs.append(fully_connected(rng, rows, depth, units))
         graphs.append(fully_connected(rng, rows, depth, units, "RELU"))
     for kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):

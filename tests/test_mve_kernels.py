@@ -98,7 +98,7 @@ def _conv_pools_and_dense() -> Graph:
     conv of 18-byte windows (two-pixel blocks, windows copied, the padding's at a border, pool
     rows accumulated), a 1x1 conv of 8-byte windows (read in place: four-pixel blocks of two pool
     windows, the odd last window a two-pixel block), dense 80 -> 16 (at_mve_long_run) and 16 -> 8
-    (at_mve_short_run, 16-byte rows)."""
+    (short_layer, 16-byte rows)."""
     rng = np.random.default_rng(7)
     tensors, ops = [Tensor("x", (1, 4, 20, 2), "int8", Quant((0.05,), (-3,)))], []
 
@@ -144,7 +144,7 @@ def test_helium_fused_pools_and_dense_paths_match_the_executor(tmp_path, sim_cac
 
 
 def test_helium_dense_with_left_shifts_matches_the_executor(tmp_path, sim_cache):
-    """Dense 24 -> 8 whose scales exceed 1 (shifts above 0): at_mve_short_run finds them as it
+    """Dense 24 -> 8 whose scales exceed 1 (shifts above 0): short_layer finds them as it
     goes and does the layer again in mode AT_MVE_ANY. Sparse weights of -1, 0 and 1 and a small
     bias keep most outputs off the clamp, where a left shift done after the multiply would round
     differently."""

@@ -18,17 +18,21 @@ from autotune.ops.conv import (_exact_float, channel_multipliers, channel_rows, 
 def mve_dense_work(rows: int, depth: int, units: int, filter_offset: int = 0) -> dict[str, int]:
     """Loop counts of the Helium FULLY_CONNECTED (cortex-m55-mve/at_fully_connected_s8.c). Filters
     of zero point 0: input rows of at most 32 bytes take whole groups of four units (unless one
-    group and a rest) through at_mve_short_run (per call mve_short_runs, per group
+    group and a rest) through short_layer (per call mve_short_runs, per group
     mve_short_groups and its 16-byte chunks mve_short_chunks); one input row of a multiple of 16
     bytes above 32 and whole groups at_mve_long_run (mve_long_runs, mve_long_groups,
-    mve_long_chunks). The other units at_mve_rows (mve_groups, mve_group_chunks)."""
+    mve_long_chunks). The other units at_mve_rows (mve_groups, mve_group_chunks). The kernel's
+    entry tail-calls a one-row layer of whole groups, short or long; any other call goes through
+    an out-of-line function with a frame of its own (mve_other_calls)."""
     short = depth <= 32 and filter_offset == 0 and (units % 4 == 0 or units >= 8)
     whole = units // 4 * 4 if short else 0
     chunks = -(-depth // 16)
     long = rows == 1 and whole < units and depth % 16 == 0 and filter_offset == 0 and units % 4 == 0
+    direct = long or (rows == 1 and 0 < whole == units)
     work = dict(mve_short_runs=rows * (whole > 0), mve_short_groups=rows * whole // 4,
                 mve_short_chunks=rows * whole // 4 * chunks, mve_long_runs=int(long),
-                mve_long_groups=units // 4 if long else 0, mve_long_chunks=units // 4 * chunks if long else 0)
+                mve_long_groups=units // 4 if long else 0, mve_long_chunks=units // 4 * chunks if long else 0,
+                mve_other_calls=int(not direct))
     return {**work, **mve_rows_work(0 if long or whole == units else rows, depth, units - whole)}
 
 
