@@ -143,28 +143,31 @@ def test_helium_fused_pools_and_dense_paths_match_the_executor(tmp_path, sim_cac
     check_outputs(sim, graph, graph.name)
 
 
-def test_helium_dense_with_left_shifts_matches_the_executor(tmp_path, sim_cache):
-    """Dense 24 -> 8 whose scales exceed 1 (shifts above 0): short_layer finds them as it
-    goes and does the layer again in mode AT_MVE_ANY. Sparse weights of -1, 0 and 1 and a small
-    bias keep most outputs off the clamp, where a left shift done after the multiply would round
-    differently."""
+@pytest.mark.parametrize("gain, shifts", [(1.1, "above 0"), (0.7, "0")])
+def test_helium_dense_with_shifts_of_0_or_above_matches_the_executor(gain, shifts, tmp_path, sim_cache):
+    """Dense 24 -> 8 whose scales exceed 1 (shifts above 0), or lie in [0.5, 1) (shifts of 0,
+    where mode AT_MVE_RIGHT's -1 on negative lanes would stay): short_layer finds them as it goes
+    and does the layer again in mode AT_MVE_ANY. Sparse weights of -1, 0 and 1 and a small bias
+    keep most outputs off the clamp, where a left shift done after the multiply would round
+    differently and the -1 would show."""
     rng = np.random.default_rng(3)
     units, depth = 8, 24
-    scales = rng.uniform(0.01, 0.02, units)
+    scales = rng.uniform(0.01, 0.02, units) if shifts == "above 0" else np.full(units, 0.015)
     tensors = [Tensor("x", (1, depth), "int8", Quant((0.05,), (0,))),
                Tensor("w", (units, depth), "int8", Quant(tuple(scales), (0,) * units, 0),
                       rng.choice([-1, 0, 1], (units, depth), p=[0.03, 0.94, 0.03]).astype(np.int8)),
                Tensor("b", (units,), "int32", Quant(tuple(scales * 0.05), (0,) * units),
                       rng.integers(-40, 40, units).astype(np.int32)),
-               Tensor("y", (1, units), "int8", Quant((0.05 * scales.min() / 1.1,), (4,)))]
+               Tensor("y", (1, units), "int8", Quant((0.05 * scales.min() / gain,), (4,)))]
     graph = Graph("dense_left_shifts", tensors, [Op("FULLY_CONNECTED", (0, 1, 2), (3,),
                                                     dict(keep_num_dims=False, activation="NONE"))], [0], [3])
     generated = generate_c(graph, tmp_path / "src")
     call = next(c for c in generated.kernel_plan.calls if c.symbol)
-    assert call.work["mve_short_groups"] == 2 and min(call.params.shift) > 0
+    assert call.work["mve_short_groups"] == 2
+    assert (min(call.params.shift) > 0) if shifts == "above 0" else set(call.params.shift) == {0}
     x = np.random.default_rng(1).integers(-128, 128, (50, depth)).astype(np.int8)
     y = executor.run(graph, x)
-    assert np.mean((y > -128) & (y < 127)) > 0.5  # most outputs off the clamp
+    assert np.mean((y > -128) & (y < 127)) > 0.5 and np.mean(y < 4) > 0.2  # off the clamp, some below the zero point
     check_outputs(Apollo5Sim(sim_image(generated.out_dir, tmp_path).elf_path, cache_dir=sim_cache), graph,
                   graph.name)
 

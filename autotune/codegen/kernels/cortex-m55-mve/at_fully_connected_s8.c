@@ -3,7 +3,7 @@
  * bytes held in registers against the filter rows one after another (short_layer), a longer one
  * sharing each 16-byte load among the four rows (VMLADAVA, at_mve_long_run, at_mve_rows). The
  * sums are those of ../at_fully_connected_s8.c. short_layer requantizes in mode AT_MVE_RIGHT
- * unless a shift is above 0, the others in mode AT_MVE_ANY: on these short layers a scan of the
+ * unless a shift is 0 or above, the others in mode AT_MVE_ANY: on these short layers a scan of the
  * shifts for a cheaper mode costs more than it saves. */
 #include "at_common.h"
 #include "at_kernels.h"
@@ -96,9 +96,10 @@ static AT_NOINLINE void at_mve_long_run(const at_fully_connected_params_t *p, co
  * gather of acc_init, the gathers of acc_init and shift issued before the dot products, as their
  * results come late) and stored whole, post-incremented. Requantized as mode AT_MVE_RIGHT, with
  * no VPT, which would end QEMU's translation blocks and, on the core, costs an instruction: the
- * rounding fix-up (a saturating -1 on negative lanes) is exact whatever the clamp, as long as no
- * shift is above 0; the largest shift is kept as the groups go (VMAXV): above 0, the outputs are
- * wrong and are done again by at_mve_rows in mode AT_MVE_ANY. With no input pointer, chunk
+ * rounding fix-up (a saturating -1 on negative lanes) is exact whatever the clamp, as long as
+ * every shift is below 0 (a shift of 0 divides by 1: the -1 would stay); the largest shift is kept
+ * as the groups go (VMAXV, from below 0): 0 or above, the outputs are wrong and are done again by
+ * at_mve_rows in mode AT_MVE_ANY. With no input pointer, chunk
  * loop or row pointers to keep, LLVM's Cortex-M55 model issues about one instruction a cycle.
  * In assembly (GCC 12 spills, and builds each predicate anew through VMRS and VMSR); VPR is
  * written: out of line, the call clobbers it. */
@@ -110,7 +111,7 @@ static AT_NOINLINE void short_layer(const at_fully_connected_params_t *p, const 
     int32x4_t lo, hi, wv, a, sv, x0, x1;
     uint32x4_t records;
     int8_t *out;
-    int32_t top = 0;
+    int32_t top = -1;
     out = output;
     lo = vdupq_n_s32(p->output_quant.min);
     hi = vdupq_n_s32(p->output_quant.max);
@@ -129,10 +130,10 @@ static AT_NOINLINE void short_layer(const at_fully_connected_params_t *p, const 
     "vldrb.u8 %q[w], [%[wp], #16]\n\t"                                                          \
     "vmladava.s8 " SUM ", %q[x1], %q[w]\n\t"                                                     \
     "add %[wp], %[n]\n\t"
-/* the input: x0, and x1 for rows above 16 bytes (`top` a scratch until it starts at 0) */
+/* the input: x0, and x1 for rows above 16 bytes (`top` a scratch, then ~(n - 16) < 0 as its start) */
 #define AT_X0 "vctp.8 %[n]\n\tvpst\n\tvldrbt.u8 %q[x0], [%[in]]\n\t"
 #define AT_X1 AT_X0 "subs %[top], %[n], #16\n\tvctp.8 %[top]\n\tvpst\n\t"                         \
-    "vldrbt.u8 %q[x1], [%[in], #16]\n\tmovs %[top], #0\n\t"
+    "vldrbt.u8 %q[x1], [%[in], #16]\n\tmvns %[top], %[top]\n\t"
 #define AT_SHORT(X, ROW)                                                                         \
     __asm__ volatile(X "dls lr, %[groups]\n"                                                     \
                      "2:\n\t"                                                                    \
@@ -176,7 +177,7 @@ static AT_NOINLINE void short_layer(const at_fully_connected_params_t *p, const 
 #undef AT_X0
 #undef AT_X1
 #undef AT_SHORT
-    if (top > 0) {
+    if (top >= 0) {
         rows(input, p->filter, n, 4 * groups, p->channels, 0, &p->output_quant, out - 4 * groups, AT_MVE_ANY);
     }
 }
