@@ -433,6 +433,8 @@ def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialResult | Rejec
         metrics["sources"].update(accuracy=outcome.val_accuracy.source, test_accuracy=outcome.test_accuracy.source)
         if outcome.short_accuracy is not None:
             metrics.update(_accuracy_attrs("short_accuracy", outcome.short_accuracy))
+        if outcome.cv_accuracy is not None:  # k-fold: what the objective is the lower of
+            metrics.update(cv_accuracy=outcome.cv_accuracy, train_accuracy=outcome.train_accuracy)
     for key, value in metrics.items():
         trial.set_user_attr(key, value)
     for name, value in constraint_values(outcome, experiment, useful).items():  # samplers and fronts read these
