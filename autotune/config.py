@@ -71,7 +71,7 @@ class Training:
     class_weights: bool = True  # weight each class by the inverse of its frequency
     min_steps: int = 600  # at least this many optimizer steps: longer epochs when an epoch is a few batches
     patience: int = 10  # early stopping on validation loss (a validation split only; k-fold runs all epochs)
-    restarts: int = 1  # new initial weights when a run ends at chance
+    restarts: int = 1  # new initial weights when a run ends at chance (k-fold: or the exported model fits worse)
     qat_epochs: int = 0  # quantization-aware fine-tuning epochs after float training (0: off, see README)
     augment: Augment = field(default_factory=Augment)
 

@@ -76,7 +76,7 @@ class TrialResult:
     float_val_accuracy: float | None  # float model at its best epoch (holdout validation only)
     epochs_run: int
     restarts: int  # training runs started again from new weights: ended at chance, or (k-fold) the exported
-                   # model fit the training data worse than the fold models (_fit_all)
+                   # model fit the training data worse than the fold models (fit_exported)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     tflite: bytes = b""
     short_accuracy: Accuracy | None = None  # float model after the short run (early_stop on)
@@ -263,7 +263,7 @@ def _short_run(candidate: Candidate, experiment: Experiment, dataset: Dataset, r
     return ShortRun(check, x, y, keep_going)
 
 
-def _fit_all(trainer: Trainer, dataset: Dataset, experiment: Experiment, seed: int,
+def fit_exported(trainer: Trainer, dataset: Dataset, experiment: Experiment, seed: int,
              specs: list[LayerCompression], name: str, fold_fit: float, seconds: dict[str, float]):
     """The exported model of a k-fold trial, trained on all the training data with no validation.
     One training run of a small model can converge far worse than the fold models did (GunPoint:
@@ -344,7 +344,7 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
             per_fold.append(float(hits.mean()))
             restarts += stats.restarts
         cross_validated = correct / (len(dataset.y_train) * dataset.cv_repeats)
-        tflite, graph, stats, train_accuracy = _fit_all(trainer, dataset, experiment, seed, specs, name,
+        tflite, graph, stats, train_accuracy = fit_exported(trainer, dataset, experiment, seed, specs, name,
                                                         float(np.mean(fold_fit)), seconds)
         stats = TrainStats(stats.epochs_run, stats.best_epoch, None, restarts + stats.restarts)
         # The folds validate the recipe on this architecture; the exported model is one more training

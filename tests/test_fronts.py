@@ -22,6 +22,8 @@ from autotune.report.pick import PickError, pick
 from autotune.report.records import pareto_front, read_records
 from autotune.study import open_study, run_search
 from autotune.errors import ConfigError
+from autotune.ir.tflite_import import import_tflite
+from search_spaces import get_family
 from tiny import cli
 
 FAST = """\
@@ -138,6 +140,38 @@ def test_objective_ignores_test_labels_and_120_examples_get_k_fold(gunpoint, tmp
     assert plain.val_accuracy.n == 120 and plain.val_accuracy.spread is not None  # k-fold over all 120
     assert plain.val_accuracy == shuffled.val_accuracy  # what the study sees
     assert plain.test_accuracy.n == 80 and plain.test_accuracy.value != shuffled.test_accuracy.value
+
+
+@pytest.mark.slow
+def test_k_fold_credits_the_exported_model_no_more_than_it_fits_its_training_data(gunpoint, tmp_path):
+    # 600 steps: models that have learned (none restarts for ending at chance, so restarts counts the
+    # runs of the exported model) but do not all fit GunPoint's 50 examples alike.
+    experiment = load_experiment(fast(tmp_path, "fit", str(gunpoint), steps=600, data_extra="cv_folds: 2"))
+    experiment = dataclasses.replace(experiment, training=dataclasses.replace(experiment.training, restarts=2))
+    dataset = load_dataset(experiment.data, experiment.seed)
+    assert dataset.kfold and len(dataset.y_train) == 50
+    params = {"blocks": 2, "filters_0": 8, "filters_1": 8, "kernel": 3, "pool": 4, "separable": False,
+              "dense": 8, "stem_stride": 4}
+    result = autotune.trial.evaluate(autotune.trial.Candidate(0, params), experiment, dataset)
+    # The objective is the pooled k-fold accuracy, capped at what the exported model reaches on the
+    # training data; train_accuracy is that exported model's, run again here from its .tflite.
+    exported = import_tflite(result.tflite, name="exported")
+    fit = float(np.mean(autotune.trial.predict_labels(exported, dataset.x_train) == dataset.y_train))
+    assert result.train_accuracy == fit
+    assert result.val_accuracy.value == min(result.cv_accuracy, fit) and result.val_accuracy.n == 50
+
+    # The exported model is trained again while it fits worse than the fold models did: never
+    # reached (a bar above 1), it trains 1 + restarts times and keeps the best fit; reached at once
+    # (a bar of 0), it trains once. The first run is the same in both (same seed).
+    space = get_family("spectral_cnn")({})
+    trainer = autotune.trial.trainer_for(lambda: space.build(params, dataset.input_shape, dataset.num_classes),
+                                         dataset, experiment)
+    fits = {}
+    for bar in (0.0, 1.1):
+        tflite, graph, stats, fits[bar] = autotune.trial.fit_exported(trainer, dataset, experiment, 5, [], "m", bar, {})
+        assert fits[bar] == float(np.mean(autotune.trial.predict_labels(graph, dataset.x_train) == dataset.y_train))
+        assert stats.restarts == (0 if bar == 0.0 else 2)
+    assert fits[1.1] >= fits[0.0]
 
 
 @pytest.mark.slow

@@ -22,9 +22,9 @@ from autotune.report.dashboard import dashboard_html, write_pngs
 from autotune.report.records import TrialRecord, hypervolume, pareto_front, read_records
 from autotune.trial import STAGES
 
-METRIC_COLUMNS = ("accuracy", "accuracy_n", "accuracy_ci95", "accuracy_fold_std", "test_accuracy", "test_accuracy_n",
-                  "test_accuracy_ci95", "flash_kb", "ram_kb", "latency_ms", "params_count", "macs",
-                  "float_val_accuracy", "short_accuracy", "epochs_run", "restarts")
+METRIC_COLUMNS = ("accuracy", "accuracy_n", "accuracy_ci95", "accuracy_fold_std", "cv_accuracy", "train_accuracy",
+                  "test_accuracy", "test_accuracy_n", "test_accuracy_ci95", "flash_kb", "ram_kb", "latency_ms",
+                  "params_count", "macs", "float_val_accuracy", "short_accuracy", "epochs_run", "restarts")
 
 
 def model_path(run_dir: Path, number: int) -> Path:
