@@ -264,7 +264,7 @@ def _short_run(candidate: Candidate, experiment: Experiment, dataset: Dataset, r
 
 
 def fit_exported(trainer: Trainer, dataset: Dataset, experiment: Experiment, seed: int,
-             specs: list[LayerCompression], name: str, fold_fit: float, seconds: dict[str, float]):
+                 specs: list[LayerCompression], name: str, fold_fit: float, seconds: dict[str, float]):
     """The exported model of a k-fold trial, trained on all the training data with no validation.
     One training run of a small model can converge far worse than the fold models did (GunPoint:
     int8 training accuracy 0.84 against the folds' 0.95-1.0, test 0.79 against their 0.92), so it
@@ -345,7 +345,7 @@ def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> 
             restarts += stats.restarts
         cross_validated = correct / (len(dataset.y_train) * dataset.cv_repeats)
         tflite, graph, stats, train_accuracy = fit_exported(trainer, dataset, experiment, seed, specs, name,
-                                                        float(np.mean(fold_fit)), seconds)
+                                                            float(np.mean(fold_fit)), seconds)
         stats = TrainStats(stats.epochs_run, stats.best_epoch, None, restarts + stats.restarts)
         # The folds validate the recipe on this architecture; the exported model is one more training
         # run, unvalidated. It is credited no more than it reaches on the data it was trained on.
