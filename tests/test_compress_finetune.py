@@ -48,7 +48,7 @@ def test_trained_levels_reach_the_int8_model(tmp_path):
     from autotune.ir.tflite_import import import_tflite
     from autotune.quantize import to_int8_tflite
     from autotune.tflm import check_matches_tflm
-    from autotune.training import Trainer, chance_margin
+    from autotune.training import Trainer
 
     x, y, xt, yt = _gunpoint()
     training = Training(min_steps=600, restarts=0)
@@ -75,8 +75,7 @@ def test_trained_levels_reach_the_int8_model(tmp_path):
     x_test = executor.quantize_input(graph, xt)
     out = executor.run(graph, x_test)
     check_matches_tflm(tflite, x_test[:16], out[:16], "gunpoint")  # still TFLite Micro's model
-    # clearly better than chance after 2-bit layers, by the rule trials are judged by
-    assert (out.argmax(axis=1) == yt).mean() > 0.5 + chance_margin(0.5, len(yt))
+    assert (out.argmax(axis=1) == yt).mean() > 0.6  # better than chance (0.5) after 2-bit layers
 
 
 def test_levels_hold_minus_one_zero_and_one_on_the_int8_grid():
