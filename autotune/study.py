@@ -47,7 +47,10 @@ EXPERIMENT_COPY = "experiment.yaml"  # the run folder keeps the YAML it was star
 REJECTED = "rejected"  # user attribute of a trial rejected before training: the reason
 EARLY_STOPPED = "early_stopped"  # user attribute of a trial stopped after its short run: the reason
 ORIGIN = "origin"  # user attribute of an enqueued trial: "starting point" or "warm start from RUN"
-TPE_STARTUP_TRIALS = 10  # random draws (starting points and rejections included) before TPE models the rest
+# The default sampler draws at random until this many trials count against the budget, then TPE
+# models the rest: at the budgets of a laptop run TPE's draws did worse than random ones
+# (benchmarks/bench_search_efficiency.py; README "Search").
+TPE_STARTUP_TRIALS = 24
 # Draws in a row that neither train nor fail (duplicates, rejections) before the search gives up:
 # the space has no new candidate within the limits.
 MAX_IDLE_DRAWS = 200
@@ -98,16 +101,17 @@ def constraint_values(outcome: TrialResult | Rejected | EarlyStopped, experiment
 
 
 class _SeededPerTrial(optuna.samplers.BaseSampler):
-    """The experiment's sampler, made afresh for each trial with the seed plus the trial number:
-    processes sharing a study draw different points, and a trial's point does not depend on
-    which process asked for it or how often the run was resumed."""
+    """The experiment's sampler, made afresh for each trial with the seed plus the trial number
+    and the number of trials that count against the budget so far: processes sharing a study draw
+    different points, and a random draw does not depend on which process asked for it or how often
+    the run was resumed."""
 
-    def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler]):
+    def __init__(self, make: Callable[[int, int], optuna.samplers.BaseSampler]):
         self._make = make
-        self._sampler = make(0)
+        self._sampler = make(0, 0)
 
     def before_trial(self, study, trial) -> None:
-        self._sampler = self._make(trial.number)
+        self._sampler = self._make(trial.number, _finished(study))
         self._sampler.before_trial(study, trial)
 
     def infer_relative_search_space(self, study, trial):
@@ -124,18 +128,18 @@ class _SeededPerTrial(optuna.samplers.BaseSampler):
 
 
 def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
-    """Multivariate TPE (the default, chosen by benchmarks/bench_search_efficiency.py) models the
-    parameters jointly (`group`: the per-block filters exist only for their block count) and
-    reads every trial's constraints; NSGA-II and random sampling for comparison."""
-    def make(number: int) -> optuna.samplers.BaseSampler:
+    """The default, chosen by benchmarks/bench_search_efficiency.py: random draws until
+    TPE_STARTUP_TRIALS trials count against the budget, then multivariate TPE, which models the
+    parameters jointly (`group`: the per-block filters exist only for their block count) and reads
+    every trial's constraints. NSGA-II and random sampling alone for comparison."""
+    def make(number: int, finished: int) -> optuna.samplers.BaseSampler:
         seed = experiment.seed + number
+        if experiment.sampler == "random" or (experiment.sampler == "tpe" and finished < TPE_STARTUP_TRIALS):
+            return optuna.samplers.RandomSampler(seed=seed)
         if experiment.sampler == "tpe":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                                  n_startup_trials=TPE_STARTUP_TRIALS)
-        if experiment.sampler == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
+                return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=0)
         return optuna.samplers.NSGAIISampler(population_size=experiment.population, seed=seed)
 
     return _SeededPerTrial(make)

@@ -16,7 +16,7 @@ from autotune.early_stop import Rival, dominating_rival
 from autotune.report.outputs import write_outputs
 from autotune.report.records import pareto_front, progress, read_records
 from autotune.starting_points import pick_spanning, spanning_points
-from autotune.study import _tell, min_accuracy, open_study, run_search
+from autotune.study import TPE_STARTUP_TRIALS, _tell, make_sampler, min_accuracy, open_study, run_search
 from autotune.trial import Candidate, EarlyStopped, evaluate, over_limits, untrained_costs
 from search_spaces import get_family
 from tiny import TINY, cli, tiny
@@ -72,6 +72,31 @@ def test_warm_start_from_another_family_is_one_clear_error(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "same family" in proc.stderr
     assert not (tmp_path / "runs" / "warm").exists()  # refused before anything was written
+
+
+def test_default_sampler_draws_at_random_until_the_startup_trials_count_then_models(tmp_path):
+    """The default draws exactly as random sampling with the same seed until TPE_STARTUP_TRIALS
+    trials count against the budget (rejections do not), then TPE's own draws take over."""
+    path = tmp_path / "s.yaml"
+    path.write_text(TINY.format(name="s", trials=4).replace("sampler: random", "sampler: tpe"))
+    experiment = load_experiment(path)
+    space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0),
+             "k": optuna.distributions.CategoricalDistribution((1, 2, 3))}
+
+    def draws(sampler_name: str, counted: int, rejected: int) -> dict:
+        study = optuna.create_study(directions=["maximize", "minimize"],
+                                    sampler=make_sampler(dataclasses.replace(experiment, sampler=sampler_name)))
+        for i in range(counted + rejected):  # the first `counted` trained, the rest rejected before training
+            x = (i * 0.37) % 1.0
+            trial = optuna.trial.create_trial(params={"x": x, "k": 1 + i % 3}, distributions=space,
+                                              values=[x, 1 - x], user_attrs={"rejected": "over"} if i >= counted else {})
+            study.add_trial(trial)
+        trial = study.ask(space)
+        return trial.params
+
+    below = TPE_STARTUP_TRIALS - 1
+    assert draws("tpe", below, 5) == draws("random", below, 5)  # rejections do not end the random draws
+    assert draws("tpe", TPE_STARTUP_TRIALS, 0) != draws("random", TPE_STARTUP_TRIALS, 0)
 
 
 def test_starting_points_outside_the_space_are_left_out():
