@@ -60,6 +60,12 @@ class CSource:
         tensor = self.graph.tensor(storage.tensor)
         if storage.format in ("decoded", "decoded_row"):
             return self.scratch(self._decoder_of(call, storage))
+        if storage.format == "grouped_int8":  # under Helium only (AT_GROUPED_TAILS)
+            from autotune.ops.fully_connected import grouped_rows
+            name = f"{call.name}_{storage.role}"
+            self.decls.append(c_array("int8_t", name, tensor.data, tail="AT_WEIGHT_TAIL",
+                                      variant=("AT_GROUPED_TAILS", grouped_rows(tensor.data))))
+            return name
         if storage.format != f"dense_{tensor.dtype}":
             raise ValueError(f"weights {tensor.name!r} are stored as {storage.format}; no emitter for it")
         name = f"{call.name}_{storage.role}"
@@ -105,12 +111,15 @@ class CSource:
         self.decls.append(c_array(ctype, name, values, per_line))
         return name
 
-    def struct(self, ctype: str, name: str, fields: dict[str, object], const: bool = True) -> str:
+    def struct(self, ctype: str, name: str, fields: dict[str, object], const: bool = True,
+               helium: dict[str, object] | None = None) -> str:
         """A designated initializer, fields packed into lines of about 96 characters; a nested
         struct (a dict) the same way, indented, between lines of its own. `const` False: in RAM,
-        for a loop that changes a field (copying the struct would call memcpy)."""
+        for a loop that changes a field (copying the struct would call memcpy). `helium`: fields
+        the struct has under Helium only (`#if defined(__ARM_FEATURE_MVE)`)."""
+        extra = (["#if defined(__ARM_FEATURE_MVE)", *_c_fields(helium, "    "), "#endif"] if helium else [])
         self.decls.append(f"static {'const ' if const else ''}{ctype} {name} = {{\n"
-                          + "\n".join(_c_fields(fields, "    ")) + "\n};\n")
+                          + "\n".join(_c_fields(fields, "    ") + extra) + "\n};\n")
         return name
 
     def channels(self, name: str, acc_init: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> str:
@@ -137,13 +146,20 @@ class CSource:
         self.body.append(text)
 
 
-def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16, tail: str = "") -> str:
+def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16, tail: str = "",
+            variant: tuple[str, np.ndarray] | None = None) -> str:
     """`static const <ctype> name[n] = {...};`, `per_line` values a line; `tail`: a macro naming
-    how many zeros follow the values (the array is n + tail long)."""
-    flat = [str(int(v)) for v in np.asarray(values).reshape(-1)]
-    rows = [", ".join(flat[k:k + per_line]) for k in range(0, len(flat), per_line)]
-    body = "".join(f"    {row},\n" for row in rows)
-    size = f"{len(flat)} + {tail}" if tail else f"{len(flat)}"
+    how many zeros follow the values (the array is n + tail long); `variant` (macro, values): as
+    many values in another order, taken where the macro is nonzero (`#if`)."""
+    def lines(v: np.ndarray) -> str:
+        flat = [str(int(x)) for x in np.asarray(v).reshape(-1)]
+        return "".join(f"    {', '.join(flat[k:k + per_line])},\n" for k in range(0, len(flat), per_line))
+    flat = np.asarray(values).reshape(-1)
+    body = lines(flat)
+    if variant is not None:
+        assert np.asarray(variant[1]).size == flat.size
+        body = f"#if {variant[0]}\n{lines(variant[1])}#else\n{body}#endif\n"
+    size = f"{flat.size} + {tail}" if tail else f"{flat.size}"
     return f"static const {ctype} {name}[{size}] = {{\n{body}}};\n"
 
 
