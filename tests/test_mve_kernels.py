@@ -18,6 +18,7 @@ from autotune.codegen import generate_c, integer_core
 from autotune.ir.graph import Graph, Op, Quant, Tensor
 from autotune.codegen.kernel_library import KERNEL_DIR
 from autotune.ir.tflite_import import import_tflite
+from autotune.ops.fully_connected import MVE_PATHS, grouped_tails, mve_path
 from device_runners.apollo5_sim import Apollo5Sim
 from device_runners.targets import get_target
 from test_apollo5_sim import check_outputs, check_profile, sim_image
@@ -195,23 +196,25 @@ def _dense_chain(depths: list[int], acts: list[str], gains: list[float | None], 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_helium_dense_grouped_tails_match_the_executor(seed, tmp_path, sim_cache):
-    """Dense layers of 20 and 24 inputs (grouped-tails layout, tails_layer) in both modes, ReLU
-    with shifts below 0 and of 0 (mode AT_MVE_RELU) and none with shifts below 0 (AT_MVE_RIGHT),
-    among random shapes of 16 to 40 inputs (the other paths), weights over all of int8; a layer of
-    20 inputs without a ReLU whose shifts are 0 keeps its rows one after another."""
+    """Dense layers of 20 and 24 inputs (grouped-tails layout) through all four tails_<T>_<mode>:
+    ReLU with shifts below 0 and of 0 (mode AT_MVE_RELU), none with shifts below 0
+    (AT_MVE_RIGHT); then random shapes of 16 to 40 inputs (the other paths too); weights over all
+    of int8. A layer of 20 inputs without a ReLU whose shifts are 0 keeps its rows one after
+    another (short_layer)."""
     rng = np.random.default_rng(seed)
-    depths = [20, 24, 20, 16, 20, 24, 20, *rng.integers(16, 41, 5).tolist(), 24, 8]
-    acts = ["RELU", "NONE", "RELU", "RELU", "NONE", "RELU", *rng.choice(["RELU", "NONE"], 6).tolist(), "NONE"]
-    gains = [None, None, 0.7, None, 0.7, None, None, *[None] * 5, None]
+    depths = [20, 24, 20, 16, 20, 24, 20, 24, 20, *rng.integers(16, 41, 5).tolist(), 24, 8]
+    acts = ["RELU", "NONE", "RELU", "RELU", "NONE", "RELU", "NONE", "RELU", *rng.choice(["RELU", "NONE"], 6).tolist(),
+            "NONE", "NONE"]
+    gains = [None, None, 0.7, None, 0.7, None, None, 0.7, *[None] * 8]
     graph = _dense_chain(depths, acts, gains, seed)
     generated = generate_c(graph, tmp_path / "src")
     calls = [c for c in generated.kernel_plan.calls if c.symbol]
-    grouped = [bool(c.work.get("mve_grouped_runs")) for c in calls]
-    want = [d in (20, 24) and u % 4 == 0 and not (g is not None and a == "NONE")
-            for d, u, a, g in zip(depths, depths[1:], acts, gains)]
-    assert grouped == want and grouped[:3] == [True] * 3 and not grouped[4]
-    assert {c.work["mve_grouped_fixups"] > 0 for c, g in zip(calls, grouped) if g} == {False, True}
-    assert set(calls[2].params.shift) == {0} and set(calls[4].params.shift) == {0}
+    paths = [MVE_PATHS[mve_path(1, d, u, 0, grouped_tails(1, d, u, c.params))]
+             for c, d, u in zip(calls, depths, depths[1:])]
+    assert paths[:8] == ["tails_4_relu", "tails_8_right", "tails_4_relu", "short_layer", "short_layer",
+                         "tails_8_relu", "tails_4_right", "tails_8_relu"]
+    assert set(calls[2].params.shift) == {0} and set(calls[4].params.shift) == {0} and set(calls[7].params.shift) == {0}
+    assert [bool(c.work.get("mve_grouped_runs")) for c in calls] == [p.startswith("tails") for p in paths]
     assert "#if AT_GROUPED_TAILS" in (generated.out_dir / "model.c").read_text()
     check_outputs(Apollo5Sim(sim_image(generated.out_dir, tmp_path).elf_path, cache_dir=sim_cache), graph,
                   graph.name)

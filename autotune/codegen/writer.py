@@ -122,12 +122,20 @@ class CSource:
                           + "\n".join(_c_fields(fields, "    ") + extra) + "\n};\n")
         return name
 
-    def channels(self, name: str, acc_init: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> str:
-        """`at_channel_t name[]`: per output channel the initial accumulator, multiplier and shift."""
-        rows = "".join(f"    {{{a}, {m}, {s}}},\n" for a, m, s in
-                       zip(np.asarray(acc_init).tolist(), np.asarray(multiplier).tolist(),
-                           np.asarray(shift).tolist()))
-        self.decls.append(f"static const at_channel_t {name}[{len(acc_init)}] = {{\n{rows}}};\n")
+    def channels(self, name: str, acc_init: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                 grouped: bool = False) -> str:
+        """`at_channel_t name[]`: per output channel the initial accumulator, multiplier and shift.
+        `grouped`: under Helium (AT_GROUPED_TAILS) the same values by groups of four channels,
+        their four initial accumulators, then multipliers, then shifts (12 int32 a group)."""
+        table = np.stack([np.asarray(v, dtype=np.int64) for v in (acc_init, multiplier, shift)], axis=1)
+
+        def rows(values: np.ndarray) -> str:
+            return "".join(f"    {{{a}, {m}, {s}}},\n" for a, m, s in values.reshape(-1, 3).tolist())
+        body = rows(table)
+        if grouped:
+            by_group = table.reshape(-1, 4, 3).transpose(0, 2, 1)
+            body = f"#if AT_GROUPED_TAILS\n{rows(by_group)}#else\n{body}#endif\n"
+        self.decls.append(f"static const at_channel_t {name}[{len(table)}] = {{\n{body}}};\n")
         return name
 
     # ---- the body

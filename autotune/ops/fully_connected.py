@@ -17,16 +17,37 @@ from autotune.ops.conv import (_exact_float, channel_multipliers, channel_rows, 
 
 def grouped_tails(rows: int, depth: int, units: int, p: "FullyConnectedParams") -> int:
     """0, or 1 + the Helium requantization mode (at_mve.h: AT_MVE_RELU 0, AT_MVE_RIGHT 1) of a layer
-    whose filter the generated model stores in the grouped-tails layout under Helium (at_kernels.h,
-    AT_GROUPED_TAILS): one input row of 20 or 24 bytes (16 + a tail of 4 or 8), units a multiple of
-    4, filter zero point 0, and a mode without left shifts (every shift below 0, or at most 0 under
-    a ReLU-like clamp), which the kernel's tails_layer takes whatever the data."""
+    whose filter and channel table the generated model stores in the grouped-tails layout under
+    Helium (at_kernels.h, AT_GROUPED_TAILS): one input row of 20 or 24 bytes (16 + a tail of 4 or
+    8), units a multiple of 4, filter zero point 0, and a mode without left shifts (every shift
+    below 0, or at most 0 under a ReLU-like clamp), which the kernel's tails layers take whatever
+    the data."""
     if rows != 1 or depth not in (20, 24) or units % 4 or p.filter_offset:
         return 0
     top = int(np.max(p.shift))
     if top <= 0 and p.act_min >= p.output_offset:
         return 1
     return 2 if top < 0 else 0
+
+
+# at_fully_connected_params_t.path under Helium: the function the kernel's entry branches to
+MVE_PATHS = ("other", "short_layer", "at_mve_long_run", "tails_4_relu", "tails_4_right", "tails_8_relu",
+             "tails_8_right")
+
+
+def mve_path(rows: int, depth: int, units: int, filter_offset: int, grouped: int) -> int:
+    """The Helium kernel's path (MVE_PATHS) for these dimensions, as mve_dense_work counts it: a
+    grouped-tails layer its variant by tail and mode; one input row of whole groups of four
+    units with filters of zero point 0 the short layer (rows of at most 32 bytes) or the long
+    one (a multiple of 16 bytes); any other call `other`."""
+    if grouped:
+        return (3 if depth == 20 else 5) + grouped - 1
+    if rows == 1 and filter_offset == 0 and units % 4 == 0:
+        if depth <= 32:
+            return 1
+        if depth % 16 == 0:
+            return 2
+    return 0
 
 
 def grouped_rows(filt: np.ndarray) -> np.ndarray:
@@ -169,15 +190,18 @@ class FullyConnected(OpDef):
         units = call.dims["out_depth"]
         bias = g.tensor(op.inputs[2]).data if has_input(op, 2) else np.zeros(units, dtype=np.int64)
         filter_name = c.weight(call, call.weights[0])
+        grouped = grouped_tails(call.dims["batches"], call.dims["accum_depth"], units, p) \
+            if call.weights[0].format == "grouped_int8" else 0
         channels = c.channels(f"{call.name}_channels", channel_rows(bias, filt, p.input_offset),
-                              np.broadcast_to(p.multiplier, units), np.broadcast_to(p.shift, units))
+                              np.broadcast_to(p.multiplier, units), np.broadcast_to(p.shift, units),
+                              grouped=grouped > 0)
         by_unit = call.weights[0].format == "decoded_row"
-        grouped = grouped_tails(call.dims["batches"], call.dims["accum_depth"], units, p)
+        rows, depth, out_depth = call.dims["batches"], call.dims["accum_depth"], 1 if by_unit else units
         c.struct("at_fully_connected_params_t", call.name, dict(
-            batches=call.dims["batches"], accum_depth=call.dims["accum_depth"], out_depth=1 if by_unit else units,
+            batches=rows, accum_depth=depth, out_depth=out_depth,
             input_offset=p.input_offset, filter_offset=p.filter_offset,
             output_quant=(p.output_offset, p.act_min, p.act_max), filter=filter_name, channels=channels),
-            const=not by_unit, helium=dict(grouped=grouped) if call.weights[0].format == "grouped_int8" else None)
+            const=not by_unit, helium=dict(path=mve_path(rows, depth, out_depth, p.filter_offset, grouped)))
         if not by_unit:
             c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]))
             return

@@ -1,10 +1,13 @@
 /* FULLY_CONNECTED, int8 (TFLM reference_integer_ops::FullyConnected and
  * FullyConnectedPerChannel), Helium: four output units at a time, an input row of at most 32
- * bytes held in registers against the filter rows one after another (short_layer), a longer one
- * sharing each 16-byte load among the four rows (VMLADAVA, at_mve_long_run, at_mve_rows). The
- * sums are those of ../at_fully_connected_s8.c. short_layer requantizes in mode AT_MVE_RIGHT
- * unless a shift is 0 or above, the others in mode AT_MVE_ANY: on these short layers a scan of the
- * shifts for a cheaper mode costs more than it saves. */
+ * bytes held in registers against the filter rows one after another (short_layer), rows of 20 or
+ * 24 bytes in the code generator's grouped-tails layout with four rows' tails in two loads
+ * (tails_<T>_<mode>), a longer one sharing each 16-byte load among the four rows (VMLADAVA,
+ * at_mve_long_run, at_mve_rows); the path chosen by the code generator (`path`). The sums are
+ * those of ../at_fully_connected_s8.c. short_layer requantizes in mode AT_MVE_RIGHT unless a shift
+ * is 0 or above, the tails layers in the mode the code generator chose, the others in mode
+ * AT_MVE_ANY: on these short layers a scan of the shifts for a cheaper mode costs more than it
+ * saves. */
 #include "at_common.h"
 #include "at_kernels.h"
 #include "at_mve.h"
@@ -186,39 +189,22 @@ static AT_ASM_ENTRY void short_layer(const at_fully_connected_params_t *p, const
     }
 }
 
-/* A layer whose filter the code generator stored in the grouped-tails layout (`grouped` set, see
- * at_kernels.h): one input row of n = 16 + t bytes, t 4 or 8, filter zero point 0, `out_depth` a
- * multiple of 4, every shift below 0 (mode AT_MVE_RIGHT, grouped 2) or at most 0 under a ReLU-like
- * clamp (mode AT_MVE_RELU, grouped 1). A group of four rows is their first 16 bytes each, then
- * their four tails together (4 t bytes): each row takes one load and one VMLADAV against x0 (the
- * input's first 16 bytes), and two loads of the tails feed the four rows' last VMLADAVAs against
- * xt (the input's last t bytes at lanes 0 to t - 1, zeros elsewhere) and xu (the same at lanes t to
- * 2 t - 1): 14 loads and dot products a group where rows read one after another take 16 and four
- * pointer steps. Software-pipelined: each group's requantization (the constants gathered from
- * their records, the one scratch register shared with the filter loads) is interleaved with the
- * next group's dot products, about 28 cycles a group in LLVM's Cortex-M55 model. In assembly (GCC 12
- * spills); VPR is written: out of line, the call clobbers it. */
-static AT_ASM_ENTRY void tails_layer(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output)
-{
-    const int32_t t = p->accum_depth - 16, offset = p->output_quant.offset;
-    const int32_t rest = (p->out_depth >> 2) - 1; /* groups after the first */
-    const int8_t *w = p->filter;
-    int8_t *out = output;
-    const int32x4_t lo = vdupq_n_s32(p->output_quant.min), hi = vdupq_n_s32(p->output_quant.max);
-    uint32x4_t records = at_mve_records(p->channels - 4); /* 48 bytes before the first group's */
-    const int8x16_t x0 = vldrbq_s8(input);
-    int8x16_t xt, xu;
-    int32x4_t wv, a;
-    uint32_t carry = 0;
-    /* the input's last t bytes at lanes 0 to t - 1 (a predicated load, which GCC 12 builds from
-     * the intrinsics through VMRS and VMSR) */
-    __asm__("vctp.8 %[t]\n\tvpst\n\tvldrbt.u8 %q[xt], [%[in], #16]"
-            : [xt] "=w"(xt) : [t] "r"(t), [in] "r"(input) : "memory");
-    xu = vreinterpretq_s8_u32(vshlcq_u32(vreinterpretq_u32_s8(xt), &carry, 32));
-    if (t == 8) {
-        xu = vreinterpretq_s8_u32(vshlcq_u32(vreinterpretq_u32_s8(xu), &carry, 32));
-    }
-/* the dot products of a group: four rows' first 16 bytes, then the tails (OFF 2 t, STEP 4 t) */
+/* A layer whose filter and channel table the code generator stored in the grouped-tails layout
+ * (at_kernels.h): one input row of n = 16 + T bytes, T 4 or 8, filter zero point 0, `out_depth` a
+ * multiple of 4, every shift below 0 (mode AT_MVE_RIGHT) or at most 0 under a ReLU-like clamp
+ * (mode AT_MVE_RELU, no fix-up); one function per tail and mode (tails_<T>_<mode>), the entry
+ * branching to it. A group of four rows is their first 16 bytes each, then their four tails
+ * together (4 T bytes): each row takes one load and one VMLADAV against x0 (the input's first 16
+ * bytes), and two loads of the tails feed the four rows' last VMLADAVAs against xt (the input's
+ * last T bytes at lanes 0 to T - 1, zeros elsewhere) and xu (the same at lanes T to 2 T - 1): 14
+ * loads and dot products a group, where rows read one after another take 16 and four pointer
+ * steps. The group's constants are 48 contiguous bytes (acc_init, multipliers, shifts), read by
+ * one pointer. Software-pipelined: each group's requantization (sharing the one scratch register
+ * with the filter loads) is interleaved with the next group's dot products, 26 instructions and
+ * 28 cycles a group in LLVM's Cortex-M55 model; the first group's dot products before the loop,
+ * the last group's requantization after it. In assembly (GCC 12 spills); VPR is written: out of
+ * line, the call clobbers it. */
+/* the dot products of a group: four rows' first 16 bytes, then the tails (OFF 2 T, STEP 4 T) */
 #define AT_DOTS(OFF, STEP) "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                          \
     "vmladav.s8 r0, %q[x0], %q[w]\n\t"                                                           \
     "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
@@ -233,24 +219,25 @@ static AT_ASM_ENTRY void tails_layer(const at_fully_connected_params_t *p, const
     "vldrb.u8 %q[w], [%[wp]], #" STEP "\n\t"                                                    \
     "vmladava.s8 r0, %q[xt], %q[w]\n\t"                                                          \
     "vmladava.s8 r2, %q[xu], %q[w]\n\t"
-/* the four sums plus acc_init into a, the records vector stepped to the group's */
-#define AT_SUMS "vldrw.u32 %q[a], [%q[q], #48]!\n\t"                                                \
+/* the four sums plus acc_init into a, the constants' pointer stepped past the group's */
+#define AT_SUMS "vldrw.u32 %q[a], [%[cp]], #48\n\t"                                                  \
     "vmov %q[w][2], %q[w][0], r0, r4\n\t"                                                        \
     "vmov %q[w][3], %q[w][1], r2, r6\n\t"                                                        \
     "vadd.i32 %q[a], %q[a], %q[w]\n\t"
-/* the fix-up of mode AT_MVE_RIGHT (none in mode AT_MVE_RELU), exact whatever the clamp as every
- * shift is below 0: a saturating -1 on negative lanes */
+/* the fix-up of mode AT_MVE_RIGHT, exact whatever the clamp as every shift is below 0: a
+ * saturating -1 on negative lanes */
 #define AT_FIX_RIGHT "vshr.s32 %q[w], %q[a], #31\n\t"                                               \
     "vqadd.s32 %q[a], %q[a], %q[w]\n\t"
+#define AT_FIX_RELU ""
 /* the loop: group i's dot products, group i - 1's requantization between them */
 #define AT_PIPE(OFF, STEP, FIX) "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                   \
     "vmladav.s8 r0, %q[x0], %q[w]\n\t"                                                           \
-    "vldrw.u32 %q[w], [%q[q], #4]\n\t"                                                           \
+    "vldrw.u32 %q[w], [%[cp], #-32]\n\t"                                                         \
     "vqrdmulh.s32 %q[a], %q[a], %q[w]\n\t"                                                       \
     "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
     "vmladav.s8 r2, %q[x0], %q[w]\n\t"                                                           \
     FIX                                                                                          \
-    "vldrw.u32 %q[w], [%q[q], #8]\n\t"                                                           \
+    "vldrw.u32 %q[w], [%[cp], #-16]\n\t"                                                         \
     "vrshl.s32 %q[a], %q[a], %q[w]\n\t"                                                          \
     "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
     "vmladav.s8 r4, %q[x0], %q[w]\n\t"                                                           \
@@ -267,42 +254,65 @@ static AT_ASM_ENTRY void tails_layer(const at_fully_connected_params_t *p, const
     "vstrb.32 %q[a], [%[out]], #4\n\t"                                                           \
     "vmladava.s8 r2, %q[xu], %q[w]\n\t" AT_SUMS
 /* the last group's requantization */
-#define AT_LAST(FIX) "vldrw.u32 %q[w], [%q[q], #4]\n\t"                                              \
+#define AT_LAST(FIX) "vldrw.u32 %q[w], [%[cp], #-32]\n\t"                                            \
     "vqrdmulh.s32 %q[a], %q[a], %q[w]\n\t" FIX                                                   \
-    "vldrw.u32 %q[w], [%q[q], #8]\n\t"                                                           \
+    "vldrw.u32 %q[w], [%[cp], #-16]\n\t"                                                         \
     "vrshl.s32 %q[a], %q[a], %q[w]\n\t"                                                          \
     "vadd.i32 %q[a], %q[a], %[offset]\n\t"                                                       \
     "vmax.s32 %q[a], %q[a], %q[lo]\n\t"                                                          \
     "vmin.s32 %q[a], %q[a], %q[hi]\n\t"                                                          \
     "vstrb.32 %q[a], [%[out]]\n\t"
-#define AT_TAILS(OFF, STEP, FIX)                                                                  \
-    __asm__ volatile(AT_DOTS(OFF, STEP) AT_SUMS                                                  \
-                     "wls lr, %[rest], 1f\n"                                                     \
-                     "2:\n\t" AT_PIPE(OFF, STEP, FIX)                                            \
-                     "le lr, 2b\n"                                                               \
-                     "1:\n\t" AT_LAST(FIX)                                                       \
-                     : [w] "=&w"(wv), [a] "=&w"(a), [q] "+w"(records), [wp] "+r"(w), [out] "+r"(out) \
-                     : [x0] "w"(x0), [xt] "w"(xt), [xu] "w"(xu), [lo] "w"(lo), [hi] "w"(hi),         \
-                       [offset] "r"(offset), [rest] "r"(rest)                                     \
-                     : "r0", "r2", "r4", "r6", "lr", "memory")
-    if (t == 4) {
-        if (p->grouped == 1 + AT_MVE_RELU) {
-            AT_TAILS("8", "16", "");
-        } else {
-            AT_TAILS("8", "16", AT_FIX_RIGHT);
-        }
-    } else if (p->grouped == 1 + AT_MVE_RELU) {
-        AT_TAILS("16", "32", "");
-    } else {
-        AT_TAILS("16", "32", AT_FIX_RIGHT);
+/* xt and xu from the input's last T bytes (word loads, which may be unaligned; zero in z): two lane
+ * moves each (VMOV Q[i + 2], Q[i], Rt, Rt2 sets lane i to Rt) */
+#define AT_X_4 "ldr %[u], [%[in], #16]\n\t"                                                          \
+    "vmov %q[xt][2], %q[xt][0], %[u], %[z]\n\t"                                                     \
+    "vmov %q[xu][2], %q[xu][0], %[z], %[z]\n\t"                                                     \
+    "vmov %q[xt][3], %q[xt][1], %[z], %[z]\n\t"                                                     \
+    "vmov %q[xu][3], %q[xu][1], %[u], %[z]\n\t"
+#define AT_X_8 "ldr %[u], [%[in], #16]\n\t"                                                          \
+    "ldr %[v], [%[in], #20]\n\t"                                                                   \
+    "vmov %q[xt][2], %q[xt][0], %[u], %[z]\n\t"                                                     \
+    "vmov %q[xu][2], %q[xu][0], %[z], %[u]\n\t"                                                     \
+    "vmov %q[xt][3], %q[xt][1], %[v], %[z]\n\t"                                                     \
+    "vmov %q[xu][3], %q[xu][1], %[z], %[v]\n\t"
+#define AT_TAILS(NAME, T, OFF, STEP, MODE)                                                         \
+    static AT_ASM_ENTRY void NAME(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output) \
+    {                                                                                              \
+        const int32_t offset = p->output_quant.offset;                                             \
+        const int32_t rest = (p->out_depth >> 2) - 1; /* groups after the first */                 \
+        const int8_t *w = p->filter;                                                               \
+        const at_channel_t *cp = p->channels;                                                      \
+        int8_t *out = output;                                                                      \
+        const int32x4_t lo = vdupq_n_s32(p->output_quant.min), hi = vdupq_n_s32(p->output_quant.max); \
+        int8x16_t x0, xt, xu;                                                                      \
+        int32x4_t wv, a;                                                                           \
+        int32_t u, v;                                                                              \
+        __asm__("vldrb.u8 %q[x0], [%[in]]\n\t" AT_X_##T                                            \
+                : [x0] "=&w"(x0), [xt] "=&w"(xt), [xu] "=&w"(xu), [u] "=&r"(u), [v] "=&r"(v)       \
+                : [z] "r"(0), [in] "r"(input) : "memory");                                          \
+        __asm__ volatile(AT_DOTS(OFF, STEP) AT_SUMS                                                \
+                         "wls lr, %[rest], 1f\n"                                                   \
+                         "2:\n\t" AT_PIPE(OFF, STEP, AT_FIX_##MODE)                                \
+                         "le lr, 2b\n"                                                             \
+                         "1:\n\t" AT_LAST(AT_FIX_##MODE)                                           \
+                         : [w] "=&w"(wv), [a] "=&w"(a), [wp] "+r"(w), [cp] "+r"(cp), [out] "+r"(out) \
+                         : [x0] "w"(x0), [xt] "w"(xt), [xu] "w"(xu), [lo] "w"(lo), [hi] "w"(hi),     \
+                           [offset] "r"(offset), [rest] "r"(rest)                                   \
+                         : "r0", "r2", "r4", "r6", "lr", "memory");                                 \
     }
+AT_TAILS(tails_4_relu, 4, "8", "16", RELU)
+AT_TAILS(tails_4_right, 4, "8", "16", RIGHT)
+AT_TAILS(tails_8_relu, 8, "16", "32", RELU)
+AT_TAILS(tails_8_right, 8, "16", "32", RIGHT)
 #undef AT_DOTS
 #undef AT_SUMS
 #undef AT_FIX_RIGHT
+#undef AT_FIX_RELU
 #undef AT_PIPE
 #undef AT_LAST
+#undef AT_X_4
+#undef AT_X_8
 #undef AT_TAILS
-}
 
 /* Any layer but a short or long one: per input row, whole groups of four units as the short
  * layer where they take it, the other units through at_mve_rows. */
@@ -330,35 +340,35 @@ static AT_ASM_ENTRY void other(const at_fully_connected_params_t *p, const int8_
 }
 
 
-/* The entry, in assembly: the tests on r3 and r12 alone, each path tail-called with the caller's
- * arguments (GCC keeps p, input and output in saved registers around its tests, a push and a pop
- * on every path). One input row, whole groups of four units, filters of zero point 0 and not
- * grouped: the short layer (rows of at most 32 bytes, its groups in r3) and the long one (a
- * multiple of 16 bytes); else the code generator's grouped-tails layout (at_kernels.h); else the
- * rest. */
-typedef char at_fc_fields_at[offsetof(at_fully_connected_params_t, grouped) == 40 &&
-                             offsetof(at_fully_connected_params_t, filter_offset) == 16 ? 1 : -1];
+/* The entry, in assembly: a branch by the code generator's choice of path (`path`, MVE_PATHS in
+ * autotune/ops/fully_connected.py: its tests are those this kernel would make), each path
+ * tail-called with the caller's arguments, the short and long layers with their groups in r3. */
+typedef char at_fc_fields_at[offsetof(at_fully_connected_params_t, path) == 40 ? 1 : -1];
 __attribute__((naked)) void at_fully_connected_s8(const at_fully_connected_params_t *p AT_UNUSED,
                                                   const int8_t *input AT_UNUSED, int8_t *output AT_UNUSED)
 {
-    __asm__("ldr r3, [r0]\n\t"           /* batches - 1 | filter_offset | grouped | out_depth % 4 */
-            "ldr r12, [r0, #16]\n\t"
-            "subs r3, #1\n\t"
-            "orr r12, r12, r3\n\t"
-            "ldr r3, [r0, #40]\n\t"
-            "orr r12, r12, r3\n\t"
-            "ldr r3, [r0, #8]\n\t"
-            "orrs r12, r12, r3, lsl #30\n\t"
-            "bne 1f\n\t"
-            "ldr r12, [r0, #4]\n\t"       /* accum_depth */
-            "asrs r3, r3, #2\n\t"
-            "cmp r12, #32\n\t"
-            "ble.w short_layer\n\t"
-            "lsls r12, r12, #28\n\t"
-            "beq.w at_mve_long_run\n"
+    __asm__("ldr r3, [r0, #40]\n\t"
+            "tbb [pc, r3]\n"
             "1:\n\t"
-            "ldr r3, [r0, #40]\n\t"
-            "cmp r3, #0\n\t"
-            "bne.w tails_layer\n\t"
-            "b.w other");
+            ".byte (2f - 1b) / 2, (3f - 1b) / 2, (4f - 1b) / 2, (5f - 1b) / 2, (6f - 1b) / 2, (7f - 1b) / 2, "
+            "(8f - 1b) / 2\n\t"
+            ".align 1\n"
+            "2:\n\t"
+            "b.w other\n"
+            "3:\n\t"
+            "ldr r3, [r0, #8]\n\t"
+            "asrs r3, r3, #2\n\t"
+            "b.w short_layer\n"
+            "4:\n\t"
+            "ldr r3, [r0, #8]\n\t"
+            "asrs r3, r3, #2\n\t"
+            "b.w at_mve_long_run\n"
+            "5:\n\t"
+            "b.w tails_4_relu\n"
+            "6:\n\t"
+            "b.w tails_4_right\n"
+            "7:\n\t"
+            "b.w tails_8_relu\n"
+            "8:\n\t"
+            "b.w tails_8_right");
 }
