@@ -12,10 +12,6 @@
 #include "at_kernels.h"
 #include "at_mve.h"
 
-/* a function the entry's assembly branches to: kept, under its own name and calling convention */
-#define AT_ASM_ENTRY __attribute__((used, noipa))
-#define AT_UNUSED __attribute__((unused)) /* the naked entry's parameters, read by its assembly */
-
 /* at_mve_rows out of line: its record on the stack stays out of the short path's frame */
 static AT_NOINLINE int8_t *rows(const int8_t *x, const int8_t *filter, int32_t n, int32_t count,
                                 const at_channel_t *ch, int32_t extra, const at_output_t *q, int8_t *out,
@@ -31,7 +27,7 @@ static AT_NOINLINE int8_t *rows(const int8_t *x, const int8_t *filter, int32_t n
  * starts; the constants are gathered 48 bytes ahead of the records vector, the last gather
  * stepping it (no step register); the rounding fix-up as at_mve_mbqm's (a lane's sign and its
  * shift's, no VPT). In assembly (GCC 12 spills); VPR is written: out of line, the call clobbers it. */
-static AT_ASM_ENTRY void at_mve_long_run(const at_fully_connected_params_t *p, const int8_t *input, int8_t *out,
+static AT_NOINLINE void at_mve_long_run(const at_fully_connected_params_t *p, const int8_t *input, int8_t *out,
                                         int32_t groups)
 {
     const int32_t n = p->accum_depth, offset = p->output_quant.offset;
@@ -110,7 +106,7 @@ static AT_ASM_ENTRY void at_mve_long_run(const at_fully_connected_params_t *p, c
  * loop or row pointers to keep, LLVM's Cortex-M55 model issues about one instruction a cycle.
  * In assembly (GCC 12 spills, and builds each predicate anew through VMRS and VMSR); VPR is
  * written: out of line, the call clobbers it. */
-static AT_ASM_ENTRY void short_layer(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output,
+static AT_NOINLINE void short_layer(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output,
                                     int32_t groups)
 {
     const int32_t n = p->accum_depth, offset = p->output_quant.offset;
@@ -206,23 +202,23 @@ static AT_ASM_ENTRY void short_layer(const at_fully_connected_params_t *p, const
  * line, the call clobbers it. */
 /* the dot products of a group: four rows' first 16 bytes, then the tails (OFF 2 T, STEP 4 T) */
 #define AT_DOTS(OFF, STEP) "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                          \
-    "vmladav.s8 r0, %q[x0], %q[w]\n\t"                                                           \
-    "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
-    "vmladav.s8 r2, %q[x0], %q[w]\n\t"                                                           \
-    "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
     "vmladav.s8 r4, %q[x0], %q[w]\n\t"                                                           \
     "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
     "vmladav.s8 r6, %q[x0], %q[w]\n\t"                                                           \
+    "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
+    "vmladav.s8 r8, %q[x0], %q[w]\n\t"                                                           \
+    "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
+    "vmladav.s8 r10, %q[x0], %q[w]\n\t"                                                           \
     "vldrb.u8 %q[w], [%[wp], #" OFF "]\n\t"                                                     \
-    "vmladava.s8 r4, %q[xt], %q[w]\n\t"                                                          \
-    "vmladava.s8 r6, %q[xu], %q[w]\n\t"                                                          \
+    "vmladava.s8 r8, %q[xt], %q[w]\n\t"                                                          \
+    "vmladava.s8 r10, %q[xu], %q[w]\n\t"                                                          \
     "vldrb.u8 %q[w], [%[wp]], #" STEP "\n\t"                                                    \
-    "vmladava.s8 r0, %q[xt], %q[w]\n\t"                                                          \
-    "vmladava.s8 r2, %q[xu], %q[w]\n\t"
+    "vmladava.s8 r4, %q[xt], %q[w]\n\t"                                                          \
+    "vmladava.s8 r6, %q[xu], %q[w]\n\t"
 /* the four sums plus acc_init into a, the constants' pointer stepped past the group's */
 #define AT_SUMS "vldrw.u32 %q[a], [%[cp]], #48\n\t"                                                  \
-    "vmov %q[w][2], %q[w][0], r0, r4\n\t"                                                        \
-    "vmov %q[w][3], %q[w][1], r2, r6\n\t"                                                        \
+    "vmov %q[w][2], %q[w][0], r4, r8\n\t"                                                        \
+    "vmov %q[w][3], %q[w][1], r6, r10\n\t"                                                        \
     "vadd.i32 %q[a], %q[a], %q[w]\n\t"
 /* the fix-up of mode AT_MVE_RIGHT, exact whatever the clamp as every shift is below 0: a
  * saturating -1 on negative lanes */
@@ -231,28 +227,28 @@ static AT_ASM_ENTRY void short_layer(const at_fully_connected_params_t *p, const
 #define AT_FIX_RELU ""
 /* the loop: group i's dot products, group i - 1's requantization between them */
 #define AT_PIPE(OFF, STEP, FIX) "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                   \
-    "vmladav.s8 r0, %q[x0], %q[w]\n\t"                                                           \
+    "vmladav.s8 r4, %q[x0], %q[w]\n\t"                                                           \
     "vldrw.u32 %q[w], [%[cp], #-32]\n\t"                                                         \
     "vqrdmulh.s32 %q[a], %q[a], %q[w]\n\t"                                                       \
     "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
-    "vmladav.s8 r2, %q[x0], %q[w]\n\t"                                                           \
+    "vmladav.s8 r6, %q[x0], %q[w]\n\t"                                                           \
     FIX                                                                                          \
     "vldrw.u32 %q[w], [%[cp], #-16]\n\t"                                                         \
     "vrshl.s32 %q[a], %q[a], %q[w]\n\t"                                                          \
     "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
-    "vmladav.s8 r4, %q[x0], %q[w]\n\t"                                                           \
+    "vmladav.s8 r8, %q[x0], %q[w]\n\t"                                                           \
     "vadd.i32 %q[a], %q[a], %[offset]\n\t"                                                       \
     "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
-    "vmladav.s8 r6, %q[x0], %q[w]\n\t"                                                           \
+    "vmladav.s8 r10, %q[x0], %q[w]\n\t"                                                           \
     "vmax.s32 %q[a], %q[a], %q[lo]\n\t"                                                          \
     "vldrb.u8 %q[w], [%[wp], #" OFF "]\n\t"                                                     \
-    "vmladava.s8 r4, %q[xt], %q[w]\n\t"                                                          \
+    "vmladava.s8 r8, %q[xt], %q[w]\n\t"                                                          \
     "vmin.s32 %q[a], %q[a], %q[hi]\n\t"                                                          \
-    "vmladava.s8 r6, %q[xu], %q[w]\n\t"                                                          \
+    "vmladava.s8 r10, %q[xu], %q[w]\n\t"                                                          \
     "vldrb.u8 %q[w], [%[wp]], #" STEP "\n\t"                                                    \
-    "vmladava.s8 r0, %q[xt], %q[w]\n\t"                                                          \
+    "vmladava.s8 r4, %q[xt], %q[w]\n\t"                                                          \
     "vstrb.32 %q[a], [%[out]], #4\n\t"                                                           \
-    "vmladava.s8 r2, %q[xu], %q[w]\n\t" AT_SUMS
+    "vmladava.s8 r6, %q[xu], %q[w]\n\t" AT_SUMS
 /* the last group's requantization */
 #define AT_LAST(FIX) "vldrw.u32 %q[w], [%[cp], #-32]\n\t"                                            \
     "vqrdmulh.s32 %q[a], %q[a], %q[w]\n\t" FIX                                                   \
@@ -262,43 +258,49 @@ static AT_ASM_ENTRY void short_layer(const at_fully_connected_params_t *p, const
     "vmax.s32 %q[a], %q[a], %q[lo]\n\t"                                                          \
     "vmin.s32 %q[a], %q[a], %q[hi]\n\t"                                                          \
     "vstrb.32 %q[a], [%[out]]\n\t"
-/* xt and xu from the input's last T bytes (word loads, which may be unaligned; zero in z): two lane
- * moves each (VMOV Q[i + 2], Q[i], Rt, Rt2 sets lane i to Rt) */
-#define AT_X_4 "ldr %[u], [%[in], #16]\n\t"                                                          \
-    "vmov %q[xt][2], %q[xt][0], %[u], %[z]\n\t"                                                     \
-    "vmov %q[xu][2], %q[xu][0], %[z], %[z]\n\t"                                                     \
-    "vmov %q[xt][3], %q[xt][1], %[z], %[z]\n\t"                                                     \
-    "vmov %q[xu][3], %q[xu][1], %[u], %[z]\n\t"
-#define AT_X_8 "ldr %[u], [%[in], #16]\n\t"                                                          \
-    "ldr %[v], [%[in], #20]\n\t"                                                                   \
-    "vmov %q[xt][2], %q[xt][0], %[u], %[z]\n\t"                                                     \
-    "vmov %q[xu][2], %q[xu][0], %[z], %[u]\n\t"                                                     \
-    "vmov %q[xt][3], %q[xt][1], %[v], %[z]\n\t"                                                     \
-    "vmov %q[xu][3], %q[xu][1], %[z], %[v]\n\t"
+/* The set-up, the sums' registers free until the dot products: the filter and constants'
+ * pointers, the clamp, the output zero point, the groups after the first; x0, and xt and xu from
+ * the input's last T bytes (word loads, which may be unaligned, and lane moves: VMOV Q[i + 2],
+ * Q[i], Rt, Rt2 sets lane i to Rt; zero in r8) */
+#define AT_SETUP "ldrd %[wp], %[cp], [%[p], #32]\n\t"                                                  \
+    "ldrd r4, r6, [%[p], #24]\n\t"                                                               \
+    "ldr %[offset], [%[p], #20]\n\t"                                                             \
+    "ldr %[rest], [%[p], #8]\n\t"                                                                \
+    "vdup.32 %q[lo], r4\n\t"                                                                     \
+    "vdup.32 %q[hi], r6\n\t"                                                                     \
+    "movs r8, #0\n\t"                                                                            \
+    "asrs %[rest], %[rest], #2\n\t"                                                              \
+    "vldrb.u8 %q[x0], [%[in]]\n\t"                                                               \
+    "ldr r4, [%[in], #16]\n\t"                                                                   \
+    "subs %[rest], #1\n\t"
+#define AT_X_4 "vmov %q[xt][2], %q[xt][0], r4, r8\n\t"                                                \
+    "vmov %q[xu][2], %q[xu][0], r8, r8\n\t"                                                      \
+    "vmov %q[xt][3], %q[xt][1], r8, r8\n\t"                                                      \
+    "vmov %q[xu][3], %q[xu][1], r4, r8\n\t"
+#define AT_X_8 "ldr r6, [%[in], #20]\n\t"                                                           \
+    "vmov %q[xt][2], %q[xt][0], r4, r8\n\t"                                                      \
+    "vmov %q[xu][2], %q[xu][0], r8, r4\n\t"                                                      \
+    "vmov %q[xt][3], %q[xt][1], r6, r8\n\t"                                                      \
+    "vmov %q[xu][3], %q[xu][1], r8, r6\n\t"
 #define AT_TAILS(NAME, T, OFF, STEP, MODE)                                                         \
-    static AT_ASM_ENTRY void NAME(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output) \
+    static AT_NOINLINE void NAME(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output) \
     {                                                                                              \
-        const int32_t offset = p->output_quant.offset;                                             \
-        const int32_t rest = (p->out_depth >> 2) - 1; /* groups after the first */                 \
-        const int8_t *w = p->filter;                                                               \
-        const at_channel_t *cp = p->channels;                                                      \
+        const int8_t *w;                                                                           \
+        const at_channel_t *cp;                                                                    \
         int8_t *out = output;                                                                      \
-        const int32x4_t lo = vdupq_n_s32(p->output_quant.min), hi = vdupq_n_s32(p->output_quant.max); \
+        int32_t offset, rest;                                                                      \
         int8x16_t x0, xt, xu;                                                                      \
-        int32x4_t wv, a;                                                                           \
-        int32_t u, v;                                                                              \
-        __asm__("vldrb.u8 %q[x0], [%[in]]\n\t" AT_X_##T                                            \
-                : [x0] "=&w"(x0), [xt] "=&w"(xt), [xu] "=&w"(xu), [u] "=&r"(u), [v] "=&r"(v)       \
-                : [z] "r"(0), [in] "r"(input) : "memory");                                          \
-        __asm__ volatile(AT_DOTS(OFF, STEP) AT_SUMS                                                \
+        int32x4_t wv, a, lo, hi;                                                                   \
+        __asm__ volatile(AT_SETUP AT_X_##T AT_DOTS(OFF, STEP) AT_SUMS                              \
                          "wls lr, %[rest], 1f\n"                                                   \
                          "2:\n\t" AT_PIPE(OFF, STEP, AT_FIX_##MODE)                                \
                          "le lr, 2b\n"                                                             \
                          "1:\n\t" AT_LAST(AT_FIX_##MODE)                                           \
-                         : [w] "=&w"(wv), [a] "=&w"(a), [wp] "+r"(w), [cp] "+r"(cp), [out] "+r"(out) \
-                         : [x0] "w"(x0), [xt] "w"(xt), [xu] "w"(xu), [lo] "w"(lo), [hi] "w"(hi),     \
-                           [offset] "r"(offset), [rest] "r"(rest)                                   \
-                         : "r0", "r2", "r4", "r6", "lr", "memory");                                 \
+                         : [w] "=&w"(wv), [a] "=&w"(a), [x0] "=&w"(x0), [xt] "=&w"(xt), [xu] "=&w"(xu), \
+                           [lo] "=&w"(lo), [hi] "=&w"(hi), [wp] "=&r"(w), [cp] "=&r"(cp),            \
+                           [offset] "=&r"(offset), [rest] "=&r"(rest), [out] "+r"(out)               \
+                         : [p] "r"(p), [in] "r"(input)                                              \
+                         : "r4", "r6", "r8", "r10", "lr", "cc", "memory");                         \
     }
 AT_TAILS(tails_4_relu, 4, "8", "16", RELU)
 AT_TAILS(tails_4_right, 4, "8", "16", RIGHT)
@@ -310,13 +312,14 @@ AT_TAILS(tails_8_right, 8, "16", "32", RIGHT)
 #undef AT_FIX_RELU
 #undef AT_PIPE
 #undef AT_LAST
+#undef AT_SETUP
 #undef AT_X_4
 #undef AT_X_8
 #undef AT_TAILS
 
 /* Any layer but a short or long one: per input row, whole groups of four units as the short
  * layer where they take it, the other units through at_mve_rows. */
-static AT_ASM_ENTRY void other(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output)
+static AT_NOINLINE void other(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output)
 {
     const int32_t depth = p->accum_depth, units = p->out_depth;
     /* units taken four at a time as the short layer (filters of zero point 0): not for one group
@@ -340,35 +343,34 @@ static AT_ASM_ENTRY void other(const at_fully_connected_params_t *p, const int8_
 }
 
 
-/* The entry, in assembly: a branch by the code generator's choice of path (`path`, MVE_PATHS in
+/* The entry: a branch by the code generator's choice of path (`path`, MVE_PATHS in
  * autotune/ops/fully_connected.py: its tests are those this kernel would make), each path
- * tail-called with the caller's arguments, the short and long layers with their groups in r3. */
-typedef char at_fc_fields_at[offsetof(at_fully_connected_params_t, path) == 40 ? 1 : -1];
-__attribute__((naked)) void at_fully_connected_s8(const at_fully_connected_params_t *p AT_UNUSED,
-                                                  const int8_t *input AT_UNUSED, int8_t *output AT_UNUSED)
+ * tail-called with the caller's arguments (GCC makes the switch a TBB, no frame). */
+AT_MVE_FAST void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output)
 {
-    __asm__("ldr r3, [r0, #40]\n\t"
-            "tbb [pc, r3]\n"
-            "1:\n\t"
-            ".byte (2f - 1b) / 2, (3f - 1b) / 2, (4f - 1b) / 2, (5f - 1b) / 2, (6f - 1b) / 2, (7f - 1b) / 2, "
-            "(8f - 1b) / 2\n\t"
-            ".align 1\n"
-            "2:\n\t"
-            "b.w other\n"
-            "3:\n\t"
-            "ldr r3, [r0, #8]\n\t"
-            "asrs r3, r3, #2\n\t"
-            "b.w short_layer\n"
-            "4:\n\t"
-            "ldr r3, [r0, #8]\n\t"
-            "asrs r3, r3, #2\n\t"
-            "b.w at_mve_long_run\n"
-            "5:\n\t"
-            "b.w tails_4_relu\n"
-            "6:\n\t"
-            "b.w tails_4_right\n"
-            "7:\n\t"
-            "b.w tails_8_relu\n"
-            "8:\n\t"
-            "b.w tails_8_right");
+    switch (p->path) {
+    case 0:
+        other(p, input, output);
+        return;
+    case 1:
+        short_layer(p, input, output, p->out_depth >> 2);
+        return;
+    case 2:
+        at_mve_long_run(p, input, output, p->out_depth >> 2);
+        return;
+    case 3:
+        tails_4_relu(p, input, output);
+        return;
+    case 4:
+        tails_4_right(p, input, output);
+        return;
+    case 5:
+        tails_8_relu(p, input, output);
+        return;
+    case 6:
+        tails_8_right(p, input, output);
+        return;
+    default: /* none: the code generator writes 0 to 6 */
+        __builtin_unreachable();
+    }
 }
