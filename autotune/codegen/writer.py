@@ -54,17 +54,20 @@ class CSource:
                             f"/* {c_comment(tensor_label(self.graph, t).split(' ', 1)[1])}{live} */")
         return name
 
-    def weight(self, call: KernelCall, storage: WeightStorage) -> str:
+    def weight(self, call: KernelCall, storage: WeightStorage, helium: np.ndarray | None = None) -> str:
         """The C array a kernel reads a weight tensor from: the plain array in flash, or the
-        scratch its decoder call (`decoder`) writes it (or one filter of it) into."""
+        scratch its decoder call (`decoder`) writes it (or one filter of it) into. Format
+        "grouped_int8": the plain array, its values in the order `helium` where the image has
+        Helium (AT_GROUPED_TAILS)."""
         tensor = self.graph.tensor(storage.tensor)
         if storage.format in ("decoded", "decoded_row"):
             return self.scratch(self._decoder_of(call, storage))
-        if storage.format == "grouped_int8":  # under Helium only (AT_GROUPED_TAILS)
-            from autotune.ops.fully_connected import grouped_rows
+        if storage.format == "grouped_int8":  # the op's Helium order (`helium`) where AT_GROUPED_TAILS
+            if helium is None:
+                raise ValueError(f"weights {tensor.name!r} are stored as grouped_int8; the op gives no order")
             name = f"{call.name}_{storage.role}"
             self.decls.append(c_array("int8_t", name, tensor.data, tail="AT_WEIGHT_TAIL",
-                                      variant=("AT_GROUPED_TAILS", grouped_rows(tensor.data))))
+                                      variant=("AT_GROUPED_TAILS", helium)))
             return name
         if storage.format != f"dense_{tensor.dtype}":
             raise ValueError(f"weights {tensor.name!r} are stored as {storage.format}; no emitter for it")

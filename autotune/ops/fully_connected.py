@@ -189,7 +189,8 @@ class FullyConnected(OpDef):
         filt = g.tensor(op.inputs[1]).data.astype(np.int64)
         units = call.dims["out_depth"]
         bias = g.tensor(op.inputs[2]).data if has_input(op, 2) else np.zeros(units, dtype=np.int64)
-        filter_name = c.weight(call, call.weights[0])
+        filter_name = c.weight(call, call.weights[0],
+                               grouped_rows(filt) if call.weights[0].format == "grouped_int8" else None)
         grouped = grouped_tails(call.dims["batches"], call.dims["accum_depth"], units, p) \
             if call.weights[0].format == "grouped_int8" else 0
         channels = c.channels(f"{call.name}_channels", channel_rows(bias, filt, p.input_offset),
