@@ -348,29 +348,14 @@ static AT_NOINLINE void other(const at_fully_connected_params_t *p, const int8_t
  * tail-called with the caller's arguments (GCC makes the switch a TBB, no frame). */
 AT_MVE_FAST void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output)
 {
-    switch (p->path) {
-    case 0:
-        other(p, input, output);
-        return;
-    case 1:
-        short_layer(p, input, output, p->out_depth >> 2);
-        return;
-    case 2:
-        at_mve_long_run(p, input, output, p->out_depth >> 2);
-        return;
-    case 3:
-        tails_4_relu(p, input, output);
-        return;
-    case 4:
-        tails_4_right(p, input, output);
-        return;
-    case 5:
-        tails_8_relu(p, input, output);
-        return;
-    case 6:
-        tails_8_right(p, input, output);
-        return;
-    default: /* none: the code generator writes 0 to 6 */
-        __builtin_unreachable();
+    switch (p->path) { /* one line a path, each a tail call */
+    case 0: other(p, input, output); return;
+    case 1: short_layer(p, input, output, p->out_depth >> 2); return;
+    case 2: at_mve_long_run(p, input, output, p->out_depth >> 2); return;
+    case 3: tails_4_relu(p, input, output); return;
+    case 4: tails_4_right(p, input, output); return;
+    case 5: tails_8_relu(p, input, output); return;
+    case 6: tails_8_right(p, input, output); return;
+    default: __builtin_unreachable(); /* none: the code generator writes 0 to 6 */
     }
 }
