@@ -278,7 +278,8 @@ def sweep_helium(rng) -> list[Graph]:
     again with the other activation (ReLU where they had none, none where they had one), as the
     kernels requantize without the rounding fix-up under a ReLU (mve_fixups), which the sweep
     alone ties to the shapes that have one; rows of up to 192 bytes read in place (conv_block's
-    16-byte chunks), small calls (the per-call set-up) and max pools through max4_run."""
+    16-byte chunks), small calls (the per-call set-up), max pools through max4_run and dense
+    layers in the grouped-tails layout."""
     graphs = []
     for graph in sweep(rng):
         op = graph.ops[0]
@@ -313,6 +314,9 @@ def sweep_helium(rng) -> list[Graph]:
     for h, w, c, fw, s, pad_ in [(1, 17, 4, 3, 3, "VALID"), (1, 5, 4, 2, 1, "SAME"), (1, 40, 8, 3, 1, "SAME"),
                                  (1, 24, 16, 4, 4, "SAME"), (2, 30, 12, 2, 2, "VALID")]:
         graphs.append(pool(rng, "MAX_POOL_2D", h, w, c, 1, fw, s, pad_))
+    # dense layers in the grouped-tails layout (tails_layer), both modes
+    for depth, units, act in [(20, 16, "RELU"), (20, 16, "NONE"), (24, 32, "RELU"), (20, 4, "NONE"), (24, 8, "RELU")]:
+        graphs.append(fully_connected(rng, 1, depth, units, act))
     return graphs
 
 

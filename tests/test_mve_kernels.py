@@ -18,6 +18,7 @@ from autotune.codegen import generate_c, integer_core
 from autotune.ir.graph import Graph, Op, Quant, Tensor
 from autotune.codegen.kernel_library import KERNEL_DIR
 from autotune.ir.tflite_import import import_tflite
+from autotune.ops.fully_connected import MVE_PATHS, grouped_tails, mve_path
 from device_runners.apollo5_sim import Apollo5Sim
 from device_runners.targets import get_target
 from test_apollo5_sim import check_outputs, check_profile, sim_image
@@ -172,6 +173,53 @@ def test_helium_dense_with_shifts_of_0_or_above_matches_the_executor(gain, shift
                   graph.name)
 
 
+def _dense_chain(depths: list[int], acts: list[str], gains: list[float | None], seed: int) -> Graph:
+    """Dense layers one after another, layer k from depths[k] to depths[k + 1] values, activation
+    acts[k]; gains[k] None: per-channel scales whose multipliers come out below 0.5 (shifts below
+    0), else one scale whose multiplier is gains[k] (0.7: shifts of 0)."""
+    rng = np.random.default_rng(seed)
+    tensors, ops = [Tensor("x", (1, depths[0]), "int8", Quant((0.05,), (-3,)))], []
+    for k, (depth, units) in enumerate(zip(depths, depths[1:])):
+        gain = gains[k]
+        scales = rng.uniform(0.005, 0.02, units) if gain is None else np.full(units, 0.015)
+        in_scale = tensors[-1].quant.scale[0]
+        out_scale = in_scale * scales.mean() * np.sqrt(depth) * 30 if gain is None else in_scale * 0.015 / gain
+        tensors += [Tensor(f"w{k}", (units, depth), "int8", Quant(tuple(scales), (0,) * units, 0),
+                           rng.integers(-128, 128, (units, depth)).astype(np.int8)),
+                    Tensor(f"b{k}", (units,), "int32", Quant(tuple(scales * in_scale), (0,) * units),
+                           rng.integers(-3000, 3000, units).astype(np.int32)),
+                    Tensor(f"y{k}", (1, units), "int8", Quant((out_scale,), (int(rng.integers(-20, 20)),)))]
+        ops.append(Op("FULLY_CONNECTED", (len(tensors) - 4, len(tensors) - 3, len(tensors) - 2), (len(tensors) - 1,),
+                      dict(keep_num_dims=False, activation=acts[k])))
+    return Graph(f"dense_chain_{seed}", tensors, ops, [0], [len(tensors) - 1])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_helium_dense_grouped_tails_match_the_executor(seed, tmp_path, sim_cache):
+    """Dense layers of 20 and 24 inputs (grouped-tails layout) through all four tails_<T>_<mode>:
+    ReLU with shifts below 0 and of 0 (mode AT_MVE_RELU), none with shifts below 0
+    (AT_MVE_RIGHT); then random shapes of 16 to 40 inputs (the other paths too); weights over all
+    of int8. A layer of 20 inputs without a ReLU whose shifts are 0 keeps its rows one after
+    another (short_layer)."""
+    rng = np.random.default_rng(seed)
+    depths = [20, 24, 20, 16, 20, 24, 20, 24, 20, *rng.integers(16, 41, 5).tolist(), 24, 8]
+    acts = ["RELU", "NONE", "RELU", "RELU", "NONE", "RELU", "NONE", "RELU", *rng.choice(["RELU", "NONE"], 6).tolist(),
+            "NONE", "NONE"]
+    gains = [None, None, 0.7, None, 0.7, None, None, 0.7, *[None] * 8]
+    graph = _dense_chain(depths, acts, gains, seed)
+    generated = generate_c(graph, tmp_path / "src")
+    calls = [c for c in generated.kernel_plan.calls if c.symbol]
+    paths = [MVE_PATHS[mve_path(1, d, u, 0, grouped_tails(1, d, u, c.params))]
+             for c, d, u in zip(calls, depths, depths[1:])]
+    assert paths[:8] == ["tails_4_relu", "tails_8_right", "tails_4_relu", "short_layer", "short_layer",
+                         "tails_8_relu", "tails_4_right", "tails_8_relu"]
+    assert set(calls[2].params.shift) == {0} and set(calls[4].params.shift) == {0} and set(calls[7].params.shift) == {0}
+    assert [bool(c.work.get("mve_grouped_runs")) for c in calls] == [p.startswith("tails") for p in paths]
+    assert "#if AT_GROUPED_TAILS" in (generated.out_dir / "model.c").read_text()
+    check_outputs(Apollo5Sim(sim_image(generated.out_dir, tmp_path).elf_path, cache_dir=sim_cache), graph,
+                  graph.name)
+
+
 def test_mac_kernels_hold_mve_instructions(zoo_dir, tmp_path):
     """objdump -marmv8.1-m.main of the image: the code reachable from the conv, depthwise and
     dense kernels (their per-mode bodies, the assembly loops) uses Helium, MACs included."""
@@ -196,5 +244,5 @@ def reachable(functions: dict[str, str], root: str) -> set[str]:
         if name in seen or name not in functions or name.startswith("at_window"):
             continue
         seen.add(name)
-        todo += re.findall(r"\tb(?:l|\.w)?\s+[0-9a-f]+ <([\w.]+)>", functions[name])
+        todo += re.findall(r"\tb(?:l|[a-z]{2})?(?:\.w)?\s+[0-9a-f]+ <([\w.]+)>", functions[name])
     return seen

@@ -54,12 +54,21 @@ class CSource:
                             f"/* {c_comment(tensor_label(self.graph, t).split(' ', 1)[1])}{live} */")
         return name
 
-    def weight(self, call: KernelCall, storage: WeightStorage) -> str:
+    def weight(self, call: KernelCall, storage: WeightStorage, helium: np.ndarray | None = None) -> str:
         """The C array a kernel reads a weight tensor from: the plain array in flash, or the
-        scratch its decoder call (`decoder`) writes it (or one filter of it) into."""
+        scratch its decoder call (`decoder`) writes it (or one filter of it) into. Format
+        "grouped_int8": the plain array, its values in the order `helium` where the image has
+        Helium (AT_GROUPED_TAILS)."""
         tensor = self.graph.tensor(storage.tensor)
         if storage.format in ("decoded", "decoded_row"):
             return self.scratch(self._decoder_of(call, storage))
+        if storage.format == "grouped_int8":  # the op's Helium order (`helium`) where AT_GROUPED_TAILS
+            if helium is None:
+                raise ValueError(f"weights {tensor.name!r} are stored as grouped_int8; the op gives no order")
+            name = f"{call.name}_{storage.role}"
+            self.decls.append(c_array("int8_t", name, tensor.data, tail="AT_WEIGHT_TAIL",
+                                      variant=("AT_GROUPED_TAILS", helium)))
+            return name
         if storage.format != f"dense_{tensor.dtype}":
             raise ValueError(f"weights {tensor.name!r} are stored as {storage.format}; no emitter for it")
         name = f"{call.name}_{storage.role}"
@@ -105,20 +114,31 @@ class CSource:
         self.decls.append(c_array(ctype, name, values, per_line))
         return name
 
-    def struct(self, ctype: str, name: str, fields: dict[str, object], const: bool = True) -> str:
+    def struct(self, ctype: str, name: str, fields: dict[str, object], const: bool = True,
+               helium: dict[str, object] | None = None) -> str:
         """A designated initializer, fields packed into lines of about 96 characters; a nested
         struct (a dict) the same way, indented, between lines of its own. `const` False: in RAM,
-        for a loop that changes a field (copying the struct would call memcpy)."""
+        for a loop that changes a field (copying the struct would call memcpy). `helium`: fields
+        the struct has under Helium only (`#if defined(__ARM_FEATURE_MVE)`)."""
+        extra = (["#if defined(__ARM_FEATURE_MVE)", *_c_fields(helium, "    "), "#endif"] if helium else [])
         self.decls.append(f"static {'const ' if const else ''}{ctype} {name} = {{\n"
-                          + "\n".join(_c_fields(fields, "    ")) + "\n};\n")
+                          + "\n".join(_c_fields(fields, "    ") + extra) + "\n};\n")
         return name
 
-    def channels(self, name: str, acc_init: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> str:
-        """`at_channel_t name[]`: per output channel the initial accumulator, multiplier and shift."""
-        rows = "".join(f"    {{{a}, {m}, {s}}},\n" for a, m, s in
-                       zip(np.asarray(acc_init).tolist(), np.asarray(multiplier).tolist(),
-                           np.asarray(shift).tolist()))
-        self.decls.append(f"static const at_channel_t {name}[{len(acc_init)}] = {{\n{rows}}};\n")
+    def channels(self, name: str, acc_init: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                 grouped: bool = False) -> str:
+        """`at_channel_t name[]`: per output channel the initial accumulator, multiplier and shift.
+        `grouped`: under Helium (AT_GROUPED_TAILS) the same values by groups of four channels,
+        their four initial accumulators, then multipliers, then shifts (12 int32 a group)."""
+        table = np.stack([np.asarray(v, dtype=np.int64) for v in (acc_init, multiplier, shift)], axis=1)
+
+        def rows(values: np.ndarray) -> str:
+            return "".join(f"    {{{a}, {m}, {s}}},\n" for a, m, s in values.reshape(-1, 3).tolist())
+        body = rows(table)
+        if grouped:
+            by_group = table.reshape(-1, 4, 3).transpose(0, 2, 1)
+            body = f"#if AT_GROUPED_TAILS\n{rows(by_group)}#else\n{body}#endif\n"
+        self.decls.append(f"static const at_channel_t {name}[{len(table)}] = {{\n{body}}};\n")
         return name
 
     # ---- the body
@@ -137,13 +157,20 @@ class CSource:
         self.body.append(text)
 
 
-def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16, tail: str = "") -> str:
+def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16, tail: str = "",
+            variant: tuple[str, np.ndarray] | None = None) -> str:
     """`static const <ctype> name[n] = {...};`, `per_line` values a line; `tail`: a macro naming
-    how many zeros follow the values (the array is n + tail long)."""
-    flat = [str(int(v)) for v in np.asarray(values).reshape(-1)]
-    rows = [", ".join(flat[k:k + per_line]) for k in range(0, len(flat), per_line)]
-    body = "".join(f"    {row},\n" for row in rows)
-    size = f"{len(flat)} + {tail}" if tail else f"{len(flat)}"
+    how many zeros follow the values (the array is n + tail long); `variant` (macro, values): as
+    many values in another order, taken where the macro is nonzero (`#if`)."""
+    def lines(v: np.ndarray) -> str:
+        flat = [str(int(x)) for x in np.asarray(v).reshape(-1)]
+        return "".join(f"    {', '.join(flat[k:k + per_line])},\n" for k in range(0, len(flat), per_line))
+    flat = np.asarray(values).reshape(-1)
+    body = lines(flat)
+    if variant is not None:
+        assert np.asarray(variant[1]).size == flat.size
+        body = f"#if {variant[0]}\n{lines(variant[1])}#else\n{body}#endif\n"
+    size = f"{flat.size} + {tail}" if tail else f"{flat.size}"
     return f"static const {ctype} {name}[{size}] = {{\n{body}}};\n"
 
 

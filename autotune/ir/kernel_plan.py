@@ -34,7 +34,9 @@ def frozen_map(**values: int) -> Mapping[str, int]:
 class WeightStorage:
     """How one constant input of a call is stored in flash and reaches its kernel.
 
-    "dense_int8" / "dense_int32": the plain array the kernel reads. A tensor in a weight storage
+    "dense_int8" / "dense_int32": the plain array the kernel reads; "grouped_int8": the same
+    bytes in an order of its op's Helium kernel where the image has Helium (AT_GROUPED_TAILS,
+    autotune.ops.fully_connected.grouped_rows). A tensor in a weight storage
     of autotune.codecs takes two calls: its decoder call (`decoder`, just before the kernel's)
     holds the blob, format "coded", its flash bytes stored_bytes, and writes the int8 values into
     its scratch; the kernel call reads them there, format "decoded", no flash of its own. Format
@@ -44,7 +46,7 @@ class WeightStorage:
 
     tensor: int  # graph tensor index
     role: str  # "filter", "bias", "operand", ...
-    format: str  # "dense_int8" | "dense_int32" | "coded" | "decoded" | "decoded_row"
+    format: str  # "dense_int8" | "dense_int32" | "grouped_int8" | "coded" | "decoded" | "decoded_row"
     logical_bytes: int  # elements x dtype size: what the kernel reads
     stored_bytes: int  # what flash holds
     decoder: str | None = None  # kernel symbol of the decoder call, for coded storage

@@ -15,7 +15,51 @@ from autotune.ops.conv import (_exact_float, channel_multipliers, channel_rows, 
                                requantize)
 
 
-def mve_dense_work(rows: int, depth: int, units: int, filter_offset: int = 0) -> dict[str, int]:
+def grouped_tails(rows: int, depth: int, units: int, p: "FullyConnectedParams") -> int:
+    """0, or 1 + the Helium requantization mode (at_mve.h: AT_MVE_RELU 0, AT_MVE_RIGHT 1) of a layer
+    whose filter and channel table the generated model stores in the grouped-tails layout under
+    Helium (at_kernels.h, AT_GROUPED_TAILS): one input row of 20 or 24 bytes (16 + a tail of 4 or
+    8), units a multiple of 4, filter zero point 0, and a mode without left shifts (every shift
+    below 0, or at most 0 under a ReLU-like clamp), which the kernel's tails layers take whatever
+    the data."""
+    if rows != 1 or depth not in (20, 24) or units % 4 or p.filter_offset:
+        return 0
+    top = int(np.max(p.shift))
+    if top <= 0 and p.act_min >= p.output_offset:
+        return 1
+    return 2 if top < 0 else 0
+
+
+# at_fully_connected_params_t.path under Helium: the function the kernel's entry branches to
+MVE_PATHS = ("other", "short_layer", "at_mve_long_run", "tails_4_relu", "tails_4_right", "tails_8_relu",
+             "tails_8_right")
+
+
+def mve_path(rows: int, depth: int, units: int, filter_offset: int, grouped: int) -> int:
+    """The Helium kernel's path (MVE_PATHS) for these dimensions, as mve_dense_work counts it: a
+    grouped-tails layer its variant by tail and mode; one input row of whole groups of four
+    units with filters of zero point 0 the short layer (rows of at most 32 bytes) or the long
+    one (a multiple of 16 bytes); any other call `other`."""
+    if grouped:
+        return (3 if depth == 20 else 5) + grouped - 1
+    if rows == 1 and filter_offset == 0 and units % 4 == 0:
+        if depth <= 32:
+            return 1
+        if depth % 16 == 0:
+            return 2
+    return 0
+
+
+def grouped_rows(filt: np.ndarray) -> np.ndarray:
+    """A [units][16 + t] filter in the grouped-tails layout: per group of four rows their first 16
+    bytes each, then their four tails of t bytes."""
+    units, depth = filt.shape
+    groups = filt.reshape(units // 4, 4, depth)
+    return np.concatenate([groups[:, :, :16].reshape(units // 4, -1), groups[:, :, 16:].reshape(units // 4, -1)],
+                          axis=1).reshape(-1)
+
+
+def mve_dense_work(rows: int, depth: int, units: int, filter_offset: int = 0, grouped: int = 0) -> dict[str, int]:
     """Loop counts of the Helium FULLY_CONNECTED (cortex-m55-mve/at_fully_connected_s8.c). Filters
     of zero point 0: input rows of at most 32 bytes take whole groups of four units (unless one
     group and a rest) through short_layer (per call mve_short_runs, per group
@@ -23,7 +67,13 @@ def mve_dense_work(rows: int, depth: int, units: int, filter_offset: int = 0) ->
     bytes above 32 and whole groups at_mve_long_run (mve_long_runs, mve_long_groups,
     mve_long_chunks). The other units at_mve_rows (mve_groups, mve_group_chunks). The kernel's
     entry tail-calls a one-row layer of whole groups, short or long; any other call goes through
-    an out-of-line function with a frame of its own (mve_other_calls)."""
+    an out-of-line function with a frame of its own (mve_other_calls). A grouped-tails layer
+    (`grouped`, from grouped_tails) takes tails_layer: per call mve_grouped_runs, per group after
+    the first mve_grouped_groups (the first group's dot products and the last's requantization
+    are the run's own), in mode AT_MVE_RIGHT besides mve_grouped_fixups."""
+    if grouped:
+        return dict(mve_grouped_runs=1, mve_grouped_groups=units // 4 - 1,
+                    mve_grouped_fixups=units // 4 if grouped == 2 else 0)
     short = depth <= 32 and filter_offset == 0 and (units % 4 == 0 or units >= 8)
     whole = units // 4 * 4 if short else 0
     chunks = -(-depth // 16)
@@ -106,15 +156,19 @@ class FullyConnected(OpDef):
     def lower(self, graph: Graph, index: int, op: Op, p: FullyConnectedParams) -> tuple[KernelCall, ...]:
         units, depth = graph.tensor(op.inputs[1]).shape
         rows = graph.tensor(op.inputs[0]).size // depth
+        storage = weight_storage(graph, op.inputs[1], "filter")
+        grouped = grouped_tails(rows, depth, units, p) if storage.format == "dense_int8" else 0
+        if grouped:
+            storage = replace(storage, format="grouped_int8")
         return (KernelCall(
             op=index, kind=op.kind, name=f"op{index}", symbol=self.symbol, source=f"{self.symbol}.c",
             inputs=(op.inputs[0],), outputs=(op.outputs[0],),
             dims=frozen_map(batches=rows, accum_depth=depth, out_depth=units),
-            weights=(weight_storage(graph, op.inputs[1], "filter"),),  # the bias is in the channel table
+            weights=(storage,),  # the bias is in the channel table
             macs=rows * units * depth,
             work=frozen_map(calls=1, **output_work(rows * units, p.act_min, p.output_offset), rows=rows,
                             m0_rest_macs=rows * (units % 4) * depth,  # past the M0+ kernel's blocks of four
-                            **mve_dense_work(rows, depth, units, p.filter_offset)),
+                            **mve_dense_work(rows, depth, units, p.filter_offset, grouped)),
             const_bytes=12 * units, params=p),)
 
     def filter_at_a_time(self, graph: Graph, call: KernelCall) -> KernelCall | None:
@@ -135,15 +189,20 @@ class FullyConnected(OpDef):
         filt = g.tensor(op.inputs[1]).data.astype(np.int64)
         units = call.dims["out_depth"]
         bias = g.tensor(op.inputs[2]).data if has_input(op, 2) else np.zeros(units, dtype=np.int64)
-        filter_name = c.weight(call, call.weights[0])
+        filter_name = c.weight(call, call.weights[0],
+                               grouped_rows(filt) if call.weights[0].format == "grouped_int8" else None)
+        grouped = grouped_tails(call.dims["batches"], call.dims["accum_depth"], units, p) \
+            if call.weights[0].format == "grouped_int8" else 0
         channels = c.channels(f"{call.name}_channels", channel_rows(bias, filt, p.input_offset),
-                              np.broadcast_to(p.multiplier, units), np.broadcast_to(p.shift, units))
+                              np.broadcast_to(p.multiplier, units), np.broadcast_to(p.shift, units),
+                              grouped=grouped > 0)
         by_unit = call.weights[0].format == "decoded_row"
+        rows, depth, out_depth = call.dims["batches"], call.dims["accum_depth"], 1 if by_unit else units
         c.struct("at_fully_connected_params_t", call.name, dict(
-            batches=call.dims["batches"], accum_depth=call.dims["accum_depth"], out_depth=1 if by_unit else units,
+            batches=rows, accum_depth=depth, out_depth=out_depth,
             input_offset=p.input_offset, filter_offset=p.filter_offset,
             output_quant=(p.output_offset, p.act_min, p.act_max), filter=filter_name, channels=channels),
-            const=not by_unit)
+            const=not by_unit, helium=dict(path=mve_path(rows, depth, out_depth, p.filter_offset, grouped)))
         if not by_unit:
             c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]))
             return

@@ -22,6 +22,18 @@
 #define AT_WEIGHT_TAIL 0
 #endif
 
+/* The grouped-tails layout of a FULLY_CONNECTED filter and channel table, chosen by the code
+ * generator for the Helium kernel (autotune/ops/fully_connected.py, `grouped_tails`): rows of 16 + t
+ * bytes (t 4 or 8) in groups of four rows, each group the four rows' first 16 bytes, then their
+ * four tails; the channels' records by groups of four, their four acc_init, then multipliers,
+ * then shifts. The generated model stores such a layer that way where this is 1 (Helium), row
+ * after row and record after record elsewhere. */
+#if defined(__ARM_FEATURE_MVE)
+#define AT_GROUPED_TAILS 1
+#else
+#define AT_GROUPED_TAILS 0
+#endif
+
 /* An int8 output's zero point and fused activation range. */
 typedef struct {
     int32_t offset, min, max;
@@ -107,6 +119,12 @@ typedef struct {
     at_output_t output_quant;
     const int8_t *filter;      /* [out_depth][accum_depth] */
     const at_channel_t *channels; /* [out_depth]; one multiplier and shift repeated if per tensor */
+#if defined(__ARM_FEATURE_MVE)
+    /* the Helium kernel's path for these parameters, chosen by the code generator
+     * (autotune/ops/fully_connected.py, MVE_PATHS); from 3 on, the filter and channels are in
+     * the grouped-tails layout (AT_GROUPED_TAILS) */
+    int32_t path;
+#endif
 } at_fully_connected_params_t;
 void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *input,
                            int8_t *output);

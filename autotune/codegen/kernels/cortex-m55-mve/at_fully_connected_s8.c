@@ -1,10 +1,13 @@
 /* FULLY_CONNECTED, int8 (TFLM reference_integer_ops::FullyConnected and
  * FullyConnectedPerChannel), Helium: four output units at a time, an input row of at most 32
- * bytes held in registers against the filter rows one after another (short_layer), a longer one
- * sharing each 16-byte load among the four rows (VMLADAVA, at_mve_long_run, at_mve_rows). The
- * sums are those of ../at_fully_connected_s8.c. short_layer requantizes in mode AT_MVE_RIGHT
- * unless a shift is 0 or above, the others in mode AT_MVE_ANY: on these short layers a scan of the
- * shifts for a cheaper mode costs more than it saves. */
+ * bytes held in registers against the filter rows one after another (short_layer), rows of 20 or
+ * 24 bytes in the code generator's grouped-tails layout with four rows' tails in two loads
+ * (tails_<T>_<mode>), a longer one sharing each 16-byte load among the four rows (VMLADAVA,
+ * at_mve_long_run, at_mve_rows); the path chosen by the code generator (`path`). The sums are
+ * those of ../at_fully_connected_s8.c. short_layer requantizes in mode AT_MVE_RIGHT unless a shift
+ * is 0 or above, the tails layers in the mode the code generator chose, the others in mode
+ * AT_MVE_ANY: on these short layers a scan of the shifts for a cheaper mode costs more than it
+ * saves. */
 #include "at_common.h"
 #include "at_kernels.h"
 #include "at_mve.h"
@@ -182,6 +185,138 @@ static AT_NOINLINE void short_layer(const at_fully_connected_params_t *p, const 
     }
 }
 
+/* A layer whose filter and channel table the code generator stored in the grouped-tails layout
+ * (at_kernels.h): one input row of n = 16 + T bytes, T 4 or 8, filter zero point 0, `out_depth` a
+ * multiple of 4, every shift below 0 (mode AT_MVE_RIGHT) or at most 0 under a ReLU-like clamp
+ * (mode AT_MVE_RELU, no fix-up); one function per tail and mode (tails_<T>_<mode>), the entry
+ * branching to it. A group of four rows is their first 16 bytes each, then their four tails
+ * together (4 T bytes): each row takes one load and one VMLADAV against x0 (the input's first 16
+ * bytes), and two loads of the tails feed the four rows' last VMLADAVAs against xt (the input's
+ * last T bytes at lanes 0 to T - 1, zeros elsewhere) and xu (the same at lanes T to 2 T - 1): 14
+ * loads and dot products a group, where rows read one after another take 16 and four pointer
+ * steps. The group's constants are 48 contiguous bytes (acc_init, multipliers, shifts), read by
+ * one pointer. Software-pipelined: each group's requantization (sharing the one scratch register
+ * with the filter loads) is interleaved with the next group's dot products, 26 instructions and
+ * 28 cycles a group in LLVM's Cortex-M55 model; the first group's dot products before the loop,
+ * the last group's requantization after it. In assembly (GCC 12 spills); VPR is written: out of
+ * line, the call clobbers it. */
+/* the dot products of a group: four rows' first 16 bytes, then the tails (OFF 2 T, STEP 4 T) */
+#define AT_DOTS(OFF, STEP) "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                          \
+    "vmladav.s8 r4, %q[x0], %q[w]\n\t"                                                           \
+    "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
+    "vmladav.s8 r6, %q[x0], %q[w]\n\t"                                                           \
+    "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
+    "vmladav.s8 r8, %q[x0], %q[w]\n\t"                                                           \
+    "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
+    "vmladav.s8 r10, %q[x0], %q[w]\n\t"                                                           \
+    "vldrb.u8 %q[w], [%[wp], #" OFF "]\n\t"                                                     \
+    "vmladava.s8 r8, %q[xt], %q[w]\n\t"                                                          \
+    "vmladava.s8 r10, %q[xu], %q[w]\n\t"                                                          \
+    "vldrb.u8 %q[w], [%[wp]], #" STEP "\n\t"                                                    \
+    "vmladava.s8 r4, %q[xt], %q[w]\n\t"                                                          \
+    "vmladava.s8 r6, %q[xu], %q[w]\n\t"
+/* the four sums plus acc_init into a, the constants' pointer stepped past the group's */
+#define AT_SUMS "vldrw.u32 %q[a], [%[cp]], #48\n\t"                                                  \
+    "vmov %q[w][2], %q[w][0], r4, r8\n\t"                                                        \
+    "vmov %q[w][3], %q[w][1], r6, r10\n\t"                                                        \
+    "vadd.i32 %q[a], %q[a], %q[w]\n\t"
+/* the fix-up of mode AT_MVE_RIGHT, exact whatever the clamp as every shift is below 0: a
+ * saturating -1 on negative lanes */
+#define AT_FIX_RIGHT "vshr.s32 %q[w], %q[a], #31\n\t"                                               \
+    "vqadd.s32 %q[a], %q[a], %q[w]\n\t"
+#define AT_FIX_RELU ""
+/* the loop: group i's dot products, group i - 1's requantization between them */
+#define AT_PIPE(OFF, STEP, FIX) "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                   \
+    "vmladav.s8 r4, %q[x0], %q[w]\n\t"                                                           \
+    "vldrw.u32 %q[w], [%[cp], #-32]\n\t"                                                         \
+    "vqrdmulh.s32 %q[a], %q[a], %q[w]\n\t"                                                       \
+    "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
+    "vmladav.s8 r6, %q[x0], %q[w]\n\t"                                                           \
+    FIX                                                                                          \
+    "vldrw.u32 %q[w], [%[cp], #-16]\n\t"                                                         \
+    "vrshl.s32 %q[a], %q[a], %q[w]\n\t"                                                          \
+    "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
+    "vmladav.s8 r8, %q[x0], %q[w]\n\t"                                                           \
+    "vadd.i32 %q[a], %q[a], %[offset]\n\t"                                                       \
+    "vldrb.u8 %q[w], [%[wp]], #16\n\t"                                                           \
+    "vmladav.s8 r10, %q[x0], %q[w]\n\t"                                                           \
+    "vmax.s32 %q[a], %q[a], %q[lo]\n\t"                                                          \
+    "vldrb.u8 %q[w], [%[wp], #" OFF "]\n\t"                                                     \
+    "vmladava.s8 r8, %q[xt], %q[w]\n\t"                                                          \
+    "vmin.s32 %q[a], %q[a], %q[hi]\n\t"                                                          \
+    "vmladava.s8 r10, %q[xu], %q[w]\n\t"                                                          \
+    "vldrb.u8 %q[w], [%[wp]], #" STEP "\n\t"                                                    \
+    "vmladava.s8 r4, %q[xt], %q[w]\n\t"                                                          \
+    "vstrb.32 %q[a], [%[out]], #4\n\t"                                                           \
+    "vmladava.s8 r6, %q[xu], %q[w]\n\t" AT_SUMS
+/* the last group's requantization */
+#define AT_LAST(FIX) "vldrw.u32 %q[w], [%[cp], #-32]\n\t"                                            \
+    "vqrdmulh.s32 %q[a], %q[a], %q[w]\n\t" FIX                                                   \
+    "vldrw.u32 %q[w], [%[cp], #-16]\n\t"                                                         \
+    "vrshl.s32 %q[a], %q[a], %q[w]\n\t"                                                          \
+    "vadd.i32 %q[a], %q[a], %[offset]\n\t"                                                       \
+    "vmax.s32 %q[a], %q[a], %q[lo]\n\t"                                                          \
+    "vmin.s32 %q[a], %q[a], %q[hi]\n\t"                                                          \
+    "vstrb.32 %q[a], [%[out]]\n\t"
+/* The set-up, the sums' registers free until the dot products: the filter and constants'
+ * pointers, the clamp, the output zero point, the groups after the first; x0, and xt and xu from
+ * the input's last T bytes (word loads, which may be unaligned, and lane moves: VMOV Q[i + 2],
+ * Q[i], Rt, Rt2 sets lane i to Rt; zero in r8) */
+#define AT_SETUP "ldrd %[wp], %[cp], [%[p], #32]\n\t"                                                  \
+    "ldrd r4, r6, [%[p], #24]\n\t"                                                               \
+    "ldr %[offset], [%[p], #20]\n\t"                                                             \
+    "ldr %[rest], [%[p], #8]\n\t"                                                                \
+    "vdup.32 %q[lo], r4\n\t"                                                                     \
+    "vdup.32 %q[hi], r6\n\t"                                                                     \
+    "movs r8, #0\n\t"                                                                            \
+    "asrs %[rest], %[rest], #2\n\t"                                                              \
+    "vldrb.u8 %q[x0], [%[in]]\n\t"                                                               \
+    "ldr r4, [%[in], #16]\n\t"                                                                   \
+    "subs %[rest], #1\n\t"
+#define AT_X_4 "vmov %q[xt][2], %q[xt][0], r4, r8\n\t"                                                \
+    "vmov %q[xu][2], %q[xu][0], r8, r8\n\t"                                                      \
+    "vmov %q[xt][3], %q[xt][1], r8, r8\n\t"                                                      \
+    "vmov %q[xu][3], %q[xu][1], r4, r8\n\t"
+#define AT_X_8 "ldr r6, [%[in], #20]\n\t"                                                           \
+    "vmov %q[xt][2], %q[xt][0], r4, r8\n\t"                                                      \
+    "vmov %q[xu][2], %q[xu][0], r8, r4\n\t"                                                      \
+    "vmov %q[xt][3], %q[xt][1], r6, r8\n\t"                                                      \
+    "vmov %q[xu][3], %q[xu][1], r8, r6\n\t"
+#define AT_TAILS(NAME, T, OFF, STEP, MODE)                                                         \
+    static AT_NOINLINE void NAME(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output) \
+    {                                                                                              \
+        const int8_t *w;                                                                           \
+        const at_channel_t *cp;                                                                    \
+        int8_t *out = output;                                                                      \
+        int32_t offset, rest;                                                                      \
+        int8x16_t x0, xt, xu;                                                                      \
+        int32x4_t wv, a, lo, hi;                                                                   \
+        __asm__ volatile(AT_SETUP AT_X_##T AT_DOTS(OFF, STEP) AT_SUMS                              \
+                         "wls lr, %[rest], 1f\n"                                                   \
+                         "2:\n\t" AT_PIPE(OFF, STEP, AT_FIX_##MODE)                                \
+                         "le lr, 2b\n"                                                             \
+                         "1:\n\t" AT_LAST(AT_FIX_##MODE)                                           \
+                         : [w] "=&w"(wv), [a] "=&w"(a), [x0] "=&w"(x0), [xt] "=&w"(xt), [xu] "=&w"(xu), \
+                           [lo] "=&w"(lo), [hi] "=&w"(hi), [wp] "=&r"(w), [cp] "=&r"(cp),            \
+                           [offset] "=&r"(offset), [rest] "=&r"(rest), [out] "+r"(out)               \
+                         : [p] "r"(p), [in] "r"(input)                                              \
+                         : "r4", "r6", "r8", "r10", "lr", "cc", "memory");                         \
+    }
+AT_TAILS(tails_4_relu, 4, "8", "16", RELU)
+AT_TAILS(tails_4_right, 4, "8", "16", RIGHT)
+AT_TAILS(tails_8_relu, 8, "16", "32", RELU)
+AT_TAILS(tails_8_right, 8, "16", "32", RIGHT)
+#undef AT_DOTS
+#undef AT_SUMS
+#undef AT_FIX_RIGHT
+#undef AT_FIX_RELU
+#undef AT_PIPE
+#undef AT_LAST
+#undef AT_SETUP
+#undef AT_X_4
+#undef AT_X_8
+#undef AT_TAILS
+
 /* Any layer but a short or long one: per input row, whole groups of four units as the short
  * layer where they take it, the other units through at_mve_rows. */
 static AT_NOINLINE void other(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output)
@@ -208,19 +343,19 @@ static AT_NOINLINE void other(const at_fully_connected_params_t *p, const int8_t
 }
 
 
-void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *input,
-                           int8_t *output)
+/* The entry: a branch by the code generator's choice of path (`path`, MVE_PATHS in
+ * autotune/ops/fully_connected.py: its tests are those this kernel would make), each path
+ * tail-called with the caller's arguments (GCC makes the switch a TBB, no frame). */
+AT_MVE_FAST void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output)
 {
-    /* one input row, whole groups of four units, filters of zero point 0: the short layer (rows of
-     * at most 32 bytes) and the long one (a multiple of 16 bytes), tested first and tail-called */
-    const int32_t groups = ((p->batches - 1) | p->filter_offset | (p->out_depth & 3)) == 0;
-    if (groups && p->accum_depth <= 32) {
-        short_layer(p, input, output, p->out_depth >> 2);
-        return;
+    switch (p->path) { /* one line a path, each a tail call */
+    case 0: other(p, input, output); return;
+    case 1: short_layer(p, input, output, p->out_depth >> 2); return;
+    case 2: at_mve_long_run(p, input, output, p->out_depth >> 2); return;
+    case 3: tails_4_relu(p, input, output); return;
+    case 4: tails_4_right(p, input, output); return;
+    case 5: tails_8_relu(p, input, output); return;
+    case 6: tails_8_right(p, input, output); return;
+    default: __builtin_unreachable(); /* none: the code generator writes 0 to 6 */
     }
-    if (groups && p->accum_depth % 16 == 0) {
-        at_mve_long_run(p, input, output, p->out_depth >> 2);
-        return;
-    }
-    other(p, input, output);
 }
