@@ -549,7 +549,8 @@ class _Conv(OpDef):
             return
         if isinstance(call.params, ConvMaxPoolParams):
             c.struct("at_conv_max_pool_params_t", call.name, dict(
-                conv=self.params_struct(c, call, call.params.conv), pool=pool_fields(call.params.pool)))
+                conv=self.params_struct(c, call, call.params.conv), pool=pool_fields(call.params.pool),
+                pool_sums=int(call.work.get("m0_pool_sums", 0) > 0)))
         else:
             c.struct(f"{self.symbol[:-3]}_params_t", call.name, self.params_struct(c, call, call.params))
         c.call(call, c.ref(c.graph.ops[call.op].inputs[0]), c.ref(call.outputs[0]), c.scratch(call))

@@ -100,14 +100,10 @@ int32_t at_conv_s8_get_buffer_size(const at_conv_params_t *p);
  * last read of the windows of pixels before p - 3; with depth multiplier 1, channel c of output
  * pixel p only after its last read of channel c of the windows of pixels up to p, except that the
  * Helium kernel reads window p again after writing p where p is the next to last pixel of an
- * odd run of three or more windows inside the input (autotune.ops.window.helium_rereads). */
-typedef struct {
-    int32_t batches, out_h, out_w, out_c; /* out_c = in_c * depth multiplier (win.repeat) */
-    at_window_t win;
-    at_output_t output_quant;
-    const int8_t *filter;      /* [filter_h][filter_w][out_c] */
-    const at_channel_t *channels; /* [out_c] */
-} at_depthwise_conv_params_t;
+ * odd run of three or more windows inside the input (autotune.ops.window.helium_rereads).
+ * The parameters are at_conv_params_t's (one type, so a kernel library may run both through one
+ * loop): out_c = in_c * depth multiplier (win.repeat), filter [filter_h][filter_w][out_c]. */
+typedef at_conv_params_t at_depthwise_conv_params_t;
 void at_depthwise_conv_s8(const at_depthwise_conv_params_t *p, const int8_t *input,
                           int8_t *output, int8_t *scratch);
 int32_t at_depthwise_conv_s8_get_buffer_size(const at_depthwise_conv_params_t *p);
@@ -148,6 +144,9 @@ void at_max_pool_s8(const at_pool_params_t *p, const int8_t *input, int8_t *outp
 typedef struct {
     at_conv_params_t conv;
     at_pool_params_t pool;
+    int32_t pool_sums; /* 1 where the largest sum of a pool window gives its largest output and the
+                        * Cortex-M0+ kernel pools sums (autotune.ops.conv.m0_pools_sums); the
+                        * others ignore it */
 } at_conv_max_pool_params_t;
 void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input, int8_t *output,
                          int8_t *scratch);

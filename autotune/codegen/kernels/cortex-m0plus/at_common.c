@@ -381,15 +381,16 @@ void at_m0_requantize(const int32_t *sums, const at_channel_t *ch, const at_outp
 /* Where the image has no depthwise call, its sums never run: this stub stands in for them and
  * the depthwise kernel's file, when the model has one, replaces it (so conv-only images carry no
  * depthwise code). */
-__attribute__((weak)) void at_m0_depthwise_sums(const at_m0_layer_t *l, const int8_t *x, int32_t c, int32_t chunk,
+__attribute__((weak)) void at_m0_depthwise_sums(const at_conv_params_t *p, const int8_t *x, int32_t c, int32_t chunk,
                                                 int32_t *sums, int32_t pixels, int32_t step)
 {
-    (void)l, (void)x, (void)c, (void)chunk, (void)sums, (void)pixels, (void)step;
+    (void)p, (void)x, (void)c, (void)chunk, (void)sums, (void)pixels, (void)step;
 }
 
 int8_t *at_m0_pixels(const at_m0_layer_t *l, const int8_t *x, int32_t step, int32_t count, int8_t *out)
 {
-    const int32_t out_c = l->out_c;
+    const at_conv_params_t *const p = l->p;
+    const int32_t out_c = p->out_c, n = l->n;
     int32_t sums[AT_M0_CHANNELS];
     int32_t per = 1, k;
     for (k = 2 * out_c; out_c <= AT_M0_CHUNK && k <= AT_M0_CHANNELS; k += out_c) {
@@ -400,13 +401,13 @@ int8_t *at_m0_pixels(const at_m0_layer_t *l, const int8_t *x, int32_t step, int3
         int32_t c, chunk;
         for (c = 0; c < out_c; c += chunk) {
             chunk = out_c - c < AT_M0_CHUNK ? out_c - c : AT_M0_CHUNK;
-            for (k = 0; l->n != 0 && k < pixels; ++k) {
-                at_m0_dot_rows(x + k * step, l->filter + c * l->n, l->n, chunk, sums + k * chunk);
+            if (n == 0) {
+                at_m0_depthwise_sums(p, x + c, c, chunk, sums, pixels, step);
             }
-            if (l->n == 0) {
-                at_m0_depthwise_sums(l, x + c, c, chunk, sums, pixels, step);
+            for (k = 0; n != 0 && k < pixels; ++k) {
+                at_m0_dot_rows(x + k * step, p->filter + c * n, n, chunk, sums + k * chunk);
             }
-            at_m0_requantize(sums, l->channels + c, &l->q, out + c, chunk, pixels);
+            at_m0_requantize(sums, p->channels + c, &p->output_quant, out + c, chunk, pixels);
         }
         out += pixels * out_c;
         x += pixels * step;
@@ -417,17 +418,17 @@ int8_t *at_m0_pixels(const at_m0_layer_t *l, const int8_t *x, int32_t step, int3
 
 void at_m0_windows(const at_m0_layer_t *l, const int8_t *input, int8_t *output, int8_t *scratch)
 {
-    const at_window_t *win = l->win;
+    const at_conv_params_t *const p = l->p;
+    const at_window_t *const win = &p->win;
     const int32_t step = win->stride_w * win->in_c; /* from one in-place window to the next */
     int32_t b, oy, ox;
-    for (b = 0; b < l->batches; ++b) {
-        const int8_t *in_b = input + b * win->in_h * win->in_w * win->in_c;
-        for (oy = 0; oy < l->out_h; ++oy) {
+    for (b = 0; b < p->batches; ++b, input += win->in_h * win->in_w * win->in_c) {
+        for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t inside = win->in_place && oy >= win->inside_y[0] && oy < win->inside_y[1];
-            for (ox = 0; ox < l->out_w;) {
+            for (ox = 0; ox < p->out_w;) {
                 const int32_t run = inside && ox >= win->inside_x[0] && ox < win->inside_x[1];
                 const int32_t count = run ? win->inside_x[1] - ox : 1;
-                output = at_m0_pixels(l, at_window_s8(win, in_b, oy, ox, scratch), step, count, output);
+                output = at_m0_pixels(l, at_window_s8(win, input, oy, ox, scratch), step, count, output);
                 ox += count;
             }
         }

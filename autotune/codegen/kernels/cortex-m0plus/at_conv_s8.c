@@ -15,7 +15,7 @@
 
 void at_conv_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
-    const at_m0_layer_t l = AT_M0_LAYER(p, p->win.filter_h * p->win.filter_w * p->win.in_c);
+    const at_m0_layer_t l = {p, p->win.filter_h * p->win.filter_w * p->win.in_c};
     at_m0_windows(&l, input, output, scratch);
 }
 
@@ -27,7 +27,7 @@ int32_t at_conv_s8_get_buffer_size(const at_conv_params_t *p)
 /* Last pixel first (one batch), as the generic kernel: the output may start after the input's start. */
 void at_conv_reverse_s8(const at_conv_params_t *p, const int8_t *input, int8_t *output, int8_t *scratch)
 {
-    const at_m0_layer_t l = AT_M0_LAYER(p, p->win.filter_h * p->win.filter_w * p->win.in_c);
+    const at_m0_layer_t l = {p, p->win.filter_h * p->win.filter_w * p->win.in_c};
     int32_t oy, ox;
     for (oy = p->out_h - 1; oy >= 0; --oy) {
         for (ox = p->out_w - 1; ox >= 0; --ox) {

@@ -12,28 +12,27 @@
 #include "at_kernels.h"
 #include "at_m0plus.h"
 
-void at_m0_depthwise_sums(const at_m0_layer_t *l, const int8_t *x, int32_t c, int32_t chunk, int32_t *sums,
+void at_m0_depthwise_sums(const at_conv_params_t *p, const int8_t *x, int32_t c, int32_t chunk, int32_t *sums,
                           int32_t pixels, int32_t step)
 {
-    const int32_t taps = l->win->filter_h * l->win->filter_w;
-    const int32_t last = (taps - 1) * l->out_c; /* the last tap's offset */
-    const int8_t *const w = l->filter + c;
+    const int32_t taps = p->win.filter_h * p->win.filter_w, out_c = p->out_c;
+    const int8_t *const w = p->filter + c;
+    int32_t k;
     if ((chunk & 1) == 0) { /* every pixel's pairs in one call */
-        at_m0_dot2_step(x, w, last, l->out_c, chunk >> 1, sums, pixels, step);
+        at_m0_dot2_step(x, w, (taps - 1) * out_c, out_c, chunk >> 1, sums, pixels, step);
         return;
     }
-    for (; pixels > 0; --pixels, x += step, sums += chunk) { /* the pairs, then the channel left over */
-        if (chunk > 1) {
-            at_m0_dot2_step(x, w, last, l->out_c, chunk >> 1, sums, 1, 0);
+    for (; pixels > 0; --pixels, x += step) { /* an odd chunk: a channel at a time */
+        for (k = 0; k < chunk; ++k) {
+            *sums++ = at_dot_step_s8(x + k, w + k, taps, out_c);
         }
-        sums[chunk - 1] = at_dot_step_s8(x + chunk - 1, w + chunk - 1, taps, l->out_c);
     }
 }
 
 void at_depthwise_conv_s8(const at_depthwise_conv_params_t *p, const int8_t *input,
                           int8_t *output, int8_t *scratch)
 {
-    const at_m0_layer_t l = AT_M0_LAYER(p, 0);
+    const at_m0_layer_t l = {p, 0};
     at_m0_windows(&l, input, output, scratch);
 }
 

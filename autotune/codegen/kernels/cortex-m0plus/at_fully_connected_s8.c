@@ -8,7 +8,6 @@
 
 void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *input, int8_t *output)
 {
-    const at_output_t q = p->output_quant; /* a copy: the stores to output could alias p's */
     const int32_t depth = p->accum_depth;
     int32_t sums[AT_M0_CHUNK];
     int32_t b, c, k, chunk;
@@ -23,7 +22,7 @@ void at_fully_connected_s8(const at_fully_connected_params_t *p, const int8_t *i
             for (k = 0; input_term != 0 && k < chunk; ++k) {
                 sums[k] = at_add_wrap(sums[k], input_term);
             }
-            at_m0_requantize(sums, p->channels + c, &q, output, chunk, 1);
+            at_m0_requantize(sums, p->channels + c, &p->output_quant, output, chunk, 1);
         }
     }
 }

@@ -113,21 +113,13 @@ void at_m0_requantize(const int32_t *sums, const at_channel_t *ch, const at_outp
  * at_m0_requantize where a pixel has at most AT_M0_CHUNK channels. */
 #define AT_M0_CHANNELS 32
 
-/* What the pixel loop of conv and depthwise reads of their parameters (the same fields in both
- * structs): one loop for both kernels, so an image with both carries it once. */
+/* What the pixel loop of conv and depthwise reads: their parameters (one type, at_kernels.h) and
+ * n, a conv filter row's length, 0 for depthwise (its taps are the window's). One loop for both
+ * kernels, so an image with both carries it once. */
 typedef struct {
-    const at_window_t *win;
-    at_output_t q;
-    const int8_t *filter;
-    const at_channel_t *channels;
-    int32_t batches, out_h, out_w, out_c;
-    int32_t n; /* conv: a filter row's length; depthwise: 0 (its taps are the window's) */
+    const at_conv_params_t *p;
+    int32_t n;
 } at_m0_layer_t;
-
-/* The layer of a conv or depthwise parameter struct P; n as above. */
-#define AT_M0_LAYER(P, N)                                                                           \
-    {&(P)->win, (P)->output_quant, (P)->filter, (P)->channels, (P)->batches, (P)->out_h, (P)->out_w, \
-     (P)->out_c, (N)}
 
 /* `count` output pixels (all channels of each), their windows `step` bytes apart from x,
  * written from out; returns the end of what it wrote. By chunks of up to AT_M0_CHUNK channels
@@ -137,7 +129,7 @@ int8_t *at_m0_pixels(const at_m0_layer_t *l, const int8_t *x, int32_t step, int3
 
 /* The sums of depthwise channels [c, c + chunk) of `pixels` windows `step` bytes apart from
  * x (channel c's first tap), one pixel after another (at_depthwise_conv_s8.c). */
-void at_m0_depthwise_sums(const at_m0_layer_t *l, const int8_t *x, int32_t c, int32_t chunk, int32_t *sums,
+void at_m0_depthwise_sums(const at_conv_params_t *p, const int8_t *x, int32_t c, int32_t chunk, int32_t *sums,
                           int32_t pixels, int32_t step);
 
 /* The forward pass over every output pixel: in-place windows of a row go to at_m0_pixels as one
