@@ -146,7 +146,7 @@ CORTEX_M0PLUS = CoreTable(
                   "at_mul_s8.c": 482, "at_gather_s8.c": 102,
                   # the fused kernel: its object (with the generic pool of its fallback path),
                   # at_m0_dot4_max and, for that path, the shared pixel loop
-                  "at_conv_max_pool_s8.c": 1034},
+                  "at_conv_max_pool_s8.c": 970},
     stack_ram=220,  # the deepest path runs from the board's request loop
     # the variants' frames above it (measured, rp2040 ELF: the zoo's deepest path less stack_ram):
     # the sums (up to 32), the fused kernel's largest sums (32), the assembly's saved registers

@@ -18,44 +18,41 @@
 void at_conv_max_pool_s8(const at_conv_max_pool_params_t *p, const int8_t *input, int8_t *output,
                          int8_t *scratch)
 {
-    const at_conv_params_t *conv = &p->conv;
-    const at_pool_params_t *pool = &p->pool;
-    const at_window_t *win = &conv->win;
-    const int32_t in_place = win->in_place, step = win->stride_w * win->in_c;
-    const int32_t out_c = conv->out_c;
-    const int32_t taps = pool->filter_h * pool->filter_w;
+    const at_conv_params_t *const conv = &p->conv;
+    const at_pool_params_t *const pool = &p->pool;
+    const at_window_t *const win = &conv->win;
+    const int32_t step = win->stride_w * win->in_c, out_c = conv->out_c, pool_w = pool->filter_w;
+    const int32_t taps = pool->filter_h * pool_w;
     const int32_t n = win->filter_h * win->filter_w * win->in_c;
     int8_t *const window = scratch + taps * out_c; /* the conv's gathered window, if any */
     at_output_t q = conv->output_quant; /* both clamps in one where the ranges meet */
-    const int32_t by_sums = p->pool_sums;
     const at_m0_layer_t l = {conv, n};
     int32_t best[AT_M0_CHANNELS];
-    int32_t py, px, fy, fx;
+    int32_t py, px, fy, fx, k;
     q.min = q.min > pool->act_min ? q.min : pool->act_min;
     q.max = q.max < pool->act_max ? q.max : pool->act_max;
     for (py = 0; py < pool->out_h; ++py) {
         for (px = 0; px < pool->out_w; ++px, output += out_c) {
+            const int32_t ox = px * pool->stride_w;
             int8_t *pixel = scratch;
-            int32_t *b = best;
-            do { /* below every sum; four at a time (best has room for out_c rounded up to 4) */
-                b[0] = b[1] = b[2] = b[3] = INT32_MIN;
-                b += 4;
-            } while (by_sums && b < best + out_c);
+            for (k = 0; p->pool_sums && k < out_c; k += 4) { /* below every sum; channels in fours */
+                best[k] = best[k + 1] = best[k + 2] = best[k + 3] = INT32_MIN;
+            }
             for (fy = 0; fy < pool->filter_h; ++fy) {
-                const int32_t oy = py * pool->stride_h + fy, ox = px * pool->stride_w;
-                const int32_t run = in_place && oy >= win->inside_y[0] && oy < win->inside_y[1]
-                                    && ox >= win->inside_x[0] && ox + pool->filter_w <= win->inside_x[1];
-                for (fx = 0; fx < pool->filter_w; fx += run ? pool->filter_w : 1) {
+                const int32_t oy = py * pool->stride_h + fy;
+                const int32_t run = win->in_place && oy >= win->inside_y[0] && oy < win->inside_y[1]
+                                    && ox >= win->inside_x[0] && ox + pool_w <= win->inside_x[1];
+                const int32_t count = run ? pool_w : 1; /* the row's windows in one run */
+                for (fx = 0; fx < pool_w; fx += count) {
                     const int8_t *x = at_window_s8(win, input, oy, ox + fx, window);
-                    const int32_t count = run ? pool->filter_w : 1; /* the row's windows in one run */
-                    if (by_sums) {
+                    if (p->pool_sums) {
                         at_m0_dot4_max(x, conv->filter, n, out_c >> 2, best, count, step);
                     } else {
                         pixel = at_m0_pixels(&l, x, step, count, pixel);
                     }
                 }
             }
-            if (by_sums) {
+            if (p->pool_sums) {
                 at_m0_requantize(best, conv->channels, &q, output, out_c, 1);
             } else {
                 at_max_pixels_s8(scratch, taps, out_c, pool->act_min, pool->act_max, output);
