@@ -8,8 +8,11 @@ ELF measures it, and the same image's flash and stack built with the generic ker
 the cortex-m0plus library (the baseline of issue 10's flash goal), against the arena TFLite Micro
 allocates for the same .tflite model: its head (the non-persistent part: planned activations,
 input and output included, and kernel scratch; what our activation RAM compares with) and total
-(head plus its persistent structs). Then the ratio ours / TFLM head per model, its geometric mean
-and maximum, and the models whose flash exceeds the generic kernels' image.
+(head plus its persistent structs). With the input and output in the arena, both images also
+run one random input on rp2040-sim (zero-wait cycles; their outputs must agree): what the
+cortex-m0plus kernels save in cycles for the flash they add. Then the ratio ours / TFLM head per
+model, its geometric mean and maximum, and the models whose flash exceeds the generic kernels'
+image.
 
 For each Pareto point of `runs/spectral`, if that run exists: the same figures and the time to
 generate and build the C without cache (`make run` makes the run; this benchmark does not).
@@ -30,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import model_zoo  # noqa: E402
+import numpy as np  # noqa: E402
 from autotune.cli import load_run  # noqa: E402
 from autotune.codegen import generate_c  # noqa: E402
 from autotune.codegen.planner import IO_MODES  # noqa: E402
@@ -39,6 +43,7 @@ from autotune.report.records import pareto_front, read_records  # noqa: E402
 from autotune.study import open_study  # noqa: E402
 from autotune.tflm import tflm_arena  # noqa: E402
 from device_runners.build import build  # noqa: E402
+from device_runners.rp2040_sim import Rp2040Sim  # noqa: E402
 from device_runners.targets import get_target  # noqa: E402
 
 SOURCE = {"activation_bytes": "predicted:memory plan (arena + the caller's input and output buffers, if outside)",
@@ -46,6 +51,7 @@ SOURCE = {"activation_bytes": "predicted:memory plan (arena + the caller's input
           "ram_bytes_elf": "measured:elf-rp2040 (.data + .bss + stack)",
           "flash_bytes_m0plus": "measured:elf-rp2040 (whole image)",
           "generic_kernels": "measured:elf-rp2040 (whole image, the generic kernels in place of the cortex-m0plus library)",
+          "zero_wait_cycles": "measured:rp2040-sim (zero-wait memory, one random input; I/O in the arena only)",
           "tflm": "measured:TFLM host interpreter, print_allocations (arena head, total)"}
 
 
@@ -71,6 +77,13 @@ def measure(tflite: bytes, name: str, scratch: Path) -> dict:
                    "ram_bytes_elf": firmware.ram_bytes, "flash_bytes_m0plus": firmware.flash_bytes,
                    "generic_kernels": {"flash_bytes_m0plus": baseline.flash_bytes, "stack_bytes": baseline.stack_bytes},
                    "ratio_to_tflm_head": round(ours / tflm.head, 3), "build_seconds": round(seconds, 3)}
+        if io == "arena":
+            x = np.random.default_rng(0).integers(-128, 128, generated.input_size).astype(np.int8)
+            fast, slow = (Rp2040Sim(b.elf_path).run(x) for b in (firmware, baseline))
+            if not np.array_equal(fast.output, slow.output):
+                raise AssertionError(f"{name}: the cortex-m0plus and generic kernels' outputs differ")
+            row[io]["zero_wait_cycles"] = fast.zero_wait_cycles
+            row[io]["generic_kernels"]["zero_wait_cycles"] = slow.zero_wait_cycles
     return row
 
 
@@ -91,6 +104,11 @@ def summary(rows: list[dict]) -> dict:
                       "models_flash_above_generic_kernels":
                           [r["name"] for r in rows
                            if r[io]["flash_bytes_m0plus"] > r[io]["generic_kernels"]["flash_bytes_m0plus"]]}
+        if io == "arena":  # zero-wait cycles the cortex-m0plus kernels save per byte of flash they add
+            result[io]["cycles_saved_per_added_byte"] = {
+                r["name"]: round((r[io]["generic_kernels"]["zero_wait_cycles"] - r[io]["zero_wait_cycles"])
+                                 / (r[io]["flash_bytes_m0plus"] - r[io]["generic_kernels"]["flash_bytes_m0plus"]), 1)
+                for r in rows if r[io]["flash_bytes_m0plus"] > r[io]["generic_kernels"]["flash_bytes_m0plus"]}
     return result
 
 
@@ -129,7 +147,8 @@ def main(run: Path = ROOT / "runs" / "spectral", zoo_dir: Path | None = None) ->
               f"{a['ratio_to_tflm_head']:.3f}x flash {a['flash_bytes_m0plus']:>5} "
               f"(generic {a['generic_kernels']['flash_bytes_m0plus']:>5}) stack {a['stack_bytes']}; caller's "
               f"{c['activation_bytes']:>6} {c['ratio_to_tflm_head']:.3f}x flash {c['flash_bytes_m0plus']:>5} "
-              f"stack {c['stack_bytes']}")
+              f"stack {c['stack_bytes']}; zero-wait cycles {a.get('zero_wait_cycles')} "
+              f"(generic {a['generic_kernels'].get('zero_wait_cycles')})")
     print(json.dumps(result["zoo_summary"]))
     return result
 

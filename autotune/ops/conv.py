@@ -94,6 +94,7 @@ def fuse_max_pool(graph: Graph, conv: KernelCall, pool: KernelCall) -> KernelCal
 
 
 M0_POOLED_CHANNELS = 32  # cortex-m0plus/at_m0plus.h AT_M0_CHANNELS
+M0_CHUNK = 16  # cortex-m0plus/at_m0plus.h AT_M0_CHUNK: channels summed before their requantization
 
 
 def m0_pools_sums(graph: Graph, conv: KernelCall, pool) -> bool:
@@ -431,9 +432,10 @@ class _Conv(OpDef):
 
     def m0_rest_macs(self, positions: int, out_c: int, taps: int, in_c: int) -> int:
         """MACs of the output channels the Cortex-M0+ kernels (cortex-m0plus/) sum one at a time:
-        past the last block of four filters (conv), of two channels (depthwise)."""
+        past the last block of four filters (conv); depthwise, every channel of a chunk (of up to
+        M0_CHUNK channels) of odd size, the last chunk where out_c is odd."""
         if self.depthwise:
-            return positions * (out_c % 2) * taps
+            return positions * (out_c % M0_CHUNK) * taps if out_c % 2 else 0
         return positions * (out_c % 4) * taps * in_c
 
     def lower(self, graph: Graph, index: int, op: Op, p: ConvParams) -> tuple[KernelCall, ...]:
