@@ -62,6 +62,7 @@ def graphs():
         ops.conv(rng, 1, 12, 4, 20, 1, 3, act="RELU"),
         ops.conv(rng, 1, 9, 3, 40, 1, 3),
         ops.conv(rng, 1, 10, 20, 0, 1, 3, depthwise=True),
+        ops.conv(rng, 1, 10, 19, 0, 1, 3, depthwise=True),  # a chunk of 16, then an odd one of 3
         ops.fully_connected(rng, 1, 12, 40),
         ops.fully_connected(rng, 2, 24, 10),  # two rows, two blocks and two left over
         ops.fully_connected(rng, 1, 16, 8, act="RELU"),
