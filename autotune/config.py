@@ -27,7 +27,7 @@ DATA_SOURCES = ("synthetic_spectral", "npz", "csv")
 
 MAX_FILE_BYTES = 1 << 20  # an experiment is a few hundred bytes; refuse to parse anything huge
 MAX_DEPTH = 32  # nesting deeper than any experiment needs (and than PyYAML's recursive composer takes)
-MAX_SEED = 2**31 - 1  # seed + trial number must stay a valid numpy / Optuna seed (< 2**32)
+MAX_SEED = 2**31 - 1  # a valid numpy / Optuna / TensorFlow seed with room for the offsets added to it
 MAX_SYNTHETIC_BYTES = 2 << 30  # the synthetic set is held in memory as float32
 MAX_PARAM = 4096  # the largest value a model.space parameter may take (filters, units, kernel, ...)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # the run folder: one safe path component

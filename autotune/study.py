@@ -38,7 +38,7 @@ from autotune.runner import LocalRunner, RayRunner, TrialFailure
 from autotune.starting_points import spanning_points
 from autotune.storage import Heartbeats, open_storage
 from autotune.early_stop import Rival
-from autotune.trial import Candidate, EarlyStopped, Rejected, TrialResult
+from autotune.trial import Candidate, EarlyStopped, Rejected, TrialResult, trial_seed
 from autotune.training import chance_margin
 from search_spaces import get_family
 from search_spaces.base import SearchSpace
@@ -101,9 +101,10 @@ def constraint_values(outcome: TrialResult | Rejected | EarlyStopped, experiment
 
 
 class _SeededPerTrial(optuna.samplers.BaseSampler):
-    """The experiment's sampler, made afresh for each trial with the seed plus the trial number
-    and the number of trials that count against the budget so far: processes sharing a study draw
-    different points, and a random draw does not depend on which process asked for it or how often
+    """The experiment's sampler, made afresh for each trial with the trial's seed (hashed from the
+    run's seed and the trial number) and the number of trials that count against the budget so
+    far: processes sharing a study draw different points, runs of different seeds draw independent
+    ones, and a random draw does not depend on which process asked for it or how often
     the run was resumed."""
 
     def __init__(self, make: Callable[[int, int], optuna.samplers.BaseSampler]):
@@ -133,7 +134,7 @@ def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
     parameters jointly (`group`: the per-block filters exist only for their block count) and reads
     every trial's constraints. NSGA-II and random sampling alone for comparison."""
     def make(number: int, finished: int) -> optuna.samplers.BaseSampler:
-        seed = experiment.seed + number
+        seed = trial_seed(experiment.seed, number)
         if experiment.sampler == "random" or (experiment.sampler == "tpe" and finished < TPE_STARTUP_TRIALS):
             return optuna.samplers.RandomSampler(seed=seed)
         if experiment.sampler == "tpe":

@@ -290,13 +290,20 @@ def fit_exported(trainer: Trainer, dataset: Dataset, experiment: Experiment, see
     return tflite, graph, TrainStats(stats.epochs_run, stats.best_epoch, None, runs), fit
 
 
+def trial_seed(seed: int, number: int) -> int:
+    """Trial `number`'s seed in a run seeded `seed` (below 2**31: offsets added per attempt and fold
+    stay valid numpy seeds). Hashed, not summed: with seed + number, the run seeded 2 would draw and
+    train what the run seeded 1 did, one trial later."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0] >> 1)
+
+
 def evaluate(candidate: Candidate, experiment: Experiment, dataset: Dataset) -> TrialResult | Rejected | EarlyStopped:
     import_tensorflow()
     use_one_cpu()
 
     seconds: dict[str, float] = {}
     name = f"trial_{candidate.number}"
-    seed = experiment.seed + candidate.number
+    seed = trial_seed(experiment.seed, candidate.number)
     space = get_family(experiment.family)(experiment.space)
 
     def build():

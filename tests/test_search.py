@@ -17,7 +17,7 @@ from autotune.report.outputs import write_outputs
 from autotune.report.records import pareto_front, progress, read_records
 from autotune.starting_points import pick_spanning, spanning_points
 from autotune.study import TPE_STARTUP_TRIALS, _tell, make_sampler, min_accuracy, open_study, run_search
-from autotune.trial import Candidate, EarlyStopped, evaluate, over_limits, untrained_costs
+from autotune.trial import Candidate, EarlyStopped, evaluate, over_limits, trial_seed, untrained_costs
 from search_spaces import get_family
 from tiny import TINY, cli, tiny
 
@@ -97,6 +97,30 @@ def test_default_sampler_draws_at_random_until_the_startup_trials_count_then_mod
     below = TPE_STARTUP_TRIALS - 1
     assert draws("tpe", below, 5) == draws("random", below, 5)  # rejections do not end the random draws
     assert draws("tpe", TPE_STARTUP_TRIALS, 0) != draws("random", TPE_STARTUP_TRIALS, 0)
+
+
+def test_runs_of_different_seeds_draw_independent_points(tmp_path):
+    """Seeded with seed + trial number, the run seeded 2 drew (and trained) what the run seeded 1
+    did, one trial later: three seeds were one sequence of candidates."""
+    path = tmp_path / "s.yaml"
+    path.write_text(TINY.format(name="s", trials=4))
+    experiment = load_experiment(path)
+    space = {"k": optuna.distributions.IntDistribution(0, 10**6)}
+
+    def draws(seed: int) -> list[int]:
+        study = optuna.create_study(sampler=make_sampler(dataclasses.replace(experiment, seed=seed)))
+        ks = []
+        for _ in range(8):
+            trial = study.ask(space)
+            ks.append(trial.params["k"])
+            study.tell(trial, 0.0)
+        return ks
+
+    one = draws(1)
+    assert draws(1) == one
+    assert not set(one) & set(draws(2))
+    seeds = {trial_seed(seed, number) for seed in range(50) for number in range(200)}
+    assert len(seeds) == 50 * 200 and max(seeds) < 2**31
 
 
 def test_starting_points_outside_the_space_are_left_out():
