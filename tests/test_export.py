@@ -91,7 +91,7 @@ def test_export_knee_builds_everywhere_and_matches_the_search(tiny_run, tmp_path
     # per kernel call on each simulator: in the bundle as CSV, in the run's exports and dashboard
     calls = list(csv.DictReader((out / "profile_apollo5-sim.csv").open()))
     assert sum(int(c["cycles"]) for c in calls) == pytest.approx(m55["cycles"], rel=0.01)
-    conv = next(c for c in calls if c["kernel"] == "at_conv_s8")
+    conv = max((c for c in calls if "CONV_2D" in c["op"]), key=lambda c: int(c["macs"]))  # any conv kernel the knee has
     assert float(conv["macs_per_cycle"]) == pytest.approx(int(conv["macs"]) / int(conv["cycles"]), abs=1e-3)
     assert int(conv["weight_bytes"]) > 0 and "CONV_2D" in conv["op"]
     [export] = [e for e in json.loads((run / "exports.json").read_text()) if e["bundle"] == str(out.resolve())]
