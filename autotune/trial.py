@@ -188,12 +188,12 @@ def cost_before_training(untrained, specs: list[LayerCompression], codecs: list[
         untrained = prune_channels(untrained, [s.keep for s in specs])
     if any(not s.plain for s in specs):
         untrained = project_untrained(untrained, list(specs), seed)
-    _, graph = int8_model(_nonzero_offsets(untrained), x, name)
+    _, graph = int8_model(nonzero_offsets(untrained), x, name)
     return measure_costs(store(graph, codecs, experiment.compression.decode_budget_cycles), experiment.target,
                          experiment.placement)
 
 
-def _nonzero_offsets(model):
+def nonzero_offsets(model):
     """`model` with its all-zero biases and batch-norm offsets set to a small value: the converter
     drops a bias that is all zero, and a trained model's never is, so priced untrained the model
     would miss those tensors' parameters, bytes and bias loads."""
