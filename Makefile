@@ -15,11 +15,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PYTHON) -m autotune run $(EXPERIMENT)
 
+# Two pytest workers (a file each at a time), then the timing-sensitive tests alone; both always run.
 test: $(STAMP)
-	$(PYTHON) -m pytest -q --durations=15
+	status=0; \
+	$(PYTHON) -m pytest -q -n 2 --dist loadfile -m "not serial" --durations=15 || status=1; \
+	$(PYTHON) -m pytest -q -m serial --durations=5 || status=1; \
+	exit $$status
 
 test-fast: $(STAMP)
-	$(PYTHON) -m pytest -q -m "not slow"
+	$(PYTHON) -m pytest -q -n 2 --dist loadfile -m "not slow and not serial"
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/run.py $(BENCH)

@@ -18,7 +18,8 @@ from autotune.study import INTERRUPTED, OVER_BUDGET, _claim, _Interrupt, open_st
 from faults import (GRACE_S, audit, completed_snapshot, running_with_heartbeat, start, trials_of, wait_for,
                     write_experiment)
 
-pytestmark = pytest.mark.slow
+# Heartbeats of 1 s and several processes: run alone (`make test` runs the serial tests after the rest).
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 CREATE = """
 import sys, time

@@ -111,6 +111,7 @@ def _completed(db: Path, name: str) -> list[optuna.trial.FrozenTrial]:
     return _finished(db, name)
 
 
+@pytest.mark.serial  # signals and worker processes on a timetable: run alone
 def test_interrupt_then_resume_repeats_no_trial(tmp_path):
     exp = tiny(tmp_path, name="resume", trials=4)
     db = tmp_path / "runs" / "resume" / "study.db"
@@ -144,6 +145,7 @@ def test_interrupt_then_resume_repeats_no_trial(tmp_path):
     assert len(set(params)) == len(params), "a completed trial was repeated"
 
 
+@pytest.mark.serial  # signals and worker processes on a timetable: run alone
 def test_two_workers_on_ray_run_trials_at_once_and_survive_a_killed_worker(tmp_path, tiny_run):
     exp = tiny(tmp_path, name="ray", trials=4)
     db = tmp_path / "runs" / "ray" / "study.db"
