@@ -1,5 +1,6 @@
 """`autotune import model.tflite --compress`: a storage per weight tensor for the user's own int8
 model, chosen from a measured flash/RAM/latency front; the outputs stay TFLite Micro's."""
+import os
 import subprocess
 from pathlib import Path
 
@@ -8,11 +9,19 @@ import pytest
 import yaml
 
 import model_zoo
-from autotune.compress.lossless import StoragePoint, choose_point
+from autotune.codegen import integer_core
+from autotune.compress.lossless import StoragePoint, choose_point, configurations
+from autotune.compress.report import weight_rows
+from autotune.compress.storage import weight_tensors
 from autotune.ir.graph import WeightEncoding
+from autotune.ir.tflite_import import import_tflite
+from autotune.lowering import lower
 from autotune.profile import TEST_VECTORS
 from autotune.tflm import tflm_outputs
+from cost_models.analytic import DECODER_FLASH
 from tiny import cli
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
 def pruned_mlp(zoo_dir: Path) -> bytes:
@@ -93,3 +102,32 @@ def test_compress_of_a_corrupt_model_names_the_file(tmp_path):
     proc = cli("import", "m.tflite", "--compress", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.startswith("autotune: error: m.tflite") \
         and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_weight_row_longer_than_a_blob_holds_stays_plain():
+    """A Fashion-MNIST CNN whose dense layer reads a flattened 28 x 28 x 84 map: rows of 65,856
+    weights, more than a blob's header can describe (65,535). That tensor keeps its plain array,
+    the convolution's is still searched, and the memory report lists no storage for it."""
+    import tf_keras
+    from tf_keras import layers as L
+
+    from autotune.data.public import _idx
+    from autotune.quantize import to_int8_tflite
+
+    x = (_idx("t10k-images-idx3-ubyte.gz")[:32, ..., None] / 255).astype(np.float32)
+    tf_keras.utils.set_random_seed(0)
+    i = tf_keras.Input((28, 28, 1))
+    h = L.Flatten()(L.Conv2D(84, 3, padding="same", activation="relu")(i))
+    model = tf_keras.Model(i, L.Dense(10)(h))
+    kernel, bias = model.layers[-1].get_weights()
+    kernel[np.abs(kernel) < np.quantile(np.abs(kernel), 0.9)] = 0  # pruned: it would compress
+    model.layers[-1].set_weights([kernel, bias])
+    graph = integer_core(import_tflite(to_int8_tflite(model, x), "fm_long_rows"))
+    conv, dense = weight_tensors(graph)
+    assert graph.tensor(dense).shape == (10, 65856)
+    stored = [dict(encodings) for _, encodings in configurations(graph, DECODER_FLASH)]
+    assert stored[0] == {} and all(dense not in e for e in stored)
+    rows = {r.tensor: r for r in weight_rows(lower(graph))}
+    long_row = rows[graph.tensor(dense).name.split(";")[0]]
+    assert (long_row.storage, long_row.stored_bytes, long_row.alternatives) == ("none", 658560, ())
+    assert rows[graph.tensor(conv).name.split(";")[0]].alternatives  # the convolution's storages are listed

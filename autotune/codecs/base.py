@@ -83,6 +83,22 @@ class Encoded:
             in_place=self.storage == "dense", payload_offset=C.HEADER_BYTES)
 
 
+def _rows(values: np.ndarray) -> int:
+    """A weight tensor's output channels: its first dimension, 1 for a vector."""
+    return values.shape[0] if values.ndim > 1 else 1
+
+
+def unsplittable(values: np.ndarray, rows: int | None = None) -> str | None:
+    """Why no blob can hold tensor `values` as `rows` rows (default: its output channels), or
+    None: the header's limits."""
+    size, rows = values.size, _rows(values) if rows is None else rows
+    if (size == 0 or rows < 1 or size % rows or rows > C.MAX_ROWS or size // rows > C.MAX_ROW_LEN
+            or size >= C.MAX_BYTES):
+        return (f"cannot split {size} values into {rows} rows "
+                f"(1 to {C.MAX_ROWS} rows of 1 to {C.MAX_ROW_LEN} values)")
+    return None
+
+
 def get_class(name: str) -> type[Storage]:
     from autotune.codecs.registry import STORAGES  # the registry imports the storages
 
@@ -150,13 +166,10 @@ class Storage(ABC):
         values = np.asarray(values)
         if values.dtype != np.int8:
             raise CodecError(f"{self.name}: weights must be int8, got {values.dtype}")
+        rows = _rows(values) if rows is None else rows
+        if problem := unsplittable(values, rows):
+            raise CodecError(f"{self.name}: {problem}")
         flat = values.reshape(-1)
-        if rows is None:
-            rows = values.shape[0] if values.ndim > 1 else 1
-        if (flat.size == 0 or rows < 1 or flat.size % rows or rows > C.MAX_ROWS
-                or flat.size // rows > C.MAX_ROW_LEN or flat.size >= C.MAX_BYTES):
-            raise CodecError(f"{self.name}: cannot split {flat.size} values into {rows} rows "
-                             f"(1 to {C.MAX_ROWS} rows of 1 to {C.MAX_ROW_LEN} values)")
         if reason := self.unfit(flat):
             raise CodecError(f"{self.name}: {reason}")
         row_len = flat.size // rows

@@ -6,7 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 
 from autotune.codecs import entropy_bits, entropy_bound_bytes
-from autotune.codecs.auto import choose
+from autotune.codecs.auto import choose, load_cycle_model
+from autotune.codecs.base import unsplittable
 from autotune.escape import one_line
 from autotune.ir.kernel_plan import KernelPlan
 
@@ -33,19 +34,20 @@ def weight_rows(plan: KernelPlan) -> list[WeightRow]:
             tensor = plan.graph.tensor(w.tensor)
             if tensor.dtype != "int8" or w.format == "coded":
                 continue
-            choice = choose(tensor.data)
+            # every storage that holds the values; none where a row is longer than a blob's
+            considered = choose(tensor.data).considered if unsplittable(tensor.data) is None else ()
             decoder = next((d for d in plan.calls if d.decodes and d.decodes.tensor == w.tensor), None)
             if decoder is not None:
                 enc = decoder.decodes.encoded
                 label = enc.storage + "".join(f" {k}={v}" for k, v in enc.params)
-                cycles = next((c for s, b, c in choice.considered if s == label and b == enc.bytes), None)
+                cycles = next((c for s, b, c in considered if s == label and b == enc.bytes), None)
                 stored, scratch = enc.bytes, decoder.scratch_bytes
             else:
                 label, cycles, stored, scratch = "none", 0.0, w.stored_bytes, 0
             rows.append(WeightRow(i, tensor.name.split(";")[0], tensor.size, round(entropy_bits(tensor.data), 3),
                                   round(entropy_bound_bytes(tensor.data), 1), label, stored,
-                                  cycles if cycles is not None else float("nan"), scratch, choice.considered,
-                                  choice.source))
+                                  cycles if cycles is not None else float("nan"), scratch, considered,
+                                  load_cycle_model().source))
     return rows
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from autotune.codecs import get_storage
 from autotune.codecs.auto import default_candidates, load_cycle_model
+from autotune.codecs.base import unsplittable
 from autotune.ir.graph import Graph, WeightEncoding
 
 # The ops whose weights (input 1) a kernel reads as an int8 array that a decoder can write.
@@ -54,14 +55,15 @@ def auto_storage(graph: Graph, max_decode_cycles: float | None = None, tensors: 
                  candidates: tuple | None = None) -> dict[int, StorageChoice]:
     """Per weight tensor (all by default), the smallest storage whose predicted decode cycles per
     inference fit `max_decode_cycles` (no limit if None); the plain array where no blob is
-    smaller than it (a blob carries a 20-byte header and CRC-32). `candidates`: the storages to
-    try (default: autotune.codecs.auto's)."""
+    smaller than it (a blob carries a 20-byte header and CRC-32) or none can hold it.
+    `candidates`: the storages to try (default: autotune.codecs.auto's)."""
     model = load_cycle_model()
     choices = {}
     for t in weight_tensors(graph) if tensors is None else tensors:
         values, plain = graph.tensor(t).data, graph.tensor(t).logical_bytes
         tried = [(e, model.cycles(e)) for s in candidates or default_candidates()
-                 if s.name != "dense" and s.unfit(values.reshape(-1)) is None for e in (s.encode(values),)]
+                 if s.name != "dense" and s.unfit(values.reshape(-1)) is None for e in (s.encode(values),)
+                 ] if unsplittable(values) is None else []  # rows too long for a blob: the plain array
         options = tuple(sorted(((WeightEncoding(e.storage, e.params), e.bytes, round(c, 1)) for e, c in tried
                                 if e.bytes < plain and (max_decode_cycles is None or c <= max_decode_cycles)),
                                key=lambda o: (o[1], o[2])))
