@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +39,8 @@ from autotune.profile import TEST_VECTORS, CallProfile, call_profiles, write_csv
 from autotune.tflm import check_matches_tflm
 from cost_models.analytic import AnalyticCostModel
 from cost_models.features import extract_features
-from device_runners.build import (HARNESS_DIR, HOST_FLAGS, PLACEMENTS, SANITIZE_FLAGS, BuildResult, build,
-                                  firmware_command, harness_files, select_sources)
+from device_runners.build import (HARNESS_DIR, HOST_FLAGS, PLACEMENTS, SANITIZE_FLAGS, BuildResult, DoesNotFitError,
+                                  build, firmware_command, harness_files, select_sources)
 from device_runners import uf2
 from device_runners.runners import LAYOUTS, Runner, SimResult, open_runner, runner_image
 from device_runners.targets import TARGETS
@@ -57,6 +57,7 @@ class Bundle:
     simulated: dict[str, SimResult]  # target -> its default runner on the first test vector
     profiles: dict[str, tuple[CallProfile, ...]]  # target -> that run per kernel call
     weights: tuple[WeightRow, ...] = ()  # per weight tensor, its storage (the memory report's table)
+    unfit: dict[str, str] = field(default_factory=dict)  # target -> the memory its firmware overflows
 
 
 def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.ndarray, card: dict,
@@ -80,7 +81,8 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     work.chmod(0o755)  # mkdtemp makes it private; a bundle is an ordinary folder
     try:
-        builds, simulated, profiles, weights = _write_bundle(graph, tflite, work, test_inputs, card, target, placement)
+        builds, simulated, profiles, weights, unfit = _write_bundle(graph, tflite, work, test_inputs, card, target,
+                                                                    placement)
         if out_dir.exists():
             out_dir.rmdir()  # empty, as checked above
         work.rename(out_dir)
@@ -91,7 +93,7 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
             if parent.exists() and not any(parent.iterdir()):
                 parent.rmdir()
         raise
-    return Bundle(out_dir, builds, simulated, profiles, weights)
+    return Bundle(out_dir, builds, simulated, profiles, weights, unfit)
 
 
 def _moved(b: BuildResult, old: Path, new: Path) -> BuildResult:
@@ -104,7 +106,8 @@ def _moved(b: BuildResult, old: Path, new: Path) -> BuildResult:
 
 def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.ndarray, card: dict,
                   target: str | None, placement: str) -> tuple[dict[str, BuildResult], dict[str, SimResult],
-                                                           dict[str, tuple[CallProfile, ...]], tuple[WeightRow, ...]]:
+                                                           dict[str, tuple[CallProfile, ...]], tuple[WeightRow, ...],
+                                                           dict[str, str]]:
     core = integer_core(graph)
     expected = executor.run(core, test_inputs)
     if core is graph:  # int8 edges: TFLM takes the same inputs (float-edge models are checked in tests)
@@ -128,15 +131,28 @@ def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nd
     (out_dir / "pico_sdk" / "CMakeLists.txt").write_text(_sdk_cmake(out_dir, generated.entry, graph.name))
     shutil.copyfile(HARNESS_DIR / "pico_sdk_main.c", out_dir / "pico_sdk" / "sdk_main.c")
 
-    builds = {t: build(out_dir / "src", t, out_dir=out_dir / "firmware", entry=generated.entry,
-                       placement=placements[t]) for t in TARGETS}
+    builds, unfit = {}, {}
+    for t in TARGETS:  # the bundle holds the targets the model fits; `target` must be one of them
+        try:
+            builds[t] = build(out_dir / "src", t, out_dir=out_dir / "firmware", entry=generated.entry,
+                              placement=placements[t])
+        except DoesNotFitError as exc:
+            if t == target:
+                raise
+            unfit[t] = _overflow(exc)
+    if not builds:
+        raise AutotuneError(f"{graph.name}: fits no target: " + "; ".join(f"{t} {w}" for t, w in unfit.items()))
     simulated, sim_card, profiles = {}, {}, {}
     for t, d in TARGETS.items():
-        if d.runners:
+        if d.runners and t in builds:
             # a runner that takes the objects linked for its own machine: that image beside
             # the target's (firmware/<image name>.elf, as `autotune profile` reads it)
-            firmware = builds[t] if d.runners[0] not in LAYOUTS else runner_image(
-                d.runners[0], out_dir / "src", t, generated.entry, out_dir=out_dir / "firmware")
+            try:
+                firmware = builds[t] if d.runners[0] not in LAYOUTS else runner_image(
+                    d.runners[0], out_dir / "src", t, generated.entry, out_dir=out_dir / "firmware")
+            except DoesNotFitError as exc:  # the runner's machine has less memory than the target
+                sim_card[t] = {"source": f"not run: the {d.runners[0]} image's {_overflow(exc)}"}
+                continue
             runner = open_runner(d.runners[0], firmware.elf_path, generated.entry)
             cold = _simulate(runner, t, test_inputs[0], expected[0], graph.name)
             simulated[t] = _simulate(runner, t, test_inputs[0], expected[0], graph.name) if cold.xip_misses else cold
@@ -153,11 +169,16 @@ def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nd
     card = {**card, "quantization": _quantization(core), "tflite_sha256": hashlib.sha256(tflite).hexdigest(),
             "generated_by": f"autotune {__version__}",
             "measured": {t: {"flash_bytes": b.flash_bytes, "ram_bytes": b.ram_bytes, "stack_bytes": b.stack_bytes,
-                             "source": f"measured:elf-{t}"} for t, b in builds.items()},
+                             "source": f"measured:elf-{t}"} for t, b in builds.items()}
+            | {t: {"does_not_fit": w, "source": f"measured:link-{t}"} for t, w in unfit.items()},
             "simulated": sim_card,
             "arena_bytes": generated.arena_bytes}
     (out_dir / "model_card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
-    return builds, simulated, profiles, weights
+    return builds, simulated, profiles, weights, unfit
+
+
+def _overflow(exc: DoesNotFitError) -> str:
+    return f"{exc.region} overflowed by {exc.overflow_bytes} B"
 
 
 def _costs(target: str, firmware: BuildResult, latency: Measurement) -> dict:

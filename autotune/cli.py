@@ -150,6 +150,8 @@ def _print_bundle(bundle, what: str) -> None:
     print(f"{what} -> {bundle.path}/")
     for target, b in bundle.builds.items():
         print(f"  {target}: flash {b.flash_bytes} B, RAM {b.ram_bytes} B (stack {b.stack_bytes} B), measured from the ELF")
+    for target, why in bundle.unfit.items():
+        print(f"  {target}: no firmware, the model does not fit: {why} (the linker's count)")
     print(f"  make -C {bundle.path} host     # build and run the test vectors")
     for target, b in bundle.builds.items():
         if b.uf2_path:

@@ -269,3 +269,32 @@ def test_a_failed_bundle_leaves_nothing_behind(zoo_dir, tmp_path):
     with pytest.raises(ValueError, match="input must be int8"):
         write_bundle(graph, model, out, np.zeros((2, 21), np.int8), {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_import_a_model_too_big_for_some_targets(tmp_path):
+    """A Fashion-MNIST CNN with 1.1 MB of weights fits the rp2040 (2 MB) and apollo5 (4 MB) but not
+    the nano33ble (960 KB) nor apollo5-sim's QEMU image (512 KB): the bundle holds the targets it
+    fits, says which it does not and by how much, and skips the simulator it cannot run on."""
+    import tf_keras
+    from tf_keras import layers as L
+
+    from autotune.data.public import _idx
+    from autotune.quantize import to_int8_tflite
+
+    x = (_idx("t10k-images-idx3-ubyte.gz")[:32, ..., None] / 255).astype(np.float32)
+    tf_keras.utils.set_random_seed(0)
+    i = tf_keras.Input((28, 28, 1))
+    h = L.Dense(60, activation="relu")(L.Flatten()(L.Conv2D(24, 3, padding="same", activation="relu")(i)))
+    (tmp_path / "big.tflite").write_bytes(to_int8_tflite(tf_keras.Model(i, L.Dense(10)(h)), x))
+    np.save(tmp_path / "images.npy", x[:3])
+    proc = cli("import", "big.tflite", "--inputs", "images.npy", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "nano33ble: no firmware, the model does not fit: FLASH overflowed by" in proc.stdout, proc.stdout
+    bundle = tmp_path / "bundles" / "big"
+    card = yaml.safe_load((bundle / "model_card.yaml").read_text())
+    assert set(card["measured"]) == set(TARGETS) and card["measured"]["rp2040"]["flash_bytes"] > 1_100_000
+    assert card["measured"]["nano33ble"]["does_not_fit"].startswith("FLASH overflowed by")
+    assert card["simulated"]["apollo5"]["source"].startswith("not run: the apollo5-sim image's FLASH overflowed by")
+    assert card["simulated"]["rp2040"]["source"].startswith("measured:rp2040-sim")
+    assert sorted(p.name for p in (bundle / "firmware").glob("*.elf")) == ["apollo5.elf", "rp2040.elf"]
+    assert "test vectors: 3 of 3 match" in make(bundle, "host").stdout
