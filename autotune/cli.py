@@ -125,13 +125,15 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_front(graph, points, chosen) -> None:
+def _print_front(graph, points, chosen, unfit) -> None:
     print(f"storage of the weight tensors, each built for {chosen.flash_source.split('-', 1)[1]} "
           f"(flash and RAM {chosen.flash_source}, latency {chosen.latency_source}); * on the front, > chosen:")
     for p in points:
         mark = (">" if p is chosen else " ") + ("*" if p.on_front else " ")
         print(f"  {mark} flash {p.flash_bytes} B, RAM {p.ram_bytes} B, latency {p.latency_ms:.3f} ms: {p.how} "
               f"({p.storages(graph)})")
+    for how, why in unfit:
+        print(f"     {how}: {why}")
 
 
 def _profile(args: argparse.Namespace) -> int:

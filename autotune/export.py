@@ -144,20 +144,22 @@ def read_inputs(path: Path, key: str | None, shape: tuple[int, ...]) -> np.ndarr
 
 def import_model(tflite_path: Path, out_dir: Path, inputs_path: Path | None = None, vectors: int | None = None,
                  seed: int = 0, inputs_key: str | None = None, compress: StorageLimits | None = None,
-                 on_front: Callable[[Graph, list[StoragePoint], StoragePoint], None] | None = None) -> Bundle:
+                 on_front: Callable[[Graph, list[StoragePoint], StoragePoint, list[tuple[str, str]]], None]
+                 | None = None) -> Bundle:
     """A user's own int8 model: IR, checks against TFLM, C bundle, measured builds. The test
     vectors are every row of `inputs_path` (or the first `vectors`), else `vectors` (default
     20) random int8 inputs. With `compress`, each weight tensor takes the storage of the point
     of the storage front (autotune.compress.lossless) that `compress` chooses: the values, so
-    the outputs, stay the model's; `on_front` is shown the front and the choice first."""
+    the outputs, stay the model's; `on_front` is shown the front, the choice and the
+    configurations that do not fit first."""
     graph = import_tflite(Path(tflite_path))  # errors name the file
     tflite = Path(tflite_path).read_bytes()
     search = None
     if compress is not None:
-        points = storage_front(graph, compress.target)
+        points, unfit = storage_front(graph, compress.target)
         chosen = choose_point(points, compress.max_latency_increase_pct, compress.max_ram_increase_bytes)
         if on_front is not None:
-            on_front(graph, points, chosen)
+            on_front(graph, points, chosen, unfit)
         graph = with_storage(graph, dict(chosen.encodings))
         search = {"target": compress.target,
                   "rule": f"the smallest flash within +{compress.max_latency_increase_pct:g} % latency and "
@@ -167,7 +169,8 @@ def import_model(tflite_path: Path, out_dir: Path, inputs_path: Path | None = No
                   "points": [{"how": p.how, "storages": p.storages(graph), "flash_bytes": p.flash_bytes,
                               "ram_bytes": p.ram_bytes, "latency_ms": round(p.latency_ms, 4),
                               "flash_source": p.flash_source, "ram_source": p.flash_source,
-                              "latency_source": p.latency_source, "on_front": p.on_front} for p in points]}
+                              "latency_source": p.latency_source, "on_front": p.on_front} for p in points],
+                  "does_not_fit": [{"how": how, "why": why} for how, why in unfit]}
     core = integer_core(graph)  # the C takes and returns the int8 integer path
     shape = core.tensor(core.inputs[0]).shape[1:]
     if inputs_path is not None:

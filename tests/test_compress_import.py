@@ -131,3 +131,37 @@ def test_a_weight_row_longer_than_a_blob_holds_stays_plain():
     long_row = rows[graph.tensor(dense).name.split(";")[0]]
     assert (long_row.storage, long_row.stored_bytes, long_row.alternatives) == ("none", 658560, ())
     assert rows[graph.tensor(conv).name.split(";")[0]].alternatives  # the convolution's storages are listed
+
+
+@pytest.mark.slow
+def test_import_compress_names_the_storages_that_do_not_fit(tmp_path):
+    """A Fashion-MNIST CNN with a 301,056-weight dense layer pruned to 90 % zeros: the storages
+    that decode the whole tensor into the arena need more than the rp2040's 264 KB of SRAM. They
+    are listed, with what they need, in the output and the card; palette, decoded one filter at a
+    time, fits and is chosen."""
+    import tf_keras
+    from tf_keras import layers as L
+
+    from autotune.data.public import _idx
+    from autotune.quantize import to_int8_tflite
+
+    x = (_idx("t10k-images-idx3-ubyte.gz")[:32, ..., None] / 255).astype(np.float32)
+    tf_keras.utils.set_random_seed(3)
+    i = tf_keras.Input((28, 28, 1))
+    h = L.Flatten()(L.Conv2D(24, 3, padding="same", activation="relu")(i))
+    model = tf_keras.Model(i, L.Dense(10)(L.Dense(16, activation="relu")(h)))
+    kernel, bias = model.layers[3].get_weights()
+    kernel[np.abs(kernel) < np.quantile(np.abs(kernel), 0.9)] = 0
+    model.layers[3].set_weights([kernel, bias])
+    (tmp_path / "fm.tflite").write_bytes(to_int8_tflite(model, x))
+    proc = cli("import", "fm.tflite", "--compress", "--max-latency-increase", "1000", "--max-ram-increase", "100000",
+               "--vectors", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "rle0 where it is smaller: does not fit rp2040: needs 312 KB RAM before the stack, 264 KB SRAM" \
+        in proc.stdout, proc.stdout
+    search = yaml.safe_load((tmp_path / "bundles" / "fm" / "model_card.yaml").read_text())["storage_search"]
+    unfit = {u["how"] for u in search["does_not_fit"]}
+    assert {"sparse where it is smaller", "lz4 where it is smaller"} <= unfit
+    assert not unfit & {p["how"] for p in search["points"]}
+    chosen = search["points"][search["chosen"]]["storages"]
+    assert chosen.endswith("/MatMul: palette") and "," not in chosen, chosen  # the large dense layer alone

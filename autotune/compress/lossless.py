@@ -57,27 +57,28 @@ def configurations(graph: Graph, code_bytes: dict[str, int]) -> list[tuple[str, 
     return list(found.values())
 
 
-def storage_front(graph: Graph, target: str = "rp2040") -> list[StoragePoint]:
+def storage_front(graph: Graph, target: str = "rp2040") -> tuple[list[StoragePoint], list[tuple[str, str]]]:
     """Every configuration that fits `target`, built and measured; on_front: no other point has
-    flash, RAM and latency all at most its own and one smaller. AutotuneError if none fits."""
+    flash, RAM and latency all at most its own and one smaller. And those that do not fit: (how
+    their storages were chosen, by how much). AutotuneError if none fits."""
     from autotune.trial import DoesNotFit, measure_costs  # generate, build, measure: as a search trial
     from cost_models.analytic import DECODER_FLASH
 
-    points, refused = [], ""
+    points, refused = [], []
     for how, encodings in configurations(graph, DECODER_FLASH):
         try:
             costs = measure_costs(with_storage(graph, encodings), target)
         except DoesNotFit as exc:  # the plain arrays may not fit where a smaller storage does
-            refused = refused or str(exc)
+            refused.append((how, str(exc)))
             continue
         points.append(StoragePoint(how, tuple(sorted(encodings.items(), key=lambda i: i[0])),
                                    int(costs.flash.value), int(costs.ram.value), costs.latency.value,
                                    costs.flash.source, costs.latency.source))
     if not points:
-        raise AutotuneError(f"{graph.name}: in no storage of its weights: {refused}")
+        raise AutotuneError(f"{graph.name}: in no storage of its weights: {refused[0][1]}")
     key = [(p.flash_bytes, p.ram_bytes, p.latency_ms) for p in points]
     dominated = [any(all(o <= m for o, m in zip(other, mine)) and other != mine for other in key) for mine in key]
-    return [StoragePoint(**{**p.__dict__, "on_front": not d}) for p, d in zip(points, dominated)]
+    return [StoragePoint(**{**p.__dict__, "on_front": not d}) for p, d in zip(points, dominated)], refused
 
 
 def choose_point(points: list[StoragePoint], max_latency_increase_pct: float,
