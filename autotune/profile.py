@@ -86,8 +86,9 @@ def profile_bundle(bundle: Path, runner_name: str, port: str | None = None, vect
     vectors_path = bundle / TEST_VECTORS
     if not elf.is_file() or not vectors_path.is_file():
         missing = elf if not elf.is_file() else vectors_path
-        raise ConfigError(f"{bundle}: not a bundle with firmware (no {missing.relative_to(bundle)}); "
-                          "export it again with `autotune export` or `autotune import`")
+        raise ConfigError(f"{bundle}: no {missing.relative_to(bundle)}: not a bundle with firmware (export it "
+                          "again with `autotune export` or `autotune import`), or one whose model does not fit "
+                          f"{runner_name} (its model_card.yaml says so under measured or simulated)")
     with np.load(vectors_path) as data:
         inputs, expected = data["inputs"], data["expected"]
     if vectors is not None:

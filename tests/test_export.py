@@ -298,3 +298,5 @@ def test_import_a_model_too_big_for_some_targets(tmp_path):
     assert card["simulated"]["rp2040"]["source"].startswith("measured:rp2040-sim")
     assert sorted(p.name for p in (bundle / "firmware").glob("*.elf")) == ["apollo5.elf", "rp2040.elf"]
     assert "test vectors: 3 of 3 match" in make(bundle, "host").stdout
+    proc = cli("profile", str(bundle), "--target", "apollo5-sim", cwd=tmp_path)
+    assert proc.returncode == 2 and "whose model does not fit apollo5-sim" in proc.stderr, proc.stderr
