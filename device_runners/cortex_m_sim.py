@@ -128,7 +128,9 @@ class CortexMSim:
                  description: str, timing: Timing | None = None, memory: MemoryModel | None = None):
         """`name` and `description` make the runner's `source`; without `timing` it counts
         instructions only (cycles None), which `description` must say. `memory` keeps its state
-        from one run to the next."""
+        from one run to the next, and so does SRAM, as on a board answering request after
+        request: the first run is the first inference after reset (each weight blob's CRC-32
+        checked), the later ones are not."""
         self.elf_path = Path(elf_path)
         self.target = get_target(target)
         if self.target.core not in UNICORN_CPUS:
@@ -146,6 +148,7 @@ class CortexMSim:
                            for name, (addr, size) in self._symbols.items() if size and addr in flash}
         self._costs = self._instruction_costs()
         self._blocks: dict[tuple[int, int], tuple[int, int, int | None, range]] = {}
+        self._sram: bytes | None = None  # after the last run
 
     def _instruction_costs(self) -> dict[int, tuple[int, int, bool]]:
         """Address -> (size in bytes, cycles, conditional branch) for every instruction."""
@@ -193,6 +196,8 @@ class CortexMSim:
             raise SimulationError(f"{self.elf_path}: input of {len(data)} bytes, the model takes {input_size}")
         try:
             uc.emu_start(reset | 1, main, count=MAX_INSTRUCTIONS)  # start-up: .data, .bss
+            if self._sram is not None:
+                uc.mem_write(t.ram_origin, self._sram)
             uc.mem_write(input_addr, data)
             uc.ctl_flush_tb()  # blocks translated so far would run without the hook
             counter = _Counter(self)
@@ -206,6 +211,7 @@ class CortexMSim:
             raise SimulationError(f"{self.elf_path}: {exc} at {pc:#010x}") from None
         if uc.reg_read(UC_ARM_REG_PC) & ~1 != halt:
             raise SimulationError(f"{self.elf_path}: did not reach halt in {MAX_INSTRUCTIONS:,} instructions")
+        self._sram = bytes(uc.mem_read(t.ram_origin, t.sram_bytes))
         out_addr, out_size = self._symbols["autotune_output"]
         status_addr, _ = self._symbols["autotune_status"]
         return SimResult(

@@ -7,9 +7,9 @@ multiplier), 2 for loads and stores, 1 + N for PUSH/LDM/STM, 3 for BL, 2 for a t
 for one not taken, with zero-wait memory (`zero_wait_cycles`, the lower bound). On top of that,
 by default, the XIP cache (`device_runners.rp2040_xip`): every fetch and load from flash reads
 its line through it, and each miss adds the line fill time of the flash interface our boot2
-sets up (`cycles`; hits and misses per kernel call). The cache keeps its contents from one run
-to the next, as a board serving requests does: the first run of a runner is a cold start,
-later runs are warm.
+sets up (`cycles`; hits and misses per kernel call). The cache and SRAM keep their contents from
+one run to the next, as a board serving requests does: the first run of a runner is a cold
+start (the cache empty, each weight blob's CRC-32 checked), later runs are warm.
 """
 from __future__ import annotations
 
@@ -62,7 +62,3 @@ class Rp2040Sim(CortexMSim):
         super().__init__(elf_path, "rp2040", entry, timing=m0plus_cycles, name="rp2040-sim",
                          description=f"Unicorn Cortex-M0+, M0+ timing table, {memory}", memory=cache)
 
-    def flush_cache(self) -> None:
-        """Empty the XIP cache: the next run starts cold, as after boot."""
-        if self.memory is not None:
-            self.memory.flush()

@@ -179,7 +179,7 @@ def test_values_a_storage_cannot_hold():
 
 def test_the_fitted_cycles_cover_every_storage():
     model = load_cycle_model()
-    assert model.source.startswith("measured:rp2040-sim")
+    assert model.source.startswith("predicted:codec-cycles fit (measured:rp2040-sim")
     assert set(STORAGES) - {"dense"} <= set(model.per_call)
     assert json.loads(CYCLES_FILE.read_text())["storages"]
 

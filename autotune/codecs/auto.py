@@ -25,7 +25,7 @@ CYCLES_FILE = Path(__file__).resolve().parents[2] / "cost_models" / "codec_cycle
 class CycleModel:
     """Decode cycles of a storage on one core, fitted to simulator measurements."""
 
-    source: str  # e.g. "measured:rp2040-sim, fit over N decodes"
+    source: str  # "predicted:codec-cycles fit (measured:rp2040-sim, ...)": a fit to measurements
     per_call: dict[str, float]
     per_output_byte: dict[str, float]
     per_payload_byte: dict[str, float]
@@ -46,7 +46,8 @@ def load_cycle_model(path: Path = CYCLES_FILE) -> CycleModel:
     try:
         data = json.loads(Path(path).read_text())
         fits = data["storages"]
-        return CycleModel(data["source"], {k: v["cycles_per_call"] for k, v in fits.items()},
+        return CycleModel(f"predicted:codec-cycles fit ({data['source']})",
+                          {k: v["cycles_per_call"] for k, v in fits.items()},
                           {k: v["cycles_per_output_byte"] for k, v in fits.items()},
                           {k: v["cycles_per_payload_byte"] for k, v in fits.items()})
     except (OSError, ValueError, KeyError, TypeError) as e:
