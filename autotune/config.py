@@ -94,6 +94,9 @@ class Compression:
     removed, the smaller model fine-tuned for `finetune_epochs`). `codecs` are the storages a weight tensor may
     take: "none" (the plain array), "auto" (the smallest storage whose predicted decode cycles
     per inference fit `decode_budget_cycles`) or a storage of autotune.codecs by name.
+    `first_last_int8` leaves the first and the last weighted layer plain int8 and unpruned (the
+    common practice of low-bit quantization: few weights, the most sensitive); only their storage
+    is chosen.
     """
 
     sparsity: tuple[float, ...] = (0.0,)
@@ -103,6 +106,7 @@ class Compression:
     codecs: tuple[str, ...] = ("none",)
     decode_budget_cycles: float | None = None  # None: no limit
     finetune_epochs: int = 5
+    first_last_int8: bool = False
 
     @property
     def searched(self) -> bool:
@@ -544,7 +548,7 @@ class _Reader:
         from autotune.codecs import STORAGES  # (a registry of names: no TensorFlow)
 
         c = self.mapping(node, "compression", ("sparsity", "bitwidths", "clusters", "channel_keep", "codecs",
-                                               "decode_budget_cycles", "finetune_epochs"))
+                                               "decode_budget_cycles", "finetune_epochs", "first_last_int8"))
         kw: dict[str, Any] = {}
 
         def choices(key: str, read) -> None:
@@ -570,6 +574,8 @@ class _Reader:
         if "finetune_epochs" in c:
             kw["finetune_epochs"] = self.number(c["finetune_epochs"], "compression.finetune_epochs", int,
                                                 low=1, high=1000)
+        if "first_last_int8" in c:
+            kw["first_last_int8"] = self.boolean(c["first_last_int8"], "compression.first_last_int8")
         return Compression(**kw)
 
     def constraints(self, node) -> Constraints:

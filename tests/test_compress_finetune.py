@@ -110,6 +110,18 @@ def test_channel_keep_is_sampled_for_the_free_layers_only():
     assert [s.keep for s in specs] == [params["keep_0"], 1.0, params["keep_2"], 1.0] and all(s.plain for s in specs)
 
 
+def test_first_and_last_layers_can_stay_plain_int8():
+    compression = Compression(sparsity=(0.0, 0.5), bitwidths=(4, 2), channel_keep=(1.0, 0.5), codecs=("auto", "none"),
+                              first_last_int8=True)
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2)).ask()
+    params = sample_compression(trial, compression, 4, [0, 1, 2])
+    assert sorted(params) == sorted(["codec_0", "codec_3"] + [f"{k}_{i}" for i in (1, 2)
+                                                                for k in ("bits", "sparsity", "keep", "codec")])
+    specs, codecs = layer_choices(params, compression, 4)
+    assert specs[0] == specs[3] == LayerCompression() and {specs[1].bits, specs[2].bits} <= {4, 2}
+    assert codecs == [params[f"codec_{i}"] for i in range(4)]
+
+
 @pytest.mark.slow
 def test_the_check_before_training_prices_the_compressed_storage():
     """An untrained model's costs with a 96-unit dense layer on 2-bit levels in palette storage:

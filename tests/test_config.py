@@ -62,6 +62,7 @@ MALFORMED = [
     ("name: a\ncompression:\n  channel_keep: [1.0, 0]\n", ":3: compression.channel_keep: expected a number in (0, 1], got 0"),
     ("name: a\ncompression:\n  channel_keep: [0.5, 0.5]\n", ":3: compression.channel_keep: a choice is listed twice"),
     ("name: a\ncompression:\n  ratio: 4\n", ":3: compression.ratio: unknown key"),
+    ("name: a\ncompression:\n  first_last_int8: 1\n", ":3: compression.first_last_int8: expected true or false, got 1"),
     ("name: a\nobjectives: [accuracy, accuracy]\n", ":2: objectives: each objective may appear once"),
     ("name: a\nworkers: 0\n", ":2: workers: expected an integer in [1, 1024], got 0"),
     ("name: a\nbudget: 5\n", ":2: budget: expected a mapping"),

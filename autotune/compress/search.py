@@ -2,7 +2,8 @@
 `keep_i` and `codec_i`, each an Optuna dimension where the experiment's `compression:` section
 lists more than one choice (a single choice is fixed and not sampled). `keep_i` (channel_keep)
 only for the layers whose output channels are free to prune (the family's `channel_layers`:
-not a depthwise convolution, whose channels follow its input, nor the output layer)."""
+not a depthwise convolution, whose channels follow its input, nor the output layer). With
+`first_last_int8` the first and the last layer have `codec_i` only: their weights stay plain."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
@@ -25,9 +26,15 @@ def sample_compression(trial: optuna.Trial, compression: Compression, layers: in
     for i in range(layers):
         for key, field in DIMENSIONS:
             options = getattr(compression, field)
-            if len(options) > 1 and (key != "keep" or i in channel_layers):
+            if (len(options) > 1 and (key != "keep" or i in channel_layers)
+                    and (key == "codec" or i not in _plain_layers(compression, layers))):
                 params[f"{key}_{i}"] = trial.suggest_categorical(f"{key}_{i}", list(options))
     return params
+
+
+def _plain_layers(compression: Compression, layers: int) -> set[int]:
+    """The layers whose weights stay plain int8 and unpruned."""
+    return {0, layers - 1} if compression.first_last_int8 else set()
 
 
 def layer_choices(params: Mapping[str, Any], compression: Compression,
@@ -36,7 +43,9 @@ def layer_choices(params: Mapping[str, Any], compression: Compression,
     def value(key: str, field: str, i: int):
         return params.get(f"{key}_{i}", getattr(compression, field)[0])
 
-    specs = [LayerCompression(int(value("bits", "bitwidths", i)), int(value("clusters", "clusters", i)),
+    plain = _plain_layers(compression, layers)
+    specs = [LayerCompression() if i in plain else
+             LayerCompression(int(value("bits", "bitwidths", i)), int(value("clusters", "clusters", i)),
                               float(value("sparsity", "sparsity", i)), float(value("keep", "channel_keep", i)))
              for i in range(layers)]
     return specs, [str(value("codec", "codecs", i)) for i in range(layers)]
