@@ -2,7 +2,8 @@
 
   spectral  a compression search (experiments/spectral_compress.yaml: the spectral task's model
             space with per-layer bit width 8/4/2, 4 clusters or none, 0 or 50 % sparsity, channel
-            keep 1/0.75/0.5 and `auto` storage open; BENCH_TRIALS trials, default the YAML's, in
+            keep 1/0.75/0.5 and `auto` storage open, the first and last layers plain int8;
+            BENCH_TRIALS trials, default the YAML's, in
             benchmarks/runs, resumed if cut short); each point of its front against the int8
             model of the same architecture with every channel kept, same seed, trained the same
             way (float only, as the search trains int8, and with int8 QAT as long as the
