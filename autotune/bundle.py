@@ -143,6 +143,7 @@ def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nd
     if not builds:
         raise AutotuneError(f"{graph.name}: fits no target: " + "; ".join(f"{t} {w}" for t, w in unfit.items()))
     simulated, sim_card, profiles = {}, {}, {}
+    coded = any(w.format == "coded" for c in generated.kernel_plan.calls for w in c.weights)
     for t, d in TARGETS.items():
         if d.runners and t in builds:
             # a runner that takes the objects linked for its own machine: that image beside
@@ -156,7 +157,7 @@ def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nd
             runner = open_runner(d.runners[0], firmware.elf_path, generated.entry)
             cold = _simulate(runner, t, test_inputs[0], expected[0], graph.name)
             simulated[t] = _simulate(runner, t, test_inputs[0], expected[0], graph.name) if cold.xip_misses else cold
-            sim_card[t] = _simulated_card(simulated[t], cold, runner.source)
+            sim_card[t] = _simulated_card(simulated[t], cold, runner.source, coded)
             profiles[t] = call_profiles(generated.kernel_plan, simulated[t], t)
             write_csv(profiles[t], out_dir / f"profile_{d.runners[0]}.csv")
     weights = tuple(weight_rows(generated.kernel_plan))
@@ -198,9 +199,10 @@ def _simulate(runner: Runner, target: str, x: np.ndarray, want: np.ndarray, name
     return result
 
 
-def _simulated_card(result: SimResult, cold: SimResult, source: str) -> dict:
+def _simulated_card(result: SimResult, cold: SimResult, source: str, coded: bool) -> dict:
     """A runner's figures on the first test vector; with an XIP cache model, warm (a second run),
-    with the zero-wait lower bound and the first, cold, run beside them."""
+    with the zero-wait lower bound and the first, cold, run beside them. A first run of a model
+    with `coded` weights checks each blob's CRC-32, which a board does once after reset."""
     entry = {"instructions": result.instructions}
     if result.cycles is not None:
         entry = {"latency_ms": round(result.milliseconds, 4), "cycles": result.cycles, **entry}
@@ -208,6 +210,8 @@ def _simulated_card(result: SimResult, cold: SimResult, source: str) -> dict:
         entry.update(zero_wait_cycles=result.zero_wait_cycles, xip_misses=result.xip_misses,
                      cold_cycles=cold.cycles, cold_xip_misses=cold.xip_misses)
         source += ", XIP cache warm (the first test vector run twice)"
+    if result is cold and coded:
+        source += ", the first inference after reset (each weight blob's CRC-32 checked, once per reset)"
     return {**entry, "source": f"{source}, first test vector"}
 
 

@@ -64,6 +64,8 @@ def test_import_compress_keeps_the_outputs_and_saves_flash(zoo_dir, tmp_path):
     assert np.array_equal(tflm_outputs(tflite, vectors["inputs"]).reshape(vectors["expected"].shape),
                           vectors["expected"])
     assert card["simulated"]["rp2040"]["source"].startswith("measured:rp2040-sim")
+    assert "CRC-32" not in card["simulated"]["rp2040"]["source"]  # warm: checked by the first run only
+    assert "the first inference after reset (each weight blob's CRC-32" in card["simulated"]["apollo5"]["source"]
     # with the default limits (+5 % latency, +100 B RAM) the decoders' scratch rules these points out
     points = [StoragePoint(p["how"], () if p["storages"] == "plain" else ((0, WeightEncoding("coded")),),
                            p["flash_bytes"], p["ram_bytes"], p["latency_ms"], p["flash_source"], p["latency_source"])
