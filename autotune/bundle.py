@@ -143,7 +143,7 @@ def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nd
     if not builds:
         raise AutotuneError(f"{graph.name}: fits no target: " + "; ".join(f"{t} {w}" for t, w in unfit.items()))
     simulated, sim_card, profiles = {}, {}, {}
-    coded = any(w.format == "coded" for c in generated.kernel_plan.calls for w in c.weights)
+    coded = any(c.decodes for c in generated.kernel_plan.calls)
     for t, d in TARGETS.items():
         if d.runners and t in builds:
             # a runner that takes the objects linked for its own machine: that image beside

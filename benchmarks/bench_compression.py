@@ -3,8 +3,8 @@
   spectral  a compression search (experiments/spectral_compress.yaml: the spectral task's model
             space with per-layer bit width 8/4/2, 4 clusters or none, 0 or 50 % sparsity, channel
             keep 1/0.75/0.5 and `auto` storage open, the first and last layers plain int8;
-            BENCH_TRIALS trials, default the YAML's, in
-            benchmarks/runs, resumed if cut short); each point of its front against the int8
+            BENCH_TRIALS trials, default the YAML's, in benchmarks/runs, resumed if cut
+            short); each point of its front against the int8
             model of the same architecture with every channel kept, same seed, trained the same
             way (float only, as the search trains int8, and with int8 QAT as long as the
             compression's fine-tuning; the better of the two counts): weights as stored, test
@@ -198,8 +198,8 @@ def run_spectral() -> dict:
     from search_spaces import get_family
 
     experiment = load_experiment(ROOT / "experiments" / "spectral_compress.yaml")
-    experiment = replace(experiment, output_dir=RUNS,
-                         budget=replace(experiment.budget, trials=int(os.environ.get("BENCH_TRIALS", experiment.budget.trials))))
+    trials = int(os.environ.get("BENCH_TRIALS", experiment.budget.trials))
+    experiment = replace(experiment, output_dir=RUNS, budget=replace(experiment.budget, trials=trials))
     run_search(experiment, progress=False)  # resumes a run cut short; a finished one is kept
     study = open_study(experiment)
     records = read_records(study)

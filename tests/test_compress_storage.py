@@ -140,7 +140,7 @@ def test_rp2040_sim_matches_and_a_corrupt_blob_returns_an_error(zoo_dir, tmp_pat
     assert [op.kernel for op in result.ops if op.kernel.startswith("at_decode_")] == decoders
     first, again = runs[0], sim.run(x[0])
     assert np.array_equal(again.output, want[0])
-    blob_bytes = sum(w.stored_bytes for c in gen.kernel_plan.calls for w in c.weights if w.format == "coded")
+    blob_bytes = sum(c.decodes.stored_bytes for c in gen.kernel_plan.calls if c.decodes)
     saved = [a.cycles - b.cycles for a, b in zip(first.ops, again.ops)]
     assert all(d == 0 for d, op in zip(saved, first.ops) if not op.kernel.startswith("at_decode_"))
     assert 8 * 8 * blob_bytes < sum(saved) < 12 * 8 * blob_bytes, (sum(saved), blob_bytes)

@@ -23,11 +23,11 @@ def sample_compression(trial: optuna.Trial, compression: Compression, layers: in
     """The open choices of `layers` weighted layers, as trial parameters; a channel keep only for
     the `channel_layers`."""
     params: dict[str, Any] = {}
+    plain = _plain_layers(compression, layers)
     for i in range(layers):
         for key, field in DIMENSIONS:
             options = getattr(compression, field)
-            if (len(options) > 1 and (key != "keep" or i in channel_layers)
-                    and (key == "codec" or i not in _plain_layers(compression, layers))):
+            if len(options) > 1 and (key != "keep" or i in channel_layers) and (key == "codec" or i not in plain):
                 params[f"{key}_{i}"] = trial.suggest_categorical(f"{key}_{i}", list(options))
     return params
 
