@@ -182,7 +182,7 @@ def main() -> dict:
                       "met": row["bytes"] <= (1 + ENTROPY_SLACK) * row["entropy_bound_bytes"] + row["table_bytes"]}
     code = {r["codec"]: r["decoder_code_bytes_m0plus"] for r in rows}
     sources = {
-        "bytes": "measured: len of the blobs, summed over the model's tensors (16-byte header and CRC-32 included)",
+        "bytes": "measured: len of the blobs, summed over the model's tensors (12-byte header and CRC-32 included)",
         "entropy_bound_bytes": "computed: sum over tensors of n x H / 8, H the empirical entropy of its int8 values",
         "table_bytes": "measured: header, CRC and storage table (all but the coded values)",
         "decoder_code_bytes_m0plus": "measured:elf-rp2040 symbol sizes of the decoder (arm-none-eabi-gcc -Os, "

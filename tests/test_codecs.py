@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from autotune.codecs import (STORAGES, CodecError, choose, decode, decode_row, encode, entropy_bits,
                              entropy_bound_bytes, get_storage)
-from autotune.codecs.auto import CYCLES_FILE, CycleModel, load_cycle_model
+from autotune.codecs.auto import CYCLES_FILE, CycleModel, default_candidates, load_cycle_model
 from autotune.codecs.heatshrink import Heatshrink
 from autotune.codecs.lz4 import Lz4
 
@@ -116,9 +116,9 @@ def test_bitpack_layout_is_what_packed_kernels_read():
     """4-bit: value 2i in the low nibble of byte i, 2i+1 in the high one; each row on a byte."""
     values = np.array([[1, -2, 7], [-8, 0, 3]], np.int8)
     e = encode(values, "bitpack", per_row=True, bits=4)
-    assert e.blob[16:-4] == bytes([0xE1, 0x07, 0x08, 0x03])
+    assert e.blob[12:-4] == bytes([0xE1, 0x07, 0x08, 0x03])
     two = encode(np.array([[1, -2, -1, 0, 1]], np.int8), "bitpack", bits=2)
-    assert two.blob[16:-4] == bytes([0b00111001, 0b01])
+    assert two.blob[12:-4] == bytes([0b00111001, 0b01])
 
 
 def test_blob_header_and_crc():
@@ -131,8 +131,10 @@ def test_blob_header_and_crc():
         with pytest.raises(CodecError) as err:
             decode(bytes(bad))
         assert err.value.kind in ("crc", "header")
-    with pytest.raises(CodecError, match="shorter|bytes"):
+    with pytest.raises(CodecError, match="CRC-32 mismatch"):  # the header sizes the table, the rest is payload
         decode(e.blob[:-3])
+    with pytest.raises(CodecError, match="blob of 15 bytes"):
+        decode(e.blob[:15])
 
 
 def test_scratch_and_self_description():
@@ -148,8 +150,8 @@ def test_scratch_and_self_description():
     with pytest.raises(CodecError, match="per_row=True"):
         whole.decode_call(per_row=True)
     dense = encode(values, "dense")
-    assert dense.per_row and dense.decode_call().in_place and dense.decode_call().payload_offset == 16
-    assert dense.blob[16:-4] == values.tobytes()
+    assert dense.per_row and dense.decode_call().in_place and dense.decode_call().payload_offset == 12
+    assert dense.blob[12:-4] == values.tobytes()
 
 
 def test_entropy_bound():
@@ -184,6 +186,18 @@ def test_the_fitted_cycles_cover_every_storage():
     assert json.loads(CYCLES_FILE.read_text())["storages"]
 
 
+def test_rans_takes_the_scale_that_stores_a_tensor_smallest():
+    rans = tuple(s for s in default_candidates() if s.name == "rans")
+    rng = np.random.default_rng(3)
+    two_bit = rng.choice(np.array([-127, 0, 127], np.int8), (24, 36), p=[0.2, 0.6, 0.2])
+    few = choose(two_bit, candidates=rans)  # three frequencies: one byte each at a coarse scale
+    assert dict(few.encoded.params)["scale_bits"] < 12 and few.encoded.bytes < encode(two_bit, "rans").bytes
+    wide = np.clip(rng.normal(0, 30, (64, 64)).round(), -127, 127).astype(np.int8)
+    many = choose(wide, candidates=rans)  # about 200 values: a coarse scale codes them poorly
+    assert dict(many.encoded.params)["scale_bits"] >= 11
+    assert many.encoded.bytes < encode(wide, "rans", scale_bits=8).bytes
+
+
 def test_auto_picks_the_smallest_within_the_budget():
     model = CycleModel("measured:test", {n: 100.0 for n in STORAGES},
                        {n: 50.0 if n == "rans" else 5.0 for n in STORAGES}, {n: 1.0 for n in STORAGES})
@@ -191,7 +205,7 @@ def test_auto_picks_the_smallest_within_the_budget():
     pruned = (rng.normal(0, 20, (16, 64)) * (rng.random((16, 64)) < 0.1)).round().astype(np.int8)
     best = choose(pruned, model=model)
     assert best.encoded.bytes == min(b for _, b, _ in best.considered) < pruned.size
-    assert len(best.considered) == 8  # every default storage but bit packing holds these
+    assert len(best.considered) == 13  # every default storage but bit packing holds these (rANS at six scales)
     budget = best.decode_cycles - 1  # the smallest no longer fits: the next smallest that does
     second = choose(pruned, max_decode_cycles=budget, model=model)
     assert second.encoded.storage != best.encoded.storage and second.decode_cycles <= budget

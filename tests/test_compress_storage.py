@@ -111,7 +111,7 @@ def _corrupt(source: str, blob: str) -> str:
     """model.c with one payload byte of array `blob` changed."""
     head, values = re.search(rf"(static const uint8_t {blob}\[\d+\] = {{\n)([^}}]*)", source).groups()
     numbers = values.replace("\n", " ").split(",")
-    numbers[20] = str((int(numbers[20]) + 1) % 256)  # past the 16-byte header: only the CRC sees it
+    numbers[16] = str((int(numbers[16]) + 1) % 256)  # past the 12-byte header: only the CRC sees it
     return source.replace(head + values, head + ",".join(numbers))
 
 

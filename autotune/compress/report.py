@@ -73,7 +73,7 @@ def table_note(rows: list[WeightRow]) -> str:
     """What the table's columns mean, and where its decode cycles come from."""
     return ("Entropy: of the tensor's int8 values (order 0); bound: no order-0 lossless storage holds them in "
             "fewer payload bytes. Every storage: bytes of each storage that can hold the values (a blob with "
-            "its 20-byte header and CRC-32). Decode cycles per inference, "
+            "its 12-byte header and CRC-32). Decode cycles per inference, "
             + (rows[0].source if rows else "predicted") + "; scratch: the decoder call's, planned in the arena.")
 
 

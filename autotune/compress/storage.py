@@ -55,7 +55,7 @@ def auto_storage(graph: Graph, max_decode_cycles: float | None = None, tensors: 
                  candidates: tuple | None = None) -> dict[int, StorageChoice]:
     """Per weight tensor (all by default), the smallest storage whose predicted decode cycles per
     inference fit `max_decode_cycles` (no limit if None); the plain array where no blob is
-    smaller than it (a blob carries a 20-byte header and CRC-32) or none can hold it.
+    smaller than it (a blob carries a 12-byte header and a CRC-32) or none can hold it.
     `candidates`: the storages to try (default: autotune.codecs.auto's)."""
     model = load_cycle_model()
     choices = {}

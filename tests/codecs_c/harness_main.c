@@ -92,24 +92,21 @@ static uint32_t rnd(uint32_t n) /* uniform enough in [0, n), n > 0 */
     return (uint32_t)(rng_state >> 11) % n;
 }
 
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* A corrupted or truncated copy of seed in *size bytes (malloc'd). Most mutations hit the table
  * and payload, where the decoders proper read; the CRC is fixed afterwards by the caller. */
 static uint8_t *mutate(const uint8_t *seed, uint32_t seed_size, uint32_t *size)
 {
     const uint32_t body = seed_size - AT_BLOB_HEADER_BYTES - AT_BLOB_CRC_BYTES; /* table and payload */
+    const uint32_t table = (uint32_t)seed[10] | (uint32_t)seed[11] << 8;
+    const uint32_t payload = table <= body ? body - table : 0;
     uint32_t n = seed_size, i, k, kind = rnd(7);
     uint8_t *m;
     if (kind == 0) { /* cut anywhere: the header no longer matches */
         n = rnd(seed_size + 1);
     } else if (kind == 1) { /* junk appended */
         n = seed_size + 1 + rnd(64);
-    } else if (kind == 5 && rd32(seed + 12) != 0) { /* the payload's tail cut, its size adjusted */
-        n = seed_size - 1 - rnd(rd32(seed + 12)); /* (the CRC then ends inside the old payload) */
+    } else if (kind == 5 && payload != 0) { /* the payload's tail cut: the header still fits */
+        n = seed_size - 1 - rnd(payload); /* (the CRC then ends inside the old payload) */
     }
     m = malloc(n ? n : 1);
     if (m == NULL) {
@@ -117,12 +114,6 @@ static uint8_t *mutate(const uint8_t *seed, uint32_t seed_size, uint32_t *size)
     }
     for (i = 0; i < n; ++i) {
         m[i] = i < seed_size ? seed[i] : (uint8_t)rnd(256);
-    }
-    if (kind == 5 && n < seed_size) {
-        const uint32_t payload = rd32(seed + 12) - (seed_size - n);
-        for (i = 0; i < 4; ++i) {
-            m[12 + i] = (uint8_t)(payload >> (8 * i));
-        }
     }
     if (kind == 2 && n) { /* bit flips anywhere */
         for (k = 1 + rnd(3); k--;) {
@@ -135,8 +126,8 @@ static uint8_t *mutate(const uint8_t *seed, uint32_t seed_size, uint32_t *size)
             m[i] = kind == 3 ? (uint8_t)rnd(256) : (uint8_t)(m[i] ^ (1u << rnd(8)));
         }
     }
-    if (kind == 4) { /* a header field: params, rows, row_len or payload size */
-        static const uint8_t fields[] = {3, 4, 6, 7, 8, 9, 12, 13};
+    if (kind == 4) { /* a header field: params, rows, row_len or table size */
+        static const uint8_t fields[] = {3, 4, 6, 7, 8, 9, 10, 11};
         m[fields[rnd(sizeof fields)]] = (uint8_t)rnd(256);
     }
     *size = n;
@@ -171,9 +162,7 @@ static int serve_mutate(uint32_t per_seed, uint64_t seed_value)
                 codec = seed[1]; /* keep decoding with the seed's decoder */
             }
             rows = size >= 12 ? (uint32_t)blob[6] | (uint32_t)blob[7] << 8 : 1u;
-            row_len = size >= 12 ? (uint32_t)blob[8] | (uint32_t)blob[9] << 8 | (uint32_t)blob[10] << 16 |
-                                       (uint32_t)blob[11] << 24
-                                 : 1u;
+            row_len = size >= 12 ? (uint32_t)blob[8] | (uint32_t)blob[9] << 8 : 1u;
             want = rows && row_len <= MAX_OUT / rows ? rows * row_len : MAX_OUT;
             out_size = rnd(8) == 0 ? rnd(want + 1) : want; /* sometimes too small */
             scratch_size = decode_any_buffer_size(codec, blob, size);

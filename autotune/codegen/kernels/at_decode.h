@@ -2,8 +2,8 @@
  * on demand into planned scratch, the whole tensor at once or one output channel's filter (a
  * "row") at a time.
  *
- * Blob: a 16-byte header (magic 0xA7, storage id, flags, two parameters, rows, row length,
- * payload bytes), the storage's table, the payload, a CRC-32 of all before it; see
+ * Blob: a 12-byte header (magic 0xA7, storage id, flags, two parameters, rows, row length,
+ * table bytes), the storage's table, the payload, a CRC-32 of all before it; see
  * autotune/codecs/_container.py. Every decoder checks the header and, the first time a blob is
  * used, its CRC-32; it returns an error code for a corrupt or truncated blob and never reads
  * outside the blob or writes outside `out` or `scratch`, whatever the bytes (fuzzed with
@@ -73,7 +73,7 @@ AT_DECLARE_DECODER(lz4)
 
 /* ---- shared by the decoders (at_decode_common.c) ------------------------------------------ */
 
-#define AT_BLOB_HEADER_BYTES 16u
+#define AT_BLOB_HEADER_BYTES 12u
 #define AT_BLOB_CRC_BYTES 4u
 #define AT_BLOB_MAX_BYTES (1u << 28) /* blobs and tensors below 256 MB: bit offsets fit 32 bits */
 

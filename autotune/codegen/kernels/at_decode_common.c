@@ -43,7 +43,7 @@ static int open_blob(const at_blob_t *blob, uint32_t codec, uint32_t fixed_rows,
     size = blob->size;
     body = size - AT_BLOB_HEADER_BYTES - AT_BLOB_CRC_BYTES; /* table and payload */
     if (body >= AT_BLOB_MAX_BYTES || d[0] != AT_BLOB_MAGIC || d[2] > 1u || d[5] != 0) {
-        return AT_DECODE_E_HEADER; /* (a blob under 20 bytes wraps body round) */
+        return AT_DECODE_E_HEADER; /* (a blob under 16 bytes wraps body round) */
     }
     if (d[1] != codec) {
         return AT_DECODE_E_ARG;
@@ -53,15 +53,15 @@ static int open_blob(const at_blob_t *blob, uint32_t codec, uint32_t fixed_rows,
     h->param0 = d[3];
     h->param1 = d[4];
     h->rows = at_read_le(d + 6, 2);
-    h->row_len = at_read_le(d + 8, 4);
-    h->payload_size = at_read_le(d + 12, 4);
+    h->row_len = at_read_le(d + 8, 2);
+    h->table_size = at_read_le(d + 10, 2);
     /* 1 to 65535 rows of 1 to 65535 values: the product fits 32 bits */
     h->elements = h->rows * h->row_len;
-    if (h->rows == 0 || h->row_len - 1u > 0xFFFEu || h->elements >= AT_BLOB_MAX_BYTES || h->payload_size > body) {
+    if (h->rows == 0 || h->row_len == 0 || h->elements >= AT_BLOB_MAX_BYTES || h->table_size > body) {
         return AT_DECODE_E_HEADER;
     }
     h->table = d + AT_BLOB_HEADER_BYTES;
-    h->table_size = body - h->payload_size;
+    h->payload_size = body - h->table_size;
     h->payload = h->table + h->table_size;
     if (blob->checked == 0 || *blob->checked == 0) {
         if (at_crc32(0, d, size - AT_BLOB_CRC_BYTES) != at_read_le(d + size - AT_BLOB_CRC_BYTES, 4)) {
