@@ -51,6 +51,9 @@ ORIGIN = "origin"  # user attribute of an enqueued trial: "starting point" or "w
 # models the rest: at the budgets of a laptop run TPE's draws did worse than random ones
 # (benchmarks/bench_search_efficiency.py; README "Search").
 TPE_STARTUP_TRIALS = 24
+# The GP sampler (`gp`, needs PyTorch) draws at random until this many trials count, starting points
+# included, then models the rest: Optuna's own default for GPSampler.
+GP_STARTUP_TRIALS = 10
 # Draws in a row that neither train nor fail (duplicates, rejections) before the search gives up:
 # the space has no new candidate within the limits.
 MAX_IDLE_DRAWS = 200
@@ -132,11 +135,16 @@ def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
     """The default, chosen by benchmarks/bench_search_efficiency.py: random draws until
     TPE_STARTUP_TRIALS trials count against the budget, then multivariate TPE, which models the
     parameters jointly (`group`: the per-block filters exist only for their block count) and reads
-    every trial's constraints. NSGA-II and random sampling alone for comparison."""
+    every trial's constraints. NSGA-II, random sampling alone and the GP sampler (random draws until
+GP_STARTUP_TRIALS trials count, then Gaussian-process expected hypervolume improvement, which reads
+the constraints as TPE does) for comparison."""
     def make(number: int, finished: int) -> optuna.samplers.BaseSampler:
         seed = trial_seed(experiment.seed, number)
-        if experiment.sampler == "random" or (experiment.sampler == "tpe" and finished < TPE_STARTUP_TRIALS):
+        if experiment.sampler == "random" or (experiment.sampler == "tpe" and finished < TPE_STARTUP_TRIALS) \
+                or (experiment.sampler == "gp" and finished < GP_STARTUP_TRIALS):
             return optuna.samplers.RandomSampler(seed=seed)
+        if experiment.sampler == "gp":  # blocks beyond the second: drawn at random, unmodelled
+            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=0, warn_independent_sampling=False)
         if experiment.sampler == "tpe":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -21,8 +21,8 @@ commit it started on: an interrupted benchmark continues where it stopped when r
 `python benchmarks/bench_search_efficiency.py run SPACE SAMPLER SEED TRIALS` runs one (several
 may run at once, one per process); `... 24` then writes the results file from the finished studies
 without the default's trials 25-48. Writes benchmarks/results/search_efficiency.json. `... screen`
-adds the sampler screen (NSGA-II without starting points or early stopping, spectral, first seed,
-24 trials).
+adds the sampler screen (spectral, first seed, 24 trials: NSGA-II without starting points or early
+stopping; the GP sampler, which needs PyTorch, with both, after 10 trials count).
 """
 from __future__ import annotations
 
@@ -51,8 +51,9 @@ CONFIGS = {
     DEFAULT: {"sampler": DEFAULT, "starting_points": True, "early_stop": EarlyStop()},
     "random": {"sampler": "random", "starting_points": False, "early_stop": None},
     "nsga2": {"sampler": "nsga2", "population": 8, "starting_points": False, "early_stop": None},
+    "gp": {"sampler": "gp", "starting_points": True, "early_stop": EarlyStop()},  # the default's, GP after 10
 }
-SCREEN = ("nsga2",)
+SCREEN = ("nsga2", "gp")
 # Cheaper trials than the shipped experiments (spectral: 400 examples a class, 20 epochs; GunPoint: 5
 # folds, 60 epochs), the same for every sampler: what this shared machine allows for 432 trials. Only
 # the model space, the data source, target, limits and objectives come from experiments/*.yaml; the
