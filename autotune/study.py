@@ -47,13 +47,13 @@ EXPERIMENT_COPY = "experiment.yaml"  # the run folder keeps the YAML it was star
 REJECTED = "rejected"  # user attribute of a trial rejected before training: the reason
 EARLY_STOPPED = "early_stopped"  # user attribute of a trial stopped after its short run: the reason
 ORIGIN = "origin"  # user attribute of an enqueued trial: "starting point" or "warm start from RUN"
-# The default sampler draws at random until this many trials count against the budget, then TPE
-# models the rest: at the budgets of a laptop run TPE's draws did worse than random ones
-# (benchmarks/bench_search_efficiency.py; README "Search").
-TPE_STARTUP_TRIALS = 24
-# The GP sampler (`gp`, needs PyTorch) draws at random until this many trials count, starting points
-# included, then models the rest: Optuna's own default for GPSampler.
+# The default sampler (`gp`) draws at random until this many trials count against the budget,
+# starting points included (Optuna's own default for GPSampler), then a Gaussian process models
+# the rest (benchmarks/bench_search_efficiency.py; README "Search").
 GP_STARTUP_TRIALS = 10
+# `tpe`, the default before: random draws until this many trials count, then TPE (at laptop budgets
+# TPE's draws did worse than random ones).
+TPE_STARTUP_TRIALS = 24
 # Draws in a row that neither train nor fail (duplicates, rejections) before the search gives up:
 # the space has no new candidate within the limits.
 MAX_IDLE_DRAWS = 200
@@ -132,12 +132,12 @@ class _SeededPerTrial(optuna.samplers.BaseSampler):
 
 
 def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
-    """The default, chosen by benchmarks/bench_search_efficiency.py: random draws until
-    TPE_STARTUP_TRIALS trials count against the budget, then multivariate TPE, which models the
-    parameters jointly (`group`: the per-block filters exist only for their block count) and reads
-    every trial's constraints. NSGA-II, random sampling alone and the GP sampler (random draws until
-GP_STARTUP_TRIALS trials count, then Gaussian-process expected hypervolume improvement, which reads
-the constraints as TPE does) for comparison."""
+    """The default (`gp`), chosen by benchmarks/bench_search_efficiency.py: random draws until
+    GP_STARTUP_TRIALS trials count against the budget, then Optuna's GP sampler (expected
+    hypervolume improvement over every objective, reading every trial's constraints; a parameter
+    not every trial has, such as a third block's filters, is drawn at random). `tpe` (random draws
+    until TPE_STARTUP_TRIALS, then multivariate TPE, `group`: the per-block filters exist only for
+    their block count), NSGA-II and random sampling alone for comparison."""
     def make(number: int, finished: int) -> optuna.samplers.BaseSampler:
         seed = trial_seed(experiment.seed, number)
         if experiment.sampler == "random" or (experiment.sampler == "tpe" and finished < TPE_STARTUP_TRIALS) \

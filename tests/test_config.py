@@ -29,7 +29,7 @@ def test_default_experiment_loads():
 
 def test_minimal_experiment_takes_defaults(tmp_path):
     exp = load_experiment(write(tmp_path, "name: tiny\n"))
-    assert exp.family == "spectral_cnn" and exp.sampler == "tpe" and exp.workers == 1
+    assert exp.family == "spectral_cnn" and exp.sampler == "gp" and exp.workers == 1
     assert exp.starting_points and exp.early_stop == EarlyStop()
     assert exp.budget.trials == 40 and exp.space == {}
 

@@ -16,7 +16,8 @@ from autotune.early_stop import Rival, dominating_rival
 from autotune.report.outputs import write_outputs
 from autotune.report.records import pareto_front, progress, read_records
 from autotune.starting_points import pick_spanning, spanning_points
-from autotune.study import TPE_STARTUP_TRIALS, _tell, make_sampler, min_accuracy, open_study, run_search
+from autotune.study import (GP_STARTUP_TRIALS, TPE_STARTUP_TRIALS, _tell, make_sampler, min_accuracy, open_study,
+                            run_search)
 from autotune.trial import Candidate, EarlyStopped, evaluate, over_limits, trial_seed, untrained_costs
 from search_spaces import get_family
 from tiny import TINY, cli, tiny
@@ -74,18 +75,19 @@ def test_warm_start_from_another_family_is_one_clear_error(tmp_path):
     assert not (tmp_path / "runs" / "warm").exists()  # refused before anything was written
 
 
-def test_default_sampler_draws_at_random_until_the_startup_trials_count_then_models(tmp_path):
-    """The default draws exactly as random sampling with the same seed until TPE_STARTUP_TRIALS
-    trials count against the budget (rejections do not), then TPE's own draws take over."""
+@pytest.mark.parametrize("sampler_name, startup", [("gp", GP_STARTUP_TRIALS), ("tpe", TPE_STARTUP_TRIALS)])
+def test_model_samplers_draw_at_random_until_the_startup_trials_count_then_model(tmp_path, sampler_name, startup):
+    """The default (gp) and tpe draw exactly as random sampling with the same seed until their
+    start-up trials count against the budget (rejections do not), then the model's draws take over."""
     path = tmp_path / "s.yaml"
-    path.write_text(TINY.format(name="s", trials=4).replace("sampler: random", "sampler: tpe"))
+    path.write_text(TINY.format(name="s", trials=4).replace("sampler: random", f"sampler: {sampler_name}"))
     experiment = load_experiment(path)
     space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0),
              "k": optuna.distributions.CategoricalDistribution((1, 2, 3))}
 
-    def draws(sampler_name: str, counted: int, rejected: int) -> dict:
+    def draws(name: str, counted: int, rejected: int) -> dict:
         study = optuna.create_study(directions=["maximize", "minimize"],
-                                    sampler=make_sampler(dataclasses.replace(experiment, sampler=sampler_name)))
+                                    sampler=make_sampler(dataclasses.replace(experiment, sampler=name)))
         for i in range(counted + rejected):  # the first `counted` trained, the rest rejected before training
             x = (i * 0.37) % 1.0
             trial = optuna.trial.create_trial(params={"x": x, "k": 1 + i % 3}, distributions=space,
@@ -94,9 +96,8 @@ def test_default_sampler_draws_at_random_until_the_startup_trials_count_then_mod
         trial = study.ask(space)
         return trial.params
 
-    below = TPE_STARTUP_TRIALS - 1
-    assert draws("tpe", below, 5) == draws("random", below, 5)  # rejections do not end the random draws
-    assert draws("tpe", TPE_STARTUP_TRIALS, 0) != draws("random", TPE_STARTUP_TRIALS, 0)
+    assert draws(sampler_name, startup - 1, 5) == draws("random", startup - 1, 5)  # rejections do not end them
+    assert draws(sampler_name, startup, 0) != draws("random", startup, 0)
 
 
 def test_runs_of_different_seeds_draw_independent_points(tmp_path):
