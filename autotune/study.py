@@ -143,7 +143,7 @@ def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
         if experiment.sampler == "random" or (experiment.sampler == "tpe" and finished < TPE_STARTUP_TRIALS) \
                 or (experiment.sampler == "gp" and finished < GP_STARTUP_TRIALS):
             return optuna.samplers.RandomSampler(seed=seed)
-        if experiment.sampler == "gp":  # blocks beyond the second: drawn at random, unmodelled
+        if experiment.sampler == "gp":  # what only some points have (a third block's filters): drawn at random
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=0, warn_independent_sampling=False)
         if experiment.sampler == "tpe":
             with warnings.catch_warnings():
