@@ -140,8 +140,8 @@ def make_sampler(experiment: Experiment) -> optuna.samplers.BaseSampler:
     their block count), NSGA-II and random sampling alone for comparison."""
     def make(number: int, finished: int) -> optuna.samplers.BaseSampler:
         seed = trial_seed(experiment.seed, number)
-        if experiment.sampler == "random" or (experiment.sampler == "tpe" and finished < TPE_STARTUP_TRIALS) \
-                or (experiment.sampler == "gp" and finished < GP_STARTUP_TRIALS):
+        startup = {"gp": GP_STARTUP_TRIALS, "tpe": TPE_STARTUP_TRIALS}.get(experiment.sampler, 0)
+        if experiment.sampler == "random" or finished < startup:
             return optuna.samplers.RandomSampler(seed=seed)
         if experiment.sampler == "gp":  # what only some points have (a third block's filters): drawn at random
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=0, warn_independent_sampling=False)
