@@ -36,7 +36,7 @@ RESULT = ROOT / "benchmarks" / "results" / "codecs.json"
 CONFIGS = {  # row label: (storage, parameters)
     "dense": ("dense", {}), "bitpack4": ("bitpack", {"bits": 4}), "bitpack2": ("bitpack", {"bits": 2}),
     "palette": ("palette", {}), "rle0": ("rle0", {}), "delta_rle": ("delta_rle", {}), "sparse": ("sparse", {}),
-    "rans": ("rans", {}), "heatshrink_w8_l4": ("heatshrink", {"window_sz2": 8, "lookahead_sz2": 4}),
+    "rans": ("rans", {}), "rans_binned": ("rans_binned", {"lead_bits": 2}), "heatshrink_w8_l4": ("heatshrink", {"window_sz2": 8, "lookahead_sz2": 4}),
     "lz4": ("lz4", {}),
 }
 CODE_LIMIT, ENTROPY_SLACK = 1024, 0.05

@@ -77,6 +77,7 @@ def storages_for(values: np.ndarray) -> list:
     configs = [get_storage(n) for n in STORAGES if n not in ("bitpack", "heatshrink")]
     configs += [get_storage("bitpack", bits=b) for b in (1, 2, 3, 4, 7)]
     configs += [get_storage("heatshrink", window_sz2=w, lookahead_sz2=lk) for w, lk in ((4, 3), (8, 4), (11, 5))]
+    configs += [get_storage("rans_binned", scale_bits=b, lead_bits=k) for b, k in ((8, 1), (13, 6))]
     return [s for s in configs if s.unfit(values.reshape(-1)) is None]
 
 

@@ -66,7 +66,7 @@ def check_round_trip(storage, values: np.ndarray, rows: int, per_row: bool) -> N
             decode_row(e.blob, 0)
 
 
-VARIABLE = ["rle0", "delta_rle", "sparse", "rans", "lz4"]
+VARIABLE = ["rle0", "delta_rle", "sparse", "rans", "rans_binned", "lz4"]
 
 
 @pytest.mark.parametrize("name", VARIABLE + ["dense", "palette"])
@@ -78,7 +78,36 @@ def test_round_trip(name, per_row, data):
     storage = get_storage(name)
     if name == "palette" and len(np.unique(values)) > 128:
         values = values // 2  # 128 levels at most
+    if name == "rans_binned" and np.abs(values.astype(int)).max() < 4:
+        values = values.copy()
+        values.flat[-1] = -100  # a magnitude of 4 or more: binning (2 lead bits) changes something
     check_round_trip(storage, values, rows, per_row)
+
+
+@pytest.mark.parametrize("lead_bits", [1, 2, 3, 6])
+@SETTINGS
+@given(data=st.data(), scale_bits=st.integers(8, 13), per_row=st.booleans())
+def test_rans_binned_round_trip(lead_bits, data, scale_bits, per_row):
+    values, rows = data.draw(tensors())
+    storage = get_storage("rans_binned", scale_bits=scale_bits, lead_bits=lead_bits)
+    if np.abs(values.astype(int)).max() < 1 << lead_bits:
+        with pytest.raises(CodecError, match="binning changes nothing"):
+            storage.encode(values, rows=rows)
+        return
+    check_round_trip(storage, values, rows, per_row)
+
+
+def test_binned_rans_stores_wide_pruned_tensors_smaller():
+    """Pruned int8 weights take most of the 256 values: plain rANS spends a frequency on each,
+    binned rANS one on each magnitude class and codes the trailing bits raw."""
+    rng = np.random.default_rng(0)
+    w = np.round(rng.laplace(0, 25, (32, 80))).clip(-127, 127).astype(np.int8)
+    w[np.abs(w) < np.quantile(np.abs(w), 0.75)] = 0  # 75 % pruned
+    plain = min((encode(w, "rans", scale_bits=b) for b in range(8, 14)), key=lambda e: e.bytes)
+    binned = choose(w, candidates=tuple(s for s in default_candidates() if s.name == "rans_binned")).encoded
+    assert binned.bytes < 0.9 * plain.bytes and binned.table_bytes < plain.table_bytes / 3
+    assert np.array_equal(decode(binned.blob), w)
+    assert choose(w).encoded.storage == "rans_binned"
 
 
 @pytest.mark.parametrize("bits", [1, 2, 3, 4, 7])
@@ -205,10 +234,11 @@ def test_auto_picks_the_smallest_within_the_budget():
     pruned = (rng.normal(0, 20, (16, 64)) * (rng.random((16, 64)) < 0.1)).round().astype(np.int8)
     best = choose(pruned, model=model)
     assert best.encoded.bytes == min(b for _, b, _ in best.considered) < pruned.size
-    assert len(best.considered) == 13  # every default storage but bit packing holds these (rANS at six scales)
+    assert len(best.considered) == 31  # all but bit packing hold these (rANS at 6 scales, binned at 6 x 3 lead bits)
     budget = best.decode_cycles - 1  # the smallest no longer fits: the next smallest that does
     second = choose(pruned, max_decode_cycles=budget, model=model)
-    assert second.encoded.storage != best.encoded.storage and second.decode_cycles <= budget
+    assert (second.encoded.storage, second.encoded.params) != (best.encoded.storage, best.encoded.params)
+    assert second.decode_cycles <= budget
     assert second.encoded.bytes == min(b for _, b, c in second.considered if c <= budget)
     assert choose(pruned, max_decode_cycles=0, model=model).encoded.storage == "dense"  # read in place
     assert choose(pruned, per_row=True, model=model).encoded.per_row

@@ -76,7 +76,7 @@ class Encoded:
                              "encode it with per_row=True")
         return DecodeCall(
             symbol=f"at_decode_{self.storage}{'_row' if per_row else ''}",
-            c_files=(C_HEADER, C_COMMON, get_class(self.storage).c_file),
+            c_files=(C_HEADER, C_COMMON, *get_class(self.storage).c_includes, get_class(self.storage).c_file),
             per_row=per_row, calls=self.rows if per_row else 1,
             out_bytes=self.row_len if per_row else self.elements,
             scratch_bytes=self.scratch_bytes,
@@ -111,6 +111,7 @@ class Storage(ABC):
     name: ClassVar[str]  # registry name; the C decoder is at_decode_<name>
     codec_id: ClassVar[int]  # the header's storage id (AT_CODEC_<NAME> in at_decode.h)
     c_file: ClassVar[str]  # the kernel library file with its decoder
+    c_includes: ClassVar[tuple[str, ...]] = ()  # kernel library files c_file includes
     fixed_rows: ClassVar[bool] = False  # rows at computable offsets: no row offsets needed
 
     # --- hyperparameters -------------------------------------------------------------------

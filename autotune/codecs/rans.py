@@ -3,13 +3,24 @@ empirical entropy within a fraction of a percent (Huffman cannot go below one bi
 which pruned tensors need).
 
 Byte-wise renormalisation as in ryg_rans (state in [2^23, 2^31)), frequencies quantised to a
-total of 2^scale_bits. Table: the smallest value (int8) and the count - 1 of values from it to
+total of 2^scale_bits. Table: the smallest symbol (int8) and the count - 1 of symbols from it to
 the largest, then their frequencies as codes: a byte below 0x80 is a frequency; 0x80 | h, l is
-the frequency h << 8 | l (h < 64); 0xC0 | r stands for r + 1 values that do not occur.
+the frequency h << 8 | l (h < 64); 0xC0 | r stands for r + 1 symbols that do not occur.
+
+In `rans` a symbol is the value (index s of the table is the value low + s). In `rans_binned`
+(lead_bits k, 1..6) it is the value's sign and the class of its magnitude: magnitudes below 2^k
+are their own class; a larger one keeps its k leading bits in the class, and its `sh` trailing
+bits follow the symbol raw (a uniform rANS step of 2^sh slots). Int8 weights then need a few dozen
+symbols, not up to 256: on wide, pruned tensors the table is a large part of the blob, and what
+binning costs (trailing bits not quite uniform) is much less. Binned symbols are in zigzag order
+(0, -1, 1, -2, ...; the table's first byte is 0), most frequent first for weights, so the decoder
+finds a slot's symbol by a short search from the start without a bucket index. The binned
+decoder is a second build of the same C, so a model with plain rans does not carry its code.
+
 A chunk is the final encoder state (u32 LE) followed by the renormalisation bytes; decoding ends
 with the state back at 2^23 and every byte read, which catches most corruption even without the
-CRC. The C decoder builds the cumulative frequencies and a 64-bucket index in scratch
-(2 x values + 66 bytes) and finds each value from its bucket by a short linear search.
+CRC. The C decoder builds the cumulative frequencies in scratch (rans: and a 64-bucket index
+where the search for a slot's symbol starts; 2 x symbols + 66 bytes, rans_binned 2 x symbols + 2).
 """
 from __future__ import annotations
 
@@ -19,6 +30,17 @@ from autotune.codecs._container import CodecError
 from autotune.codecs.base import Storage
 
 RANS_L = 1 << 23
+MAX_LEAD_BITS = 6
+
+
+def binned(values: np.ndarray, lead_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per value: its symbol (sign x magnitude class), and the count and value of the trailing
+    bits coded raw. Class of magnitude a >= 2^k (k = lead_bits): (sh << (k - 1)) + (a >> sh),
+    sh = bit length of a - k; below 2^k, a itself (so classes run on without a gap)."""
+    a = np.abs(values.astype(np.int64))
+    sh = np.maximum(np.floor(np.log2(np.maximum(a, 1))).astype(np.int64) + 1 - lead_bits, 0)
+    cls = np.where(sh > 0, (sh << (lead_bits - 1)) + (a >> sh), a)
+    return np.sign(values) * cls, sh, a & ((1 << sh) - 1)
 
 
 def quantize_frequencies(counts: np.ndarray, total: int) -> np.ndarray:
@@ -54,7 +76,7 @@ def _frequencies(freq: np.ndarray) -> bytes:
 
 class _Table:
     def __init__(self, low: int, freq: np.ndarray, scale_bits: int):
-        self.low = low  # the value of symbol 0; symbol s is low + s
+        self.low = low  # rans: the value at index 0
         self.freq = freq.astype(np.int64)
         self.cum = np.concatenate([[0], np.cumsum(self.freq)])
         self.scale_bits = scale_bits
@@ -65,7 +87,7 @@ class Rans(Storage):
 
     def __init__(self, scale_bits: int = 12):
         if not 8 <= scale_bits <= 13:
-            raise CodecError(f"rans: scale_bits must be 8 to 13, got {scale_bits}", "header")
+            raise CodecError(f"{self.name}: scale_bits must be 8 to 13, got {scale_bits}", "header")
         self.scale_bits = scale_bits
 
     def params(self):
@@ -80,9 +102,15 @@ class Rans(Storage):
             raise CodecError("rans: param1 must be 0", "header")
         return cls(param0)
 
+    def indices(self, values: np.ndarray, low: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per value its symbol's table index (`low` the value at index 0), and the count and
+        value of the raw bits that follow the symbol."""
+        zeros = np.zeros(len(values), np.int64)
+        return values.astype(np.int64) - low, zeros, zeros
+
     def table(self, values: np.ndarray):
-        low, high = int(values.min()), int(values.max())
-        counts = np.bincount(values.astype(np.int64) - low, minlength=high - low + 1)
+        low = int(values.min()) if self.name == "rans" else 0
+        counts = np.bincount(self.indices(values, low)[0])
         freq = np.zeros(len(counts), np.int64)
         freq[counts > 0] = quantize_frequencies(counts[counts > 0], 1 << self.scale_bits)
         table = bytes((low & 0xFF, len(freq) - 1)) + _frequencies(freq)
@@ -90,16 +118,16 @@ class Rans(Storage):
 
     def parse_table(self, table: bytes, param0: int, param1: int):
         if len(table) < 2:
-            raise CodecError("rans: table shorter than its range", "header")
+            raise CodecError(f"{self.name}: table shorter than its range", "header")
         low, count = int(np.int8(np.uint8(table[0]))), table[1] + 1  # values past 127 wrap, as in C
         freq, i = [], 2
         while len(freq) < count:
             if i >= len(table) or (0x80 <= table[i] < 0xC0 and i + 1 >= len(table)):
-                raise CodecError("rans: frequency table cut short", "header")
+                raise CodecError(f"{self.name}: frequency table cut short", "header")
             b = table[i]
             if b >= 0xC0:
                 if (b & 0x3F) + 1 > count - len(freq):
-                    raise CodecError("rans: a run of absent values past the range", "header")
+                    raise CodecError(f"{self.name}: a run of absent symbols past the range", "header")
                 freq += [0] * ((b & 0x3F) + 1)
                 i += 1
             elif b >= 0x80:
@@ -109,40 +137,105 @@ class Rans(Storage):
                 freq.append(b)
                 i += 1
         if i != len(table) or sum(freq) != 1 << param0:
-            raise CodecError(f"rans: frequencies do not sum to 2^{param0}", "header")
+            raise CodecError(f"{self.name}: frequencies do not sum to 2^{param0}", "header")
         return _Table(low, np.array(freq), param0)
 
     def encode_chunk(self, t: _Table, chunk: np.ndarray) -> bytes:
         scale, out, x = t.scale_bits, bytearray(), RANS_L
-        for v in reversed(chunk.tolist()):
-            f, c = int(t.freq[v - t.low]), int(t.cum[v - t.low])
-            x_max = ((RANS_L >> scale) << 8) * f
-            while x >= x_max:
-                out.append(x & 0xFF)
-                x >>= 8
-            x = ((x // f) << scale) + (x % f) + c
+        index, raw_bits, raw = (a.tolist() for a in self.indices(chunk, t.low))
+        for s, sh, r in zip(reversed(index), reversed(raw_bits), reversed(raw)):
+            # the decoder takes the symbol, then its raw bits: the encoder, backwards, the reverse
+            for f, c, bits in ((1, r, sh), (int(t.freq[s]), int(t.cum[s]), scale)):
+                if not bits:
+                    continue  # no raw bits (a symbol's step has scale >= 8 bits)
+                x_max = ((RANS_L >> bits) << 8) * f
+                while x >= x_max:
+                    out.append(x & 0xFF)
+                    x >>= 8
+                x = ((x // f) << bits) + (x % f) + c
         return x.to_bytes(4, "little") + bytes(reversed(out))
+
+    def symbol(self, t: _Table, s: int) -> tuple[int, int]:
+        """Table index s as (value, or its sign and leading magnitude bits; raw bits that follow)."""
+        return t.low + s, 0
 
     def decode_chunk(self, t: _Table, data: bytes, n: int) -> np.ndarray:
         if len(data) < 4:
-            raise CodecError("rans: chunk shorter than its 4-byte state", "truncated")
+            raise CodecError(f"{self.name}: chunk shorter than its 4-byte state", "truncated")
         scale, mask = t.scale_bits, (1 << t.scale_bits) - 1
         x, i = int.from_bytes(data[:4], "little"), 4
         out = np.empty(n, np.int16)
         cum = t.cum.tolist()
-        for k in range(n):
-            slot = x & mask
-            s = int(np.searchsorted(t.cum, slot, side="right")) - 1
-            out[k] = t.low + s
-            x = int(t.freq[s]) * (x >> scale) + slot - cum[s]
+
+        def renormalise(x: int) -> int:
+            nonlocal i
             while x < RANS_L:
                 if i >= len(data):
-                    raise CodecError("rans: stream ends before the last value", "truncated")
+                    raise CodecError(f"{self.name}: stream ends before the last value", "truncated")
                 x = (x << 8) | data[i]
                 i += 1
+            return x
+
+        for k in range(n):  # as rans_chunk in at_decode_rans.c, check for check
+            slot = x & mask
+            s = int(np.searchsorted(t.cum, slot, side="right")) - 1
+            x = int(t.freq[s]) * (x >> scale) + slot - cum[s]
+            value, sh = self.symbol(t, s)
+            x = renormalise(x)
+            if sh:
+                value += (x & ((1 << sh) - 1)) * (-1 if value < 0 else 1)
+                x = renormalise(x >> sh)
+            out[k] = value  # past 127 wraps, as in C
         if x != RANS_L or i != len(data):
-            raise CodecError("rans: final state or length wrong: corrupt stream", "corrupt")
+            raise CodecError(f"{self.name}: final state or length wrong: corrupt stream", "corrupt")
         return out.astype(np.int8)
 
     def scratch_bytes(self, t: _Table) -> int:
-        return 2 * len(t.freq) + 66  # cumulative u16[values + 1], bucket index u8[64]
+        return 2 * len(t.freq) + 66  # cumulative u16[symbols + 1], bucket index u8[64]
+
+
+class RansBinned(Rans):
+    name, codec_id, c_file = "rans_binned", 9, "at_decode_rans_binned.c"
+    c_includes = ("at_decode_rans.c",)  # the same decoder source, built with AT_RANS_BINNED
+
+    def __init__(self, scale_bits: int = 12, lead_bits: int = 2):
+        super().__init__(scale_bits)
+        if not 1 <= lead_bits <= MAX_LEAD_BITS:
+            raise CodecError(f"rans_binned: lead_bits must be 1 to {MAX_LEAD_BITS}, got {lead_bits}", "header")
+        self.lead_bits = lead_bits
+
+    def params(self):
+        return (("scale_bits", self.scale_bits), ("lead_bits", self.lead_bits))
+
+    def header_params(self, ctx):
+        return self.scale_bits, self.lead_bits
+
+    @classmethod
+    def from_header(cls, param0: int, param1: int) -> Storage:
+        if not 1 <= param1 <= MAX_LEAD_BITS:
+            raise CodecError(f"rans_binned: param1 (lead bits) must be 1 to {MAX_LEAD_BITS}", "header")
+        return cls(param0, param1)
+
+    def unfit(self, values: np.ndarray) -> str | None:
+        if int(np.abs(values.astype(np.int64)).max()) < 1 << self.lead_bits:
+            return f"every magnitude is below 2^{self.lead_bits}: binning changes nothing (use rans)"
+        return None
+
+    def indices(self, values: np.ndarray, low: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cls, sh, raw = binned(values, self.lead_bits)
+        return np.where(cls < 0, -2 * cls - 1, 2 * cls), sh, raw  # zigzag: 0, -1, 1, -2, ...
+
+    def symbol(self, t: _Table, s: int) -> tuple[int, int]:
+        """As the C: magnitude class (s + 1) >> 1, negative for odd s; a class past int8 is
+        corrupt."""
+        magnitude, lead = (s + 1) >> 1, self.lead_bits
+        sh = 0
+        if magnitude >= 1 << lead:
+            sh = (magnitude >> (lead - 1)) - 1
+            if sh > 7:
+                raise CodecError("rans_binned: a magnitude class past int8: corrupt stream", "corrupt")
+            magnitude = (magnitude - (sh << (lead - 1))) << sh
+        return (-magnitude if s & 1 else magnitude), sh
+
+    def scratch_bytes(self, t: _Table) -> int:
+        return 2 * len(t.freq) + 2  # cumulative u16[symbols + 1]

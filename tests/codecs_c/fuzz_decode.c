@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     codec = blob[1] % DECODE_ANY_CODECS;
     rows = (uint32_t)blob[6] | (uint32_t)blob[7] << 8;
-    row_len = (uint32_t)blob[8] | (uint32_t)blob[9] << 8 | (uint32_t)blob[10] << 16 | (uint32_t)blob[11] << 24;
+    row_len = (uint32_t)blob[8] | (uint32_t)blob[9] << 8;
     want = rows && row_len <= MAX_OUT / rows ? rows * row_len : MAX_OUT;
     if (mode & 1u) {
         want = row_len < MAX_OUT ? row_len : MAX_OUT;

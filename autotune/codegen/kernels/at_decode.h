@@ -9,7 +9,7 @@
  * outside the blob or writes outside `out` or `scratch`, whatever the bytes (fuzzed with
  * ASan/UBSan). No malloc, no floating point.
  *
- * For each storage <s> (dense, bitpack, palette, rle0, delta_rle, sparse, rans, heatshrink, lz4):
+ * For each storage <s> (dense, bitpack, palette, rle0, delta_rle, sparse, rans, heatshrink, lz4, rans_binned):
  *   int at_decode_<s>(const at_blob_t *blob, int8_t *out, uint32_t out_size,
  *                     uint8_t *scratch, uint32_t scratch_size);
  *       the whole tensor, rows x row_len int8 values, into out[0, rows * row_len).
@@ -18,7 +18,7 @@
  *       output channel `row`'s filter alone into out[0, row_len); dense, bitpack and palette
  *       always, the others when the blob was encoded per row (else AT_DECODE_E_ARG).
  *   uint32_t at_decode_<s>_get_buffer_size(const uint8_t *blob, uint32_t blob_size);
- *       bytes of `scratch` the decoder needs beyond `out` (2-byte aligned); 0 for all but rans.
+ *       bytes of `scratch` the decoder needs beyond `out` (2-byte aligned); 0 for all but the rans ones.
  * Each returns AT_DECODE_OK or one of the negative codes below.
  */
 #ifndef AT_DECODE_H
@@ -45,6 +45,7 @@
 #define AT_CODEC_RANS 6
 #define AT_CODEC_HEATSHRINK 7
 #define AT_CODEC_LZ4 8
+#define AT_CODEC_RANS_BINNED 9
 
 /* A blob in flash and the caller's flag (RAM, zero at start-up) that remembers its CRC-32 has
  * matched, so it is checked before the first use only; NULL checks it on every call. */
@@ -70,6 +71,7 @@ AT_DECLARE_DECODER(sparse)
 AT_DECLARE_DECODER(rans)
 AT_DECLARE_DECODER(heatshrink)
 AT_DECLARE_DECODER(lz4)
+AT_DECLARE_DECODER(rans_binned)
 
 /* ---- shared by the decoders (at_decode_common.c) ------------------------------------------ */
 

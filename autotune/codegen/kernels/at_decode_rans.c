@@ -1,14 +1,33 @@
 /* rans: static rANS, byte-wise renormalisation (state in [2^23, 2^31)), frequencies summing to
- * 2^param0 (8..13). Table: the smallest value (int8), the count - 1 of values from it up, then
+ * 2^param0 (8..13). Table: a byte (below), the count - 1 of symbols, then
  * their frequencies as codes: a byte below 0x80 is a frequency; 0x80 | h, l the frequency
- * h << 8 | l; 0xC0 | r stands for r + 1 values that do not occur. A chunk: the
+ * h << 8 | l; 0xC0 | r stands for r + 1 symbols that do not occur. A chunk: the
  * encoder's final state (u32 LE), then the renormalisation bytes.
- * Scratch (at_decode_rans_get_buffer_size, 2-byte aligned): the cumulative frequencies
- * u16[values + 1], then a bucket index u8[64]: for each 64th of the range, the value its first
- * slot falls in, where the search for a slot's value starts. */
+ * rans: index s of the table is the value low + s, low (int8) the table's first byte.
+ * rans_binned (at_decode_rans_binned.c: this file built with AT_RANS_BINNED; param1 = k lead
+ * bits, 1..6): index s is a sign (odd: negative) and the class (s + 1) >> 1 of a magnitude a:
+ * below 2^k a itself, else (sh << (k - 1)) + (a >> sh), and the sh trailing bits of a follow
+ * the symbol as a uniform step of 2^sh slots (autotune/codecs/rans.py). The first table byte
+ * is 0 and not read.
+ * Scratch (get_buffer_size, 2-byte aligned): the cumulative frequencies u16[symbols + 1]; for
+ * rans then a bucket index u8[64]: for each 64th of the range, the symbol its first slot falls
+ * in, where the search for a slot's symbol starts. rans_binned searches from index 0: its
+ * symbols come most frequent first for weights (0, -1, 1, -2, ...). */
 #include <stddef.h>
 
 #include "at_decode.h"
+
+#ifdef AT_RANS_BINNED
+#define AT_RANS(suffix) at_decode_rans_binned##suffix
+#define AT_RANS_CODEC AT_CODEC_RANS_BINNED
+#define LEAD_BITS_OK(k) ((k) - 1u < 6u) /* 1..6 */
+#define SCRATCH_BYTES(count) (2u * (count) + 2u)
+#else
+#define AT_RANS(suffix) at_decode_rans##suffix
+#define AT_RANS_CODEC AT_CODEC_RANS
+#define LEAD_BITS_OK(k) ((k) == 0u)
+#define SCRATCH_BYTES(count) (2u * (count) + 66u)
+#endif
 
 #define RANS_L (1u << 23)
 #define BUCKET_BITS 6u
@@ -16,33 +35,38 @@
 typedef struct {
     const uint16_t *cum;
     const uint8_t *bucket;
-    uint32_t scale, low;
+    uint32_t scale, low, lead;
 } rans_table_t;
 
 /* The table into scratch. */
 static int build_table(const at_blob_header_t *h, uint8_t *scratch, uint32_t scratch_size, rans_table_t *t)
 {
     const uint8_t *p, *const end = h->table + h->table_size;
-    const uint32_t count = h->table_size < 2u ? 0u : h->table[1] + 1u, shift = h->param0 - BUCKET_BITS;
+    const uint32_t count = h->table_size < 2u ? 0u : h->table[1] + 1u;
     uint16_t *cum;
+    uint32_t k, sum = 0;
+#ifndef AT_RANS_BINNED
     uint8_t *bucket;
-    uint32_t k, b = 0, sum = 0;
-    if (h->param0 < 8u || h->param0 > 13u || h->param1 != 0) {
+    uint32_t b = 0;
+#endif
+    if (h->param0 < 8u || h->param0 > 13u || !LEAD_BITS_OK(h->param1)) {
         return AT_DECODE_E_HEADER; /* (no table, count 0: the total check below fails) */
     }
-    if (((uintptr_t)scratch & 1u) != 0 || scratch_size < 2u * count + 66u) {
+    if (((uintptr_t)scratch & 1u) != 0 || scratch_size < SCRATCH_BYTES(count)) {
         return AT_DECODE_E_ARG;
     }
     p = h->table + 2;
     cum = (uint16_t *)(void *)scratch;
+#ifndef AT_RANS_BINNED
     bucket = scratch + 2u * (count + 1u);
+#endif
     for (k = 0; k < count;) {
         uint32_t f, run = 1;
         if (p == end) {
             return AT_DECODE_E_HEADER;
         }
         f = *p++;
-        if (f >= 0xC0u) { /* values that do not occur */
+        if (f >= 0xC0u) { /* symbols that do not occur */
             run = (f & 0x3Fu) + 1u;
             f = 0;
         } else if (f >= 0x80u) {
@@ -63,16 +87,22 @@ static int build_table(const at_blob_header_t *h, uint8_t *scratch, uint32_t scr
         return AT_DECODE_E_HEADER;
     }
     cum[count] = (uint16_t)sum;
-    for (k = 0; b < (1u << BUCKET_BITS); ++b) { /* bucket b: the value its first slot falls in */
-        while (cum[k + 1] <= b << shift) {
+#ifndef AT_RANS_BINNED
+    for (k = 0; b < (1u << BUCKET_BITS); ++b) { /* bucket b: the symbol its first slot falls in */
+        while (cum[k + 1] <= b << (h->param0 - BUCKET_BITS)) {
             ++k;
         }
         bucket[b] = (uint8_t)k;
     }
-    t->cum = cum;
     t->bucket = bucket;
+#endif
+    t->cum = cum;
     t->scale = h->param0;
+#ifdef AT_RANS_BINNED
+    t->lead = h->param1;
+#else
     t->low = h->table[0];
+#endif
     return AT_DECODE_OK;
 }
 
@@ -90,30 +120,58 @@ static int rans_chunk(const rans_table_t *t, const at_chunk_t *c, int8_t *out)
     in += 4;
     for (out += c->out_offset; out != stop; ++out) {
         const uint32_t slot = x & ((1u << scale) - 1u);
-        uint32_t s = t->bucket[slot >> (scale - BUCKET_BITS)];
-        while (cum[s + 1] <= slot) { /* cum[count] = 2^scale > slot: stops at the last value */
+#ifdef AT_RANS_BINNED
+        uint32_t s = 0, sh = 0, magnitude;
+#else
+        uint32_t s = t->bucket[slot >> (scale - BUCKET_BITS)], sh = 0;
+#endif
+        while (cum[s + 1] <= slot) { /* cum[count] = 2^scale > slot: stops at the last symbol */
             ++s;
         }
-        *out = (int8_t)(uint8_t)(t->low + s); /* symbol s is the value low + s */
         /* freq * (x >> scale) + slot - cum < 2^32: freq <= 2^scale */
         x = (uint32_t)(cum[s + 1] - cum[s]) * (x >> scale) + slot - cum[s];
-        while (x < RANS_L) {
-            if (in == end) {
-                return AT_DECODE_E_TRUNCATED;
+#ifdef AT_RANS_BINNED
+        magnitude = (s + 1u) >> 1;
+        if (magnitude >= 1u << t->lead) { /* a class: its leading bits; sh raw bits follow */
+            sh = (magnitude >> (t->lead - 1u)) - 1u;
+            if (sh > 7u) {
+                return AT_DECODE_E_CORRUPT;
             }
-            x = x << 8 | *in++;
+            magnitude = (magnitude - (sh << (t->lead - 1u))) << sh;
         }
+#endif
+        for (;;) {
+            while (x < RANS_L) { /* renormalise */
+                if (in == end) {
+                    return AT_DECODE_E_TRUNCATED;
+                }
+                x = x << 8 | *in++;
+            }
+            if (sh == 0u) {
+                break;
+            }
+#ifdef AT_RANS_BINNED
+            magnitude |= x & ((1u << sh) - 1u); /* the raw bits: a step of 2^sh equal slots */
+            x >>= sh;
+            sh = 0;
+#endif
+        }
+#ifdef AT_RANS_BINNED
+        *out = (int8_t)(uint8_t)((s & 1u) != 0u ? 0u - magnitude : magnitude); /* past 127 wraps */
+#else
+        *out = (int8_t)(uint8_t)(t->low + s); /* past 127 wraps */
+#endif
     }
     return x == RANS_L && in == end ? AT_DECODE_OK : AT_DECODE_E_CORRUPT;
 }
 
-int at_decode_rans(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size)
+int AT_RANS()(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_t *scratch, uint32_t scratch_size)
 {
     at_blob_header_t h;
     at_chunk_t c;
     rans_table_t t;
     uint32_t k, chunks;
-    int err = at_blob_whole(blob, AT_CODEC_RANS, 0u, out_size, &h, &chunks, &c);
+    int err = at_blob_whole(blob, AT_RANS_CODEC, 0u, out_size, &h, &chunks, &c);
     if (err == AT_DECODE_OK) {
         err = build_table(&h, scratch, scratch_size, &t);
     }
@@ -126,23 +184,23 @@ int at_decode_rans(const at_blob_t *blob, int8_t *out, uint32_t out_size, uint8_
     return err;
 }
 
-int at_decode_rans_row(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
-                       uint32_t scratch_size)
+int AT_RANS(_row)(const at_blob_t *blob, uint32_t row, int8_t *out, uint32_t out_size, uint8_t *scratch,
+                  uint32_t scratch_size)
 {
     at_blob_header_t h;
     at_chunk_t c;
     rans_table_t t;
-    int err = at_blob_row(blob, AT_CODEC_RANS, 0u, row, out_size, &h, &c);
+    int err = at_blob_row(blob, AT_RANS_CODEC, 0u, row, out_size, &h, &c);
     if (err == AT_DECODE_OK) {
         err = build_table(&h, scratch, scratch_size, &t);
     }
     return err != AT_DECODE_OK ? err : rans_chunk(&t, &c, out);
 }
 
-uint32_t at_decode_rans_get_buffer_size(const uint8_t *blob, uint32_t blob_size)
+uint32_t AT_RANS(_get_buffer_size)(const uint8_t *blob, uint32_t blob_size)
 {
     if (blob == NULL || blob_size < AT_BLOB_HEADER_BYTES + 2u) {
         return 0;
     }
-    return 2u * (blob[AT_BLOB_HEADER_BYTES + 1] + 1u) + 66u;
+    return SCRATCH_BYTES(blob[AT_BLOB_HEADER_BYTES + 1] + 1u);
 }
