@@ -112,6 +112,19 @@ def test_truncated_file(tmp_path, zoo_dir):
 
 
 @pytest.mark.slow
+def test_a_corrupt_offset_is_named_by_its_schema_field(zoo_dir):
+    """An offset pointing outside the file was reported as 'reading the model: error', whatever
+    field held it: the message names the field."""
+    model = bytearray(model_zoo.tflite_bytes("dense", zoo_dir))
+    tensor = fb.Model.GetRootAs(model, 0).Subgraphs(0).Tensors(2)
+    at = tensor._tab.Pos + tensor._tab.Offset(4)  # where the tensor's shape (its first field) is
+    model[at:at + 4] = (2 * len(model)).to_bytes(4, "little")
+    with pytest.raises(ModelImportError, match=r"^dense: corrupt or truncated TFLite file \(reading the model: "
+                                               r"subgraphs\[0\]\.tensors\[2\]\.shape: \w+\)$"):
+        import_tflite(bytes(model), "dense")
+
+
+@pytest.mark.slow
 def test_unsupported_op(tmp_path, zoo_dir):
     def exp_second_op(m):
         code = fb.OperatorCodeT()
