@@ -133,6 +133,20 @@ def test_a_bias_that_can_overflow_the_accumulator_is_refused(name, kind, zoo_dir
 
 
 @pytest.mark.slow
+def test_a_softmax_without_options_is_refused(zoo_dir):
+    """It was read as beta 1; TFLM reads beta 0 and aborts the process (autotune import died with
+    SIGABRT and left its temporary bundle folder behind)."""
+    def drop_softmax_options(m):
+        op = next(o for o in m.subgraphs[0].operators
+                  if m.operatorCodes[o.opcodeIndex].builtinCode == fb.BuiltinOperator.SOFTMAX)
+        op.builtinOptionsType, op.builtinOptions = fb.BuiltinOptions.NONE, None
+
+    model = model_zoo.edit(model_zoo.tflite_bytes("gap_mean", zoo_dir), drop_softmax_options)
+    with pytest.raises(ModelImportError, match=r"^gap_mean: op \d+ \(SOFTMAX\) has no options \(TFLM takes beta 0"):
+        import_tflite(model, "gap_mean")
+
+
+@pytest.mark.slow
 def test_a_corrupt_offset_is_named_by_its_schema_field(zoo_dir):
     """An offset pointing outside the file was reported as 'reading the model: error', whatever
     field held it: the message names the field."""
