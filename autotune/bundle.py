@@ -29,7 +29,8 @@ import yaml
 from autotune import __version__, executor
 from autotune.codegen import generate_c
 from autotune.compress.report import WeightRow, format_rows, table_note, weight_rows
-from autotune.errors import AutotuneError
+from autotune.config import folder_problem
+from autotune.errors import AutotuneError, ConfigError
 from autotune.escape import c_comment, make_comment, one_line
 from autotune.ir.graph import Graph
 from autotune.ir.kernel_plan import KernelPlan
@@ -74,11 +75,18 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
     complete: a failure leaves no bundle folder behind, nor the parent folders it created.
     """
     out_dir = Path(out_dir)
+    problem = folder_problem(out_dir)
+    if problem:
+        raise ConfigError(f"{out_dir}: {problem}; choose another --out")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise AutotuneError(f"{out_dir}: exists and is not empty; choose another --out or remove it")
     created = [p for p in (out_dir.parent, *out_dir.parent.parents) if not p.exists()]
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as exc:  # no permission, a read-only file system
+        _remove_empty(created)
+        raise ConfigError(f"{out_dir}: cannot create the bundle folder ({exc.strerror}); choose another --out") from None
     work.chmod(0o755)  # mkdtemp makes it private; a bundle is an ordinary folder
     try:
         builds, simulated, profiles, weights, unfit = _write_bundle(graph, tflite, work, test_inputs, card, target,
@@ -89,11 +97,16 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
         builds = {t: _moved(b, work, out_dir) for t, b in builds.items()}
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
-        for parent in created:  # innermost first
-            if parent.exists() and not any(parent.iterdir()):
-                parent.rmdir()
+        _remove_empty(created)
         raise
     return Bundle(out_dir, builds, simulated, profiles, weights, unfit)
+
+
+def _remove_empty(created: list[Path]) -> None:
+    """The folders a failed bundle created on its way, innermost first, where still empty."""
+    for parent in created:
+        if parent.exists() and not any(parent.iterdir()):
+            parent.rmdir()
 
 
 def _moved(b: BuildResult, old: Path, new: Path) -> BuildResult:

@@ -255,6 +255,21 @@ def test_bad_inputs_are_one_line_errors(zoo_dir, tmp_path, capsys):
         assert not (tmp_path / "bundle").exists()
 
 
+def test_an_out_folder_that_is_a_file_is_a_one_line_error(zoo_dir, tmp_path, capsys):
+    """--out naming a file, or a folder under one, was a NotADirectoryError traceback (exit 1)."""
+    source = tmp_path / "dense.tflite"
+    source.write_bytes(model_zoo.tflite_bytes("dense", zoo_dir))
+    taken = tmp_path / "taken"
+    taken.write_text("keep me")
+    for out in (taken, taken / "deeper" / "bundle"):
+        capsys.readouterr()
+        code = main(["import", str(source), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"{out}: {taken} is a file, not a folder; choose another --out" in err
+    assert taken.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["dense.tflite", "taken"]
+
+
 def test_a_failed_bundle_leaves_nothing_behind(zoo_dir, tmp_path):
     """A bundle that fails half-way (here: test inputs of the wrong shape, found after the
     folder was started) leaves no bundle folder, no temporary one and no parents it created."""

@@ -112,6 +112,54 @@ def test_truncated_file(tmp_path, zoo_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name, kind", [("dense", "FULLY_CONNECTED"), ("conv1d", "CONV_2D"),
+                                        ("depthwise", "DEPTHWISE_CONV_2D")])
+def test_a_bias_that_can_overflow_the_accumulator_is_refused(name, kind, zoo_dir):
+    """TFLM adds the bias to an int32 accumulator unchecked: a bias near INT32_MIN (one flipped
+    bit of a real model's) overflowed it, TFLM's output was not defined and differed from the C's."""
+    def near_int32_min(m):
+        op = next(o for o in m.subgraphs[0].operators if fb.BuiltinOperator.__dict__[kind] ==
+                  m.operatorCodes[o.opcodeIndex].builtinCode)
+        bias = m.buffers[m.subgraphs[0].tensors[op.inputs[2]].buffer]
+        values = np.frombuffer(bytes(bias.data), np.int32).copy()
+        values[-1] = -(2**31) + 50
+        bias.data = np.frombuffer(values.tobytes(), np.uint8)
+
+    model = model_zoo.edit(model_zoo.tflite_bytes(name, zoo_dir), near_int32_min)
+    with pytest.raises(ModelImportError, match=rf"^{name}: op \d+ \({kind}\) tensor \d+ '.*': output channel \d+: bias "
+                                               r"-2147483598 plus the filter's sums over int8 inputs \(-?\d+\.\.\d+\) "
+                                               r"overflow TFLM's int32 accumulator$"):
+        import_tflite(model, name)
+
+
+@pytest.mark.slow
+def test_a_softmax_without_options_is_refused(zoo_dir):
+    """It was read as beta 1; TFLM reads beta 0 and aborts the process (autotune import died with
+    SIGABRT and left its temporary bundle folder behind)."""
+    def drop_softmax_options(m):
+        op = next(o for o in m.subgraphs[0].operators
+                  if m.operatorCodes[o.opcodeIndex].builtinCode == fb.BuiltinOperator.SOFTMAX)
+        op.builtinOptionsType, op.builtinOptions = fb.BuiltinOptions.NONE, None
+
+    model = model_zoo.edit(model_zoo.tflite_bytes("gap_mean", zoo_dir), drop_softmax_options)
+    with pytest.raises(ModelImportError, match=r"^gap_mean: op \d+ \(SOFTMAX\) has no options \(TFLM takes beta 0"):
+        import_tflite(model, "gap_mean")
+
+
+@pytest.mark.slow
+def test_a_corrupt_offset_is_named_by_its_schema_field(zoo_dir):
+    """An offset pointing outside the file was reported as 'reading the model: error', whatever
+    field held it: the message names the field."""
+    model = bytearray(model_zoo.tflite_bytes("dense", zoo_dir))
+    tensor = fb.Model.GetRootAs(model, 0).Subgraphs(0).Tensors(2)
+    at = tensor._tab.Pos + tensor._tab.Offset(4)  # where the tensor's shape (its first field) is
+    model[at:at + 4] = (2 * len(model)).to_bytes(4, "little")
+    with pytest.raises(ModelImportError, match=r"^dense: corrupt or truncated TFLite file \(reading the model: "
+                                               r"subgraphs\[0\]\.tensors\[2\]\.shape: \w+\)$"):
+        import_tflite(bytes(model), "dense")
+
+
+@pytest.mark.slow
 def test_unsupported_op(tmp_path, zoo_dir):
     def exp_second_op(m):
         code = fb.OperatorCodeT()

@@ -9,7 +9,9 @@ the file, the op index, the op and the tensor.
 """
 from __future__ import annotations
 
+import linecache
 import math
+import re
 import struct
 from pathlib import Path
 
@@ -67,6 +69,25 @@ class _Corrupt(Exception):
 
 # Errors the generated flatbuffer reader raises on offsets and lengths outside the buffer.
 _READ_ERRORS = (_Corrupt, IndexError, ValueError, TypeError, OverflowError, UnicodeDecodeError, struct.error)
+# A reader call in the generated object API's _UnPack, e.g. `subGraph.Tensors(i)`, `tensor.ShapeAsNumpy()`.
+_UNPACK_CALL = re.compile(r"\b[a-z]\w*\.([A-Z]\w*?)(?:IsNone|Length|AsNumpy)?\((\w*)\)")
+
+
+def _schema_path(exc: BaseException) -> str:
+    """Where the generated reader's whole-model parse failed, as schema fields, from the
+    _UnPack frames of its traceback: e.g. ': subgraphs[0].tensors[12].quantization.scale'."""
+    fields = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_filename == fb.__file__ and frame.f_code.co_name == "_UnPack":
+            call = _UNPACK_CALL.search(linecache.getline(fb.__file__, tb.tb_lineno))
+            if call:
+                field, index = call.groups()
+                snake = re.sub(r"(?<!^)([A-Z])", r"_\1", field).lower()
+                fields.append(snake + (f"[{frame.f_locals.get(index)}]" if index else ""))
+        tb = tb.tb_next
+    return ": " + ".".join(fields) if fields else ""
 
 
 class _Importer:
@@ -86,8 +107,8 @@ class _Importer:
         try:
             return f(*args)
         except _READ_ERRORS as e:
-            raise ModelImportError(f"{self.label}: corrupt or truncated TFLite file (reading {what}: "
-                                   f"{type(e).__name__})") from None
+            raise ModelImportError(f"{self.label}: corrupt or truncated TFLite file (reading {what}"
+                                   f"{_schema_path(e)}: {type(e).__name__})") from None
 
     def count(self, what: str, n: int, element_bytes: int) -> int:
         """A vector length, checked against the file size before anything loops over it."""

@@ -140,6 +140,24 @@ def check_filter_quantization(graph: Graph, op: Op, channels: int, axis: int) ->
             raise OpError(f"bias has shape {bias.shape}, expected ({channels},)", op.inputs[2])
 
 
+def check_accumulator(graph: Graph, op: Op, by_channel: np.ndarray) -> None:
+    """TFLM sums filter * (input - zero point) over a window in an int32, then adds the bias,
+    and checks neither (signed overflow: undefined behaviour in C). Refused where some int8 input
+    takes either sum out of int32: there TFLM's output is not defined. `by_channel`: one row of
+    filter values per output channel."""
+    zp = int(graph.tensor(op.inputs[0]).quant.zero_point[0])
+    w = by_channel.astype(np.int64)
+    high = np.where(w > 0, w * (127 - zp), w * (-128 - zp)).sum(axis=1)  # the largest sum per channel
+    low = np.where(w > 0, w * (-128 - zp), w * (127 - zp)).sum(axis=1)
+    bias = graph.tensor(op.inputs[2]).data.astype(np.int64) if has_input(op, 2) else np.zeros(len(w), np.int64)
+    over = (high > fp.INT32_MAX) | (low < fp.INT32_MIN) | (bias + high > fp.INT32_MAX) | (bias + low < fp.INT32_MIN)
+    if over.any():
+        c = int(np.flatnonzero(over)[0])
+        raise OpError(f"output channel {c}: bias {bias[c]} plus the filter's sums over int8 inputs "
+                      f"({low[c]}..{high[c]}) overflow TFLM's int32 accumulator",
+                      op.inputs[2] if has_input(op, 2) else op.inputs[1])
+
+
 def channel_rows(bias: np.ndarray, by_channel: np.ndarray, input_offset: int) -> np.ndarray:
     """at_channel_t.acc_init per output channel (a row of `by_channel`): bias + input_offset *
     sum(filter), wrapped to int32 (the kernels add to it modulo 2**32, so the accumulator is
@@ -612,6 +630,8 @@ class Conv2D(_Conv):
 
     def check(self, graph: Graph, op: Op) -> None:
         check_filter_quantization(graph, op, graph.tensor(op.inputs[1]).shape[0], axis=0)
+        filt = graph.tensor(op.inputs[1])
+        check_accumulator(graph, op, filt.data.reshape(filt.shape[0], -1))
 
 
 class DepthwiseConv2D(_Conv):
@@ -639,3 +659,5 @@ class DepthwiseConv2D(_Conv):
 
     def check(self, graph: Graph, op: Op) -> None:
         check_filter_quantization(graph, op, graph.tensor(op.inputs[1]).shape[3], axis=3)
+        filt = graph.tensor(op.inputs[1])
+        check_accumulator(graph, op, filt.data.reshape(-1, filt.shape[3]).T)

@@ -11,8 +11,8 @@ from autotune.ir.graph import Graph, Op
 from autotune.ir.kernel_plan import KernelCall, frozen_map
 from autotune.ops.base import (OpDef, OpError, Operand, activation_range, bias_type, fused_activation, has_input,
                                require_rank, weight_storage)
-from autotune.ops.conv import (_exact_float, channel_multipliers, channel_rows, mve_rows_work, output_work,
-                               requantize)
+from autotune.ops.conv import (_exact_float, channel_multipliers, channel_rows, check_accumulator, mve_rows_work,
+                               output_work, requantize)
 
 
 def grouped_tails(rows: int, depth: int, units: int, p: "FullyConnectedParams") -> int:
@@ -133,6 +133,8 @@ class FullyConnected(OpDef):
             raise OpError("per-channel filter with a zero point other than 0", op.inputs[1])
         if has_input(op, 2) and graph.tensor(op.inputs[2]).shape != (units,):
             raise OpError(f"bias has shape {graph.tensor(op.inputs[2]).shape}, expected ({units},)", op.inputs[2])
+        filt = graph.tensor(op.inputs[1])
+        check_accumulator(graph, op, filt.data.astype(np.int64) - filt.quant.zero_point[0])
 
     def prepare(self, graph: Graph, op: Op) -> FullyConnectedParams:
         inp, filt, out = (graph.tensor(i) for i in (op.inputs[0], op.inputs[1], op.outputs[0]))

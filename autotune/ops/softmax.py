@@ -35,7 +35,9 @@ class Softmax(OpDef):
     options_type = "SoftmaxOptions"
 
     def parse_options(self, o, graph: Graph, inputs: tuple[int, ...]) -> dict:
-        beta = float(o.beta) if o is not None else 1.0
+        if o is None:  # TFLM's parser then leaves beta 0, and its Prepare aborts the process
+            raise OpError("has no options (TFLM takes beta 0 and aborts)")
+        beta = float(o.beta)
         if not (math.isfinite(beta) and 0 < beta < 1e6):
             raise OpError(f"has beta {beta}")
         return dict(beta=beta)
