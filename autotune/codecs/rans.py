@@ -3,8 +3,8 @@ empirical entropy within a fraction of a percent (Huffman cannot go below one bi
 which pruned tensors need).
 
 Byte-wise renormalisation as in ryg_rans (state in [2^23, 2^31)), frequencies quantised to a
-total of 2^scale_bits. Table: the smallest symbol (int8) and the count - 1 of symbols from it to
-the largest, then their frequencies as codes: a byte below 0x80 is a frequency; 0x80 | h, l is
+total of 2^scale_bits. Table: a byte (rans: the smallest value, int8; rans_binned: 0), the
+count - 1 of symbols, then their frequencies as codes: a byte below 0x80 is a frequency; 0x80 | h, l is
 the frequency h << 8 | l (h < 64); 0xC0 | r stands for r + 1 symbols that do not occur.
 
 In `rans` a symbol is the value (index s of the table is the value low + s). In `rans_binned`
@@ -102,6 +102,10 @@ class Rans(Storage):
             raise CodecError("rans: param1 must be 0", "header")
         return cls(param0)
 
+    def low(self, values: np.ndarray) -> int:
+        """The table's first byte: the value at index 0."""
+        return int(values.min())
+
     def indices(self, values: np.ndarray, low: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per value its symbol's table index (`low` the value at index 0), and the count and
         value of the raw bits that follow the symbol."""
@@ -109,7 +113,7 @@ class Rans(Storage):
         return values.astype(np.int64) - low, zeros, zeros
 
     def table(self, values: np.ndarray):
-        low = int(values.min()) if self.name == "rans" else 0
+        low = self.low(values)
         counts = np.bincount(self.indices(values, low)[0])
         freq = np.zeros(len(counts), np.int64)
         freq[counts > 0] = quantize_frequencies(counts[counts > 0], 1 << self.scale_bits)
@@ -220,6 +224,9 @@ class RansBinned(Rans):
         if int(np.abs(values.astype(np.int64)).max()) < 1 << self.lead_bits:
             return f"every magnitude is below 2^{self.lead_bits}: binning changes nothing (use rans)"
         return None
+
+    def low(self, values: np.ndarray) -> int:
+        return 0  # not read: zigzag indices start at 0
 
     def indices(self, values: np.ndarray, low: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cls, sh, raw = binned(values, self.lead_bits)
