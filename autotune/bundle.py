@@ -79,7 +79,7 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
     if problem:
         raise ConfigError(f"{out_dir}: {problem}; choose another --out")
     if out_dir.exists() and any(out_dir.iterdir()):
-        raise AutotuneError(f"{out_dir}: exists and is not empty; choose another --out or remove it")
+        raise ConfigError(f"{out_dir}: exists and is not empty; choose another --out or remove it")
     created = [p for p in (out_dir.parent, *out_dir.parent.parents) if not p.exists()]
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)

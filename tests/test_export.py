@@ -256,7 +256,8 @@ def test_bad_inputs_are_one_line_errors(zoo_dir, tmp_path, capsys):
 
 
 def test_an_out_folder_that_is_a_file_is_a_one_line_error(zoo_dir, tmp_path, capsys):
-    """--out naming a file, or a folder under one, was a NotADirectoryError traceback (exit 1)."""
+    """--out naming a file, or a folder under one, was a NotADirectoryError traceback (exit 1);
+    a folder with files in it is bad input too (exit 2), left as it was."""
     source = tmp_path / "dense.tflite"
     source.write_bytes(model_zoo.tflite_bytes("dense", zoo_dir))
     taken = tmp_path / "taken"
@@ -268,6 +269,13 @@ def test_an_out_folder_that_is_a_file_is_a_one_line_error(zoo_dir, tmp_path, cap
         assert code == 2 and len(err.strip().splitlines()) == 1, err
         assert f"{out}: {taken} is a file, not a folder; choose another --out" in err
     assert taken.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["dense.tflite", "taken"]
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "notes.txt").write_text("keep me")
+    capsys.readouterr()
+    assert main(["import", str(source), "--out", str(full)]) == 2
+    assert f"{full}: exists and is not empty; choose another --out or remove it" in capsys.readouterr().err
+    assert [p.name for p in full.iterdir()] == ["notes.txt"]
 
 
 def test_a_failed_bundle_leaves_nothing_behind(zoo_dir, tmp_path):
