@@ -80,6 +80,11 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
         raise ConfigError(f"{out_dir}: {problem}; choose another --out")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ConfigError(f"{out_dir}: exists and is not empty; choose another --out or remove it")
+    # Before any folder exists: TFLite Micro aborts the process on some models it cannot run.
+    core = integer_core(graph)
+    expected = executor.run(core, test_inputs)
+    if core is graph:  # int8 edges: TFLM takes the same inputs (float-edge models are checked in tests)
+        check_matches_tflm(tflite, test_inputs, expected, graph.name)
     created = [p for p in (out_dir.parent, *out_dir.parent.parents) if not p.exists()]
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -89,8 +94,8 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
         raise ConfigError(f"{out_dir}: cannot create the bundle folder ({exc.strerror}); choose another --out") from None
     work.chmod(0o755)  # mkdtemp makes it private; a bundle is an ordinary folder
     try:
-        builds, simulated, profiles, weights, unfit = _write_bundle(graph, tflite, work, test_inputs, card, target,
-                                                                    placement)
+        builds, simulated, profiles, weights, unfit = _write_bundle(graph, core, tflite, work, test_inputs, expected,
+                                                                    card, target, placement)
         if out_dir.exists():
             out_dir.rmdir()  # empty, as checked above
         work.rename(out_dir)
@@ -117,15 +122,10 @@ def _moved(b: BuildResult, old: Path, new: Path) -> BuildResult:
     return replace(b, elf_path=move(b.elf_path), uf2_path=move(b.uf2_path))
 
 
-def _write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.ndarray, card: dict,
-                  target: str | None, placement: str) -> tuple[dict[str, BuildResult], dict[str, SimResult],
-                                                           dict[str, tuple[CallProfile, ...]], tuple[WeightRow, ...],
-                                                           dict[str, str]]:
-    core = integer_core(graph)
-    expected = executor.run(core, test_inputs)
-    if core is graph:  # int8 edges: TFLM takes the same inputs (float-edge models are checked in tests)
-        check_matches_tflm(tflite, test_inputs, expected, graph.name)
-
+def _write_bundle(graph: Graph, core: Graph, tflite: bytes, out_dir: Path, test_inputs: np.ndarray,
+                  expected: np.ndarray, card: dict, target: str | None, placement: str
+                  ) -> tuple[dict[str, BuildResult], dict[str, SimResult], dict[str, tuple[CallProfile, ...]],
+                             tuple[WeightRow, ...], dict[str, str]]:
     generated = generate_c(graph, out_dir / "src")
     harness = out_dir / "harness"
     harness.mkdir()

@@ -279,8 +279,10 @@ def test_an_out_folder_that_is_a_file_is_a_one_line_error(zoo_dir, tmp_path, cap
 
 
 def test_a_failed_bundle_leaves_nothing_behind(zoo_dir, tmp_path):
-    """A bundle that fails half-way (here: test inputs of the wrong shape, found after the
-    folder was started) leaves no bundle folder, no temporary one and no parents it created."""
+    """Test inputs of the wrong shape are refused before any folder exists (TFLite Micro, which
+    checks them, can abort the process); a bundle that fails half-way (here: a model card that
+    cannot be written, after the builds) leaves no bundle folder, no temporary one and no parents
+    it created."""
     import numpy as np
 
     from autotune.bundle import write_bundle
@@ -291,6 +293,10 @@ def test_a_failed_bundle_leaves_nothing_behind(zoo_dir, tmp_path):
     out = tmp_path / "deep" / "er" / "bundle"
     with pytest.raises(ValueError, match="input must be int8"):
         write_bundle(graph, model, out, np.zeros((2, 21), np.int8), {})
+    assert list(tmp_path.iterdir()) == []
+    inputs = np.zeros((1, *graph.tensor(graph.inputs[0]).shape[1:]), np.int8)
+    with pytest.raises(yaml.representer.RepresenterError):
+        write_bundle(graph, model, out, inputs, {"note": object()})
     assert list(tmp_path.iterdir()) == []
 
 
