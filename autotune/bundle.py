@@ -75,11 +75,7 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
     complete: a failure leaves no bundle folder behind, nor the parent folders it created.
     """
     out_dir = Path(out_dir)
-    problem = folder_problem(out_dir)
-    if problem:
-        raise ConfigError(f"{out_dir}: {problem}; choose another --out")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise ConfigError(f"{out_dir}: exists and is not empty; choose another --out or remove it")
+    check_out_dir(out_dir)
     # Before any folder exists: TFLite Micro aborts the process on some models it cannot run.
     core = integer_core(graph)
     expected = executor.run(core, test_inputs)
@@ -105,6 +101,15 @@ def write_bundle(graph: Graph, tflite: bytes, out_dir: Path, test_inputs: np.nda
         _remove_empty(created)
         raise
     return Bundle(out_dir, builds, simulated, profiles, weights, unfit)
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """ConfigError unless a bundle can be written to `out_dir`: a new or empty folder."""
+    problem = folder_problem(out_dir)
+    if problem:
+        raise ConfigError(f"{out_dir}: {problem}; choose another --out")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ConfigError(f"{out_dir}: exists and is not empty; choose another --out or remove it")
 
 
 def _remove_empty(created: list[Path]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from autotune import executor
-from autotune.bundle import Bundle, write_bundle
+from autotune.bundle import Bundle, check_out_dir, write_bundle
 from autotune.compress.search import layer_choices
 from autotune.compress.lossless import StoragePoint, choose_point, storage_front
 from autotune.compress.storage import store, with_storage
@@ -154,6 +154,17 @@ def import_model(tflite_path: Path, out_dir: Path, inputs_path: Path | None = No
     configurations that do not fit first."""
     graph = import_tflite(Path(tflite_path))  # errors name the file
     tflite = Path(tflite_path).read_bytes()
+    check_out_dir(Path(out_dir))  # bad input first, before the storage search
+    core = integer_core(graph)  # the C takes and returns the int8 integer path; storage keeps its edges
+    shape = core.tensor(core.inputs[0]).shape[1:]
+    if inputs_path is not None:
+        x = read_inputs(inputs_path, inputs_key, shape)
+        if vectors is not None and vectors > len(x):
+            raise DataError(f"{inputs_path}: {len(x)} inputs, but --vectors asks for {vectors}")
+        x = x[:vectors]
+        inputs = x.astype(np.int8) if x.dtype == np.int8 else executor.quantize_input(core, x.astype(np.float32))
+    else:
+        inputs = np.random.default_rng(seed).integers(-128, 128, (vectors or 20, *shape)).astype(np.int8)
     search = None
     if compress is not None:
         points, unfit = storage_front(graph, compress.target)
@@ -171,16 +182,6 @@ def import_model(tflite_path: Path, out_dir: Path, inputs_path: Path | None = No
                               "flash_source": p.flash_source, "ram_source": p.flash_source,
                               "latency_source": p.latency_source, "on_front": p.on_front} for p in points],
                   "does_not_fit": [{"how": how, "why": why} for how, why in unfit]}
-    core = integer_core(graph)  # the C takes and returns the int8 integer path
-    shape = core.tensor(core.inputs[0]).shape[1:]
-    if inputs_path is not None:
-        x = read_inputs(inputs_path, inputs_key, shape)
-        if vectors is not None and vectors > len(x):
-            raise DataError(f"{inputs_path}: {len(x)} inputs, but --vectors asks for {vectors}")
-        x = x[:vectors]
-        inputs = x.astype(np.int8) if x.dtype == np.int8 else executor.quantize_input(core, x.astype(np.float32))
-    else:
-        inputs = np.random.default_rng(seed).integers(-128, 128, (vectors or 20, *shape)).astype(np.int8)
     features = extract_features(graph, activation_bytes=0)  # only the latency prediction is used
     card = {
         "name": graph.name,

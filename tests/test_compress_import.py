@@ -99,6 +99,19 @@ def test_compress_flag_errors_are_one_line(args, message, tmp_path):
     assert not (tmp_path / "bundles").exists()
 
 
+def test_compress_reports_a_bad_out_or_inputs_before_its_storage_search(zoo_dir, tmp_path):
+    """The storage search builds about eight firmwares: bad input is refused before it starts."""
+    (tmp_path / "mlp.tflite").write_bytes(pruned_mlp(zoo_dir))
+    (tmp_path / "taken").write_text("a file")
+    np.save(tmp_path / "x.npy", np.zeros((3, 7), np.float32))  # not the model's input shape
+    for args, message in ((["--out", "taken"], "autotune: error: taken: taken is a file"),
+                          (["--inputs", "x.npy"], "autotune: error: x.npy")):
+        proc = cli("import", "mlp.tflite", "--compress", *args, cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stderr.startswith(message), proc.stderr
+        assert proc.stdout == ""  # no storage front printed: the search never ran
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlp.tflite", "taken", "x.npy"]
+
+
 def test_compress_of_a_corrupt_model_names_the_file(tmp_path):
     (tmp_path / "m.tflite").write_bytes(b"TFL3 not a model")
     proc = cli("import", "m.tflite", "--compress", cwd=tmp_path)
