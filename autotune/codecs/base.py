@@ -74,9 +74,10 @@ class Encoded:
         if per_row and not self.per_row:
             raise CodecError(f"{self.storage}: this blob decodes only as a whole tensor; "
                              "encode it with per_row=True")
+        cls = get_class(self.storage)
         return DecodeCall(
             symbol=f"at_decode_{self.storage}{'_row' if per_row else ''}",
-            c_files=(C_HEADER, C_COMMON, *get_class(self.storage).c_includes, get_class(self.storage).c_file),
+            c_files=(C_HEADER, C_COMMON, *cls.c_includes, cls.c_file),
             per_row=per_row, calls=self.rows if per_row else 1,
             out_bytes=self.row_len if per_row else self.elements,
             scratch_bytes=self.scratch_bytes,

@@ -216,9 +216,7 @@ class RansBinned(Rans):
 
     @classmethod
     def from_header(cls, param0: int, param1: int) -> Storage:
-        if not 1 <= param1 <= MAX_LEAD_BITS:
-            raise CodecError(f"rans_binned: param1 (lead bits) must be 1 to {MAX_LEAD_BITS}", "header")
-        return cls(param0, param1)
+        return cls(param0, param1)  # the constructor refuses a bad scale or lead bits ("header")
 
     def unfit(self, values: np.ndarray) -> str | None:
         if int(np.abs(values.astype(np.int64)).max()) < 1 << self.lead_bits:
