@@ -234,7 +234,7 @@ def test_auto_picks_the_smallest_within_the_budget():
     pruned = (rng.normal(0, 20, (16, 64)) * (rng.random((16, 64)) < 0.1)).round().astype(np.int8)
     best = choose(pruned, model=model)
     assert best.encoded.bytes == min(b for _, b, _ in best.considered) < pruned.size
-    assert len(best.considered) == 31  # all but bit packing hold these (rANS at 6 scales, binned at 6 x 3 lead bits)
+    assert len(best.considered) == 19  # all but bit packing hold these (rANS and binned rANS at 6 scales each)
     budget = best.decode_cycles - 1  # the smallest no longer fits: the next smallest that does
     second = choose(pruned, max_decode_cycles=budget, model=model)
     assert (second.encoded.storage, second.encoded.params) != (best.encoded.storage, best.encoded.params)
