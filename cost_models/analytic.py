@@ -88,7 +88,7 @@ class CoreTable:
 DECODER_FLASH = {"at_decode_common.c": 448, "at_decode_dense.c": 102, "at_decode_bitpack.c": 178,
                  "at_decode_palette.c": 198, "at_decode_rle.c": 320, "at_decode_sparse.c": 192,
                  "at_decode_rans.c": 566, "at_decode_heatshrink.c": 430, "at_decode_lz4.c": 314,
-                 "at_decode_rans_binned.c": 578}
+                 "at_decode_rans_binned.c": 578, "at_decode_rans_grid.c": 600}
 
 
 def decoder_cycles(symbol: str) -> dict[str, float] | None:

@@ -13,6 +13,7 @@ import numpy as np
 from elftools.elf.elffile import ELFFile
 
 from autotune.codecs import STORAGES, Encoded, get_storage
+from autotune.codecs.rans import grid_magnitudes
 from autotune.codegen.writer import c_array
 from autotune.codegen.kernel_library import KERNEL_DIR, copy_kernels
 from device_runners.build import SANITIZE_FLAGS, WARNINGS, find_tool
@@ -69,7 +70,13 @@ def sample_tensors(rng: np.random.Generator) -> list[np.ndarray]:
     return [rng.integers(-128, 128, (6, 40), dtype=np.int8), np.full((4, 33), -7, np.int8), pruned,
             rng.choice(np.array([-90, -3, 0, 12, 77], np.int8), (5, 27)),
             rng.integers(-2, 2, (7, 9), dtype=np.int8), rng.integers(-8, 8, (16, 24), dtype=np.int8), runs,
-            np.array([[127, -128, 0, 1]], np.int8)]
+            np.array([[127, -128, 0, 1]], np.int8), grid(rng, 7, (6, 35)), grid(rng, 1, (3, 20))]
+
+
+def grid(rng: np.random.Generator, q: int, shape: tuple[int, int]) -> np.ndarray:
+    """Low-bit weights: levels -q..q (more of them near 0) on the int8 grid of q levels a side."""
+    levels = np.clip(rng.normal(0, q / 2, shape).round(), -q, q).astype(np.int64)
+    return (np.sign(levels) * grid_magnitudes(q)[np.abs(levels)]).astype(np.int8)
 
 
 def storages_for(values: np.ndarray) -> list:

@@ -17,6 +17,7 @@ from autotune.codecs import (STORAGES, CodecError, choose, decode, decode_row, e
                              entropy_bound_bytes, get_storage)
 from autotune.codecs.auto import CYCLES_FILE, CycleModel, default_candidates, load_cycle_model
 from autotune.codecs.heatshrink import Heatshrink
+from autotune.codecs.rans import grid_magnitudes, grid_of
 from autotune.codecs.lz4 import Lz4
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -95,6 +96,39 @@ def test_rans_binned_round_trip(lead_bits, data, scale_bits, per_row):
             storage.encode(values, rows=rows)
         return
     check_round_trip(storage, values, rows, per_row)
+
+
+@SETTINGS
+@given(data=st.data(), q=st.sampled_from([1, 2, 3, 7, 15, 63]), scale_bits=st.integers(8, 13),
+       per_row=st.booleans())
+def test_rans_grid_round_trip(data, q, scale_bits, per_row):
+    """Levels of any grid, through every level pattern tensors() draws (constant, sparse, runs,
+    extremes); off the grid, or on no grid smaller than the values' range, it refuses."""
+    levels, rows = data.draw(tensors((-q, q)))
+    magnitudes = grid_magnitudes(q)[np.abs(levels.astype(np.int64))]
+    values = (np.sign(levels) * magnitudes).astype(np.int8)
+    storage = get_storage("rans_grid", scale_bits=scale_bits)
+    if not grid_of(values):
+        with pytest.raises(CodecError, match="not on a symmetric grid"):
+            storage.encode(values, rows=rows)
+        return
+    check_round_trip(storage, values, rows, per_row)
+    assert storage.encode(values, rows=rows).blob[4] <= q  # the smallest grid that holds them
+
+
+def test_grid_rans_stores_low_bit_tensors_in_less_table_and_scratch():
+    """4-bit weights take 15 of the 255 values from -127 to 127: plain rANS codes a run of absent
+    values between each two levels and keeps cumulative frequencies for all 255."""
+    rng = np.random.default_rng(0)
+    levels = np.clip(np.round(rng.laplace(0, 2, (16, 112))), -7, 7).astype(np.int64)
+    w = (np.sign(levels) * grid_magnitudes(7)[np.abs(levels)]).astype(np.int8)
+    plain = encode(w, "rans", scale_bits=8)
+    on_grid = encode(w, "rans_grid", scale_bits=8)  # every frequency below 128: one byte each
+    assert on_grid.blob[4] == 7 and np.array_equal(decode(on_grid.blob), w)
+    assert on_grid.table_bytes == 16 + 2 + 15 and plain.table_bytes - on_grid.table_bytes == 14  # 14 runs
+    assert on_grid.bytes - on_grid.table_bytes <= plain.bytes - plain.table_bytes  # the same coding
+    assert on_grid.scratch_bytes == 2 * 15 + 3 + 7 and plain.scratch_bytes == 2 * 255 + 66
+    assert choose(w).encoded.storage == "rans_grid"
 
 
 def test_binned_rans_stores_wide_pruned_tensors_smaller():

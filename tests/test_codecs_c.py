@@ -11,7 +11,7 @@ import heatshrink2
 import numpy as np
 import pytest
 from codec_harness import (DECODER_SOURCES, KERNELS, build_harness, corpus, decoder_code_bytes, firmware_sources,
-                           mutate, run_requests)
+                           grid, mutate, run_requests)
 
 from autotune.codecs import STORAGES, CodecError, decode, decode_row, get_storage, storage_of
 from device_runners.build import WARNINGS, build, find_tool, function_stack
@@ -144,6 +144,8 @@ def test_decoders_on_rp2040_sim(name, tmp_path):
     Python's blobs, whole and one filter per call, within 1 KB of code."""
     rng = np.random.default_rng(4)
     tensors = [rng.integers(-2, 2, (6, 50), dtype=np.int8), np.where(rng.random((3, 70)) < 0.8, 0, -2).astype(np.int8)]
+    if name == "rans_grid":  # it holds only levels of a grid: 2- and 4-bit weights
+        tensors = [grid(rng, 1, (6, 50)), grid(rng, 7, (3, 70))]
     storage = get_storage(name, **{"bitpack": {"bits": 2}, "rans_binned": {"lead_bits": 1}}.get(name, {}))
     for per_row in (False, True):
         src = tmp_path / f"src{per_row}"

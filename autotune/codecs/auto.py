@@ -59,11 +59,13 @@ def default_candidates() -> tuple[Storage, ...]:
     frequency scale: a coarse one makes the table of a few levels small (one byte a frequency),
     a fine one codes a wide alphabet closely; which is smaller depends on the tensor. Binned rANS
     keeps 2 leading bits of a magnitude in its symbol: a smaller table, slightly worse coding of
-    the rest (1 or 3 bits gained a few bytes more on trained weights, for 3x the encoding time)."""
+    the rest (1 or 3 bits gained a few bytes more on trained weights, for 3x the encoding time).
+    Grid rANS holds only low-bit weights (their levels are its symbols)."""
     return (get_storage("dense"), get_storage("bitpack", bits=2), get_storage("bitpack", bits=4),
             get_storage("palette"), get_storage("rle0"), get_storage("delta_rle"), get_storage("sparse"),
             *(get_storage("rans", scale_bits=b) for b in range(8, 14)),
             *(get_storage("rans_binned", scale_bits=b, lead_bits=2) for b in range(8, 14)),
+            *(get_storage("rans_grid", scale_bits=b) for b in range(8, 14)),
             get_storage("heatshrink", window_sz2=8, lookahead_sz2=4), get_storage("lz4"))
 
 

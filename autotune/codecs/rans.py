@@ -12,15 +12,21 @@ In `rans` a symbol is the value (index s of the table is the value low + s). In 
 are their own class; a larger one keeps its k leading bits in the class, and its `sh` trailing
 bits follow the symbol raw (a uniform rANS step of 2^sh slots). Int8 weights then need a few dozen
 symbols, not up to 256: on wide, pruned tensors the table is a large part of the blob, and what
-binning costs (trailing bits not quite uniform) is much less. Binned symbols are in zigzag order
-(0, -1, 1, -2, ...; the table's first byte is 0), most frequent first for weights, so the decoder
-finds a slot's symbol by a short search from the start without a bucket index. The binned
-decoder is a second build of the same C, so a model with plain rans does not carry its code.
+binning costs (trailing bits not quite uniform) is much less. In `rans_grid` (param1 = q, found
+in the data) the values are on the symmetric grid of q levels a side that low-bit weights are on
+(level k is 127 k / q rounded half up: q = 7 for 4 bits, 1 for 2 bits), and a symbol is a sign
+and a level: a 4-bit tensor's table is 17 bytes, not the 31 of plain rans with its runs of
+values that do not occur between levels, and its scratch 50 bytes, not 578. Binned and grid
+symbols are in zigzag order (0, -1, 1, -2, ...; the table's first byte is 0), most frequent first
+for weights, so the decoder finds a slot's symbol by a short search from the start without a
+bucket index. Both are further builds of the same C, so a model with plain rans does not carry
+their code.
 
 A chunk is the final encoder state (u32 LE) followed by the renormalisation bytes; decoding ends
 with the state back at 2^23 and every byte read, which catches most corruption even without the
 CRC. The C decoder builds the cumulative frequencies in scratch (rans: and a 64-bucket index
-where the search for a slot's symbol starts; 2 x symbols + 66 bytes, rans_binned 2 x symbols + 2).
+where the search for a slot's symbol starts; 2 x symbols + 66 bytes, rans_binned 2 x symbols + 2,
+rans_grid 2 x symbols + 3 + q).
 """
 from __future__ import annotations
 
@@ -31,6 +37,27 @@ from autotune.codecs.base import Storage
 
 RANS_L = 1 << 23
 MAX_LEAD_BITS = 6
+MAX_GRID = 127
+
+
+def grid_magnitudes(q: int) -> np.ndarray:
+    """The magnitudes of levels 0..q of the grid with q levels a side: 127 j / q rounded half up,
+    (254 j + q) // 2q, as the C computes them."""
+    return (254 * np.arange(q + 1) + q) // (2 * q)
+
+
+def grid_of(values: np.ndarray) -> int:
+    """The smallest q whose grid (levels -q..q) holds every value, if it has fewer levels than
+    the values' range; else 0."""
+    present = np.unique(values.astype(np.int64))
+    span = int(present[-1] - present[0]) + 1
+    magnitudes = np.abs(present)
+    for q in range(1, MAX_GRID + 1):
+        if 2 * q + 1 >= span:
+            return 0
+        if np.isin(magnitudes, grid_magnitudes(q)).all():
+            return q
+    return 0
 
 
 def binned(values: np.ndarray, lead_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,8 +102,9 @@ def _frequencies(freq: np.ndarray) -> bytes:
 
 
 class _Table:
-    def __init__(self, low: int, freq: np.ndarray, scale_bits: int):
+    def __init__(self, low: int, freq: np.ndarray, scale_bits: int, grid: int = 0):
         self.low = low  # rans: the value at index 0
+        self.grid = grid  # rans_grid: q
         self.freq = freq.astype(np.int64)
         self.cum = np.concatenate([[0], np.cumsum(self.freq)])
         self.scale_bits = scale_bits
@@ -96,6 +124,10 @@ class Rans(Storage):
     def header_params(self, ctx):
         return self.scale_bits, 0
 
+    def grid(self, values: np.ndarray) -> int:
+        """rans_grid's q; 0 for the others."""
+        return 0
+
     @classmethod
     def from_header(cls, param0: int, param1: int) -> Storage:
         if param1:
@@ -106,19 +138,19 @@ class Rans(Storage):
         """The table's first byte: the value at index 0."""
         return int(values.min())
 
-    def indices(self, values: np.ndarray, low: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per value its symbol's table index (`low` the value at index 0), and the count and
-        value of the raw bits that follow the symbol."""
+    def indices(self, values: np.ndarray, low: int, grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per value its symbol's table index (`low` the value at index 0, `grid` rans_grid's q),
+        and the count and value of the raw bits that follow the symbol."""
         zeros = np.zeros(len(values), np.int64)
         return values.astype(np.int64) - low, zeros, zeros
 
     def table(self, values: np.ndarray):
-        low = self.low(values)
-        counts = np.bincount(self.indices(values, low)[0])
+        low, grid = self.low(values), self.grid(values)
+        counts = np.bincount(self.indices(values, low, grid)[0])
         freq = np.zeros(len(counts), np.int64)
         freq[counts > 0] = quantize_frequencies(counts[counts > 0], 1 << self.scale_bits)
         table = bytes((low & 0xFF, len(freq) - 1)) + _frequencies(freq)
-        return table, _Table(low, freq, self.scale_bits)
+        return table, _Table(low, freq, self.scale_bits, grid)
 
     def parse_table(self, table: bytes, param0: int, param1: int):
         if len(table) < 2:
@@ -142,11 +174,15 @@ class Rans(Storage):
                 i += 1
         if i != len(table) or sum(freq) != 1 << param0:
             raise CodecError(f"{self.name}: frequencies do not sum to 2^{param0}", "header")
-        return _Table(low, np.array(freq), param0)
+        return self.checked(_Table(low, np.array(freq), param0), param1)
+
+    def checked(self, t: _Table, param1: int) -> _Table:
+        """A parsed table with what param1 says of it; CodecError ("header") if they disagree."""
+        return t
 
     def encode_chunk(self, t: _Table, chunk: np.ndarray) -> bytes:
         scale, out, x = t.scale_bits, bytearray(), RANS_L
-        index, raw_bits, raw = (a.tolist() for a in self.indices(chunk, t.low))
+        index, raw_bits, raw = (a.tolist() for a in self.indices(chunk, t.low, t.grid))
         for s, sh, r in zip(reversed(index), reversed(raw_bits), reversed(raw)):
             # the decoder takes the symbol, then its raw bits: the encoder, backwards, the reverse
             for f, c, bits in ((1, r, sh), (int(t.freq[s]), int(t.cum[s]), scale)):
@@ -226,7 +262,7 @@ class RansBinned(Rans):
     def low(self, values: np.ndarray) -> int:
         return 0  # not read: zigzag indices start at 0
 
-    def indices(self, values: np.ndarray, low: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def indices(self, values: np.ndarray, low: int, grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cls, sh, raw = binned(values, self.lead_bits)
         return np.where(cls < 0, -2 * cls - 1, 2 * cls), sh, raw  # zigzag: 0, -1, 1, -2, ...
 
@@ -244,3 +280,46 @@ class RansBinned(Rans):
 
     def scratch_bytes(self, t: _Table) -> int:
         return 2 * len(t.freq) + 2  # cumulative u16[symbols + 1]
+
+
+class RansGrid(Rans):
+    name, codec_id, c_file = "rans_grid", 10, "at_decode_rans_grid.c"
+    c_includes = ("at_decode_rans.c",)  # the same decoder source, built with AT_RANS_GRID
+
+    def header_params(self, ctx):
+        return self.scale_bits, ctx.grid
+
+    @classmethod
+    def from_header(cls, param0: int, param1: int) -> Storage:
+        if not 1 <= param1 <= MAX_GRID:
+            raise CodecError(f"rans_grid: a grid of 1 to {MAX_GRID} levels a side, got {param1}", "header")
+        return cls(param0)
+
+    def unfit(self, values: np.ndarray) -> str | None:
+        if not grid_of(values):
+            return "the values are not on a symmetric grid with fewer levels than their range (use rans)"
+        return None
+
+    def grid(self, values: np.ndarray) -> int:
+        return grid_of(values)
+
+    def low(self, values: np.ndarray) -> int:
+        return 0  # not read: zigzag indices start at 0
+
+    def indices(self, values: np.ndarray, low: int, grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        levels = np.searchsorted(grid_magnitudes(grid), np.abs(values.astype(np.int64)))
+        zeros = np.zeros(len(values), np.int64)
+        return np.where(values < 0, 2 * levels - 1, 2 * levels), zeros, zeros  # zigzag: 0, -1, 1, ...
+
+    def checked(self, t: _Table, param1: int) -> _Table:
+        t.grid = param1
+        if len(t.freq) > 2 * t.grid + 1:
+            raise CodecError(f"rans_grid: {len(t.freq)} symbols on a grid of {t.grid} levels a side", "header")
+        return t
+
+    def symbol(self, t: _Table, s: int) -> tuple[int, int]:
+        magnitude = int(grid_magnitudes(t.grid)[(s + 1) >> 1])
+        return (-magnitude if s & 1 else magnitude), 0
+
+    def scratch_bytes(self, t: _Table) -> int:
+        return 2 * len(t.freq) + 3 + t.grid  # cumulative u16[symbols + 1], magnitudes u8[q + 1]

@@ -14,13 +14,13 @@ from autotune.codecs.dense import Dense
 from autotune.codecs.heatshrink import Heatshrink
 from autotune.codecs.lz4 import Lz4
 from autotune.codecs.palette import Palette
-from autotune.codecs.rans import Rans, RansBinned
+from autotune.codecs.rans import Rans, RansBinned, RansGrid
 from autotune.codecs.rle0 import Rle0
 from autotune.codecs.sparse import Sparse
 
 STORAGES: MappingProxyType[str, type[Storage]] = MappingProxyType(
     {cls.name: cls for cls in (Dense, BitPack, Palette, Rle0, DeltaRle, Sparse, Rans, Heatshrink, Lz4,
-                                         RansBinned)})
+                                         RansBinned, RansGrid)})
 _BY_ID = {cls.codec_id: cls for cls in STORAGES.values()}
 
 

@@ -7,17 +7,18 @@ typedef uint32_t (*size_fn)(const uint8_t *, uint32_t);
 static const whole_fn WHOLE[DECODE_ANY_CODECS] = {
     at_decode_dense, at_decode_bitpack, at_decode_palette, at_decode_rle0, at_decode_delta_rle,
     at_decode_sparse, at_decode_rans, at_decode_heatshrink, at_decode_lz4, at_decode_rans_binned,
+    at_decode_rans_grid,
 };
 static const row_fn ROW[DECODE_ANY_CODECS] = {
     at_decode_dense_row, at_decode_bitpack_row, at_decode_palette_row, at_decode_rle0_row,
     at_decode_delta_rle_row, at_decode_sparse_row, at_decode_rans_row, at_decode_heatshrink_row,
-    at_decode_lz4_row, at_decode_rans_binned_row,
+    at_decode_lz4_row, at_decode_rans_binned_row, at_decode_rans_grid_row,
 };
 static const size_fn SIZE[DECODE_ANY_CODECS] = {
     at_decode_dense_get_buffer_size, at_decode_bitpack_get_buffer_size, at_decode_palette_get_buffer_size,
     at_decode_rle0_get_buffer_size, at_decode_delta_rle_get_buffer_size, at_decode_sparse_get_buffer_size,
     at_decode_rans_get_buffer_size, at_decode_heatshrink_get_buffer_size, at_decode_lz4_get_buffer_size,
-    at_decode_rans_binned_get_buffer_size,
+    at_decode_rans_binned_get_buffer_size, at_decode_rans_grid_get_buffer_size,
 };
 
 int decode_any(uint32_t codec, const at_blob_t *blob, int64_t row, int8_t *out, uint32_t out_size,

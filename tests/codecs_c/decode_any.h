@@ -7,7 +7,7 @@
 
 #include "at_decode.h"
 
-#define DECODE_ANY_CODECS 10u
+#define DECODE_ANY_CODECS 11u
 
 /* at_decode_<codec>: the whole tensor; row >= 0: at_decode_<codec>_row. AT_DECODE_E_ARG for
  * an unknown codec. */

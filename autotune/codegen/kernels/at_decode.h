@@ -9,7 +9,8 @@
  * outside the blob or writes outside `out` or `scratch`, whatever the bytes (fuzzed with
  * ASan/UBSan). No malloc, no floating point.
  *
- * For each storage <s> (dense, bitpack, palette, rle0, delta_rle, sparse, rans, heatshrink, lz4, rans_binned):
+ * For each storage <s> (dense, bitpack, palette, rle0, delta_rle, sparse, rans, heatshrink, lz4, rans_binned,
+ * rans_grid):
  *   int at_decode_<s>(const at_blob_t *blob, int8_t *out, uint32_t out_size,
  *                     uint8_t *scratch, uint32_t scratch_size);
  *       the whole tensor, rows x row_len int8 values, into out[0, rows * row_len).
@@ -46,6 +47,7 @@
 #define AT_CODEC_HEATSHRINK 7
 #define AT_CODEC_LZ4 8
 #define AT_CODEC_RANS_BINNED 9
+#define AT_CODEC_RANS_GRID 10
 
 /* A blob in flash and the caller's flag (RAM, zero at start-up) that remembers its CRC-32 has
  * matched, so it is checked before the first use only; NULL checks it on every call. */
@@ -72,6 +74,7 @@ AT_DECLARE_DECODER(rans)
 AT_DECLARE_DECODER(heatshrink)
 AT_DECLARE_DECODER(lz4)
 AT_DECLARE_DECODER(rans_binned)
+AT_DECLARE_DECODER(rans_grid)
 
 /* ---- shared by the decoders (at_decode_common.c) ------------------------------------------ */
 

@@ -7,26 +7,38 @@
  * rans_binned (at_decode_rans_binned.c: this file built with AT_RANS_BINNED; param1 = k lead
  * bits, 1..6): index s is a sign (odd: negative) and the class (s + 1) >> 1 of a magnitude a:
  * below 2^k a itself, else (sh << (k - 1)) + (a >> sh), and the sh trailing bits of a follow
- * the symbol as a uniform step of 2^sh slots (autotune/codecs/rans.py). The first table byte
- * is 0 and not read.
+ * the symbol as a uniform step of 2^sh slots (autotune/codecs/rans.py).
+ * rans_grid (at_decode_rans_grid.c, built with AT_RANS_GRID; param1 = q, 1..127): index s is a
+ * sign (odd: negative) and level j = (s + 1) >> 1 of the grid of q levels a side that low-bit
+ * weights are on, the magnitude (254 j + q) / 2q (127 j / q rounded half up).
+ * In both the first table byte is 0 and not read.
  * Scratch (get_buffer_size, 2-byte aligned): the cumulative frequencies u16[symbols + 1]; for
  * rans then a bucket index u8[64]: for each 64th of the range, the symbol its first slot falls
- * in, where the search for a slot's symbol starts. rans_binned searches from index 0: its
- * symbols come most frequent first for weights (0, -1, 1, -2, ...). */
+ * in, where the search for a slot's symbol starts. rans_binned and rans_grid search from index
+ * 0: their symbols come most frequent first for weights (0, -1, 1, -2, ...); rans_grid then
+ * keeps the grid's magnitudes u8[q + 1]. */
 #include <stddef.h>
 
 #include "at_decode.h"
 
-#ifdef AT_RANS_BINNED
+#if defined(AT_RANS_BINNED)
 #define AT_RANS(suffix) at_decode_rans_binned##suffix
 #define AT_RANS_CODEC AT_CODEC_RANS_BINNED
-#define LEAD_BITS_OK(k) ((k) - 1u < 6u) /* 1..6 */
-#define SCRATCH_BYTES(count) (2u * (count) + 2u)
+#define PARAM1_OK(k) ((k) - 1u < 6u) /* lead bits, 1..6 */
+#define SCRATCH_BYTES(count, param1) (2u * (count) + 2u)
+#elif defined(AT_RANS_GRID)
+#define AT_RANS(suffix) at_decode_rans_grid##suffix
+#define AT_RANS_CODEC AT_CODEC_RANS_GRID
+#define PARAM1_OK(q) ((q) - 1u < 127u) /* levels a side, 1..127 */
+#define SCRATCH_BYTES(count, q) (2u * (count) + 3u + (q))
 #else
 #define AT_RANS(suffix) at_decode_rans##suffix
 #define AT_RANS_CODEC AT_CODEC_RANS
-#define LEAD_BITS_OK(k) ((k) == 0u)
-#define SCRATCH_BYTES(count) (2u * (count) + 66u)
+#define PARAM1_OK(k) ((k) == 0u)
+#define SCRATCH_BYTES(count, param1) (2u * (count) + 66u)
+#endif
+#if defined(AT_RANS_BINNED) || defined(AT_RANS_GRID)
+#define AT_RANS_ZIGZAG /* symbols 0, -1, 1, -2, ...: searched from 0, no bucket index */
 #endif
 
 #define RANS_L (1u << 23)
@@ -35,6 +47,7 @@
 typedef struct {
     const uint16_t *cum;
     const uint8_t *bucket;
+    const uint8_t *magnitudes; /* rans_grid: of each level */
     uint32_t scale, low, lead;
 } rans_table_t;
 
@@ -45,19 +58,19 @@ static int build_table(const at_blob_header_t *h, uint8_t *scratch, uint32_t scr
     const uint32_t count = h->table_size < 2u ? 0u : h->table[1] + 1u;
     uint16_t *cum;
     uint32_t k, sum = 0;
-#ifndef AT_RANS_BINNED
+#ifndef AT_RANS_ZIGZAG
     uint8_t *bucket;
     uint32_t b = 0;
 #endif
-    if (h->param0 < 8u || h->param0 > 13u || !LEAD_BITS_OK(h->param1)) {
+    if (h->param0 < 8u || h->param0 > 13u || !PARAM1_OK(h->param1)) {
         return AT_DECODE_E_HEADER; /* (no table, count 0: the total check below fails) */
     }
-    if (((uintptr_t)scratch & 1u) != 0 || scratch_size < SCRATCH_BYTES(count)) {
+    if (((uintptr_t)scratch & 1u) != 0 || scratch_size < SCRATCH_BYTES(count, h->param1)) {
         return AT_DECODE_E_ARG;
     }
     p = h->table + 2;
     cum = (uint16_t *)(void *)scratch;
-#ifndef AT_RANS_BINNED
+#ifndef AT_RANS_ZIGZAG
     bucket = scratch + 2u * (count + 1u);
 #endif
     for (k = 0; k < count;) {
@@ -87,7 +100,23 @@ static int build_table(const at_blob_header_t *h, uint8_t *scratch, uint32_t scr
         return AT_DECODE_E_HEADER;
     }
     cum[count] = (uint16_t)sum;
-#ifndef AT_RANS_BINNED
+#ifdef AT_RANS_GRID
+    if (count > 2u * h->param1 + 1u) { /* a level past q */
+        return AT_DECODE_E_HEADER;
+    }
+    { /* magnitude m of level j = (254 j + q) / 2q, by steps; rem its remainder */
+        uint8_t *const magnitudes = scratch + 2u * (count + 1u);
+        uint32_t m = 0, rem = h->param1;
+        for (k = 0; k <= h->param1; ++k) {
+            magnitudes[k] = (uint8_t)m;
+            for (rem += 254u; rem >= 2u * h->param1; rem -= 2u * h->param1) {
+                ++m;
+            }
+        }
+        t->magnitudes = magnitudes;
+    }
+#endif
+#ifndef AT_RANS_ZIGZAG
     for (k = 0; b < (1u << BUCKET_BITS); ++b) { /* bucket b: the symbol its first slot falls in */
         while (cum[k + 1] <= b << (h->param0 - BUCKET_BITS)) {
             ++k;
@@ -120,7 +149,7 @@ static int rans_chunk(const rans_table_t *t, const at_chunk_t *c, int8_t *out)
     in += 4;
     for (out += c->out_offset; out != stop; ++out) {
         const uint32_t slot = x & ((1u << scale) - 1u);
-#ifdef AT_RANS_BINNED
+#ifdef AT_RANS_ZIGZAG
         uint32_t s = 0, sh = 0, magnitude;
 #else
         uint32_t s = t->bucket[slot >> (scale - BUCKET_BITS)], sh = 0;
@@ -139,6 +168,8 @@ static int rans_chunk(const rans_table_t *t, const at_chunk_t *c, int8_t *out)
             }
             magnitude = (magnitude - (sh << (t->lead - 1u))) << sh;
         }
+#elif defined(AT_RANS_GRID)
+        magnitude = t->magnitudes[(s + 1u) >> 1]; /* s < count <= 2q + 1: level <= q */
 #endif
         for (;;) {
             while (x < RANS_L) { /* renormalise */
@@ -156,7 +187,7 @@ static int rans_chunk(const rans_table_t *t, const at_chunk_t *c, int8_t *out)
             sh = 0;
 #endif
         }
-#ifdef AT_RANS_BINNED
+#ifdef AT_RANS_ZIGZAG
         *out = (int8_t)(uint8_t)((s & 1u) != 0u ? 0u - magnitude : magnitude); /* past 127 wraps */
 #else
         *out = (int8_t)(uint8_t)(t->low + s); /* past 127 wraps */
@@ -202,5 +233,5 @@ uint32_t AT_RANS(_get_buffer_size)(const uint8_t *blob, uint32_t blob_size)
     if (blob == NULL || blob_size < AT_BLOB_HEADER_BYTES + 2u) {
         return 0;
     }
-    return SCRATCH_BYTES(blob[AT_BLOB_HEADER_BYTES + 1] + 1u);
+    return SCRATCH_BYTES(blob[AT_BLOB_HEADER_BYTES + 1] + 1u, blob[4]); /* blob[4]: param1 */
 }
