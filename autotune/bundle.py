@@ -13,7 +13,8 @@ test vectors and a test main, a memory report and a model card.
       memory_report.md    flash by section and by layer, RAM, stack path, the arena map
       profile_<runner>.csv  per kernel call on each target's simulator: op, MACs, cycles, us, MACs
                           per cycle, weight bytes (the first test vector; `autotune profile` reruns it)
-      model_card.yaml     data, accuracy, costs (measured or predicted), quantization, provenance
+      model_card.yaml     data, accuracy, costs (measured or predicted), quantization, the coded
+                          weight tensors' storages and params (weight_storage), provenance
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import yaml
 from autotune import __version__, executor
 from autotune.codegen import generate_c
 from autotune.compress.report import WeightRow, format_rows, table_note, weight_rows
+from autotune.compress.storage import card_entries
 from autotune.config import folder_problem
 from autotune.errors import AutotuneError, ConfigError
 from autotune.escape import c_comment, make_comment, one_line
@@ -36,7 +38,7 @@ from autotune.ir.graph import Graph
 from autotune.ir.kernel_plan import KernelPlan
 from autotune.lowering import integer_core
 from autotune.measurement import Measurement
-from autotune.profile import TEST_VECTORS, CallProfile, call_profiles, write_csv
+from autotune.profile import TEST_VECTORS, WEIGHT_STORAGE, CallProfile, call_profiles, write_csv
 from autotune.tflm import check_matches_tflm
 from cost_models.analytic import AnalyticCostModel
 from cost_models.features import extract_features
@@ -185,7 +187,8 @@ def _write_bundle(graph: Graph, core: Graph, tflite: bytes, out_dir: Path, test_
         features = extract_features(generated.kernel_plan, activation_bytes=generated.activation_bytes)
         latency = AnalyticCostModel(target, placement).predict(features).latency
         card = {**card, "costs": _costs(target, builds[target], latency)}
-    card = {**card, "quantization": _quantization(core), "tflite_sha256": hashlib.sha256(tflite).hexdigest(),
+    card = {**card, "quantization": _quantization(core), WEIGHT_STORAGE: card_entries(graph),
+            "tflite_sha256": hashlib.sha256(tflite).hexdigest(),
             "generated_by": f"autotune {__version__}",
             "measured": {t: {"flash_bytes": b.flash_bytes, "ram_bytes": b.ram_bytes, "stack_bytes": b.stack_bytes,
                              "source": f"measured:elf-{t}"} for t, b in builds.items()}

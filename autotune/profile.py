@@ -12,7 +12,8 @@ misses, where the runner gives them. A board gives totals only. The table is pri
 written to BUNDLE/profile_<runner>.csv (`write_bundle` writes the same table for each target's
 default runner on the first test vector; `autotune profile` replaces it with the last vector's).
 
-Op, MACs and weight bytes per call come from the kernel plan of the bundle's model.tflite: each
+Op, MACs and weight bytes per call come from the kernel plan of the bundle's model.tflite, its
+weights stored as the model card's `weight_storage` says (as the firmware was generated): each
 function the entry called is matched to its kernel-plan call by symbol (attribute_cycles).
 """
 from __future__ import annotations
@@ -22,8 +23,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+import yaml
 
+from autotune.compress.storage import card_encodings, with_storage
 from autotune.errors import AutotuneError, ConfigError
+from autotune.escape import one_line
+from autotune.ir.graph import Graph
 from autotune.ir.kernel_plan import KernelPlan, attribute_cycles
 from autotune.ir.tflite_import import import_tflite
 from autotune.lowering import lower
@@ -32,6 +37,8 @@ from device_runners.targets import get_target
 
 ENTRY = "model_invoke"  # bundles' generated entry point
 TEST_VECTORS = "test/test_vectors.npz"  # a bundle's inputs and expected outputs (written by write_bundle)
+CARD = "model_card.yaml"
+WEIGHT_STORAGE = "weight_storage"  # the card's field for coded weight tensors (compress.storage.card_entries)
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,8 @@ def profile_bundle(bundle: Path, runner_name: str, port: str | None = None, vect
         missing = elf if not elf.is_file() else vectors_path
         raise ConfigError(f"{bundle}: no {missing.relative_to(bundle)}: not a bundle with firmware (export it "
                           "again with `autotune export` or `autotune import`), or one whose model does not fit "
-                          f"{runner_name} (its model_card.yaml says so under measured or simulated)")
+                          f"{runner_name} (its {CARD} says so under measured or simulated)")
+    graph, card_says = _stored_model(bundle)  # a bad card before a long run
     with np.load(vectors_path) as data:
         inputs, expected = data["inputs"], data["expected"]
     if vectors is not None:
@@ -106,8 +114,27 @@ def profile_bundle(bundle: Path, runner_name: str, port: str | None = None, vect
     finally:
         if hasattr(runner, "close"):
             runner.close()
-    plan = lower(import_tflite(bundle / "model.tflite"))
-    return Profile(runner_name, target, runner.source, tuple(runs), call_profiles(plan, runs[-1], target))
+    try:
+        calls = call_profiles(lower(graph), runs[-1], target)
+    except ValueError as exc:  # attribute_cycles: the firmware does not run the plan's calls
+        raise AutotuneError(f"{bundle}: {exc}" + ("" if card_says else
+                            f"; its {CARD} has no {WEIGHT_STORAGE} (an older bundle) to say how its weights "
+                            "are stored: export or import it again")) from None
+    return Profile(runner_name, target, runner.source, tuple(runs), calls)
+
+
+def _stored_model(bundle: Path) -> tuple[Graph, bool]:
+    """The bundle's model.tflite with its weight tensors stored as its firmware has them (the
+    card's weight_storage), and whether the card says (a card written before it did not)."""
+    graph = import_tflite(bundle / "model.tflite")
+    path = bundle / CARD
+    try:
+        card = yaml.safe_load(path.read_text()) if path.is_file() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the model card ({one_line(exc)})") from None
+    if not isinstance(card, dict) or WEIGHT_STORAGE not in card:
+        return graph, False
+    return with_storage(graph, card_encodings(graph, card[WEIGHT_STORAGE], f"{path}: {WEIGHT_STORAGE}")), True
 
 
 def call_profiles(plan: KernelPlan, result: SimResult, target: str) -> tuple[CallProfile, ...]:

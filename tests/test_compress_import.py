@@ -2,7 +2,6 @@
 model, chosen from a measured flash/RAM/latency front; the outputs stay TFLite Micro's."""
 import os
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,23 +23,9 @@ from tiny import cli
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
-def pruned_mlp(zoo_dir: Path) -> bytes:
-    """The zoo's MLP with its first dense layer magnitude-pruned (78 % zeros), as a user's pruned
-    model would come: random int8 weights alone do not compress."""
-    def prune(m):
-        for t in m.subgraphs[0].tensors:
-            data = m.buffers[t.buffer].data
-            if data is not None and len(data) == 128 * 2 * 64:
-                values = np.frombuffer(bytes(bytearray(data)), np.int8).copy()
-                values[np.abs(values) < 100] = 0
-                m.buffers[t.buffer].data = values.view(np.uint8)
-
-    return model_zoo.edit(model_zoo.tflite_bytes("mlp", zoo_dir), prune)
-
-
 @pytest.mark.slow
 def test_import_compress_keeps_the_outputs_and_saves_flash(zoo_dir, tmp_path):
-    tflite = pruned_mlp(zoo_dir)
+    tflite = model_zoo.pruned_mlp(zoo_dir)
     (tmp_path / "mlp.tflite").write_bytes(tflite)
     proc = cli("import", "mlp.tflite", "--compress", "--max-latency-increase", "1000", "--max-ram-increase",
                "100000", cwd=tmp_path)
@@ -101,7 +86,7 @@ def test_compress_flag_errors_are_one_line(args, message, tmp_path):
 
 def test_compress_reports_a_bad_out_or_inputs_before_its_storage_search(zoo_dir, tmp_path):
     """The storage search builds about eight firmwares: bad input is refused before it starts."""
-    (tmp_path / "mlp.tflite").write_bytes(pruned_mlp(zoo_dir))
+    (tmp_path / "mlp.tflite").write_bytes(model_zoo.pruned_mlp(zoo_dir))
     (tmp_path / "taken").write_text("a file")
     np.save(tmp_path / "x.npy", np.zeros((3, 7), np.float32))  # not the model's input shape
     for args, message in ((["--out", "taken"], "autotune: error: taken: taken is a file"),

@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import serial
+import yaml
 
 import model_zoo
 from c_model import write_c_model
 from autotune import executor
 from autotune.cli import main
-from autotune.export import import_model
+from autotune.export import StorageLimits, import_model
+from autotune.ir.tflite_import import import_tflite
 from autotune.profile import profile_bundle
 from device_runners import boot2, uf2
 from device_runners.board_protocol import BoardClient, BoardError, frame
@@ -181,3 +183,47 @@ def test_profile_on_rp2040_sim_reports_each_kernel_call(zoo_dir, tmp_path):
     missing = cli("profile", str(tmp_path / "nowhere"), "--target", "rp2040-sim", cwd=tmp_path)
     assert missing.returncode == 2 and "not a bundle with firmware" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_profile_a_bundle_with_coded_weights(zoo_dir, tmp_path, capsys):
+    """A pruned model imported with --compress: its firmware decodes a weight blob before the
+    layer that reads it. The profile lowers model.tflite with the storages of the card's
+    weight_storage, so each call the firmware makes is its kernel-plan call."""
+    (tmp_path / "mlp.tflite").write_bytes(model_zoo.pruned_mlp(zoo_dir))
+    limits = StorageLimits(max_latency_increase_pct=1000, max_ram_increase_bytes=100000)
+    bundle = import_model(tmp_path / "mlp.tflite", tmp_path / "bundle", vectors=3, compress=limits).path
+    card_path = bundle / "model_card.yaml"
+    card = yaml.safe_load(card_path.read_text())
+    [coded] = card["weight_storage"]  # the pruned layer, in the storage the search chose
+    pruned = import_tflite(bundle / "model.tflite").tensor(coded["tensor"])
+    assert pruned.name == coded["name"] and pruned.size == 128 * 2 * 64, coded
+    assert coded["storage"] in ("rans", "rans_binned") and coded["params"]["scale_bits"] >= 8, coded
+
+    profile = profile_bundle(bundle, "rp2040-sim")
+    assert len(profile.runs) == 3
+    firmware_plan = list(csv.DictReader((bundle / "profile_rp2040-sim.csv").open()))  # written with the C
+    assert [(c.kernel, c.op, c.macs, c.weight_bytes) for c in profile.calls] == [
+        (r["kernel"], r["op"], int(r["macs"]), int(r["weight_bytes"])) for r in firmware_plan]
+    decoder, layer = profile.calls[0], profile.calls[1]
+    assert decoder.kernel == f"at_decode_{coded['storage']}" and decoder.op == layer.op == "1 FULLY_CONNECTED"
+    assert layer.macs == 128 * 2 * 64 and layer.weight_bytes == 0 < decoder.weight_bytes < 128 * 2 * 64 // 2
+    total = profile.runs[-1].cycles  # the calls' cycles add up to the run's, but for the entry's own few
+    assert 0.99 * total < sum(c.cycles for c in profile.calls) <= total
+
+    def profile_with(entries) -> tuple[int, str]:
+        card_path.write_text(yaml.safe_dump({**card, "weight_storage": entries} if entries is not None else
+                                            {k: v for k, v in card.items() if k != "weight_storage"}))
+        code = main(["profile", str(bundle), "--target", "rp2040-sim", "--vectors", "1"])
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        return code, err
+
+    for entry, message in (({"storage": "zstd"}, "weight_storage[0]: unknown storage 'zstd'"),
+                           ({"params": {"scale_bits": 99}}, "weight_storage[0]: rans"),
+                           ({"params": {"bits": "four"}}, "weight_storage[0]: expected a storage name and params"),
+                           ({"storage": "bitpack", "params": {"bits": 2}}, "weight_storage[0]: bitpack cannot hold"),
+                           ({"tensor": 0}, "weight_storage[0]: the model has no weight tensor 0")):
+        code, err = profile_with([{**coded, **entry}])
+        assert code == 2 and f"{card_path}: {message}" in err, err
+    code, err = profile_with(None)  # a card from before weight_storage: the firmware is not the plain plan
+    assert code == 1 and "the firmware calls at_decode_" in err and "has no weight_storage" in err, err

@@ -11,9 +11,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from autotune.codecs import get_storage
+from autotune.codecs import CodecError, get_storage
 from autotune.codecs.auto import default_candidates, load_cycle_model
 from autotune.codecs.base import Encoded, unsplittable
+from autotune.errors import ConfigError
+from autotune.escape import one_line
 from autotune.ir.graph import Graph, WeightEncoding
 
 # The ops whose weights (input 1) a kernel reads as an int8 array that a decoder can write.
@@ -37,6 +39,43 @@ def with_storage(graph: Graph, encodings: Mapping[int, WeightEncoding]) -> Graph
         raise ValueError(f"{graph.name}: tensors {sorted(unknown)} are not weight tensors")
     tensors = [replace(t, encoding=encodings[i]) if i in encodings else t for i, t in enumerate(graph.tensors)]
     return Graph(graph.name, tensors, graph.ops, graph.inputs, graph.outputs)
+
+
+def card_entries(graph: Graph) -> list[dict]:
+    """The graph's coded weight tensors as a model card lists them (`weight_storage`): what
+    `autotune profile` needs to lower the bundle's model.tflite as its firmware was generated."""
+    return [{"tensor": t, "name": graph.tensor(t).name, "storage": e.storage,
+             "params": {k: int(v) for k, v in e.params}}
+            for t in weight_tensors(graph) for e in (graph.tensor(t).encoding,) if e.storage != "none"]
+
+
+def card_encodings(graph: Graph, entries: object, where: str) -> dict[int, WeightEncoding]:
+    """The encodings of a card's `weight_storage` entries (card_entries; `where` names the card
+    and field), checked against `graph`: ConfigError naming the entry that is not a weight tensor
+    of `graph` in a storage with valid params that holds its values."""
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: expected a list of weight tensors, got {one_line(repr(entries))}")
+    encodings = {}
+    for n, entry in enumerate(entries):
+        at = f"{where}[{n}]"
+        if not isinstance(entry, dict) or set(entry) != {"tensor", "name", "storage", "params"}:
+            raise ConfigError(f"{at}: expected tensor, name, storage and params, got {one_line(repr(entry))}")
+        t, name, params = entry["tensor"], entry["name"], entry["params"]
+        if type(t) is not int or t not in weight_tensors(graph) or graph.tensor(t).name != name:
+            raise ConfigError(f"{at}: the model has no weight tensor {one_line(repr(t))} named {one_line(repr(name))}")
+        if not isinstance(entry["storage"], str) or not isinstance(params, dict) or not all(
+                isinstance(k, str) and type(v) is int for k, v in params.items()):
+            raise ConfigError(f"{at}: expected a storage name and params of integers, got "
+                              f"{one_line(repr(entry['storage']))} and {one_line(repr(params))}")
+        values = graph.tensor(t).data
+        try:
+            storage = get_storage(entry["storage"], **params)
+        except CodecError as exc:
+            raise ConfigError(f"{at}: {one_line(str(exc))}") from None
+        if problem := unsplittable(values) or storage.unfit(values.reshape(-1)):
+            raise ConfigError(f"{at}: {storage.name} cannot hold tensor {t} ({problem})")
+        encodings[t] = WeightEncoding(storage.name, storage.params())
+    return encodings
 
 
 @dataclass(frozen=True)
