@@ -7,6 +7,7 @@ filter is a chunk of its own so one filter can be decoded at a time into one fil
 """
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -169,6 +170,9 @@ class Storage(ABC):
         if values.dtype != np.int8:
             raise CodecError(f"{self.name}: weights must be int8, got {values.dtype}")
         rows = _rows(values) if rows is None else rows
+        return _encoded(type(self), self.params(), values.tobytes(), values.shape, rows, per_row)
+
+    def _encode(self, values: np.ndarray, rows: int, per_row: bool) -> Encoded:
         if problem := unsplittable(values, rows):
             raise CodecError(f"{self.name}: {problem}")
         flat = values.reshape(-1)
@@ -231,3 +235,11 @@ class Storage(ABC):
         """Decoder work memory for `blob` (at_decode_<name>_get_buffer_size on the same bytes)."""
         storage, _, ctx = self._open(blob)
         return storage.scratch_bytes(ctx)
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded(cls: type[Storage], params: tuple[tuple[str, int], ...], data: bytes, shape: tuple[int, ...],
+             rows: int, per_row: bool) -> Encoded:
+    """A tensor's blob, encoded once: choosing a storage, lowering and the report ask for the same
+    blobs again (`autotune import --compress` weighs a dozen storage choices, each lowered)."""
+    return cls(**dict(params))._encode(np.frombuffer(data, np.int8).reshape(shape), rows, per_row)

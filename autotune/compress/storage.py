@@ -5,7 +5,6 @@ planned scratch before its kernel runs (autotune.lowering); its values do not ch
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -105,7 +104,7 @@ def auto_storage(graph: Graph, max_decode_cycles: float | None = None, tensors: 
         values, plain = graph.tensor(t).data, graph.tensor(t).logical_bytes
         tried = [(e, model.cycles(e)) for s in candidates or default_candidates()
                  if s.name != "dense" and s.unfit(values.reshape(-1)) is None
-                 for e in (_encoded(s.name, s.params(), values.tobytes(), values.shape),)
+                 for e in (s.encode(values),)
                  ] if unsplittable(values) is None else []  # rows too long for a blob: the plain array
         options = tuple(sorted(((WeightEncoding(e.storage, e.params), e.bytes, round(c, 1)) for e, c in tried
                                 if e.bytes < plain and (max_decode_cycles is None or c <= max_decode_cycles)),
@@ -114,13 +113,6 @@ def auto_storage(graph: Graph, max_decode_cycles: float | None = None, tensors: 
         considered = tuple((_label(e.storage, e.params), e.bytes, round(c, 1)) for e, c in tried)
         choices[t] = StorageChoice(t, best[0], best[1], best[2], model.source, considered, options)
     return choices
-
-
-@functools.lru_cache(maxsize=64)
-def _encoded(storage: str, params: tuple[tuple[str, int], ...], data: bytes, shape: tuple[int, ...]) -> Encoded:
-    """A tensor's blob in one storage: encoded once, though storage_for asks for it once per
-    codec choice and decode budget (`autotune import --compress` weighs a dozen of those)."""
-    return get_storage(storage, **dict(params)).encode(np.frombuffer(data, np.int8).reshape(shape))
 
 
 def _label(storage: str, params: tuple[tuple[str, int], ...]) -> str:
