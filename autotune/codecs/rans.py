@@ -181,18 +181,21 @@ class Rans(Storage):
         return t
 
     def encode_chunk(self, t: _Table, chunk: np.ndarray) -> bytes:
-        scale, out, x = t.scale_bits, bytearray(), RANS_L
-        index, raw_bits, raw = (a.tolist() for a in self.indices(chunk, t.low, t.grid))
-        for s, sh, r in zip(reversed(index), reversed(raw_bits), reversed(raw)):
-            # the decoder takes the symbol, then its raw bits: the encoder, backwards, the reverse
-            for f, c, bits in ((1, r, sh), (int(t.freq[s]), int(t.cum[s]), scale)):
-                if not bits:
-                    continue  # no raw bits (a symbol's step has scale >= 8 bits)
-                x_max = ((RANS_L >> bits) << 8) * f
-                while x >= x_max:
-                    out.append(x & 0xFF)
-                    x >>= 8
-                x = ((x // f) << bits) + (x % f) + c
+        index, raw_bits, raw = self.indices(chunk, t.low, t.grid)
+        # Per value two steps, its raw bits (a uniform step of 2^sh) and its symbol: the decoder
+        # takes the symbol first, so the encoder, which runs backwards, takes the raw bits first.
+        freq = np.stack([np.ones_like(index), t.freq[index]], 1)[::-1]
+        start = np.stack([raw, t.cum[index]], 1)[::-1]
+        bits = np.stack([raw_bits, np.full_like(index, t.scale_bits)], 1)[::-1]
+        steps = bits > 0  # no raw bits: no step
+        freq, start, bits = freq[steps], start[steps], bits[steps]
+        x_max = ((RANS_L >> bits) << 8) * freq
+        out, x = bytearray(), RANS_L
+        for f, c, b, top in zip(freq.tolist(), start.tolist(), bits.tolist(), x_max.tolist()):
+            while x >= top:
+                out.append(x & 0xFF)
+                x >>= 8
+            x = ((x // f) << b) + (x % f) + c
         return x.to_bytes(4, "little") + bytes(reversed(out))
 
     def symbol(self, t: _Table, s: int) -> tuple[int, int]:
