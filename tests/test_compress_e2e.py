@@ -11,6 +11,7 @@ import yaml
 
 from autotune.cli import main
 from autotune.data.public import gunpoint_npz
+from autotune.profile import profile_bundle
 from tiny import cli
 
 pytestmark = pytest.mark.slow
@@ -65,3 +66,8 @@ def test_search_with_bitwidths_open_then_export(tmp_path):
     assert card["costs"]["flash_bytes"]["value"] == round(float(chosen["flash_kb"]) * 1024)
     simulated = card["simulated"]["rp2040"]
     assert simulated["source"].startswith("measured:rp2040-sim")  # ran bit-exact on the simulator
+    # autotune profile reruns the exported firmware against the plan of its stored weights
+    profile = profile_bundle(out, "rp2040-sim", vectors=1)
+    decoders = [c for c in profile.calls if c.kernel.startswith("at_decode_")]
+    assert {c.kernel for c in decoders} == {f"at_decode_{s['storage']}" for s in card["weight_storage"]} != set()
+    assert 0.99 * profile.runs[-1].cycles < sum(c.cycles for c in profile.calls) <= profile.runs[-1].cycles
