@@ -69,5 +69,6 @@ def test_search_with_bitwidths_open_then_export(tmp_path):
     # autotune profile reruns the exported firmware against the plan of its stored weights
     profile = profile_bundle(out, "rp2040-sim", vectors=1)
     decoders = [c for c in profile.calls if c.kernel.startswith("at_decode_")]
-    assert {c.kernel for c in decoders} == {f"at_decode_{s['storage']}" for s in card["weight_storage"]} != set()
-    assert 0.99 * profile.runs[-1].cycles < sum(c.cycles for c in profile.calls) <= profile.runs[-1].cycles
+    assert {c.kernel.removesuffix("_row") for c in decoders} == {f"at_decode_{s['storage']}" for s in card["weight_storage"]} != set()
+    # the calls' cycles add up to the run's, but for the entry's own (its loop over one filter a call)
+    assert 0.95 * profile.runs[-1].cycles < sum(c.cycles for c in profile.calls) <= profile.runs[-1].cycles

@@ -284,3 +284,35 @@ def test_the_profile_of_a_filter_loop_has_one_row_per_plan_call(tmp_path):
     assert [r.macs for r in rows] == [c.macs for c in plan.calls if c.symbol]
     for field in ("cycles", "instructions", "xip_hits", "xip_misses"):
         assert sum(getattr(r, field) for r in rows) == sum(getattr(op, field) for op in result.ops), field
+
+
+def test_a_decoder_that_saves_less_than_its_code_against_another_decoder_is_dropped(zoo_dir):
+    """Decoders are weighed against each other too: tensors a little smaller in storage X than in
+    storage Y, which holds them all, do not bring X's decoder when X's code is larger than that
+    difference, though X saves more than its code against the plain arrays."""
+    from autotune.codecs import get_storage
+    from autotune.compress.storage import worth_their_code
+    from cost_models.analytic import DECODER_FLASH
+
+    model, _ = _compressed_model("conv1d", zoo_dir, 1)
+    core = integer_core(import_tflite(model, "conv1d"))
+    free = auto_storage(core)
+
+    def file_of(e):
+        return get_storage(e.storage, **dict(e.params)).c_file
+
+    best_x = next(c.encoding for c in free.values() if c.encoding.storage != "none")
+    x = file_of(best_x)
+    users = [t for t, c in free.items() if c.encoding.storage != "none" and file_of(c.encoding) == x]
+    y = next(f for f in sorted(DECODER_FLASH) if f not in (x, "at_decode_common.c") and all(
+        any(file_of(e) == f for e, _, _ in free[t].options) for t in users))
+
+    def best_in(t, f):
+        return min(b for e, b, _ in free[t].options if file_of(e) == f)
+
+    gain = sum(best_in(t, y) - free[t].stored_bytes for t in users)  # what X saves against Y
+    saved = sum(core.tensor(t).logical_bytes - free[t].stored_bytes for t in users)  # ... and against plain
+    assert 0 < gain + 1 < saved
+    code = {f: 10**6 for f in DECODER_FLASH} | {"at_decode_common.c": 0, y: 0, x: gain + 1}
+    chosen = worth_their_code(core, {t: free[t] for t in users}, code)
+    assert all(file_of(c.encoding) == y and c.stored_bytes == best_in(t, y) for t, c in chosen.items())

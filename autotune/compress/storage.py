@@ -5,6 +5,7 @@ planned scratch before its kernel runs (autotune.lowering); its values do not ch
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -124,8 +125,8 @@ def storage_for(graph: Graph, codecs: list[str], max_decode_cycles: float | None
     """Per weight tensor (weight_tensors order), the storage its codec choice names: "none", the
     plain array; "auto", the smallest within the decode budget; a storage name, the smallest of
     that storage's variants (bit widths for bitpack) that holds the values and is smaller than
-    the plain array, else the plain array. With `code_bytes`, a storage that saves less flash
-    than its decoder's code is dropped (worth_their_code)."""
+    the plain array, else the plain array. With `code_bytes`, the decoders kept are those that
+    make weights plus decoder code smallest (worth_their_code)."""
     tensors = weight_tensors(graph)
     if len(codecs) != len(tensors):
         raise ValueError(f"{graph.name}: {len(codecs)} storage choices for {len(tensors)} weight tensors")
@@ -141,31 +142,29 @@ def storage_for(graph: Graph, codecs: list[str], max_decode_cycles: float | None
 
 def worth_their_code(graph: Graph, choices: dict[int, StorageChoice],
                      code_bytes: Mapping[str, int]) -> dict[int, StorageChoice]:
-    """`choices` without the storages whose tensors save fewer bytes of flash than their decoder's
-    code (`code_bytes`, by kernel file; "at_decode_common.c" shared by all): the storage saving
-    least net is dropped, each of its tensors takes its next option, until every decoder left
-    pays for itself; plain arrays throughout if even they do not pay for the common code."""
+    """`choices` with the decoders that make weights plus decoder code smallest (`code_bytes`, by
+    kernel file; "at_decode_common.c" shared by all): each tensor takes its best option among the
+    decoders kept, the plain array if none. So a decoder stays only where it saves more than its
+    code, against the plain arrays and against the other decoders (two tensors a few bytes
+    smaller in one storage do not bring a second decoder where another one holds both)."""
     def file_of(encoding: WeightEncoding) -> str:
         return get_storage(encoding.storage, **dict(encoding.params)).c_file
 
-    dropped: set[str] = set()
-    while True:
-        picked = {t: next(((e, b, cy) for e, b, cy in c.options if file_of(e) not in dropped),
-                          (WeightEncoding(), graph.tensor(t).logical_bytes, 0.0)) for t, c in choices.items()}
-        net: dict[str, int] = {}
-        for t, (e, b, _) in picked.items():
-            if e.storage != "none":
-                f = file_of(e)
-                net[f] = net.get(f, -code_bytes.get(f, 0)) + graph.tensor(t).logical_bytes - b
-        worst = min(net, key=net.get, default=None)
-        if worst is not None and net[worst] <= 0:
-            dropped.add(worst)
-            continue
-        if net and sum(net.values()) <= code_bytes.get("at_decode_common.c", 0):
-            dropped |= set(net)
-            continue
-        return {t: replace(c, encoding=picked[t][0], stored_bytes=picked[t][1], decode_cycles=picked[t][2])
-                for t, c in choices.items()}
+    def picked(kept: tuple[str, ...]) -> dict[int, tuple[WeightEncoding, int, float]]:
+        return {t: next(((e, b, cy) for e, b, cy in c.options if file_of(e) in kept),
+                        (WeightEncoding(), graph.tensor(t).logical_bytes, 0.0)) for t, c in choices.items()}
+
+    def flash_and_cycles(pick: dict[int, tuple[WeightEncoding, int, float]]) -> tuple[int, float]:
+        used = {file_of(e) for e, _, _ in pick.values() if e.storage != "none"}
+        code = sum(code_bytes.get(f, 0) for f in used) + (code_bytes.get("at_decode_common.c", 0) if used else 0)
+        return sum(b for _, b, _ in pick.values()) + code, sum(cy for _, _, cy in pick.values())
+
+    files = sorted({file_of(e) for c in choices.values() for e, _, _ in c.options})
+    # every set of decoders, all first: on a tie the choices stand as they are
+    best = min((picked(kept) for n in range(len(files), -1, -1) for kept in itertools.combinations(files, n)),
+               key=flash_and_cycles)
+    return {t: replace(c, encoding=best[t][0], stored_bytes=best[t][1], decode_cycles=best[t][2])
+            for t, c in choices.items()}
 
 
 def store(graph: Graph, codecs: list[str], max_decode_cycles: float | None = None) -> Graph:
