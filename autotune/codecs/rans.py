@@ -16,7 +16,7 @@ binning costs (trailing bits not quite uniform) is much less. In `rans_grid` (pa
 in the data) the values are on the symmetric grid of q levels a side that low-bit weights are on
 (level k is 127 k / q rounded half up: q = 7 for 4 bits, 1 for 2 bits), and a symbol is a sign
 and a level: a 4-bit tensor's table is 17 bytes, not the 31 of plain rans with its runs of
-values that do not occur between levels, and its scratch 50 bytes, not 578. Binned and grid
+values that do not occur between levels, and its scratch 40 bytes, not 576. Binned and grid
 symbols are in zigzag order (0, -1, 1, -2, ...; the table's first byte is 0), most frequent first
 for weights, so the decoder finds a slot's symbol by a short search from the start without a
 bucket index. Both are further builds of the same C, so a model with plain rans does not carry
