@@ -38,7 +38,7 @@ from autotune.ir.graph import Graph
 from autotune.ir.kernel_plan import KernelPlan
 from autotune.lowering import integer_core
 from autotune.measurement import Measurement
-from autotune.profile import TEST_VECTORS, WEIGHT_STORAGE, CallProfile, call_profiles, write_csv
+from autotune.profile import CARD, TEST_VECTORS, WEIGHT_STORAGE, CallProfile, call_profiles, write_csv
 from autotune.tflm import check_matches_tflm
 from cost_models.analytic import AnalyticCostModel
 from cost_models.features import extract_features
@@ -195,7 +195,7 @@ def _write_bundle(graph: Graph, core: Graph, tflite: bytes, out_dir: Path, test_
             | {t: {"does_not_fit": w, "source": f"measured:link-{t}"} for t, w in unfit.items()},
             "simulated": sim_card,
             "arena_bytes": generated.arena_bytes}
-    (out_dir / "model_card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
+    (out_dir / CARD).write_text(yaml.safe_dump(card, sort_keys=False))
     return builds, simulated, profiles, weights, unfit
 
 

@@ -147,23 +147,23 @@ def worth_their_code(graph: Graph, choices: dict[int, StorageChoice],
     decoders kept, the plain array if none. So a decoder stays only where it saves more than its
     code, against the plain arrays and against the other decoders (two tensors a few bytes
     smaller in one storage do not bring a second decoder where another one holds both)."""
-    def file_of(encoding: WeightEncoding) -> str:
-        return get_storage(encoding.storage, **dict(encoding.params)).c_file
+    # per tensor its options with their decoder files, best first, then the plain array (no file)
+    options = {t: [(get_storage(e.storage, **dict(e.params)).c_file, e, b, cy) for e, b, cy in c.options]
+               + [(None, WeightEncoding(), graph.tensor(t).logical_bytes, 0.0)] for t, c in choices.items()}
 
-    def picked(kept: tuple[str, ...]) -> dict[int, tuple[WeightEncoding, int, float]]:
-        return {t: next(((e, b, cy) for e, b, cy in c.options if file_of(e) in kept),
-                        (WeightEncoding(), graph.tensor(t).logical_bytes, 0.0)) for t, c in choices.items()}
+    def picked(kept: tuple[str, ...]) -> dict[int, tuple[str | None, WeightEncoding, int, float]]:
+        return {t: next(o for o in opts if o[0] is None or o[0] in kept) for t, opts in options.items()}
 
-    def flash_and_cycles(pick: dict[int, tuple[WeightEncoding, int, float]]) -> tuple[int, float]:
-        used = {file_of(e) for e, _, _ in pick.values() if e.storage != "none"}
+    def flash_and_cycles(pick: dict[int, tuple[str | None, WeightEncoding, int, float]]) -> tuple[int, float]:
+        used = {f for f, _, _, _ in pick.values() if f is not None}
         code = sum(code_bytes.get(f, 0) for f in used) + (code_bytes.get("at_decode_common.c", 0) if used else 0)
-        return sum(b for _, b, _ in pick.values()) + code, sum(cy for _, _, cy in pick.values())
+        return sum(b for _, _, b, _ in pick.values()) + code, sum(cy for _, _, _, cy in pick.values())
 
-    files = sorted({file_of(e) for c in choices.values() for e, _, _ in c.options})
+    files = sorted({f for opts in options.values() for f, _, _, _ in opts if f is not None})
     # every set of decoders, all first: on a tie the choices stand as they are
     best = min((picked(kept) for n in range(len(files), -1, -1) for kept in itertools.combinations(files, n)),
                key=flash_and_cycles)
-    return {t: replace(c, encoding=best[t][0], stored_bytes=best[t][1], decode_cycles=best[t][2])
+    return {t: replace(c, encoding=best[t][1], stored_bytes=best[t][2], decode_cycles=best[t][3])
             for t, c in choices.items()}
 
 
