@@ -10,7 +10,7 @@ import pytest
 
 from autotune.codegen import integer_core
 from autotune.compress import weight_tensors
-from autotune.compress.finetune import LayerCompression, compress_finetune, levels, weighted_layers
+from autotune.compress.finetune import LayerCompression, compress_finetune, levels, project_untrained, weighted_layers
 from autotune.compress.search import layer_choices, sample_compression
 from autotune.config import Compression, Training
 
@@ -87,6 +87,33 @@ def test_levels_hold_minus_one_zero_and_one_on_the_int8_grid():
     clustered = levels(LayerCompression(8, 5), u)
     assert len(clustered) <= 8 and {-1.0, 0.0, 1.0} <= set(clustered.tolist())
     assert levels(LayerCompression(8, 0, 0.5)) is None
+
+
+def test_bit_grids_clip_each_channel_at_the_scale_nearest_its_weights():
+    """2 and 4 bits: each channel's largest weight lands on level +-1 (so the converter's scale is
+    the clipping scale / 127), its values are levels x that scale, and they are nearer the
+    weights than the levels scaled to the largest weight."""
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(3)
+    i = tf_keras.Input((1, 64, 4))
+    model = tf_keras.Model(i, tf_keras.layers.Conv2D(16, (1, 9))(i))
+    weights = model.layers[1].kernel.numpy().reshape(-1, 16)
+    weights *= np.random.default_rng(3).laplace(size=weights.shape)  # heavy tails, as trained kernels have
+    fraction = {}
+    for bits in (2, 4):
+        model.layers[1].kernel.assign(weights.reshape(model.layers[1].kernel.shape))
+        spec = LayerCompression(bits)
+        out = project_untrained(model, [spec], 0).layers[1].kernel.numpy().reshape(-1, 16)
+        scale = np.abs(out).max(axis=0)
+        assert np.all(scale <= np.abs(weights).max(axis=0) + 1e-6)
+        on_levels = out / scale
+        assert np.allclose(on_levels, levels(spec)[np.abs(on_levels[..., None] - levels(spec)).argmin(-1)], atol=1e-6)
+        top = np.abs(weights).max(axis=0)
+        by_max = levels(spec)[np.abs((weights / top)[..., None] - levels(spec)).argmin(-1)] * top
+        assert np.sum((out - weights) ** 2) < np.sum((by_max - weights) ** 2), bits
+        fraction[bits] = np.median(scale / top)
+    assert fraction[2] < fraction[4] < 1  # fewer levels: clipped harder
 
 
 def test_each_layer_gets_the_open_choices():
