@@ -90,9 +90,9 @@ def test_levels_hold_minus_one_zero_and_one_on_the_int8_grid():
 
 
 def test_bit_grids_clip_each_channel_at_the_scale_nearest_its_weights():
-    """2 and 4 bits: each channel's largest weight lands on level +-1 (so the converter's scale is
-    the clipping scale / 127), its values are levels x that scale, and they are nearer the
-    weights than the levels scaled to the largest weight."""
+    """2 and 4 bits, unpruned: each channel's largest weight lands on level +-1 (so the converter's
+    scale is the clipping scale / 127), its values are levels x that scale, and they are nearer
+    the weights than the levels scaled to the largest weight. Pruned: the largest weight's scale."""
     import tf_keras
 
     tf_keras.utils.set_random_seed(3)
@@ -114,6 +114,9 @@ def test_bit_grids_clip_each_channel_at_the_scale_nearest_its_weights():
         assert np.sum((out - weights) ** 2) < np.sum((by_max - weights) ** 2), bits
         fraction[bits] = np.median(scale / top)
     assert fraction[2] < fraction[4] < 1  # fewer levels: clipped harder
+    model.layers[1].kernel.assign(weights.reshape(model.layers[1].kernel.shape))
+    pruned = project_untrained(model, [LayerCompression(2, 0, 0.5)], 0).layers[1].kernel.numpy().reshape(-1, 16)
+    assert np.allclose(np.abs(pruned).max(axis=0), top)  # pruned: the largest weights stay, unclipped
 
 
 def test_each_layer_gets_the_open_choices():
