@@ -104,11 +104,17 @@ def project_untrained(model, specs: list[LayerCompression], seed: int):
             continue
         k = kernel(layer).numpy()
         cols = _channels(layer, k)
-        grid = levels(spec, cols / np.maximum(np.abs(cols).max(axis=0, keepdims=True), 1e-12), seed)
-        out = _project(tf.constant(cols, tf.float32), spec, None if grid is None else tf.constant(grid, tf.float32),
-                       spec.sparsity)
+        out = _project(tf.constant(cols, tf.float32), spec, _table(spec, cols, seed), spec.sparsity)
         kernel(layer).assign(out.numpy().reshape(k.shape).astype(k.dtype))
     return model
+
+
+def _table(spec: LayerCompression, cols: np.ndarray, seed: int):
+    """`levels` for the kernel `cols` (taps, output channels) as a float32 constant; None for plain int8."""
+    import tensorflow as tf
+
+    grid = levels(spec, cols / np.maximum(np.abs(cols).max(axis=0, keepdims=True), 1e-12), seed)
+    return None if grid is None else tf.constant(grid, tf.float32)
 
 
 def _project(cols, spec: LayerCompression, grid, sparsity):
@@ -122,10 +128,11 @@ def _project(cols, spec: LayerCompression, grid, sparsity):
         m = tf.maximum(tf.reduce_max(tf.abs(cols), axis=0, keepdims=True), 1e-12)
         if not spec.clusters and not spec.sparsity:  # an unpruned bit grid: the scale nearest the weights
             top = float((1 << (spec.bits - 1)) - 1)  # its levels are j / top to within 1/127
-            scales = m[None] * tf.constant(CLIP_FRACTIONS, tf.float32)[:, None, None]
+            fractions = tf.constant(CLIP_FRACTIONS, tf.float32)
+            scales = m[None] * fractions[:, None, None]
             rounded = tf.round(tf.clip_by_value(cols[None] / scales, -1.0, 1.0) * top) / top * scales
             error = tf.reduce_sum(tf.square(rounded - cols[None]), axis=1)  # (fractions, channels)
-            m = m * tf.gather(tf.constant(CLIP_FRACTIONS, tf.float32), tf.argmin(error, axis=0))[None]
+            m = m * tf.gather(fractions, tf.argmin(error, axis=0))[None]
         u = tf.clip_by_value(cols / m, -1.0, 1.0)
         out = tf.gather(grid, tf.argmin(tf.abs(u[..., None] - grid), axis=-1)) * m
     if spec.sparsity:
@@ -154,11 +161,7 @@ def compress_finetune(model, specs: list[LayerCompression], x: np.ndarray, y: np
         return model
     kernels = [kernel(layer) for layer, _ in active]
     latents = [tf.Variable(k.numpy(), trainable=False, name=f"latent_{i}") for i, k in enumerate(kernels)]
-    tables = []
-    for (layer, spec), k in zip(active, kernels):
-        cols = _channels(layer, k.numpy())
-        grid = levels(spec, cols / np.maximum(np.abs(cols).max(axis=0, keepdims=True), 1e-12), seed)
-        tables.append(None if grid is None else tf.constant(grid, tf.float32))
+    tables = [_table(spec, _channels(layer, k.numpy()), seed) for (layer, spec), k in zip(active, kernels)]
     total_steps = tf.Variable(1.0, trainable=False)
 
     def project(i: int, latent, step):
