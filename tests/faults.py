@@ -22,9 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 GRACE_S = 5
 
 
-def experiment_text(name: str, trials: int) -> str:
-    """The tiny experiment with a larger space (few duplicate draws) and heartbeats every second."""
-    return (TINY.format(name=name, trials=trials)
+def experiment_text(name: str, trials: int, min_steps: int = 150) -> str:
+    """The tiny experiment with a larger space (few duplicate draws) and heartbeats every second;
+    more `min_steps` make each trial's training last longer."""
+    return (TINY.format(name=name, trials=trials).replace("min_steps: 150", f"min_steps: {min_steps}")
             .replace("blocks: {low: 2, high: 2}", "blocks: {low: 2, high: 3}").replace("kernel: [3, 5]", "kernel: [3, 5, 7]")
             .replace("pool: [2]", "pool: [2, 4]").replace("dense: [8]", "dense: [8, 16]")
             + f"  heartbeat_seconds: 1\n  grace_seconds: {GRACE_S}\n")
@@ -35,9 +36,9 @@ def environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
 
 
-def write_experiment(folder: Path, name: str, trials: int) -> Path:
+def write_experiment(folder: Path, name: str, trials: int, min_steps: int = 150) -> Path:
     path = folder / f"{name}.yaml"
-    path.write_text(experiment_text(name, trials))
+    path.write_text(experiment_text(name, trials, min_steps))
     return path
 
 

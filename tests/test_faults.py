@@ -106,10 +106,18 @@ def test_three_processes_on_one_run_folder_survive_kill9_and_sigterm(tmp_path):
     finishes the budget: no completed trial lost or repeated, the outputs agree with the study,
     and running the command again (resume) finds nothing left to do."""
     budget = 4
-    experiment = write_experiment(tmp_path, "shared", budget)
+    # Trials training for about 15 s (7 s with the tiny recipe): three processes that start a few
+    # seconds apart on a slow machine still train at the same time.
+    experiment = write_experiment(tmp_path, "shared", budget, min_steps=4000)
     run_dir = tmp_path / "runs" / "shared"
     procs = [start(experiment) for _ in range(3)]
-    assert wait_for(lambda: len(running_with_heartbeat(run_dir)) == 3, timeout=600), "three trials never ran at once"
+    wait_for(lambda: len(running_with_heartbeat(run_dir)) == 3 or any(p.poll() is not None for p in procs), timeout=600)
+    if len(running_with_heartbeat(run_dir)) < 3:
+        for p in procs:
+            p.kill()
+        outputs = [p.communicate()[1][-1500:] for p in procs]
+        pytest.fail(f"three trials never trained at once; trials: {[(t.number, t.state.name) for t in trials_of(run_dir)]}; "
+                    f"exit codes {[p.returncode for p in procs]}; stderr tails: {outputs}")
     running = set(running_with_heartbeat(run_dir))
     procs[2].send_signal(signal.SIGKILL)
     killed_at = time.time()
