@@ -11,6 +11,7 @@ budget, and a trial whose process died is failed by the others once its heartbea
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 import signal
 import sys
@@ -237,7 +238,15 @@ def _enqueue_first(study: optuna.Study, experiment: Experiment, space: SearchSpa
                    warm: tuple[Path, list[dict]] | None) -> None:
     """A new study tries the warm start's points (`warm`: the run and its points), then the
     starting points (three spanning the space's cost range within the limits, then the family's
-    known-good ones), before the sampler's own; a resumed one has them queued already."""
+    known-good ones), before the sampler's own; a resumed one has them queued already. Processes
+    starting on one run folder at once take turns (a lock file there): only the first queues them."""
+    with (experiment.run_dir / ".queue.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        _enqueue_if_new(study, experiment, space, dataset, warm)
+
+
+def _enqueue_if_new(study: optuna.Study, experiment: Experiment, space: SearchSpace, dataset: Dataset,
+                    warm: tuple[Path, list[dict]] | None) -> None:
     if study.get_trials(deepcopy=False):
         if warm is not None:
             print(f"--warm-start {warm[0]}: ignored, the study in {experiment.run_dir} has trials already "

@@ -14,7 +14,7 @@ import pytest
 from autotune.config import load_experiment
 from autotune.report.records import HEARTBEAT_LOST, read_records
 from autotune.storage import Heartbeats, open_storage
-from autotune.study import INTERRUPTED, OVER_BUDGET, _claim, _Interrupt, open_study
+from autotune.study import INTERRUPTED, ORIGIN, OVER_BUDGET, _claim, _Interrupt, open_study
 from faults import (GRACE_S, audit, completed_snapshot, running_with_heartbeat, start, trials_of, wait_for,
                     write_experiment)
 
@@ -104,7 +104,8 @@ def test_three_processes_on_one_run_folder_survive_kill9_and_sigterm(tmp_path):
     trial is failed by heartbeat, after the grace period, by the others. Another gets SIGTERM
     mid-trial: it stops cleanly (exit 143), its trial recorded as interrupted. The last one
     finishes the budget: no completed trial lost or repeated, the outputs agree with the study,
-    and running the command again (resume) finds nothing left to do."""
+    and running the command again (resume) finds nothing left to do. The starting points are
+    queued once, not by each process."""
     budget = 4
     # Trials training for about 15 s (7 s with the tiny recipe): three processes that start a few
     # seconds apart on a slow machine still train at the same time.
@@ -140,6 +141,8 @@ def test_three_processes_on_one_run_folder_survive_kill9_and_sigterm(tmp_path):
     # grace period, not when the survivor's own trial ended (seconds of slack for a busy machine).
     assert GRACE_S - 1 <= lost.datetime_complete.timestamp() - killed_at < GRACE_S + 10
     assert optuna.trial.TrialState.RUNNING not in {t.state for t in trials}
+    queued = [tuple(sorted(t.params.items())) for t in trials if ORIGIN in t.user_attrs]
+    assert queued and len(queued) == len(set(queued)), "the starting points were queued more than once"
     before = completed_snapshot(run_dir)
     again = start(experiment)  # resume: nothing left to do, nothing changed
     out, err = again.communicate(timeout=300)
