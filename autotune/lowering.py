@@ -41,7 +41,7 @@ def lower(graph: Graph) -> KernelPlan:
     (and tensor) the kernel library cannot run. Convolutions whose output outgrows their input
     may be written last pixel first (ConvParams.reverse), a convolution and the max pool after
     it may be one call (conv.fuse_max_pool), concatenations done one input at a time
-    (layout.concat_slots), coded weights decoded one filter at a time (OpDef.filter_at_a_time):
+    (layout.concat_slots), coded weights decoded a few filters at a time (OpDef.filter_at_a_time):
     of the plans with and without each, the one whose arena (input and output in it) is the
     smallest, the plainer on a tie (each of these costs code or cycles, and the fused call runs
     slower on the Helium kernels)."""
@@ -99,8 +99,8 @@ def decoder_calls(call: KernelCall) -> list[KernelCall]:
     """The decoder calls that expand `call`'s coded weights into their scratch, in order: each
     decodes the whole tensor, or, for weights read one filter at a time ("decoded_row"), one
     filter per call of the kernel's loop (the kernel's C calls it); its scratch (the tensor or
-    one filter, then the decoder's own work memory, at_decode_<storage>_get_buffer_size) lives
-    until `call` has run."""
+    the filters of one pass of the kernel's loop, dims filters_per_pass, then the decoder's own
+    work memory, at_decode_<storage>_get_buffer_size) lives until `call` has run."""
     coded = [w for w in call.weights if w.format in ("decoded", "decoded_row")]
     decoders = []
     for k, w in enumerate(coded):
@@ -110,7 +110,8 @@ def decoder_calls(call: KernelCall) -> list[KernelCall]:
             source=get_storage(encoded.storage, **dict(encoded.params)).c_file, inputs=(), outputs=(),
             dims=frozen_map(rows=encoded.rows, row_len=encoded.row_len),
             weights=(replace(w, format="coded", stored_bytes=encoded.bytes),),
-            scratch_bytes=_align4(decode.out_bytes) + decode.scratch_bytes,
+            scratch_bytes=_align4(decode.out_bytes * (call.dims.get("filters_per_pass", 1) if decode.per_row else 1))
+            + decode.scratch_bytes,
             scratch_symbol=f"at_decode_{encoded.storage}_get_buffer_size", scratch_keep=len(coded) - k,
             work=frozen_map(calls=decode.calls, decoded_bytes=encoded.elements, payload_bytes=encoded.payload_bytes)))
     return decoders

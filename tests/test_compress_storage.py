@@ -214,7 +214,7 @@ def test_weights_decoded_one_filter_at_a_time(name, zoo_dir, tmp_path):
     """Convolution and fully connected weights on 2^3 levels in a row-addressable storage, decoded
     one output channel's filter at a time (at_decode_<storage>_row in the kernel's loop; the MLP's plan
     as `lower` picks it, its arena smaller than with whole tensors by the scratch saved; the
-    spectral CNN's convolutions through a plane of scratch per channel): the C matches the
+    spectral CNN's convolutions four channels a pass, through a plane of scratch): the C matches the
     executor and TFLM on 200 inputs on the host (ASan/UBSan) and on rp2040-sim (the spectral
     CNN; the MLP on one), whose profile adds each loop's calls up in the plan's two calls."""
     from autotune.codegen.planner import plan_memory
@@ -230,8 +230,15 @@ def test_weights_decoded_one_filter_at_a_time(name, zoo_dir, tmp_path):
     by_filter = [c for c in plan.calls if c.weights and c.weights[0].format == "decoded_row"]
     kinds = {c.kind for c in by_filter}
     assert kinds == ({"FULLY_CONNECTED"} if name == "mlp" else {"CONV_2D", "FULLY_CONNECTED"})
-    for d in (c for c in plan.calls if c.symbol == f"at_decode_{storage}_row"):  # one filter of scratch
-        assert d.scratch_bytes == -(-d.dims["row_len"] // 4) * 4 and d.work["calls"] == d.dims["rows"]
+    for d in (c for c in plan.calls if c.symbol == f"at_decode_{storage}_row"):  # one pass's filters of scratch
+        [kernel] = [c for c in by_filter if c.op == d.op]
+        together = kernel.dims.get("filters_per_pass", 1)
+        assert d.scratch_bytes == -(-d.dims["row_len"] * together // 4) * 4 and d.work["calls"] == d.dims["rows"]
+    # four channels (units) a pass where they divide evenly (the M0+ kernels' block of filters)
+    channels = {c.name: c.dims["out_c" if c.kind == "CONV_2D" else "out_depth"] for c in by_filter}
+    assert all(c.dims["filters_per_pass"] == (4 if channels[c.name] % 4 == 0 else 2 if channels[c.name] % 2 == 0 else 1)
+               for c in by_filter)
+    assert any(c.dims["filters_per_pass"] == 4 for c in by_filter)
     if name == "mlp":
         assert gen.arena_bytes < plan_memory(_lower(coded, False, False)).arena_bytes
     exe = build_host(gen.out_dir, tmp_path / "model", sanitize=True)
@@ -255,8 +262,9 @@ def test_weights_decoded_one_filter_at_a_time(name, zoo_dir, tmp_path):
 @pytest.mark.slow
 def test_the_profile_of_a_filter_loop_has_one_row_per_plan_call(tmp_path):
     """A GunPoint MLP whose dense weights (palette, 2^3 levels) are decoded one filter at a time
-    runs 40 + 8 decoder and kernel calls on rp2040-sim: the bundle's profile (call_profiles) has
-    one row per kernel-plan call, its kernel the plan's, the loop's cycles and XIP counts added up."""
+    runs 40 + 8 decoder calls and 10 + 2 kernel calls (four units a pass) on rp2040-sim: the
+    bundle's profile (call_profiles) has one row per kernel-plan call, its kernel the plan's, the
+    loop's cycles and XIP counts added up."""
     import os
 
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -278,7 +286,7 @@ def test_the_profile_of_a_filter_loop_has_one_row_per_plan_call(tmp_path):
     gen = generate_c(plan, tmp_path / "c")
     sim = Rp2040Sim(build(gen.out_dir, "rp2040", out_dir=tmp_path, cache_dir=tmp_path / "cache").elf_path)
     result = sim.run(executor.quantize_input(core, x[:1])[0])
-    assert result.status == 0 and len(result.ops) == 2 * 40 + 2 * 8 + 1
+    assert result.status == 0 and len(result.ops) == 40 + 40 // 4 + 8 + 8 // 4 + 1
     rows = call_profiles(plan, result, "rp2040")
     assert [r.kernel for r in rows] == [c.symbol for c in plan.calls if c.symbol]
     assert [r.macs for r in rows] == [c.macs for c in plan.calls if c.symbol]

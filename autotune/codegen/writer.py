@@ -93,18 +93,20 @@ class CSource:
         if not decode.per_row:
             self.body += ["    {", *self._decode(call, decode, "", "        "), "    }"]
 
-    def decode_filter(self, call: KernelCall, storage: WeightStorage, row: str, indent: str) -> list[str]:
+    def decode_filter(self, call: KernelCall, storage: WeightStorage, row: str, indent: str,
+                      offset: str = "0u") -> list[str]:
         """The statements that decode filter `row` of the kernel call's weights ("decoded_row")
-        into their scratch, returning the decoder's error code from the entry point on failure."""
+        into their scratch, `offset` bytes in (the filters a pass runs lie one after another),
+        returning the decoder's error code from the entry point on failure."""
         decoder = self._decoder_of(call, storage)
-        return self._decode(decoder, storage.encoded.decode_call(per_row=True), f"{row}, ", indent)
+        return self._decode(decoder, storage.encoded.decode_call(per_row=True), f"{row}, ", indent, offset)
 
     def _decoder_of(self, call: KernelCall, storage: WeightStorage) -> KernelCall:
         return next(c for c in self.plan.calls if c.decodes and c.decodes.tensor == storage.tensor
                     and c.op == call.op)
 
-    def _decode(self, call: KernelCall, decode, row: str, indent: str) -> list[str]:
-        out = self.scratch(call)
+    def _decode(self, call: KernelCall, decode, row: str, indent: str, offset: str = "0u") -> list[str]:
+        out = self.scratch(call) if offset == "0u" else f"{self.scratch(call)} + {offset}"
         work = (f"(uint8_t *)({out} + {call.scratch_bytes - decode.scratch_bytes}), {decode.scratch_bytes}u"
                 if decode.scratch_bytes else "0, 0u")
         return [f"{indent}const int status = {call.symbol}(&{call.name}, {row}{out}, {decode.out_bytes}u, {work});",

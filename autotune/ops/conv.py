@@ -166,6 +166,15 @@ def channel_rows(bias: np.ndarray, by_channel: np.ndarray, input_offset: int) ->
     return ((acc + 2**31) & 0xFFFFFFFF) - 2**31
 
 
+FILTERS_PER_PASS = 4  # the M0+ conv kernel's filters per load of an input byte (at_m0_dot_rows)
+
+
+def filters_per_pass(out_c: int) -> int:
+    """The output channels a filter-at-a-time convolution decodes and runs together: four, or
+    the largest of 2 and 1 that divides out_c."""
+    return next(g for g in (FILTERS_PER_PASS, 2, 1) if out_c % g == 0)
+
+
 def output_work(outputs: int, act_min: int, output_offset: int) -> dict[str, int]:
     """Outputs requantized in full, and outputs under a ReLU (act_min >= the zero point): at_output_s8
     skips the multiply for those whose accumulator is negative, about half of them."""
@@ -546,22 +555,27 @@ class _Conv(OpDef):
     def filter_at_a_time(self, graph: Graph, call: KernelCall) -> KernelCall | None:
         """A convolution (forward, one batch; not depthwise, whose filters are not the rows of
         its weights) whose weights' storage decodes one output channel's filter on its own: per
-        channel, its filter decoded into one filter of scratch, the kernel for that channel
-        alone into a plane of out_h x out_w bytes (the call's scratch, the window after it),
-        then copied into the output's channel. Every channel reads the whole input, so the
-        output does not overwrite it."""
+        group of FILTERS_PER_PASS channels (fewer where out_c is not a multiple), their filters
+        decoded into scratch, the kernel for those channels alone into a plane of out_h x out_w
+        x group bytes (the call's scratch, the window after it), then copied into the output's
+        channels. Groups of four keep the M0+ kernel's four filters per load of an input byte
+        (one channel at a time sums every MAC on its own: twice the cycles). Every group reads
+        the whole input, so the output does not overwrite it."""
         w, p, d = call.weights[0], call.params, call.dims
         if (self.depthwise or call.symbol != self.symbol or w.format != "decoded" or not w.encoded.per_row
                 or d["batches"] != 1):
             return None
         op, out_c, plane = graph.ops[call.op], d["out_c"], d["out_h"] * d["out_w"]
+        group = filters_per_pass(out_c)
+        passes = out_c // group
         win, taps = self.window(graph, op, p), d["filter_h"] * d["filter_w"]
-        one = {**{k: v * out_c for k, v in call.work.items() if k not in ("outputs", "relu_outputs")},
+        one = {**{k: v * passes for k, v in call.work.items() if k not in ("outputs", "relu_outputs")},
                **output_work(plane * out_c, p.act_min, p.output_offset),
-               "m0_rest_macs": out_c * self.m0_rest_macs(plane, 1, taps, d["in_c"]),
-               **{k: v * out_c for k, v in self.mve_work(win, 1, d["out_h"], d["out_w"], 1, p).items()}}
+               "m0_rest_macs": passes * self.m0_rest_macs(plane, group, taps, d["in_c"]),
+               **{k: v * passes for k, v in self.mve_work(win, 1, d["out_h"], d["out_w"], group, p).items()}}
         return replace(call, weights=(replace(w, format="decoded_row"),), overwrites=(), overwrite_lead=0,
-                       scratch_bytes=-(-plane // 4) * 4 + call.scratch_bytes, work=frozen_map(**one))
+                       dims=frozen_map(**d, filters_per_pass=group),
+                       scratch_bytes=-(-plane * group // 4) * 4 + call.scratch_bytes, work=frozen_map(**one))
 
     def emit(self, c, call: KernelCall) -> None:
         if call.weights and call.weights[0].format == "decoded_row":
@@ -576,23 +590,28 @@ class _Conv(OpDef):
         c.call(call, c.ref(c.graph.ops[call.op].inputs[0]), c.ref(call.outputs[0]), c.scratch(call))
 
     def emit_by_filter(self, c, call: KernelCall) -> None:
-        """filter_at_a_time's loop: per output channel, decode its filter, run the kernel for it
-        alone into the plane, copy the plane into the output's channel."""
+        """filter_at_a_time's loop: per group of channels, decode their filters, run the kernel
+        for them alone into the plane, copy the plane into the output's channels."""
         op, d = c.graph.ops[call.op], call.dims
-        out_c, plane = d["out_c"], d["out_h"] * d["out_w"]
+        out_c, plane, group = d["out_c"], d["out_h"] * d["out_w"], d["filters_per_pass"]
         fields = self.params_struct(c, call, call.params)
-        c.struct(f"{self.symbol[:-3]}_params_t", call.name, {**fields, "out_c": 1}, const=False)
+        c.struct(f"{self.symbol[:-3]}_params_t", call.name, {**fields, "out_c": group}, const=False)
         scratch, out = c.scratch(call), c.ref(call.outputs[0])
+        row_len = d["filter_h"] * d["filter_w"] * d["in_c"]
         c.line("    {")
-        c.line("        uint32_t channel, i;")
-        c.line(f"        for (channel = 0; channel < {out_c}u; ++channel) {{")
-        c.body += c.decode_filter(call, call.weights[0], "channel", " " * 12)
+        c.line("        uint32_t channel, i, k;")
+        c.line(f"        for (channel = 0; channel < {out_c}u; channel += {group}u) {{")
+        c.line(f"            for (k = 0; k < {group}u; ++k) {{")
+        c.body += c.decode_filter(call, call.weights[0], "channel + k", " " * 16, f"k * {row_len}u")
+        c.line("            }")
         c.line("            {")
         c.line(f"                int8_t *const plane = {scratch};")
-        c.line(f"                {call.name}.channels = {fields['channels']} + channel; /* out_c 1: this channel */")
-        c.call(call, c.ref(op.inputs[0]), "plane", f"plane + {-(-plane // 4) * 4}", indent=16)
+        c.line(f"                {call.name}.channels = {fields['channels']} + channel; /* these channels */")
+        c.call(call, c.ref(op.inputs[0]), "plane", f"plane + {-(-plane * group // 4) * 4}", indent=16)
         c.line(f"                for (i = 0; i < {plane}u; ++i) {{")
-        c.line(f"                    {out}[i * {out_c}u + channel] = plane[i];")
+        c.line(f"                    for (k = 0; k < {group}u; ++k) {{")
+        c.line(f"                        {out}[i * {out_c}u + channel + k] = plane[i * {group}u + k];")
+        c.line("                    }")
         c.line("                }")
         c.line("            }")
         c.line("        }")

@@ -11,8 +11,8 @@ from autotune.ir.graph import Graph, Op
 from autotune.ir.kernel_plan import KernelCall, frozen_map
 from autotune.ops.base import (OpDef, OpError, Operand, activation_range, bias_type, fused_activation, has_input,
                                require_rank, weight_storage)
-from autotune.ops.conv import (_exact_float, channel_multipliers, channel_rows, check_accumulator, mve_rows_work,
-                               output_work, requantize)
+from autotune.ops.conv import (_exact_float, channel_multipliers, channel_rows, check_accumulator, filters_per_pass,
+                               mve_rows_work, output_work, requantize)
 
 
 def grouped_tails(rows: int, depth: int, units: int, p: "FullyConnectedParams") -> int:
@@ -175,16 +175,20 @@ class FullyConnected(OpDef):
 
     def filter_at_a_time(self, graph: Graph, call: KernelCall) -> KernelCall | None:
         """One input row (batches 1) and weights whose storage decodes one unit's row on its own:
-        per unit, its filter decoded into one row of scratch, then the kernel for that unit
-        alone. (The output never overlaps the input: every unit reads the whole input.)"""
+        per group of units (conv.filters_per_pass: four, the M0+ kernel's block), their rows
+        decoded into scratch, then the kernel for those units alone. (The output never overlaps
+        the input: every unit reads the whole input.)"""
         w, p = call.weights[0], call.params
         if w.format != "decoded" or call.dims["batches"] != 1 or not w.encoded.per_row:
             return None
         units, depth = call.dims["out_depth"], call.dims["accum_depth"]
-        work = {k: units * v for k, v in mve_dense_work(1, depth, 1).items()}
-        return replace(call, weights=(replace(w, format="decoded_row"),), work=frozen_map(
-            calls=units, **output_work(units, p.act_min, p.output_offset), rows=units, m0_rest_macs=units * depth,
-            **work))
+        group = filters_per_pass(units)
+        passes = units // group
+        work = {k: passes * v for k, v in mve_dense_work(1, depth, group).items()}
+        return replace(call, weights=(replace(w, format="decoded_row"),),
+                       dims=frozen_map(**call.dims, filters_per_pass=group), work=frozen_map(
+            calls=passes, **output_work(units, p.act_min, p.output_offset), rows=passes,
+            m0_rest_macs=passes * (group % 4) * depth, **work))
 
     def emit(self, c, call: KernelCall) -> None:
         g, op, p = c.graph, c.graph.ops[call.op], call.params
@@ -199,7 +203,8 @@ class FullyConnected(OpDef):
                               np.broadcast_to(p.multiplier, units), np.broadcast_to(p.shift, units),
                               grouped=grouped > 0)
         by_unit = call.weights[0].format == "decoded_row"
-        rows, depth, out_depth = call.dims["batches"], call.dims["accum_depth"], 1 if by_unit else units
+        group = call.dims.get("filters_per_pass", 1)
+        rows, depth, out_depth = call.dims["batches"], call.dims["accum_depth"], group if by_unit else units
         c.struct("at_fully_connected_params_t", call.name, dict(
             batches=rows, accum_depth=depth, out_depth=out_depth,
             input_offset=p.input_offset, filter_offset=p.filter_offset,
@@ -211,9 +216,11 @@ class FullyConnected(OpDef):
         # one unit at a time: its filter into the one-row scratch, then the kernel for it alone
         # (the struct in RAM, out_depth 1, its channel moved along)
         c.line("    {")
-        c.line("        uint32_t unit;")
-        c.line(f"        for (unit = 0; unit < {units}u; ++unit) {{")
-        c.body += c.decode_filter(call, call.weights[0], "unit", " " * 12)
+        c.line("        uint32_t unit, k;")
+        c.line(f"        for (unit = 0; unit < {units}u; unit += {group}u) {{")
+        c.line(f"            for (k = 0; k < {group}u; ++k) {{")
+        c.body += c.decode_filter(call, call.weights[0], "unit + k", " " * 16, f"k * {depth}u")
+        c.line("            }")
         c.line(f"            {call.name}.channels = {channels} + unit;")
         c.call(call, c.ref(op.inputs[0]), f"{c.ref(op.outputs[0])} + unit", indent=12)
         c.line("        }")
