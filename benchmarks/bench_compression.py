@@ -20,7 +20,7 @@
             test accuracy, weight bytes, flash and RAM (rp2040 ELF), cycles on rp2040-sim.
 
   per_filter  the test zoo's MLP with palette-stored dense weights: arena, RAM and cycles with
-            each tensor decoded whole against one unit's row at a time (rp2040 ELF, rp2040-sim).
+            each tensor decoded whole against four units' rows at a time (rp2040 ELF, rp2040-sim).
 
 Writes benchmarks/results/compression.json; `python benchmarks/bench_compression.py lenet5`
 runs one part (results merge).
@@ -363,8 +363,8 @@ def run_lenet5() -> dict:
 
 def run_per_filter() -> dict:
     """The test zoo's MLP (128 x 2 -> 64 -> 16 -> 4) with its fully connected weights on 2^3
-    levels in palette storage: decoded whole into scratch before each kernel, against one unit's
-    row at a time (the plan `lower` picks, its arena the smaller)."""
+    levels in palette storage: decoded whole into scratch before each kernel, against four units'
+    rows at a time (the plan `lower` picks, its arena the smaller)."""
     sys.path.insert(0, str(ROOT / "tests"))
     import model_zoo
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
@@ -386,9 +386,9 @@ def run_per_filter() -> dict:
         coded = with_storage(core, {t: WeightEncoding("palette") for t in weight_tensors(core)})
         x = np.random.default_rng(0).integers(-128, 128, core.tensor(core.inputs[0]).shape[1:], dtype=np.int8)
         runs = {"whole_tensor": firmware_costs(_lower(coded, False, False), Path(tmp), "whole", x),
-                "one_filter": firmware_costs(lower(coded), Path(tmp), "rows", x),
+                "by_filter": firmware_costs(lower(coded), Path(tmp), "rows", x),
                 "plain_int8": firmware_costs(core, Path(tmp), "plain", x)}
-    rows, whole = runs["one_filter"], runs["whole_tensor"]
+    rows, whole = runs["by_filter"], runs["whole_tensor"]
     return {**runs, "arena_saved_bytes": whole["arena_bytes"] - rows["arena_bytes"],
             "ram_saved_bytes": whole["ram_bytes"] - rows["ram_bytes"],
             "latency_change_pct": round(100 * (rows["cycles"] / whole["cycles"] - 1), 2),

@@ -41,7 +41,8 @@ class WeightStorage:
     holds the blob, format "coded", its flash bytes stored_bytes, and writes the int8 values into
     its scratch; the kernel call reads them there, format "decoded", no flash of its own. Format
     "decoded_row": the kernel's C calls the decoder (at_decode_<storage>_row) for one output
-    channel's filter at a time, just before computing that channel, so the scratch is one filter.
+    channel's filter at a time, for the few channels (dims filters_per_pass) it computes next,
+    so the scratch is those filters.
     """
 
     tensor: int  # graph tensor index
@@ -142,9 +143,9 @@ def attribute_cycles(plan: KernelPlan, measured: Sequence[MeasuredCall]) -> tupl
 
     Calls with no code, or whose call the compiler inlined (a small memcpy), get no record. A
     function the plan does not call there is an error: the plan and the firmware disagree. A
-    kernel reading its weights one filter at a time ("decoded_row") calls its decoder and itself
-    once per output channel (their work's `calls`): those calls add up in the records of the two
-    plan calls.
+    kernel reading its weights a few filters at a time ("decoded_row") calls its decoder once per
+    output channel and itself once per pass (their work's `calls`): those calls add up in the
+    records of the two plan calls.
     """
     records: list[CallCycles] = []
     made: dict[int, int] = {}  # plan call -> calls of it so far

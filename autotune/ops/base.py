@@ -110,8 +110,8 @@ class OpDef(ABC):
         """Declare the call's parameters and constants in `c` and append the call."""
 
     def filter_at_a_time(self, graph: Graph, call: KernelCall) -> KernelCall | None:
-        """`call` with its coded weights decoded one output channel's filter at a time, just
-        before that channel is computed (format "decoded_row"), or None where it cannot be."""
+        """`call` with its coded weights decoded a few output channels' filters at a time, just
+        before those channels are computed (format "decoded_row"), or None where it cannot be."""
         return None
 
 
