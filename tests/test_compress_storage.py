@@ -260,6 +260,31 @@ def test_weights_decoded_one_filter_at_a_time(name, zoo_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_filter_passes_of_four_two_and_one_channels_are_exact_on_m0plus_and_helium(zoo_dir, tmp_path):
+    """The zoo's concat model (convolutions of 4, 6 and 5 output channels: passes of four, two
+    and one) with palette weights decoded a pass at a time: the C matches the executor on 200
+    inputs on the host (ASan/UBSan) and rp2040-sim, and on apollo5-sim (the Helium kernels) on 3."""
+    from device_runners.runners import open_runner, runner_image
+
+    model = _on_levels(model_zoo.tflite_bytes("concat", zoo_dir), 3)
+    core = integer_core(import_tflite(model, "concat"))
+    coded = with_storage(core, {t: WeightEncoding("palette") for t in weight_tensors(core)})
+    plan = _lower(coded, False, False, per_filter=True)
+    assert sorted(c.dims["filters_per_pass"] for c in plan.calls if "filters_per_pass" in c.dims) == [1, 2, 4]
+    gen = generate_c(plan, tmp_path / "c")
+    x = np.random.default_rng(3).integers(-128, 128, (N_INPUTS, *core.tensor(core.inputs[0]).shape[1:]), dtype=np.int8)
+    want = executor.run(core, x).reshape(N_INPUTS, -1)
+    _assert_same("concat", _run_host(build_host(gen.out_dir, tmp_path / "model", sanitize=True), x, gen.output_size),
+                 want, "the reference executor")
+    sim = Rp2040Sim(build(gen.out_dir, "rp2040", out_dir=tmp_path, cache_dir=tmp_path / "cache").elf_path, xip=False)
+    helium = open_runner("apollo5-sim", runner_image("apollo5-sim", gen.out_dir, "apollo5",
+                                                     cache_dir=tmp_path / "cache").elf_path)
+    for k in range(N_INPUTS):
+        assert np.array_equal(sim.run(x[k]).output, want[k]), f"input {k} on rp2040-sim"
+        assert k >= 3 or np.array_equal(helium.run(x[k]).output, want[k]), f"input {k} on apollo5-sim"
+
+
+@pytest.mark.slow
 def test_the_profile_of_a_filter_loop_has_one_row_per_plan_call(tmp_path):
     """A GunPoint MLP whose dense weights (palette, 2^3 levels) are decoded one filter at a time
     runs 40 + 8 decoder calls and 10 + 2 kernel calls (four units a pass) on rp2040-sim: the
