@@ -110,8 +110,7 @@ def decoder_calls(call: KernelCall) -> list[KernelCall]:
             source=get_storage(encoded.storage, **dict(encoded.params)).c_file, inputs=(), outputs=(),
             dims=frozen_map(rows=encoded.rows, row_len=encoded.row_len),
             weights=(replace(w, format="coded", stored_bytes=encoded.bytes),),
-            scratch_bytes=_align4(decode.out_bytes * (call.dims.get("filters_per_pass", 1) if decode.per_row else 1))
-            + decode.scratch_bytes,
+            scratch_bytes=_align4(decode.out_bytes * call.dims.get("filters_per_pass", 1)) + decode.scratch_bytes,
             scratch_symbol=f"at_decode_{encoded.storage}_get_buffer_size", scratch_keep=len(coded) - k,
             work=frozen_map(calls=decode.calls, decoded_bytes=encoded.elements, payload_bytes=encoded.payload_bytes)))
     return decoders

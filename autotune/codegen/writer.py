@@ -82,7 +82,7 @@ class CSource:
         the call's scratch, the decoder's work memory after it. A blob that fails to decode
         ends the entry point with the decoder's error code (at_decode.h). A one-filter decoder
         (at_decode_<storage>_row) is called by its kernel's C instead, once per filter
-        (decode_filter)."""
+        (decode_filters)."""
         encoded = call.decodes.encoded
         decode = encoded.decode_call(per_row=call.symbol.endswith("_row"))
         self.kernel_sources.update(decode.c_files)
@@ -93,20 +93,23 @@ class CSource:
         if not decode.per_row:
             self.body += ["    {", *self._decode(call, decode, "", "        "), "    }"]
 
-    def decode_filter(self, call: KernelCall, storage: WeightStorage, row: str, indent: str,
-                      offset: str = "0u") -> list[str]:
-        """The statements that decode filter `row` of the kernel call's weights ("decoded_row")
-        into their scratch, `offset` bytes in (the filters a pass runs lie one after another),
-        returning the decoder's error code from the entry point on failure."""
-        decoder = self._decoder_of(call, storage)
-        return self._decode(decoder, storage.encoded.decode_call(per_row=True), f"{row}, ", indent, offset)
+    def decode_filters(self, call: KernelCall, storage: WeightStorage, first: str, count: int, k: str,
+                       indent: str) -> list[str]:
+        """The loop (over `k`, a variable the caller declares) that decodes filters `first` to
+        `first` + `count` - 1 of the kernel call's weights ("decoded_row") one after another into
+        their scratch, returning the decoder's error code from the entry point on failure."""
+        decoder, encoded = self._decoder_of(call, storage), storage.encoded
+        return [f"{indent}for ({k} = 0; {k} < {count}u; ++{k}) {{",
+                *self._decode(decoder, encoded.decode_call(per_row=True), f"{first} + {k}, ", indent + "    ",
+                              f"{k} * {encoded.row_len}u"),
+                f"{indent}}}"]
 
     def _decoder_of(self, call: KernelCall, storage: WeightStorage) -> KernelCall:
         return next(c for c in self.plan.calls if c.decodes and c.decodes.tensor == storage.tensor
                     and c.op == call.op)
 
-    def _decode(self, call: KernelCall, decode, row: str, indent: str, offset: str = "0u") -> list[str]:
-        out = self.scratch(call) if offset == "0u" else f"{self.scratch(call)} + {offset}"
+    def _decode(self, call: KernelCall, decode, row: str, indent: str, offset: str | None = None) -> list[str]:
+        out = self.scratch(call) if offset is None else f"{self.scratch(call)} + {offset}"
         work = (f"(uint8_t *)({out} + {call.scratch_bytes - decode.scratch_bytes}), {decode.scratch_bytes}u"
                 if decode.scratch_bytes else "0, 0u")
         return [f"{indent}const int status = {call.symbol}(&{call.name}, {row}{out}, {decode.out_bytes}u, {work});",

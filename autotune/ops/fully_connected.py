@@ -213,14 +213,12 @@ class FullyConnected(OpDef):
         if not by_unit:
             c.call(call, c.ref(op.inputs[0]), c.ref(op.outputs[0]))
             return
-        # one unit at a time: its filter into the one-row scratch, then the kernel for it alone
-        # (the struct in RAM, out_depth 1, its channel moved along)
+        # a pass of `group` units: their rows into the scratch, then the kernel for them alone
+        # (the struct in RAM, out_depth `group`, its channel table moved along)
         c.line("    {")
         c.line("        uint32_t unit, k;")
         c.line(f"        for (unit = 0; unit < {units}u; unit += {group}u) {{")
-        c.line(f"            for (k = 0; k < {group}u; ++k) {{")
-        c.body += c.decode_filter(call, call.weights[0], "unit + k", " " * 16, f"k * {depth}u")
-        c.line("            }")
+        c.body += c.decode_filters(call, call.weights[0], "unit", group, "k", " " * 12)
         c.line(f"            {call.name}.channels = {channels} + unit;")
         c.call(call, c.ref(op.inputs[0]), f"{c.ref(op.outputs[0])} + unit", indent=12)
         c.line("        }")
